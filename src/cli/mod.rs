@@ -1,0 +1,132 @@
+//! The `iopd` command line: each command parses, loads, calls the core,
+//! writes and prints. Exit codes: 0 success, 1 refused input or failure,
+//! 2 usage error (clap).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::clock::Now;
+use crate::config::Config;
+use crate::store::Store;
+
+mod plan;
+mod record;
+mod register;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "iopd",
+    version,
+    about = "Påminnelser och uppföljning för idéburet offentligt partnerskap (IOP)"
+)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "IOPD_CONFIG",
+        value_name = "PATH",
+        default_value = "/etc/iopd/iopd.toml"
+    )]
+    pub config: PathBuf,
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check the configuration without sending anything; lists every problem.
+    CheckConfig,
+    /// Apply pending database migrations (other commands do this themselves).
+    Migrate(NowArg),
+    /// Import or update partnerships from a spreadsheet exported as CSV.
+    Import(register::ImportArgs),
+    /// Record what happened (a meeting held, a report registered, a decision…).
+    Record(record::RecordArgs),
+    /// List the partnerships in the register.
+    Partnerships(register::ListArgs),
+    /// Show one partnership with all its fields and its event history.
+    Show(register::ShowArgs),
+    /// List checkpoints: what is due, overdue, upcoming or done.
+    Plan(plan::PlanArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct NowArg {
+    /// Pretend it is this time (RFC 3339, local `YYYY-MM-DDTHH:MM`, or a date).
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum TableOrJson {
+    Table,
+    Json,
+}
+
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // No colour codes when stderr is not a terminal (journald, files).
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Runs one command; the caller maps an error to exit code 1.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::CheckConfig => {
+            let cfg = load_config(&cli.config)?;
+            print!("{}", cfg.summary());
+            Ok(())
+        }
+        Command::Migrate(now) => {
+            let cfg = load_config(&cli.config)?;
+            let now = now_from(&now, &cfg)?;
+            let store = open_store(&cfg, &now).await?;
+            println!("database {} is up to date", store.url());
+            store.close().await;
+            Ok(())
+        }
+        Command::Import(args) => register::import(&cli.config, args).await,
+        Command::Record(args) => record::record(&cli.config, args).await,
+        Command::Partnerships(args) => register::list(&cli.config, args).await,
+        Command::Show(args) => register::show(&cli.config, args).await,
+        Command::Plan(args) => plan::plan(&cli.config, args).await,
+    }
+}
+
+pub fn load_config(path: &std::path::Path) -> Result<Config> {
+    Config::load(path).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
+}
+
+pub fn now_from(arg: &NowArg, cfg: &Config) -> Result<Now> {
+    Now::from_arg(arg.now.as_deref(), cfg.body.time_zone).map_err(anyhow::Error::msg)
+}
+
+pub async fn open_store(cfg: &Config, now: &Now) -> Result<Store> {
+    Store::open(&cfg.database, now.today)
+        .await
+        .with_context(|| "the database could not be opened".to_string())
+}

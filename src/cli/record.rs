@@ -1,0 +1,454 @@
+//! `iopd record EVENT --partnership ID …`: append one event to the history.
+
+use std::path::Path;
+
+use anyhow::Result;
+use chrono::{Duration, NaiveDate};
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::{NowArg, load_config, now_from, open_store};
+use crate::config::Config;
+use crate::domain::{
+    Amount, Channel, Email, Event, EventKind, FollowupDecision, NoticeParty, Partnership,
+    PartnershipId, clean_text, parse_date,
+};
+use crate::engine;
+use crate::store::NewEvent;
+
+#[derive(Args, Debug)]
+pub struct RecordArgs {
+    #[command(subcommand)]
+    pub event: RecordEvent,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// The partnership id (e.g. its diarienummer).
+    #[arg(long, short = 'p', value_name = "ID")]
+    pub partnership: String,
+    /// The day it happened (default: today in the configured time zone).
+    #[arg(long, value_name = "DATE", value_parser = date_arg)]
+    pub on: Option<NaiveDate>,
+    /// Who records it (default: the operating-system user).
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+    #[command(flatten)]
+    pub now: NowArg,
+}
+
+fn date_arg(s: &str) -> Result<NaiveDate, String> {
+    parse_date(s).map_err(|e| e.0)
+}
+
+fn amount_arg(s: &str) -> Result<Amount, String> {
+    Amount::parse_sek(s).map_err(|e| e.0)
+}
+
+#[derive(Args, Debug)]
+pub struct Plain {
+    #[command(flatten)]
+    c: Common,
+}
+
+#[derive(Args, Debug)]
+pub struct Registered {
+    #[command(flatten)]
+    c: Common,
+    /// The diarienummer the document was registered under.
+    #[arg(long)]
+    diarienummer: String,
+}
+
+#[derive(Args, Debug)]
+pub struct Submitted {
+    #[command(flatten)]
+    c: Common,
+    /// The memo's diarienummer.
+    #[arg(long)]
+    diarienummer: String,
+    /// The committee meeting it goes to.
+    #[arg(long, value_parser = date_arg)]
+    meeting: NaiveDate,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DecisionArg {
+    /// Uppföljningen godkänns.
+    Approved,
+    /// The annual amount changes (give --amount and --amount-from).
+    AmountChanged,
+    /// The agreement is to be renegotiated (omförhandling).
+    Renegotiation,
+}
+
+#[derive(Args, Debug)]
+pub struct FollowupReported {
+    #[command(flatten)]
+    c: Common,
+    /// The meeting date of the decision.
+    #[arg(long, value_parser = date_arg)]
+    meeting: NaiveDate,
+    /// The minute paragraph, e.g. "§ 45".
+    #[arg(long)]
+    paragraph: String,
+    #[arg(long, value_enum)]
+    decision: DecisionArg,
+    /// New annual amount in kronor (with --decision amount-changed).
+    #[arg(long, value_parser = amount_arg)]
+    amount: Option<Amount>,
+    /// The day the new amount starts (with --decision amount-changed).
+    #[arg(long, value_parser = date_arg)]
+    amount_from: Option<NaiveDate>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PartyArg {
+    /// The public body gives notice.
+    Body,
+    /// The partner organisation gives notice.
+    Partner,
+}
+
+#[derive(Args, Debug)]
+pub struct Notice {
+    #[command(flatten)]
+    c: Common,
+    /// Who gave notice.
+    #[arg(long, value_enum)]
+    party: PartyArg,
+}
+
+#[derive(Args, Debug)]
+pub struct Decided {
+    #[command(flatten)]
+    c: Common,
+    #[arg(long, value_parser = date_arg)]
+    meeting: NaiveDate,
+    /// The minute paragraph, e.g. "§ 45".
+    #[arg(long)]
+    paragraph: String,
+}
+
+#[derive(Args, Debug)]
+pub struct Extended {
+    #[command(flatten)]
+    c: Common,
+    /// The new end date.
+    #[arg(long, value_parser = date_arg)]
+    new_end: NaiveDate,
+}
+
+#[derive(Args, Debug)]
+pub struct Replaced {
+    #[command(flatten)]
+    c: Common,
+    /// The new officer's name.
+    #[arg(long)]
+    name: String,
+    /// The new officer's e-mail address.
+    #[arg(long)]
+    email: String,
+    /// From when the new officer is responsible (default: --on).
+    #[arg(long, value_parser = date_arg)]
+    from: Option<NaiveDate>,
+}
+
+#[derive(Args, Debug)]
+pub struct Absent {
+    #[command(flatten)]
+    c: Common,
+    /// First day of absence.
+    #[arg(long, value_parser = date_arg)]
+    from: NaiveDate,
+    /// Last day of absence.
+    #[arg(long, value_parser = date_arg)]
+    to: NaiveDate,
+}
+
+#[derive(Args, Debug)]
+pub struct Retract {
+    #[command(flatten)]
+    c: Common,
+    /// The number of the event to undo (see `iopd show ID`).
+    #[arg(long)]
+    event: i64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RecordEvent {
+    /// Avstämningsmöte hållet.
+    CheckinHeld(Plain),
+    /// Årsredovisning mottagen och diarieförd.
+    AnnualReportReceived(Registered),
+    /// Årlig utvärdering hållen.
+    AnnualEvaluationHeld(Plain),
+    /// Tjänsteskrivelse om fördjupad uppföljning inlämnad till nämnden.
+    CommitteeFollowupSubmitted(Submitted),
+    /// Nämnden har behandlat uppföljningen (sammanträde och protokoll §).
+    CommitteeFollowupReported(FollowupReported),
+    /// Omförhandlad överenskommelse undertecknad.
+    RenegotiatedAgreementSigned(Plain),
+    /// Uppsägning (av kommunen/regionen eller av den idéburna parten).
+    NoticeGiven(Notice),
+    /// Tjänsteskrivelse om uppsägning inlämnad till nämnden.
+    TerminationSubmitted(Submitted),
+    /// Nämnden har beslutat om uppsägningen (sammanträde och protokoll §).
+    TerminationDecided(Decided),
+    /// Avvecklingsplan diarieförd.
+    WindDownPlanRegistered(Registered),
+    /// Djupare utvärdering inför avslut eller förlängning hållen.
+    ExpiryEvaluationHeld(Plain),
+    /// Tidsbegränsad överenskommelse förlängd.
+    AgreementExtended(Extended),
+    /// Ny handläggare.
+    OfficerReplaced(Replaced),
+    /// Handläggaren frånvarande (ersättaren täcker).
+    OfficerAbsent(Absent),
+    /// Utbetalningarna har upphört.
+    PaymentsStopped(Plain),
+    /// Det ändrade beloppet är infört.
+    PaymentChanged(Plain),
+    /// Ångra en tidigare registrering (historiken behålls).
+    Retraction(Retract),
+}
+
+/// A short reference (diarienummer, minute §): one line, no markup.
+fn reference(field: &str, s: &str) -> Result<String, String> {
+    let t = clean_text(field, s, 64).map_err(|e| e.0)?;
+    if t.is_empty() {
+        return Err(format!("{field} is empty"));
+    }
+    if t.contains(['<', '>']) {
+        return Err(format!("{field} {t:?} contains < or >"));
+    }
+    Ok(t)
+}
+
+impl RecordEvent {
+    /// The common arguments and the event, with its text fields checked.
+    fn into_parts(self) -> Result<(Common, EventKind), String> {
+        use RecordEvent as R;
+        Ok(match self {
+            R::CheckinHeld(a) => (a.c, EventKind::CheckinHeld),
+            R::AnnualReportReceived(a) => (
+                a.c,
+                EventKind::AnnualReportReceived {
+                    diarienummer: reference("--diarienummer", &a.diarienummer)?,
+                },
+            ),
+            R::AnnualEvaluationHeld(a) => (a.c, EventKind::AnnualEvaluationHeld),
+            R::CommitteeFollowupSubmitted(a) => (
+                a.c,
+                EventKind::CommitteeFollowupSubmitted {
+                    diarienummer: reference("--diarienummer", &a.diarienummer)?,
+                    meeting: a.meeting,
+                },
+            ),
+            R::CommitteeFollowupReported(a) => {
+                let decision = match (a.decision, a.amount, a.amount_from) {
+                    (DecisionArg::Approved, None, None) => FollowupDecision::Approved,
+                    (DecisionArg::Renegotiation, None, None) => FollowupDecision::Renegotiation,
+                    (DecisionArg::AmountChanged, Some(amount), Some(from)) => {
+                        FollowupDecision::AmountChanged { amount, from }
+                    }
+                    (DecisionArg::AmountChanged, _, _) => {
+                        return Err(
+                            "--decision amount-changed needs --amount and --amount-from".into()
+                        );
+                    }
+                    _ => {
+                        return Err(
+                            "--amount and --amount-from go only with --decision amount-changed"
+                                .into(),
+                        );
+                    }
+                };
+                (
+                    a.c,
+                    EventKind::CommitteeFollowupReported {
+                        meeting: a.meeting,
+                        paragraph: reference("--paragraph", &a.paragraph)?,
+                        decision,
+                    },
+                )
+            }
+            R::RenegotiatedAgreementSigned(a) => (a.c, EventKind::RenegotiatedAgreementSigned),
+            R::NoticeGiven(a) => {
+                let by = match a.party {
+                    PartyArg::Body => NoticeParty::Body,
+                    PartyArg::Partner => NoticeParty::Partner,
+                };
+                (a.c, EventKind::NoticeGiven { by })
+            }
+            R::TerminationSubmitted(a) => (
+                a.c,
+                EventKind::TerminationSubmitted {
+                    diarienummer: reference("--diarienummer", &a.diarienummer)?,
+                    meeting: a.meeting,
+                },
+            ),
+            R::TerminationDecided(a) => (
+                a.c,
+                EventKind::TerminationDecided {
+                    meeting: a.meeting,
+                    paragraph: reference("--paragraph", &a.paragraph)?,
+                },
+            ),
+            R::WindDownPlanRegistered(a) => (
+                a.c,
+                EventKind::WindDownPlanRegistered {
+                    diarienummer: reference("--diarienummer", &a.diarienummer)?,
+                },
+            ),
+            R::ExpiryEvaluationHeld(a) => (a.c, EventKind::ExpiryEvaluationHeld),
+            R::AgreementExtended(a) => (a.c, EventKind::AgreementExtended { new_end: a.new_end }),
+            R::OfficerReplaced(a) => {
+                let name = clean_text("--name", &a.name, 200).map_err(|e| e.0)?;
+                if name.is_empty() {
+                    return Err("--name is empty".into());
+                }
+                let email = Email::parse(&a.email).map_err(|e| format!("--email: {}", e.0))?;
+                let from = a.from.or(a.c.on);
+                // `from` defaults to the event's own date, resolved below.
+                let kind = EventKind::OfficerReplaced {
+                    name,
+                    email,
+                    from: from.unwrap_or(NaiveDate::MIN),
+                };
+                (a.c, kind)
+            }
+            R::OfficerAbsent(a) => {
+                if a.to < a.from {
+                    return Err(format!("--to {} is before --from {}", a.to, a.from));
+                }
+                (
+                    a.c,
+                    EventKind::OfficerAbsent {
+                        from: a.from,
+                        to: a.to,
+                    },
+                )
+            }
+            R::PaymentsStopped(a) => (a.c, EventKind::PaymentsStopped),
+            R::PaymentChanged(a) => (a.c, EventKind::PaymentChanged),
+            R::Retraction(a) => (a.c, EventKind::Retraction { event: a.event }),
+        })
+    }
+}
+
+fn os_user() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+pub async fn record(config: &Path, args: RecordArgs) -> Result<()> {
+    let (common, mut kind) = args.event.into_parts().map_err(anyhow::Error::msg)?;
+    let cfg = load_config(config)?;
+    let now = now_from(&common.now, &cfg)?;
+    let id = PartnershipId::parse(&common.partnership)
+        .map_err(|e| anyhow::anyhow!("--partnership: {}", e.0))?;
+    let on = common.on.unwrap_or(now.today);
+    if let EventKind::OfficerReplaced { from, .. } = &mut kind
+        && *from == NaiveDate::MIN
+    {
+        *from = on;
+    }
+    let by = match common.by {
+        Some(b) => clean_text("--by", &b, 200).map_err(|e| anyhow::anyhow!("{}", e.0))?,
+        None => os_user(),
+    };
+    let store = open_store(&cfg, &now).await?;
+    let tracking = store.created_on().await?;
+    let today = now.today;
+    let new = NewEvent {
+        partnership: id.clone(),
+        on,
+        kind,
+        recorded_at: now.instant,
+        recorded_by: by,
+        channel: Channel::Cli,
+    };
+    let check_kind = new.kind.clone();
+    let result = store
+        .record(new, |p, events| {
+            check(&cfg, tracking, today, on, &check_kind, p, events)
+        })
+        .await;
+    store.close().await;
+    let event = result?;
+    println!(
+        "recorded event #{}: {} for {} on {} (by {})",
+        event.id,
+        event.kind.name(),
+        event.partnership,
+        event.on,
+        event.recorded_by
+    );
+    Ok(())
+}
+
+/// Whether an event may be recorded against this partnership and history.
+pub fn check(
+    cfg: &Config,
+    tracking: NaiveDate,
+    today: NaiveDate,
+    on: NaiveDate,
+    kind: &EventKind,
+    p: &Partnership,
+    events: &[Event],
+) -> Result<(), String> {
+    // One day of slack for a time zone or a clock set slightly wrong.
+    if on > today + Duration::days(1) {
+        return Err(format!(
+            "--on {on} is after tomorrow ({today} today): record what has happened"
+        ));
+    }
+    if on < p.start {
+        return Err(format!(
+            "--on {on} is before the agreement started ({})",
+            p.start
+        ));
+    }
+    let policy = cfg.policy_for(&p.committee, tracking);
+    let end = engine::agreement_end(p, events, &policy, today);
+    match kind {
+        EventKind::NoticeGiven { .. } => {
+            if let Some(end) = end
+                && end <= on
+            {
+                return Err(format!(
+                    "{} has already ended ({end}); a notice cannot be given",
+                    p.id
+                ));
+            }
+        }
+        EventKind::AgreementExtended { new_end } => {
+            let Some(current) = end else {
+                return Err(format!(
+                    "{} runs until further notice and has no end date to extend",
+                    p.id
+                ));
+            };
+            if *new_end <= current {
+                return Err(format!(
+                    "--new-end {new_end} is not after the current end {current}"
+                ));
+            }
+        }
+        EventKind::Retraction { event } => {
+            let Some(target) = events.iter().find(|e| e.id == *event) else {
+                return Err(format!(
+                    "event #{event} does not exist for {} (see `iopd show {}`)",
+                    p.id, p.id
+                ));
+            };
+            if target.retracted {
+                return Err(format!("event #{event} is already retracted"));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}

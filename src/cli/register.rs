@@ -1,0 +1,329 @@
+//! `iopd import`, `iopd partnerships` and `iopd show`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use clap::Args;
+use serde::Serialize;
+
+use super::{NowArg, TableOrJson, load_config, now_from, open_store};
+use crate::domain::{Event, Partnership, PartnershipId};
+use crate::import;
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The CSV file (UTF-8 or Windows-1252, `;` or `,` separated).
+    pub file: PathBuf,
+    /// Show what would be added and changed; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub now: NowArg,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
+    pub format: TableOrJson,
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// The partnership id (e.g. its diarienummer).
+    pub id: String,
+    #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
+    pub format: TableOrJson,
+}
+
+pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
+    let cfg = load_config(config)?;
+    let now = now_from(&args.now, &cfg)?;
+    let name = args.file.display().to_string();
+    let bytes = match std::fs::read(&args.file) {
+        Ok(b) => b,
+        Err(e) => bail!("{name}: cannot read the file: {e}"),
+    };
+    let parsed = match import::parse(&bytes, &|k| cfg.committees.contains_key(k)) {
+        Ok(p) => p,
+        Err(problems) => {
+            let n = problems.len();
+            let mut msg = format!(
+                "{name}: refused, nothing was imported ({n} problem{}):",
+                if n == 1 { "" } else { "s" }
+            );
+            for p in problems {
+                msg.push_str(&format!("\n{name}:{p}"));
+            }
+            bail!(msg);
+        }
+    };
+    for note in &parsed.notes {
+        eprintln!("{name}: note: {note}");
+    }
+    let rows: Vec<Partnership> = parsed.rows.into_iter().map(|r| r.partnership).collect();
+    let store = open_store(&cfg, &now).await?;
+    let plan = if args.dry_run {
+        store.plan_import(&rows).await?
+    } else {
+        store.import(&rows, now.instant).await?
+    };
+    let verb = if args.dry_run { "would add" } else { "added" };
+    let mut out = std::io::stdout().lock();
+    for id in &plan.added {
+        writeln!(out, "{verb}: {id}")?;
+    }
+    let verb_c = if args.dry_run {
+        "would change"
+    } else {
+        "changed"
+    };
+    for (id, cols) in &plan.changed {
+        writeln!(out, "{verb_c}: {id} ({})", cols.join(", "))?;
+    }
+    writeln!(
+        out,
+        "{name}: {} rows; {} {}, {} {}, {} unchanged{}",
+        rows.len(),
+        plan.added.len(),
+        if args.dry_run { "to add" } else { "added" },
+        plan.changed.len(),
+        if args.dry_run { "to change" } else { "changed" },
+        plan.unchanged,
+        if args.dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        }
+    )?;
+    store.close().await;
+    Ok(())
+}
+
+/// The JSON shape of a partnership (`iopd partnerships --format json`).
+#[derive(Serialize)]
+struct PartnershipView<'a> {
+    id: &'a str,
+    organisation: &'a str,
+    committee: &'a str,
+    officer_name: &'a str,
+    officer_email: &'a str,
+    deputy_email: Option<&'a str>,
+    partner_email: Option<&'a str>,
+    start_date: String,
+    end_date: Option<String>,
+    /// Öre (1/100 SEK), so no rounding is involved.
+    annual_amount_ore: Option<i64>,
+    checkins_per_year: Option<u32>,
+    notice_months: Option<u32>,
+    notes: &'a str,
+}
+
+impl<'a> From<&'a Partnership> for PartnershipView<'a> {
+    fn from(p: &'a Partnership) -> Self {
+        Self {
+            id: p.id.as_str(),
+            organisation: &p.organisation,
+            committee: p.committee.as_str(),
+            officer_name: &p.officer.name,
+            officer_email: p.officer.email.as_str(),
+            deputy_email: p.deputy.as_ref().map(|e| e.as_str()),
+            partner_email: p.partner_contact.as_ref().map(|e| e.as_str()),
+            start_date: p.start.to_string(),
+            end_date: p.end.map(|d| d.to_string()),
+            annual_amount_ore: p.annual_amount.map(|a| a.ore()),
+            checkins_per_year: p.checkins_per_year.map(|c| c.get()),
+            notice_months: p.notice_months,
+            notes: &p.notes,
+        }
+    }
+}
+
+pub async fn list(config: &Path, args: ListArgs) -> Result<()> {
+    let cfg = load_config(config)?;
+    let now = now_from(&NowArg::default(), &cfg)?;
+    let store = open_store(&cfg, &now).await?;
+    let all = store.partnerships().await?;
+    store.close().await;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match args.format {
+        TableOrJson::Json => {
+            let views: Vec<PartnershipView> = all.iter().map(PartnershipView::from).collect();
+            serde_json::to_writer_pretty(&mut out, &views)?;
+            writeln!(out)?;
+        }
+        TableOrJson::Table => {
+            let rows: Vec<[String; 6]> = all
+                .iter()
+                .map(|p| {
+                    [
+                        p.id.to_string(),
+                        p.organisation.clone(),
+                        p.committee.to_string(),
+                        p.officer.email.to_string(),
+                        p.start.to_string(),
+                        p.end.map_or("tills vidare".into(), |d| d.to_string()),
+                    ]
+                })
+                .collect();
+            write_table(
+                &mut out,
+                &[
+                    "ID",
+                    "ORGANISATION",
+                    "NÄMND",
+                    "HANDLÄGGARE",
+                    "START",
+                    "SLUT",
+                ],
+                &rows,
+            )?;
+            writeln!(out, "{} partnerships", all.len())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Left-aligned columns separated by two spaces.
+pub fn write_table<W: Write, const N: usize>(
+    out: &mut W,
+    header: &[&str; N],
+    rows: &[[String; N]],
+) -> Result<()> {
+    let mut width = header.map(|h| h.chars().count());
+    for r in rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(width).enumerate() {
+            if i + 1 == N {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    writeln!(out, "{}", line(header.to_vec()))?;
+    for r in rows {
+        writeln!(out, "{}", line(r.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct ShowView<'a> {
+    #[serde(flatten)]
+    partnership: PartnershipView<'a>,
+    events: &'a [Event],
+}
+
+pub async fn show(config: &Path, args: ShowArgs) -> Result<()> {
+    let cfg = load_config(config)?;
+    let now = now_from(&NowArg::default(), &cfg)?;
+    let id = PartnershipId::parse(&args.id).map_err(|e| anyhow::anyhow!("{}", e.0))?;
+    let store = open_store(&cfg, &now).await?;
+    let p = store.partnership(&id).await?;
+    let events = store.events(&id).await?;
+    store.close().await;
+    let mut out = std::io::stdout().lock();
+    if args.format == TableOrJson::Json {
+        serde_json::to_writer_pretty(
+            &mut out,
+            &ShowView {
+                partnership: (&p).into(),
+                events: &events,
+            },
+        )?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let committee = cfg
+        .committees
+        .get(&p.committee)
+        .map_or("(not configured)", |c| c.name.as_str());
+    writeln!(out, "{} — {}", p.id, p.organisation)?;
+    writeln!(out, "  nämnd:            {} ({committee})", p.committee)?;
+    writeln!(
+        out,
+        "  handläggare:      {} <{}>",
+        p.officer.name, p.officer.email
+    )?;
+    writeln!(
+        out,
+        "  ersättare:        {}",
+        p.deputy.as_ref().map_or("-".into(), |e| e.to_string())
+    )?;
+    writeln!(
+        out,
+        "  kontakt hos part: {}",
+        p.partner_contact
+            .as_ref()
+            .map_or("-".into(), |e| e.to_string())
+    )?;
+    writeln!(out, "  start:            {}", p.start)?;
+    writeln!(
+        out,
+        "  slut:             {}",
+        p.end.map_or("tills vidare".into(), |d| d.to_string())
+    )?;
+    writeln!(
+        out,
+        "  årligt belopp:    {}",
+        p.annual_amount.map_or("-".into(), |a| a.to_string())
+    )?;
+    writeln!(
+        out,
+        "  avstämningar/år:  {}",
+        p.checkins_per_year
+            .map_or("enligt policy".into(), |c| c.get().to_string())
+    )?;
+    writeln!(
+        out,
+        "  uppsägningstid:   {}",
+        p.notice_months
+            .map_or("enligt policy".into(), |n| format!("{n} månader"))
+    )?;
+    if !p.notes.is_empty() {
+        writeln!(out, "  anteckningar:     {}", p.notes)?;
+    }
+    writeln!(out, "events ({}):", events.len())?;
+    for e in &events {
+        let details = serde_json::to_value(&e.kind)
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| k.as_str() != "kind")
+                    .map(|(k, v)| {
+                        format!("{k}={}", v.as_str().map_or(v.to_string(), str::to_string))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        let recorded = chrono::DateTime::from_timestamp(e.recorded_at, 0)
+            .map(|t| {
+                t.with_timezone(&cfg.body.time_zone)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  #{:<5} {}  {:<30} {}{}  (recorded {recorded} by {} via {})",
+            e.id,
+            e.on,
+            e.kind.name(),
+            details,
+            if e.retracted { "  [RETRACTED]" } else { "" },
+            e.recorded_by,
+            e.channel.name()
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! *now*, passed in as a value. Only the command layer reads the system clock;
+//! every command that depends on the time accepts `--now` for simulation.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
+
+use crate::calendar::{local_date, local_to_utc};
+
+/// An instant and the civil date it falls on in the body's time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    pub instant: DateTime<Utc>,
+    pub today: NaiveDate,
+    pub tz: Tz,
+}
+
+impl Now {
+    pub fn at(instant: DateTime<Utc>, tz: Tz) -> Self {
+        Self {
+            instant,
+            today: local_date(instant, tz),
+            tz,
+        }
+    }
+
+    /// `--now` if given, else the system clock.
+    pub fn from_arg(arg: Option<&str>, tz: Tz) -> Result<Self, String> {
+        match arg {
+            None => Ok(Self::at(Utc::now(), tz)),
+            Some(s) => parse_now(s, tz).map(|t| Self::at(t, tz)),
+        }
+    }
+}
+
+/// An RFC 3339 timestamp (`2027-03-01T08:05:00+01:00`), a local date-time
+/// without offset (`2027-03-01T08:05`), or a date (`2027-03-01`, taken as
+/// local midnight).
+pub fn parse_now(s: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
+    let t = s.trim();
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        return Ok(dt.with_timezone(&Utc));
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(t, fmt) {
+            return Ok(local_to_utc(naive.date(), naive.time(), tz));
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Ok(local_to_utc(d, NaiveTime::MIN, tz));
+    }
+    Err(format!(
+        "--now {t:?} is not a time: write an RFC 3339 timestamp (2027-03-01T08:05:00+01:00), \
+         a local time (2027-03-01T08:05) or a date (2027-03-01)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn now_forms() {
+        let tz = chrono_tz::Europe::Stockholm;
+        let n = Now::at(parse_now("2027-03-01T08:05", tz).unwrap(), tz);
+        assert_eq!(n.instant.to_rfc3339(), "2027-03-01T07:05:00+00:00");
+        assert_eq!(n.today.to_string(), "2027-03-01");
+        // 23:30 UTC on 31 March is already 1 April in Stockholm (CEST).
+        let n = Now::at(parse_now("2027-03-31T23:30:00Z", tz).unwrap(), tz);
+        assert_eq!(n.today.to_string(), "2027-04-01");
+        let n = Now::at(parse_now("2027-06-01", tz).unwrap(), tz);
+        assert_eq!(n.today.to_string(), "2027-06-01");
+        assert!(parse_now("tomorrow", tz).unwrap_err().contains("--now"));
+    }
+}

@@ -1,0 +1,1321 @@
+//! Configuration: one TOML file, every key overridable from the environment
+//! (`IOPD__SECTION__KEY`).
+//!
+//! Loading happens in two steps (parse, don't validate): each section is
+//! deserialised into a raw struct of optional fields, then converted once into
+//! typed values. Every problem in every section is collected, so
+//! `iopd check-config` can list them all at once.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{NaiveDate, NaiveTime};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::domain::{CheckinsPerYear, CommitteeKey, Email, MonthDay, Person, parse_date};
+use crate::engine::{CommitteeCalendar, Policy};
+
+/// A secret (password, key) whose `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// One thing wrong with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where the value came from: the file, or `environment`.
+    pub origin: String,
+    /// Dotted key, e.g. `mail.smtp.port`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.origin, self.key, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(
+            f,
+            "the configuration has {n} problem{}:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- typed values
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: PathBuf,
+    pub body: Body,
+    pub database: Database,
+    pub roles: Roles,
+    pub committees: BTreeMap<CommitteeKey, Committee>,
+    pub policy: PolicySettings,
+    pub reminders: Reminders,
+    pub mail: Mail,
+    pub schedule: Schedule,
+    pub http: Http,
+    pub health: Health,
+    pub digest: Digest,
+    pub web: Web,
+}
+
+#[derive(Debug, Clone)]
+pub struct Body {
+    pub name: String,
+    pub time_zone: Tz,
+}
+
+#[derive(Debug, Clone)]
+pub struct Database {
+    /// May hold a password, so it is a secret; see `redacted_url`.
+    pub url: Secret,
+    pub password: Option<Secret>,
+    pub max_connections: u32,
+}
+
+impl Database {
+    pub fn is_postgres(&self) -> bool {
+        self.url.expose().starts_with("postgres://")
+            || self.url.expose().starts_with("postgresql://")
+    }
+    /// The URL with any password replaced, for messages.
+    pub fn redacted_url(&self) -> String {
+        redact_url(self.url.expose())
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{tail}")
+            } else {
+                url.to_string()
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Roles {
+    pub iop_ansvarig: Person,
+    pub advisory: Option<Person>,
+    pub jurist: Person,
+    pub admin_support: Person,
+}
+
+#[derive(Debug, Clone)]
+pub struct Committee {
+    pub key: CommitteeKey,
+    pub name: String,
+    pub secretary: Email,
+    pub meetings: Vec<NaiveDate>,
+    pub submission_days: u32,
+    pub policy: PolicyValues,
+}
+
+impl Committee {
+    pub fn calendar(&self) -> CommitteeCalendar {
+        CommitteeCalendar {
+            key: self.key.clone(),
+            meetings: self.meetings.clone(),
+            submission_days: self.submission_days,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    RegionVarmland,
+    Orebro,
+}
+
+impl Preset {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "region-varmland" => Some(Self::RegionVarmland),
+            "orebro" => Some(Self::Orebro),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RegionVarmland => "region-varmland",
+            Self::Orebro => "orebro",
+        }
+    }
+    /// The numbers each guideline implies.
+    pub fn values(self) -> PolicyValues {
+        match self {
+            // Region Värmland: two check-ins a year, a yearly evaluation, a
+            // follow-up to the committee every second year, six months' notice.
+            Self::RegionVarmland => PolicyValues {
+                checkins_per_year: Some(DEFAULT_CHECKINS),
+                committee_followup_years: Some(2),
+                notice_months: Some(6),
+                wind_down_plan_days: Some(30),
+                expiry_evaluation_months: Some(6),
+                renegotiation_sign_days: Some(60),
+                minutes_days: Some(14),
+                annual_anchor: None,
+            },
+            // Örebro kommun: follow-up "minst en gång per år" by the steering
+            // group, no biennial committee follow-up, a deeper evaluation
+            // before a fixed term expires; notice is written in each agreement.
+            Self::Orebro => PolicyValues {
+                checkins_per_year: Some(DEFAULT_CHECKINS),
+                committee_followup_years: Some(0),
+                notice_months: Some(6),
+                wind_down_plan_days: Some(30),
+                expiry_evaluation_months: Some(6),
+                renegotiation_sign_days: Some(60),
+                minutes_days: Some(14),
+                annual_anchor: None,
+            },
+        }
+    }
+}
+
+const DEFAULT_CHECKINS: CheckinsPerYear = CheckinsPerYear::TWO;
+
+/// Policy numbers, each optional so that layers can override one another.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyValues {
+    pub checkins_per_year: Option<CheckinsPerYear>,
+    pub committee_followup_years: Option<u32>,
+    pub notice_months: Option<u32>,
+    pub wind_down_plan_days: Option<u32>,
+    pub expiry_evaluation_months: Option<u32>,
+    pub renegotiation_sign_days: Option<u32>,
+    pub minutes_days: Option<u32>,
+    pub annual_anchor: Option<MonthDay>,
+}
+
+impl PolicyValues {
+    /// `self` with every value set in `over` replaced.
+    fn overlay(&self, over: &PolicyValues) -> PolicyValues {
+        PolicyValues {
+            checkins_per_year: over.checkins_per_year.or(self.checkins_per_year),
+            committee_followup_years: over
+                .committee_followup_years
+                .or(self.committee_followup_years),
+            notice_months: over.notice_months.or(self.notice_months),
+            wind_down_plan_days: over.wind_down_plan_days.or(self.wind_down_plan_days),
+            expiry_evaluation_months: over
+                .expiry_evaluation_months
+                .or(self.expiry_evaluation_months),
+            renegotiation_sign_days: over
+                .renegotiation_sign_days
+                .or(self.renegotiation_sign_days),
+            minutes_days: over.minutes_days.or(self.minutes_days),
+            annual_anchor: over.annual_anchor.or(self.annual_anchor),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PolicySettings {
+    pub preset: Preset,
+    /// The `[policy]` keys as written (unset keys come from the preset).
+    pub values: PolicyValues,
+    /// Default: the date the database was created.
+    pub tracking_start: Option<NaiveDate>,
+}
+
+impl Config {
+    /// The policy for one committee: preset, then `[policy]`, then
+    /// `[committees.KEY.policy]`. The partnership's own columns are applied by
+    /// the engine.
+    pub fn policy_for(&self, committee: &CommitteeKey, tracking_start: NaiveDate) -> Policy {
+        let base = self.policy.preset.values().overlay(&self.policy.values);
+        let v = match self.committees.get(committee) {
+            Some(c) => base.overlay(&c.policy),
+            None => base,
+        };
+        Policy {
+            checkins_per_year: v.checkins_per_year.unwrap_or(DEFAULT_CHECKINS),
+            committee_followup_years: v.committee_followup_years.unwrap_or(2),
+            notice_months: v.notice_months.unwrap_or(6),
+            wind_down_plan_days: v.wind_down_plan_days.unwrap_or(30),
+            expiry_evaluation_months: v.expiry_evaluation_months.unwrap_or(6),
+            renegotiation_sign_days: v.renegotiation_sign_days.unwrap_or(60),
+            minutes_days: v.minutes_days.unwrap_or(14),
+            annual_anchor: v.annual_anchor,
+            tracking_start: self.policy.tracking_start.unwrap_or(tracking_start),
+        }
+    }
+}
+
+/// A period (month-day to month-day, every year) in which nothing is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuietPeriod {
+    pub from: MonthDay,
+    pub to: MonthDay,
+}
+
+#[derive(Debug, Clone)]
+pub struct Reminders {
+    /// The *planera* stage, days before the due date (RULES 11).
+    pub planning_days: u32,
+    /// A checkpoint must have existed this long before its due date to get *planera*.
+    pub planning_min_existence_days: u32,
+    pub before_days: u32,
+    pub overdue_days: u32,
+    pub escalation_days: u32,
+    /// Committee items: *planera* this many days before the submission deadline.
+    pub committee_planning_days: u32,
+    pub quiet: Vec<QuietPeriod>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    /// STARTTLS on a plain connection (usually port 587).
+    Starttls,
+    /// Implicit TLS (usually port 465).
+    Tls,
+    /// Plain text; only allowed to a loopback host.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub tls: Tls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub timeout: Duration,
+    pub pool_size: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub transport: Transport,
+    pub from: Email,
+    pub enabled: bool,
+    pub redirect_all_to: Option<Email>,
+    pub send_at: NaiveTime,
+    pub max_retry_hours: u32,
+    pub smtp: Option<Smtp>,
+    pub file_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// Six-field cron expressions (with seconds), local time.
+    pub tick: String,
+    pub digest: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Http {
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Health {
+    pub stale_after: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Digest {
+    /// Default: IOP-ansvarig.
+    pub to: Option<Email>,
+    pub copy_advisory: bool,
+    pub officers: bool,
+    pub heads_up_weeks: u32,
+    pub silence_months: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Web {
+    pub listen: Option<SocketAddr>,
+    pub public_url: Option<String>,
+    pub link_secret: Option<Secret>,
+    pub previous_secret: Option<Secret>,
+    pub link_days: u32,
+    pub max_postpone_days: u32,
+}
+
+// ------------------------------------------------------------------ raw forms
+//
+// Unknown keys are collected with `serde_ignored` rather than refused by
+// `deny_unknown_fields`, which would stop at the first one.
+
+#[derive(Deserialize, Default)]
+struct RawBody {
+    name: Option<String>,
+    time_zone: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawDatabase {
+    url: Option<String>,
+    password_file: Option<PathBuf>,
+    max_connections: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawPerson {
+    name: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawRoles {
+    iop_ansvarig: Option<RawPerson>,
+    advisory: Option<RawPerson>,
+    jurist: Option<RawPerson>,
+    admin_support: Option<RawPerson>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawPolicyValues {
+    checkins_per_year: Option<u32>,
+    committee_followup_years: Option<u32>,
+    notice_months: Option<u32>,
+    wind_down_plan_days: Option<u32>,
+    expiry_evaluation_months: Option<u32>,
+    renegotiation_sign_days: Option<u32>,
+    minutes_days: Option<u32>,
+    annual_anchor: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawPolicy {
+    preset: Option<String>,
+    tracking_start: Option<String>,
+    #[serde(flatten)]
+    values: RawPolicyValues,
+}
+
+#[derive(Deserialize, Default)]
+struct RawCommittee {
+    name: Option<String>,
+    secretary_email: Option<String>,
+    meetings: Option<Vec<String>>,
+    submission_days: Option<u32>,
+    policy: Option<RawPolicyValues>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawQuiet {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawReminders {
+    planning_days: Option<u32>,
+    planning_min_existence_days: Option<u32>,
+    before_days: Option<u32>,
+    overdue_days: Option<u32>,
+    escalation_days: Option<u32>,
+    committee_planning_days: Option<u32>,
+    quiet: Option<Vec<RawQuiet>>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawSmtp {
+    host: Option<String>,
+    port: Option<u16>,
+    tls: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    timeout_secs: Option<u64>,
+    pool_size: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawMailFile {
+    dir: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawMail {
+    transport: Option<String>,
+    from: Option<String>,
+    enabled: Option<bool>,
+    redirect_all_to: Option<String>,
+    send_at: Option<String>,
+    max_retry_hours: Option<u32>,
+    smtp: Option<RawSmtp>,
+    file: Option<RawMailFile>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawSchedule {
+    tick: Option<String>,
+    digest: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawHttp {
+    listen: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawHealth {
+    stale_after: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawDigest {
+    to: Option<String>,
+    copy_advisory: Option<bool>,
+    officers: Option<bool>,
+    heads_up_weeks: Option<u32>,
+    silence_months: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawWeb {
+    listen: Option<String>,
+    public_url: Option<String>,
+    link_secret_file: Option<PathBuf>,
+    previous_secret_file: Option<PathBuf>,
+    link_days: Option<u32>,
+    max_postpone_days: Option<u32>,
+}
+
+const SECTIONS: &[&str] = &[
+    "body",
+    "database",
+    "roles",
+    "committees",
+    "policy",
+    "reminders",
+    "mail",
+    "schedule",
+    "http",
+    "health",
+    "digest",
+    "web",
+];
+
+// ------------------------------------------------------------------- loading
+
+struct Loader {
+    cfg: config::Config,
+    file: String,
+    problems: Vec<Problem>,
+}
+
+impl Loader {
+    fn origin_of(&self, key: &str) -> String {
+        match self.cfg.get::<config::Value>(key) {
+            Ok(v) => match v.origin() {
+                Some(o) if o == self.file || o.ends_with(&self.file) => self.file.clone(),
+                Some(o) if Path::new(o).exists() => o.to_string(),
+                Some(o) => format!("environment ({o})"),
+                None => env_origin(key).unwrap_or_else(|| self.file.clone()),
+            },
+            Err(_) => self.file.clone(),
+        }
+    }
+
+    fn problem(&mut self, key: &str, message: impl Into<String>) {
+        let origin = self.origin_of(key);
+        self.problems.push(Problem {
+            origin,
+            key: key.to_string(),
+            message: message.into(),
+        });
+    }
+
+    /// Deserialises `key` into `T`, collecting unknown keys and type errors.
+    fn section<T: DeserializeOwned + Default>(&mut self, key: &str) -> T {
+        let value = match self.cfg.get::<config::Value>(key) {
+            Ok(v) => v,
+            Err(config::ConfigError::NotFound(_)) => return T::default(),
+            Err(e) => {
+                self.problem(key, e.to_string());
+                return T::default();
+            }
+        };
+        let mut unknown = Vec::new();
+        let mut record = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+        let de = serde_ignored::Deserializer::new(value, &mut record);
+        let result: Result<T, _> = serde_path_to_error::deserialize(de);
+        for path in unknown {
+            let full = format!("{key}.{path}");
+            self.problem(
+                &full,
+                "unknown key (check the spelling against config/iopd.example.toml)",
+            );
+        }
+        match result {
+            Ok(v) => v,
+            Err(e) => {
+                let path = e.path().to_string();
+                let full = if path == "." || path.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{key}.{path}")
+                };
+                let msg = e.into_inner().to_string();
+                self.problem(&full, clean_serde_message(&msg));
+                T::default()
+            }
+        }
+    }
+}
+
+/// The environment variable that would set `key`, if one is set.
+fn env_origin(key: &str) -> Option<String> {
+    let var = format!("IOPD__{}", key.replace('.', "__").to_uppercase());
+    std::env::var_os(&var).map(|_| format!("environment ({var})"))
+}
+
+fn clean_serde_message(msg: &str) -> String {
+    // config's messages end with " for key `…`" only when it knows the key.
+    msg.split(" for key `").next().unwrap_or(msg).to_string()
+}
+
+fn read_secret_file(l: &mut Loader, key: &str, path: &Path) -> Option<Secret> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => {
+            // A trailing newline from `echo … > file` is not part of the secret.
+            let s = s.trim_end_matches(['\n', '\r']).to_string();
+            if s.is_empty() {
+                l.problem(key, format!("the file {} is empty", path.display()));
+                None
+            } else {
+                Some(Secret(s))
+            }
+        }
+        Err(e) => {
+            l.problem(key, format!("cannot read {}: {e}", path.display()));
+            None
+        }
+    }
+}
+
+fn person(l: &mut Loader, key: &str, raw: Option<RawPerson>, required: bool) -> Option<Person> {
+    let Some(raw) = raw else {
+        if required {
+            l.problem(key, "missing (a table with `name` and `email`)");
+        }
+        return None;
+    };
+    let name = match raw.name {
+        Some(n) if !n.trim().is_empty() => Some(n.trim().to_string()),
+        _ => {
+            l.problem(&format!("{key}.name"), "missing");
+            None
+        }
+    };
+    let email = match raw.email {
+        Some(e) => match Email::parse(&e) {
+            Ok(e) => Some(e),
+            Err(err) => {
+                l.problem(&format!("{key}.email"), err.0);
+                None
+            }
+        },
+        None => {
+            l.problem(&format!("{key}.email"), "missing");
+            None
+        }
+    };
+    Some(Person {
+        name: name?,
+        email: email?,
+    })
+}
+
+fn policy_values(l: &mut Loader, key: &str, raw: RawPolicyValues) -> PolicyValues {
+    let checkins_per_year = raw
+        .checkins_per_year
+        .and_then(|n| match CheckinsPerYear::new(n) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                l.problem(&format!("{key}.checkins_per_year"), e.0);
+                None
+            }
+        });
+    let annual_anchor = raw.annual_anchor.and_then(|s| match MonthDay::parse(&s) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            l.problem(&format!("{key}.annual_anchor"), e.0);
+            None
+        }
+    });
+    if let Some(n) = raw.notice_months
+        && !(1..=60).contains(&n)
+    {
+        l.problem(
+            &format!("{key}.notice_months"),
+            format!("{n} is not between 1 and 60"),
+        );
+    }
+    PolicyValues {
+        checkins_per_year,
+        committee_followup_years: raw.committee_followup_years,
+        notice_months: raw.notice_months,
+        wind_down_plan_days: raw.wind_down_plan_days,
+        expiry_evaluation_months: raw.expiry_evaluation_months,
+        renegotiation_sign_days: raw.renegotiation_sign_days,
+        minutes_days: raw.minutes_days,
+        annual_anchor,
+    }
+}
+
+fn optional_email(l: &mut Loader, key: &str, raw: Option<String>) -> Option<Email> {
+    let raw = raw.filter(|s| !s.trim().is_empty())?;
+    match Email::parse(&raw) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            l.problem(key, e.0);
+            None
+        }
+    }
+}
+
+fn socket_addr(l: &mut Loader, key: &str, raw: Option<String>) -> Option<SocketAddr> {
+    let raw = raw.filter(|s| !s.trim().is_empty())?;
+    match raw.trim().parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            l.problem(
+                key,
+                format!("{raw:?} is not an address:port such as 127.0.0.1:9187"),
+            );
+            None
+        }
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn cron6(l: &mut Loader, key: &str, raw: Option<String>, default: &str) -> String {
+    let s = raw.unwrap_or_else(|| default.to_string());
+    if s.split_whitespace().count() != 6 {
+        l.problem(
+            key,
+            format!("{s:?} must have six fields (seconds minutes hours day month weekday), e.g. \"{default}\""),
+        );
+    }
+    s
+}
+
+impl Config {
+    /// Reads the file at `path` and the `IOPD__…` environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, true)
+    }
+
+    pub fn load_with_env(path: &Path, use_env: bool) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let fail = |message: String| ConfigError {
+            problems: vec![Problem {
+                origin: file.clone(),
+                key: "-".into(),
+                message,
+            }],
+        };
+        if !path.exists() {
+            return Err(fail(format!(
+                "the file does not exist (give --config PATH or set IOPD_CONFIG; config/iopd.example.toml is a start)"
+            )));
+        }
+        let mut builder = config::Config::builder().add_source(
+            config::File::from(path)
+                .format(config::FileFormat::Toml)
+                .required(true),
+        );
+        if use_env {
+            // `__` between levels, so keys with `_` such as `send_at` stay reachable.
+            builder = builder.add_source(
+                config::Environment::with_prefix("IOPD")
+                    .prefix_separator("__")
+                    .separator("__"),
+            );
+        }
+        let cfg = builder.build().map_err(|e| fail(e.to_string()))?;
+        let mut l = Loader {
+            cfg,
+            file: file.clone(),
+            problems: Vec::new(),
+        };
+
+        let root: config::Map<String, config::Value> = l
+            .cfg
+            .clone()
+            .try_deserialize()
+            .map_err(|e| fail(e.to_string()))?;
+        let mut unknown: Vec<String> = root
+            .keys()
+            .filter(|k| !SECTIONS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        unknown.sort();
+        for k in unknown {
+            l.problem(
+                &k,
+                format!("unknown section (known sections: {})", SECTIONS.join(", ")),
+            );
+        }
+
+        let raw_body: RawBody = l.section("body");
+        let raw_db: RawDatabase = l.section("database");
+        let raw_roles: RawRoles = l.section("roles");
+        let raw_committees: BTreeMap<String, RawCommittee> = l.section("committees");
+        let raw_policy: RawPolicy = l.section("policy");
+        let raw_reminders: RawReminders = l.section("reminders");
+        let raw_mail: RawMail = l.section("mail");
+        let raw_schedule: RawSchedule = l.section("schedule");
+        let raw_http: RawHttp = l.section("http");
+        let raw_health: RawHealth = l.section("health");
+        let raw_digest: RawDigest = l.section("digest");
+        let raw_web: RawWeb = l.section("web");
+
+        // [body]
+        let name = match raw_body.name {
+            Some(n) if !n.trim().is_empty() => n.trim().to_string(),
+            _ => {
+                l.problem(
+                    "body.name",
+                    "missing (the public body's name, e.g. \"Region Värmland\")",
+                );
+                String::new()
+            }
+        };
+        let tz_name = raw_body
+            .time_zone
+            .unwrap_or_else(|| "Europe/Stockholm".into());
+        let time_zone = match tz_name.parse::<Tz>() {
+            Ok(tz) => tz,
+            Err(_) => {
+                l.problem(
+                    "body.time_zone",
+                    format!("{tz_name:?} is not an IANA time zone such as \"Europe/Stockholm\""),
+                );
+                chrono_tz::Europe::Stockholm
+            }
+        };
+
+        // [database]
+        let url = raw_db.url.unwrap_or_else(|| "sqlite://iopd.db".into());
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            l.problem(
+                "database.url",
+                format!(
+                    "{} must start with sqlite:// or postgres://",
+                    redact_url(&url)
+                ),
+            );
+        }
+        let password = match &raw_db.password_file {
+            Some(p) => read_secret_file(&mut l, "database.password_file", p),
+            None => None,
+        };
+        if password.is_some() && url.starts_with("sqlite:") {
+            l.problem(
+                "database.password_file",
+                "a SQLite database has no password; remove the key",
+            );
+        }
+        let database = Database {
+            url: Secret(url),
+            password,
+            max_connections: raw_db.max_connections.unwrap_or(5).max(1),
+        };
+
+        // [roles]
+        let iop = person(&mut l, "roles.iop_ansvarig", raw_roles.iop_ansvarig, true);
+        let advisory = person(&mut l, "roles.advisory", raw_roles.advisory, false);
+        let jurist = person(&mut l, "roles.jurist", raw_roles.jurist, true);
+        let admin = person(&mut l, "roles.admin_support", raw_roles.admin_support, true);
+
+        // [committees.KEY]
+        let mut committees = BTreeMap::new();
+        if raw_committees.is_empty() {
+            l.problem(
+                "committees",
+                "missing: configure at least one committee as [committees.KEY]",
+            );
+        }
+        for (k, raw) in raw_committees {
+            let base = format!("committees.{k}");
+            let key = match CommitteeKey::parse(&k) {
+                Ok(key) => Some(key),
+                Err(e) => {
+                    l.problem(&base, e.0);
+                    None
+                }
+            };
+            let cname = match raw.name {
+                Some(n) if !n.trim().is_empty() => Some(n.trim().to_string()),
+                _ => {
+                    l.problem(
+                        &format!("{base}.name"),
+                        "missing (the committee's name, e.g. \"Kultur- och bildningsnämnden\")",
+                    );
+                    None
+                }
+            };
+            let secretary = match raw.secretary_email {
+                Some(e) => match Email::parse(&e) {
+                    Ok(e) => Some(e),
+                    Err(err) => {
+                        l.problem(&format!("{base}.secretary_email"), err.0);
+                        None
+                    }
+                },
+                None => {
+                    l.problem(&format!("{base}.secretary_email"), "missing");
+                    None
+                }
+            };
+            let submission_days = match raw.submission_days {
+                Some(d) if d <= 120 => Some(d),
+                Some(d) => {
+                    l.problem(
+                        &format!("{base}.submission_days"),
+                        format!("{d} days is more than 120"),
+                    );
+                    None
+                }
+                None => {
+                    l.problem(
+                        &format!("{base}.submission_days"),
+                        "missing (days before a meeting by which memos must be submitted, e.g. 21)",
+                    );
+                    None
+                }
+            };
+            let mut meetings = Vec::new();
+            for (i, m) in raw.meetings.unwrap_or_default().iter().enumerate() {
+                match parse_date(m) {
+                    Ok(d) => meetings.push(d),
+                    Err(e) => l.problem(&format!("{base}.meetings[{i}]"), e.0),
+                }
+            }
+            meetings.sort();
+            meetings.dedup();
+            let policy = policy_values(
+                &mut l,
+                &format!("{base}.policy"),
+                raw.policy.unwrap_or_default(),
+            );
+            if let (Some(key), Some(name), Some(secretary), Some(submission_days)) =
+                (key, cname, secretary, submission_days)
+            {
+                committees.insert(
+                    key.clone(),
+                    Committee {
+                        key,
+                        name,
+                        secretary,
+                        meetings,
+                        submission_days,
+                        policy,
+                    },
+                );
+            }
+        }
+
+        // [policy]
+        let preset = match raw_policy.preset.as_deref() {
+            None => Preset::RegionVarmland,
+            Some(s) => Preset::parse(s).unwrap_or_else(|| {
+                l.problem(
+                    "policy.preset",
+                    format!("{s:?} is not a preset; use \"region-varmland\" or \"orebro\""),
+                );
+                Preset::RegionVarmland
+            }),
+        };
+        let tracking_start = raw_policy
+            .tracking_start
+            .and_then(|s| match parse_date(&s) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    l.problem("policy.tracking_start", e.0);
+                    None
+                }
+            });
+        let values = policy_values(&mut l, "policy", raw_policy.values);
+        let policy = PolicySettings {
+            preset,
+            values,
+            tracking_start,
+        };
+
+        // [reminders]
+        let mut quiet = Vec::new();
+        for (i, q) in raw_reminders
+            .quiet
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            let key = format!("reminders.quiet[{i}]");
+            let from = q.from.as_deref().map(MonthDay::parse);
+            let to = q.to.as_deref().map(MonthDay::parse);
+            match (from, to) {
+                (Some(Ok(from)), Some(Ok(to))) => quiet.push(QuietPeriod { from, to }),
+                (Some(Err(e)), _) | (_, Some(Err(e))) => l.problem(&key, e.0),
+                _ => l.problem(&key, "needs both `from` and `to` as MM-DD"),
+            }
+        }
+        let reminders = Reminders {
+            planning_days: raw_reminders.planning_days.unwrap_or(28),
+            planning_min_existence_days: raw_reminders.planning_min_existence_days.unwrap_or(31),
+            before_days: raw_reminders.before_days.unwrap_or(7),
+            overdue_days: raw_reminders.overdue_days.unwrap_or(7),
+            escalation_days: raw_reminders.escalation_days.unwrap_or(21),
+            committee_planning_days: raw_reminders.committee_planning_days.unwrap_or(56),
+            quiet,
+        };
+
+        // [mail]
+        let transport = match raw_mail.transport.as_deref() {
+            None | Some("file") => Transport::File,
+            Some("smtp") => Transport::Smtp,
+            Some(s) => {
+                l.problem(
+                    "mail.transport",
+                    format!("{s:?} is not a transport; use \"file\" or \"smtp\""),
+                );
+                Transport::File
+            }
+        };
+        let from = match raw_mail.from {
+            Some(s) => Email::parse(&s)
+                .map_err(|e| l.problem("mail.from", e.0))
+                .ok(),
+            None => {
+                l.problem(
+                    "mail.from",
+                    "missing (the address reminders are sent from, e.g. \"iopd@region.example\")",
+                );
+                None
+            }
+        };
+        let redirect_all_to =
+            optional_email(&mut l, "mail.redirect_all_to", raw_mail.redirect_all_to);
+        let send_at_raw = raw_mail.send_at.unwrap_or_else(|| "08:00".into());
+        let send_at = NaiveTime::parse_from_str(&send_at_raw, "%H:%M").unwrap_or_else(|_| {
+            l.problem(
+                "mail.send_at",
+                format!("{send_at_raw:?} is not a time written HH:MM"),
+            );
+            NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default()
+        });
+        let smtp = match (transport, raw_mail.smtp) {
+            (Transport::Smtp, None) => {
+                l.problem(
+                    "mail.smtp",
+                    "missing: mail.transport is \"smtp\" but there is no [mail.smtp] section",
+                );
+                None
+            }
+            (_, None) => None,
+            (_, Some(raw)) => {
+                let host = raw
+                    .host
+                    .filter(|h| !h.trim().is_empty())
+                    .unwrap_or_else(|| {
+                        l.problem("mail.smtp.host", "missing");
+                        String::new()
+                    });
+                let tls = match raw.tls.as_deref() {
+                    None | Some("starttls") => Tls::Starttls,
+                    Some("tls") => Tls::Tls,
+                    Some("none") => Tls::None,
+                    Some(s) => {
+                        l.problem(
+                            "mail.smtp.tls",
+                            format!("{s:?} is not one of \"starttls\", \"tls\", \"none\""),
+                        );
+                        Tls::Starttls
+                    }
+                };
+                if tls == Tls::None && !host.is_empty() && !is_loopback_host(&host) {
+                    l.problem(
+                        "mail.smtp.tls",
+                        format!("\"none\" is only allowed to a loopback host, not {host:?}"),
+                    );
+                }
+                let mut password = raw.password.map(Secret);
+                if let Some(p) = &raw.password_file {
+                    if password.is_some() {
+                        l.problem(
+                            "mail.smtp.password_file",
+                            "give either password or password_file, not both",
+                        );
+                    }
+                    password = read_secret_file(&mut l, "mail.smtp.password_file", p);
+                }
+                if tls == Tls::None && (password.is_some() || raw.username.is_some()) {
+                    l.problem(
+                        "mail.smtp.tls",
+                        "credentials are never sent unencrypted; use \"starttls\" or \"tls\"",
+                    );
+                }
+                let port = raw.port.unwrap_or(match tls {
+                    Tls::Tls => 465,
+                    Tls::Starttls => 587,
+                    Tls::None => 25,
+                });
+                Some(Smtp {
+                    host,
+                    port,
+                    tls,
+                    username: raw.username,
+                    password,
+                    timeout: Duration::from_secs(raw.timeout_secs.unwrap_or(30).max(1)),
+                    pool_size: raw.pool_size.unwrap_or(4).max(1),
+                })
+            }
+        };
+        let mail = from.map(|from| Mail {
+            transport,
+            from,
+            enabled: raw_mail.enabled.unwrap_or(true),
+            redirect_all_to,
+            send_at,
+            max_retry_hours: raw_mail.max_retry_hours.unwrap_or(72),
+            smtp,
+            file_dir: raw_mail
+                .file
+                .and_then(|f| f.dir)
+                .unwrap_or_else(|| PathBuf::from("mail-out")),
+        });
+
+        // [schedule], [http], [health]
+        let schedule = Schedule {
+            tick: cron6(&mut l, "schedule.tick", raw_schedule.tick, "0 */5 * * * *"),
+            digest: cron6(
+                &mut l,
+                "schedule.digest",
+                raw_schedule.digest,
+                "0 0 7 * * Mon",
+            ),
+        };
+        let http = Http {
+            listen: socket_addr(&mut l, "http.listen", raw_http.listen),
+        };
+        let stale_raw = raw_health.stale_after.unwrap_or_else(|| "2h".into());
+        let stale_after = humantime::parse_duration(&stale_raw).unwrap_or_else(|_| {
+            l.problem(
+                "health.stale_after",
+                format!("{stale_raw:?} is not a duration such as \"2h\" or \"90m\""),
+            );
+            Duration::from_secs(7200)
+        });
+        let health = Health { stale_after };
+
+        // [digest]
+        let digest = Digest {
+            to: optional_email(&mut l, "digest.to", raw_digest.to),
+            copy_advisory: raw_digest.copy_advisory.unwrap_or(true),
+            officers: raw_digest.officers.unwrap_or(false),
+            heads_up_weeks: raw_digest.heads_up_weeks.unwrap_or(6),
+            silence_months: raw_digest.silence_months.unwrap_or(24),
+        };
+
+        // [web]
+        let web_listen = socket_addr(&mut l, "web.listen", raw_web.listen);
+        let link_secret = match &raw_web.link_secret_file {
+            Some(p) => read_secret_file(&mut l, "web.link_secret_file", p),
+            None => None,
+        };
+        let previous_secret = match &raw_web.previous_secret_file {
+            Some(p) => read_secret_file(&mut l, "web.previous_secret_file", p),
+            None => None,
+        };
+        let public_url = raw_web.public_url.filter(|s| !s.trim().is_empty());
+        if web_listen.is_some() {
+            match &link_secret {
+                None if raw_web.link_secret_file.is_none() => l.problem(
+                    "web.link_secret_file",
+                    "missing: links in mails must be signed",
+                ),
+                Some(s) if s.expose().len() < 32 => l.problem(
+                    "web.link_secret_file",
+                    "the secret is shorter than 32 bytes",
+                ),
+                _ => {}
+            }
+            match &public_url {
+                None => l.problem("web.public_url", "missing: the base of the links in mails"),
+                Some(u) if !web_url_ok(u) => l.problem(
+                    "web.public_url",
+                    format!("{u:?} must start with https:// (http:// only for localhost)"),
+                ),
+                _ => {}
+            }
+        }
+        if let Some(s) = &previous_secret
+            && s.expose().len() < 32
+        {
+            l.problem(
+                "web.previous_secret_file",
+                "the secret is shorter than 32 bytes",
+            );
+        }
+        let web = Web {
+            listen: web_listen,
+            public_url,
+            link_secret,
+            previous_secret,
+            link_days: raw_web.link_days.unwrap_or(60),
+            max_postpone_days: raw_web.max_postpone_days.unwrap_or(14),
+        };
+
+        if !l.problems.is_empty() {
+            return Err(ConfigError {
+                problems: l.problems,
+            });
+        }
+        let (Some(iop_ansvarig), Some(jurist), Some(admin_support), Some(mail)) =
+            (iop, jurist, admin, mail)
+        else {
+            return Err(fail("incomplete configuration".into()));
+        };
+        Ok(Config {
+            source: path.to_path_buf(),
+            body: Body { name, time_zone },
+            database,
+            roles: Roles {
+                iop_ansvarig,
+                advisory,
+                jurist,
+                admin_support,
+            },
+            committees,
+            policy,
+            reminders,
+            mail,
+            schedule,
+            http,
+            health,
+            digest,
+            web,
+        })
+    }
+
+    /// A few lines for `iopd check-config`; never shows a secret.
+    pub fn summary(&self) -> String {
+        let meetings: usize = self.committees.values().map(|c| c.meetings.len()).sum();
+        let mut s = format!(
+            "{}: configuration is valid\n  body: {} ({})\n  database: {}\n  policy: preset {}\n  committees: {} ({} meeting dates)\n",
+            self.source.display(),
+            self.body.name,
+            self.body.time_zone,
+            self.database.redacted_url(),
+            self.policy.preset.name(),
+            self.committees.len(),
+            meetings,
+        );
+        for c in self.committees.values() {
+            let last = c
+                .meetings
+                .last()
+                .map_or("none".to_string(), |d| d.to_string());
+            s.push_str(&format!(
+                "    {} \"{}\": {} meetings, last {last}, submission {} days before\n",
+                c.key,
+                c.name,
+                c.meetings.len(),
+                c.submission_days
+            ));
+        }
+        let transport = match self.mail.transport {
+            Transport::File => format!("file ({})", self.mail.file_dir.display()),
+            Transport::Smtp => self
+                .mail
+                .smtp
+                .as_ref()
+                .map_or("smtp".into(), |m| format!("smtp {}:{}", m.host, m.port)),
+        };
+        s.push_str(&format!(
+            "  mail: {transport}, from {}, {}\n",
+            self.mail.from,
+            if self.mail.enabled {
+                "enabled"
+            } else {
+                "DISABLED (mail.enabled = false)"
+            }
+        ));
+        s
+    }
+}
+
+fn web_url_ok(u: &str) -> bool {
+    if u.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = u.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split(['/', ':']).next().unwrap_or("");
+    is_loopback_host(host) || rest.starts_with("[::1]")
+}

@@ -1,0 +1,587 @@
+//! Domain values shared by every layer. Constructors validate, so a value of
+//! these types is always well-formed and no later code re-checks a string.
+
+use std::fmt;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// Why a value was refused; the caller adds file, line or field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+fn invalid<T>(msg: impl Into<String>) -> Result<T, Invalid> {
+    Err(Invalid(msg.into()))
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// Text shown to people (organisation names, officer names, notes): no control
+/// characters, so it can never break a mail header or a log line.
+pub fn clean_text(field: &str, s: &str, max: usize) -> Result<String, Invalid> {
+    let t = s.trim();
+    if has_control(t) {
+        return invalid(format!("{field} contains a control character"));
+    }
+    if t.chars().count() > max {
+        return invalid(format!("{field} is longer than {max} characters"));
+    }
+    Ok(t.to_string())
+}
+
+/// The stable key of a partnership, usually its diarienummer (e.g. `RS/2023:145`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PartnershipId(String);
+
+impl PartnershipId {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let t = s.trim();
+        if t.is_empty() {
+            return invalid("partnership id is empty");
+        }
+        if t.len() > 64 {
+            return invalid(format!("partnership id {t:?} is longer than 64 characters"));
+        }
+        if t.chars()
+            .any(|c| c.is_control() || c.is_whitespace() && c != ' ')
+        {
+            return invalid(format!("partnership id {t:?} contains a control character"));
+        }
+        Ok(Self(t.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PartnershipId {
+    type Error = Invalid;
+    fn try_from(s: String) -> Result<Self, Invalid> {
+        Self::parse(&s)
+    }
+}
+impl From<PartnershipId> for String {
+    fn from(v: PartnershipId) -> String {
+        v.0
+    }
+}
+impl fmt::Display for PartnershipId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A committee's configuration key: lowercase ASCII letters, digits, `_` and `-`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CommitteeKey(String);
+
+impl CommitteeKey {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let t = s.trim();
+        if t.is_empty()
+            || t.len() > 32
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        {
+            return invalid(format!(
+                "committee key {t:?} must be 1–32 characters of a–z, 0–9, '_' or '-'"
+            ));
+        }
+        Ok(Self(t.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+impl TryFrom<String> for CommitteeKey {
+    type Error = Invalid;
+    fn try_from(s: String) -> Result<Self, Invalid> {
+        Self::parse(&s)
+    }
+}
+impl From<CommitteeKey> for String {
+    fn from(v: CommitteeKey) -> String {
+        v.0
+    }
+}
+impl fmt::Display for CommitteeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An e-mail address as RFC 5321/5322 allow it in practice (no display name).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let t = s.trim();
+        let opts = email_address::Options::default().without_display_text();
+        match email_address::EmailAddress::parse_with_options(t, opts) {
+            // A domain without a dot is legal in RFC 5321 but in a public
+            // body's register it is a typo ("anna@example").
+            Ok(_)
+                if has_control(t) || !t.rsplit_once('@').is_some_and(|(_, d)| d.contains('.')) =>
+            {
+                invalid(format!(
+                    "{t:?} is not a valid e-mail address (the domain needs a dot)"
+                ))
+            }
+            Ok(_) => Ok(Self(t.to_string())),
+            Err(e) => invalid(format!("{t:?} is not a valid e-mail address ({e})")),
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+impl TryFrom<String> for Email {
+    type Error = Invalid;
+    fn try_from(s: String) -> Result<Self, Invalid> {
+        Self::parse(&s)
+    }
+}
+impl From<Email> for String {
+    fn from(v: Email) -> String {
+        v.0
+    }
+}
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A sum of money in öre (1/100 SEK), never negative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Amount(i64);
+
+impl Amount {
+    pub fn from_ore(ore: i64) -> Result<Self, Invalid> {
+        if ore < 0 {
+            return invalid("amount is negative");
+        }
+        Ok(Self(ore))
+    }
+    pub fn ore(self) -> i64 {
+        self.0
+    }
+    /// Parses `1 250 000`, `1250000`, `1250000,00`, `1 250 000 kr` and `1250000.50`.
+    pub fn parse_sek(s: &str) -> Result<Self, Invalid> {
+        let raw = s.trim();
+        let t: String = raw
+            .trim_end_matches("kr")
+            .trim_end_matches("SEK")
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '\u{a0}' && *c != '\u{202f}')
+            .collect();
+        if t.starts_with('-') {
+            return invalid(format!("amount {raw:?} is negative"));
+        }
+        let (whole, frac) = match t.split_once([',', '.']) {
+            Some((w, f)) => (w, f),
+            None => (t.as_str(), ""),
+        };
+        let digits = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_digit());
+        if !digits(whole) || !(frac.is_empty() || digits(frac) && frac.len() <= 2) {
+            return invalid(format!(
+                "amount {raw:?} is not a number of kronor such as 1 250 000 or 1250000,00"
+            ));
+        }
+        let kr: i64 = whole
+            .parse()
+            .map_err(|_| Invalid(format!("amount {raw:?} is too large")))?;
+        let ore: i64 = match frac.len() {
+            0 => 0,
+            1 => frac.parse::<i64>().unwrap_or(0) * 10,
+            _ => frac.parse::<i64>().unwrap_or(0),
+        };
+        kr.checked_mul(100)
+            .and_then(|v| v.checked_add(ore))
+            .map(Self)
+            .ok_or_else(|| Invalid(format!("amount {raw:?} is too large")))
+    }
+}
+impl fmt::Display for Amount {
+    /// Swedish style: `1 250 000 kr`, or `1 250 000,50 kr`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kr = self.0 / 100;
+        let ore = self.0 % 100;
+        let digits = kr.to_string();
+        let mut grouped = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                grouped.push(' ');
+            }
+            grouped.push(c);
+        }
+        if ore == 0 {
+            write!(f, "{grouped} kr")
+        } else {
+            write!(f, "{grouped},{ore:02} kr")
+        }
+    }
+}
+
+/// Check-in meetings per agreement year; must divide 12 so windows are whole months.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct CheckinsPerYear(u32);
+
+impl CheckinsPerYear {
+    /// The guideline's "minst två per år".
+    pub const TWO: Self = Self(2);
+
+    pub fn new(n: u32) -> Result<Self, Invalid> {
+        if n == 0 || 12 % n != 0 {
+            return invalid(format!(
+                "check-ins per year must divide 12 (1, 2, 3, 4, 6 or 12), not {n}"
+            ));
+        }
+        Ok(Self(n))
+    }
+    pub fn get(self) -> u32 {
+        self.0
+    }
+    /// Length of one window in months.
+    pub fn window_months(self) -> u32 {
+        12 / self.0
+    }
+}
+impl TryFrom<u32> for CheckinsPerYear {
+    type Error = Invalid;
+    fn try_from(n: u32) -> Result<Self, Invalid> {
+        Self::new(n)
+    }
+}
+impl From<CheckinsPerYear> for u32 {
+    fn from(v: CheckinsPerYear) -> u32 {
+        v.0
+    }
+}
+
+/// A calendar month and day, e.g. the fixed annual anchor `06-30`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MonthDay {
+    pub month: u32,
+    pub day: u32,
+}
+impl MonthDay {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let bad = || Invalid(format!("{s:?} is not a month and day written MM-DD"));
+        let (m, d) = s.trim().split_once('-').ok_or_else(bad)?;
+        let month: u32 = m.parse().map_err(|_| bad())?;
+        let day: u32 = d.parse().map_err(|_| bad())?;
+        // 2024 is a leap year, so 02-29 is accepted (and clamps in common years).
+        NaiveDate::from_ymd_opt(2024, month, day).ok_or_else(bad)?;
+        Ok(Self { month, day })
+    }
+}
+impl TryFrom<String> for MonthDay {
+    type Error = Invalid;
+    fn try_from(s: String) -> Result<Self, Invalid> {
+        Self::parse(&s)
+    }
+}
+impl From<MonthDay> for String {
+    fn from(v: MonthDay) -> String {
+        format!("{:02}-{:02}", v.month, v.day)
+    }
+}
+
+/// Parses a strict `YYYY-MM-DD` date; names the impossible ones (2026-02-30).
+pub fn parse_date(s: &str) -> Result<NaiveDate, Invalid> {
+    let t = s.trim();
+    let shape = t.len() == 10
+        && t.char_indices().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !shape {
+        return invalid(format!("{t:?} is not a date written YYYY-MM-DD"));
+    }
+    NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        .map_err(|_| Invalid(format!("{t} is not a date in the calendar")))
+}
+
+/// A person with a name and an address (officer, role holder).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub name: String,
+    pub email: Email,
+}
+
+/// One partnership as held in the register (one row of the spreadsheet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partnership {
+    pub id: PartnershipId,
+    pub organisation: String,
+    pub committee: CommitteeKey,
+    /// The officer as imported; `officer_replaced` events change who is responsible.
+    pub officer: Person,
+    pub deputy: Option<Email>,
+    pub partner_contact: Option<Email>,
+    pub start: NaiveDate,
+    /// Fixed-term end; `None` = until further notice (tills vidare).
+    pub end: Option<NaiveDate>,
+    pub annual_amount: Option<Amount>,
+    /// Overrides the policy's `checkins_per_year` for this partnership.
+    pub checkins_per_year: Option<CheckinsPerYear>,
+    /// Overrides the policy's `notice_months` for this partnership.
+    pub notice_months: Option<u32>,
+    pub notes: String,
+}
+
+/// Who gave notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeParty {
+    /// The public body (kommunen / regionen).
+    Body,
+    /// The non-profit partner (den idéburna parten).
+    Partner,
+}
+
+/// What the committee decided at a follow-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum FollowupDecision {
+    Approved,
+    AmountChanged { amount: Amount, from: NaiveDate },
+    Renegotiation,
+}
+
+/// What happened. Serde names are the documented snake_case words; the CLI
+/// spells the same words with `-`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    CheckinHeld,
+    AnnualReportReceived {
+        diarienummer: String,
+    },
+    AnnualEvaluationHeld,
+    /// The memo (tjänsteskrivelse) for a follow-up went to the committee.
+    CommitteeFollowupSubmitted {
+        diarienummer: String,
+        meeting: NaiveDate,
+    },
+    /// The committee decided on the follow-up; the minute § is the evidence.
+    CommitteeFollowupReported {
+        meeting: NaiveDate,
+        paragraph: String,
+        #[serde(flatten)]
+        decision: FollowupDecision,
+    },
+    RenegotiatedAgreementSigned,
+    NoticeGiven {
+        by: NoticeParty,
+    },
+    TerminationSubmitted {
+        diarienummer: String,
+        meeting: NaiveDate,
+    },
+    TerminationDecided {
+        meeting: NaiveDate,
+        paragraph: String,
+    },
+    WindDownPlanRegistered {
+        diarienummer: String,
+    },
+    /// The deeper evaluation before a fixed-term agreement expires or is extended.
+    ExpiryEvaluationHeld,
+    AgreementExtended {
+        new_end: NaiveDate,
+    },
+    OfficerReplaced {
+        name: String,
+        email: Email,
+        from: NaiveDate,
+    },
+    OfficerAbsent {
+        from: NaiveDate,
+        to: NaiveDate,
+    },
+    PaymentsStopped,
+    PaymentChanged,
+    /// Undoes an earlier event; the history keeps both.
+    Retraction {
+        event: i64,
+    },
+}
+
+impl EventKind {
+    /// The snake_case name stored in the database and shown in JSON.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::CheckinHeld => "checkin_held",
+            Self::AnnualReportReceived { .. } => "annual_report_received",
+            Self::AnnualEvaluationHeld => "annual_evaluation_held",
+            Self::CommitteeFollowupSubmitted { .. } => "committee_followup_submitted",
+            Self::CommitteeFollowupReported { .. } => "committee_followup_reported",
+            Self::RenegotiatedAgreementSigned => "renegotiated_agreement_signed",
+            Self::NoticeGiven { .. } => "notice_given",
+            Self::TerminationSubmitted { .. } => "termination_submitted",
+            Self::TerminationDecided { .. } => "termination_decided",
+            Self::WindDownPlanRegistered { .. } => "wind_down_plan_registered",
+            Self::ExpiryEvaluationHeld => "expiry_evaluation_held",
+            Self::AgreementExtended { .. } => "agreement_extended",
+            Self::OfficerReplaced { .. } => "officer_replaced",
+            Self::OfficerAbsent { .. } => "officer_absent",
+            Self::PaymentsStopped => "payments_stopped",
+            Self::PaymentChanged => "payment_changed",
+            Self::Retraction { .. } => "retraction",
+        }
+    }
+}
+
+/// How an event reached the register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Cli,
+    Web,
+    Import,
+}
+
+impl Channel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cli => "cli",
+            Self::Web => "web",
+            Self::Import => "import",
+        }
+    }
+}
+
+/// One recorded event. Events are append-only; `retracted` is derived from
+/// later `Retraction` events when the history is loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: i64,
+    pub partnership: PartnershipId,
+    /// The civil date it happened (Europe/Stockholm).
+    pub on: NaiveDate,
+    pub kind: EventKind,
+    /// Unix seconds when it was recorded.
+    pub recorded_at: i64,
+    pub recorded_by: String,
+    pub channel: Channel,
+    pub retracted: bool,
+}
+
+/// Marks every event named by a (not itself retracted) retraction. A retraction
+/// of a retraction restores the original, so the chain is resolved newest first.
+pub fn apply_retractions(events: &mut [Event]) {
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(events[i].id));
+    for i in order {
+        if events[i].retracted {
+            continue;
+        }
+        if let EventKind::Retraction { event } = events[i].kind
+            && let Some(target) = events.iter_mut().find(|e| e.id == event)
+        {
+            target.retracted = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_in_swedish_spreadsheet_styles() {
+        // The import issue lists `1 250 000`, `1250000` and `1250000,00`.
+        for (text, ore) in [
+            ("1 250 000", 125_000_000),
+            ("1250000", 125_000_000),
+            ("1250000,00", 125_000_000),
+            ("1\u{a0}250\u{a0}000,5", 125_000_050),
+            ("0", 0),
+            ("1 000 kr", 100_000),
+        ] {
+            assert_eq!(Amount::parse_sek(text).map(Amount::ore), Ok(ore), "{text}");
+        }
+        for bad in ["-5", "12,345", "abc", "", "1.2.3"] {
+            assert!(Amount::parse_sek(bad).is_err(), "{bad} accepted");
+        }
+        assert_eq!(
+            Amount::from_ore(125_000_050).unwrap().to_string(),
+            "1 250 000,50 kr"
+        );
+        assert_eq!(Amount::from_ore(99_900).unwrap().to_string(), "999 kr");
+    }
+
+    #[test]
+    fn dates_are_strict() {
+        assert_eq!(
+            parse_date("2026-02-28"),
+            Ok(NaiveDate::from_ymd_opt(2026, 2, 28).unwrap())
+        );
+        assert!(
+            parse_date("2026-02-30")
+                .unwrap_err()
+                .0
+                .contains("not a date in the calendar")
+        );
+        assert!(parse_date("2026-2-3").is_err());
+        assert!(parse_date("28/02/2026").is_err());
+    }
+
+    #[test]
+    fn checkins_must_divide_twelve() {
+        for n in [1, 2, 3, 4, 6, 12] {
+            assert!(CheckinsPerYear::new(n).is_ok());
+        }
+        for n in [0, 5, 7, 8, 24] {
+            assert!(CheckinsPerYear::new(n).is_err());
+        }
+    }
+
+    #[test]
+    fn emails_and_keys() {
+        assert!(Email::parse("anna.svensson@example.org").is_ok());
+        assert!(Email::parse("anna@").is_err());
+        assert!(Email::parse("anna@example").is_err());
+        assert!(Email::parse("Anna <anna@example.org>").is_err());
+        assert!(Email::parse("a\r\nBcc: x@example.org").is_err());
+        assert!(CommitteeKey::parse("kbn").is_ok());
+        assert!(CommitteeKey::parse("KBN").is_err());
+    }
+
+    #[test]
+    fn retraction_of_a_retraction_restores() {
+        let ev = |id, kind| Event {
+            id,
+            partnership: PartnershipId::parse("P1").unwrap(),
+            on: NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
+            kind,
+            recorded_at: 0,
+            recorded_by: "t".into(),
+            channel: Channel::Cli,
+            retracted: false,
+        };
+        let mut events = vec![
+            ev(1, EventKind::CheckinHeld),
+            ev(2, EventKind::Retraction { event: 1 }),
+            ev(3, EventKind::Retraction { event: 2 }),
+        ];
+        apply_retractions(&mut events);
+        assert!(!events[0].retracted);
+        assert!(events[1].retracted);
+    }
+}

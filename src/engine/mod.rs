@@ -1,0 +1,385 @@
+//! The checkpoint engine: the IOP follow-up rules as a pure function.
+//!
+//! Values in, checkpoints out: no database, no clock, no configuration files,
+//! no logging. `RULES n` in comments refers to the project's rule decisions
+//! (see ARCHITECTURE.md), `issue rule n` to the checkpoint-engine issue; the
+//! guideline sentences are quoted where a rule is encoded.
+//!
+//! # Keys
+//!
+//! A checkpoint's key is `{partnership}/{kind}/{period}` (or `{partnership}/{kind}`
+//! for the kinds a partnership has only one of). It depends only on the
+//! partnership's start date and on the event that created the checkpoint, never
+//! on evidence, dates computed from the calendar or other events, so delivery and
+//! iCalendar UIDs survive recomputation.
+//!
+//! | kind | period | example |
+//! |---|---|---|
+//! | `checkin` | `y{k}-w{i}`: agreement year *k* from 0, window *i* from 1 | `RS/2023:145/checkin/y1-w2` |
+//! | `annual_report`, `annual_evaluation` | `y{k}` | `RS/2023:145/annual_report/y0` |
+//! | `committee_followup` | `f{n}`: the *n*-th follow-up from 1 | `RS/2023:145/committee_followup/f1` |
+//! | `termination_decision`, `wind_down_plan` | `n{id}`: the notice event's id | `RS/2023:145/wind_down_plan/n42` |
+//! | `committee_minutes` | `{parent kind}-{parent period}` | `RS/2023:145/committee_minutes/committee_followup-f1` |
+//! | `renegotiated_agreement_signed`, `payment_change` | `e{id}`: the deciding event's id | `RS/2023:145/payment_change/e57` |
+//! | `agreement_end`, `payments_stop`, `expiry_evaluation` | none: one per partnership, so an extension or a later notice moves the same key (RULES 8) | `RS/2023:145/agreement_end` |
+//!
+//! # Per-partnership values
+//!
+//! `Input::policy` comes resolved from configuration; the partnership's own
+//! `checkins_per_year` and `notice_months` columns, where set, still override it
+//! here, so every caller of the engine gets the same answer.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    CheckinsPerYear, CommitteeKey, Email, Event, MonthDay, Partnership, PartnershipId, Person,
+};
+
+mod ending;
+mod evidence;
+mod responsible;
+mod rules;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
+pub use ending::agreement_end;
+pub use responsible::responsible_on;
+
+/// The body's follow-up policy with every number resolved (preset, then
+/// `[policy]`, then `[committees.KEY.policy]`, then the partnership's own columns).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub checkins_per_year: CheckinsPerYear,
+    /// 0 disables the committee follow-up.
+    pub committee_followup_years: u32,
+    pub notice_months: u32,
+    pub wind_down_plan_days: u32,
+    pub expiry_evaluation_months: u32,
+    pub renegotiation_sign_days: u32,
+    /// Days after the planned meeting by which the minutes (the §) are expected.
+    pub minutes_days: u32,
+    /// Anchors `annual_report` and `annual_evaluation` to a fixed calendar date.
+    pub annual_anchor: Option<MonthDay>,
+    /// Checkpoints due before this date are `before_tracking` and never reminded.
+    pub tracking_start: NaiveDate,
+}
+
+impl Policy {
+    /// Check-in windows per agreement year: the partnership's own column wins
+    /// (issue rule 1: "`checkins_per_year` … per partnership").
+    pub fn checkins_for(&self, p: &Partnership) -> CheckinsPerYear {
+        p.checkins_per_year.unwrap_or(self.checkins_per_year)
+    }
+
+    /// Notice period in months: the partnership's own column wins (issue rule 4:
+    /// "`notice_months` (default 6; per partnership)").
+    pub fn notice_months_for(&self, p: &Partnership) -> u32 {
+        p.notice_months.unwrap_or(self.notice_months)
+    }
+}
+
+/// The responsible committee's meeting plan (sammanträdesplan).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitteeCalendar {
+    pub key: CommitteeKey,
+    /// Sorted ascending, no duplicates.
+    pub meetings: Vec<NaiveDate>,
+    /// Days before a meeting by which memos must be submitted.
+    pub submission_days: u32,
+}
+
+/// Everything the engine needs to know about one partnership.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub partnership: &'a Partnership,
+    /// The whole history, retractions included, with `retracted` already set
+    /// (see `domain::apply_retractions`).
+    pub events: &'a [Event],
+    /// Already resolved for this partnership (its own columns applied).
+    pub policy: &'a Policy,
+    pub committee: &'a CommitteeCalendar,
+    /// *now* as a civil date in the configured zone; events after it are ignored.
+    pub today: NaiveDate,
+    /// Recurring checkpoints are produced for periods starting on or before this date.
+    pub horizon: NaiveDate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Checkin,
+    AnnualReport,
+    AnnualEvaluation,
+    CommitteeFollowup,
+    /// The recorded decision (meeting date and minute §) after a committee item;
+    /// `Checkpoint::parent` names the item.
+    CommitteeMinutes,
+    TerminationDecision,
+    WindDownPlan,
+    PaymentsStop,
+    AgreementEnd,
+    ExpiryEvaluation,
+    RenegotiatedAgreementSigned,
+    PaymentChange,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 12] = [
+        Kind::Checkin,
+        Kind::AnnualReport,
+        Kind::AnnualEvaluation,
+        Kind::CommitteeFollowup,
+        Kind::CommitteeMinutes,
+        Kind::TerminationDecision,
+        Kind::WindDownPlan,
+        Kind::PaymentsStop,
+        Kind::AgreementEnd,
+        Kind::ExpiryEvaluation,
+        Kind::RenegotiatedAgreementSigned,
+        Kind::PaymentChange,
+    ];
+
+    /// The documented snake_case name (as in JSON and keys).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Checkin => "checkin",
+            Kind::AnnualReport => "annual_report",
+            Kind::AnnualEvaluation => "annual_evaluation",
+            Kind::CommitteeFollowup => "committee_followup",
+            Kind::CommitteeMinutes => "committee_minutes",
+            Kind::TerminationDecision => "termination_decision",
+            Kind::WindDownPlan => "wind_down_plan",
+            Kind::PaymentsStop => "payments_stop",
+            Kind::AgreementEnd => "agreement_end",
+            Kind::ExpiryEvaluation => "expiry_evaluation",
+            Kind::RenegotiatedAgreementSigned => "renegotiated_agreement_signed",
+            Kind::PaymentChange => "payment_change",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// Swedish label used in mails and pages.
+    pub fn label_sv(self) -> &'static str {
+        match self {
+            Kind::Checkin => "Avstämningsmöte",
+            Kind::AnnualReport => "Årsredovisning diarieförd",
+            Kind::AnnualEvaluation => "Årlig utvärdering",
+            Kind::CommitteeFollowup => "Fördjupad uppföljning till nämnden",
+            Kind::CommitteeMinutes => "Nämndens beslut protokollfört",
+            Kind::TerminationDecision => "Nämndbeslut om uppsägning",
+            Kind::WindDownPlan => "Avvecklingsplan diarieförd",
+            Kind::PaymentsStop => "Utbetalningar upphör",
+            Kind::AgreementEnd => "Överenskommelsen upphör",
+            Kind::ExpiryEvaluation => "Djupare utvärdering inför avslut eller förlängning",
+            Kind::RenegotiatedAgreementSigned => "Omförhandlad överenskommelse undertecknad",
+            Kind::PaymentChange => "Ändrat belopp börjar gälla",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Upcoming,
+    Due,
+    Overdue,
+    Done,
+    Cancelled,
+    BeforeTracking,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Upcoming,
+        Status::Due,
+        Status::Overdue,
+        Status::Done,
+        Status::Cancelled,
+        Status::BeforeTracking,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Upcoming => "upcoming",
+            Status::Due => "due",
+            Status::Overdue => "overdue",
+            Status::Done => "done",
+            Status::Cancelled => "cancelled",
+            Status::BeforeTracking => "before_tracking",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// A role that receives mail about a checkpoint; delivery resolves addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Officer,
+    Deputy,
+    IopAnsvarig,
+    Advisory,
+    Jurist,
+    AdminSupport,
+    CommitteeSecretary,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Officer => "officer",
+            Role::Deputy => "deputy",
+            Role::IopAnsvarig => "iop_ansvarig",
+            Role::Advisory => "advisory",
+            Role::Jurist => "jurist",
+            Role::AdminSupport => "admin_support",
+            Role::CommitteeSecretary => "committee_secretary",
+        }
+    }
+}
+
+/// The event that closed a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub event: i64,
+    pub on: NaiveDate,
+    /// 0 when on time (RULES 1).
+    pub days_late: i64,
+}
+
+/// Who is responsible for a partnership on a date (RULES 10, issue 3 rule 7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Responsible {
+    /// The officer on that date (after any `officer_replaced`).
+    pub officer: Person,
+    pub deputy: Option<Email>,
+    /// The officer is recorded absent on that date.
+    pub officer_absent: bool,
+}
+
+impl Responsible {
+    /// The deputy covers while the officer is absent; with no deputy the
+    /// officer still gets it (and the digest flags it).
+    pub fn acting(&self) -> &Email {
+        match (&self.deputy, self.officer_absent) {
+            (Some(d), true) => d,
+            _ => &self.officer.email,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Stable: partnership id + kind + period; never changes when unrelated
+    /// data changes (delivery and iCalendar UIDs depend on it).
+    pub key: String,
+    pub partnership: PartnershipId,
+    pub kind: Kind,
+    /// For `committee_minutes`: the item it belongs to.
+    pub parent: Option<Kind>,
+    /// The period the evidence is judged against (inclusive).
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    /// From when the checkpoint existed (period start, or the event that created it).
+    pub exists_from: NaiveDate,
+    pub due: NaiveDate,
+    pub status: Status,
+    pub evidence: Option<Evidence>,
+    /// The planned committee meeting, where there is one.
+    pub meeting: Option<NaiveDate>,
+    /// No configured meeting in the span: due date fell back to the anniversary.
+    pub no_meeting: bool,
+    pub roles: Vec<Role>,
+}
+
+/// Every checkpoint of one partnership whose period starts on or before
+/// `input.horizon`, plus those created by events (notices, committee decisions)
+/// and by the agreement's end, with their status at `input.today`, sorted by
+/// (due, key).
+pub fn checkpoints(input: &Input) -> Vec<Checkpoint> {
+    let p = input.partnership;
+    let policy = input.policy;
+    let events = ending::visible_events(p, input.events, input.today);
+    let ending = ending::Ending::of(p, &events, policy.notice_months_for(p));
+    let schedule = rules::Schedule {
+        p,
+        policy,
+        committee: input.committee,
+        horizon: input.horizon,
+        end: ending.end,
+    };
+    let checkins = policy.checkins_for(p);
+
+    let mut out = Vec::with_capacity(rules::estimate(p.start, input.horizon, checkins));
+    let o = &mut out;
+    let checkin = section(o, |o| schedule.checkins(checkins, o));
+    let annual_report = section(o, |o| schedule.annual(Kind::AnnualReport, o));
+    let annual_evaluation = section(o, |o| schedule.annual(Kind::AnnualEvaluation, o));
+    let followup = section(o, |o| schedule.committee_followups(o));
+    let followup_minutes = section(o, |o| {
+        rules::minutes(followup.clone(), policy.minutes_days, o)
+    });
+    let termination = section(o, |o| schedule.termination_decisions(&ending, o));
+    let termination_minutes = section(o, |o| {
+        rules::minutes(termination.clone(), policy.minutes_days, o)
+    });
+    let sections = evidence::Sections {
+        checkin,
+        annual_report,
+        annual_evaluation,
+        followup,
+        followup_minutes,
+        termination,
+        termination_minutes,
+        wind_down: section(o, |o| schedule.wind_down_plans(&ending, o)),
+        payments_stop: section(o, |o| schedule.payments_stop(&ending, o)),
+        expiry: section(o, |o| schedule.expiry_evaluation(&ending, o)),
+        renegotiation: section(o, |o| schedule.renegotiations(&events, input.today, o)),
+        payment_change: section(o, |o| schedule.payment_changes(&events, input.today, o)),
+    };
+    section(o, |o| schedule.agreement_end(&ending, o));
+
+    evidence::close(&mut out, &sections, &events, input);
+    for cp in &mut out {
+        cp.status = status_at(cp, input.today, policy.tracking_start);
+    }
+    out.sort_unstable_by(|a, b| a.due.cmp(&b.due).then_with(|| a.key.cmp(&b.key)));
+    out
+}
+
+/// Runs one rule and returns where its checkpoints landed in `out`.
+fn section(
+    out: &mut Vec<Checkpoint>,
+    rule: impl FnOnce(&mut Vec<Checkpoint>),
+) -> std::ops::Range<usize> {
+    let from = out.len();
+    rule(out);
+    from..out.len()
+}
+
+/// RULES 3: the first status that applies: cancelled, done, before_tracking,
+/// overdue, due, upcoming. RULES 2: `agreement_end` is a fact, done on its date
+/// and never overdue.
+fn status_at(cp: &Checkpoint, today: NaiveDate, tracking_start: NaiveDate) -> Status {
+    if cp.status == Status::Cancelled {
+        Status::Cancelled
+    } else if cp.evidence.is_some() || cp.kind == Kind::AgreementEnd && cp.due <= today {
+        Status::Done
+    } else if cp.due < tracking_start {
+        Status::BeforeTracking
+    } else if cp.kind == Kind::AgreementEnd || cp.due > today {
+        Status::Upcoming
+    } else if cp.due == today {
+        Status::Due
+    } else {
+        Status::Overdue
+    }
+}

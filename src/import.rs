@@ -1,0 +1,1543 @@
+//! The partnership spreadsheet (CSV) as Swedish Excel exports it, parsed into
+//! [`Partnership`] values. Pure: it gets the file's bytes and a way to ask
+//! whether a committee key is configured; it never touches the database.
+//!
+//! One bad row refuses the whole file, so [`parse`] collects *every* problem
+//! (header, cells, cross-row checks) before it answers, each with the physical
+//! line in the file, the column as the user wrote it, and what is wrong.
+//!
+//! # Encoding
+//!
+//! UTF-8, with or without a byte-order mark. Anything that decodes as UTF-8 is
+//! UTF-8. A file that does not is taken to be Windows-1252 — what Swedish
+//! Excel writes for "CSV (semikolonavgränsad)" — and is **converted**, with the
+//! note "converted from Windows-1252 (save as 'CSV UTF-8' to avoid this)".
+//! Converting rather than refusing is deliberate: that export is the default
+//! in Swedish Excel, Windows-1252 maps every byte, and for Swedish text
+//! (å, ä, ö, é) the guess is right, so refusing would only add a round trip.
+//! UTF-16 ("Unicode-text"), a UTF-8 BOM followed by invalid bytes, and an
+//! `.xlsx` workbook are refused with a message that says how to re-save.
+//!
+//! # Layout
+//!
+//! - Separator `;` or `,`, detected from the header line (the one found more
+//!   often outside quotes; `;` wins a tie because Swedish Excel uses it). An
+//!   Excel `sep=;` first line is honoured and skipped.
+//! - Quoting as usual: `"a; b"`, `"say ""hi"""`, and quoted cells spanning lines
+//!   (Alt+Enter in Excel). Line numbers are physical lines in the file.
+//! - Completely blank lines, and rows whose every cell is empty (Excel writes
+//!   `;;;;` for them), are skipped.
+//! - Every other row must have as many cells as the header.
+//! - Header cells are matched ignoring case, spaces, `_` and `-`, so
+//!   `Officer e-mail`, `officer_email` and `OFFICER EMAIL` are the same name.
+//!   A header cell left empty is allowed (Excel exports trailing `;`) as long
+//!   as no row has a value under it.
+//! - Cells are trimmed. Dates are `YYYY-MM-DD`. Amounts are kronor written
+//!   `1 250 000`, `1250000` or `1250000,00` (optionally `kr`), never negative.
+//! - In problems, the column is the header as written in the file; problems
+//!   about the whole file or a whole row use the column `file` or `row`.
+//!
+//! # Columns
+//!
+//! | Column              | Required | Accepted header names |
+//! |---------------------|----------|-----------------------|
+//! | `id`                | yes | `id`, `diarienummer`, `dnr`, `diarienr`, `partnership_id`, `id/diarienummer`, `diarienummer/id` |
+//! | `organisation`      | yes | `organisation`, `idéburen part`, `organization`, `partner`, `organisation/förening`, `förening`, `partner_organisation`, `partner_organization`, `idéburen organisation` |
+//! | `committee`         | yes | `committee`, `nämnd`, `committee_key`, `ansvarig nämnd` |
+//! | `officer_name`      | yes | `officer_name`, `handläggare`, `officer`, `handläggarens namn`, `handläggare namn` |
+//! | `officer_email`     | yes | `officer_email`, `handläggare e-post`, `handläggarens e-post`, `handläggare e-mail` |
+//! | `start_date`        | yes | `start_date`, `startdatum`, `start`, `avtalsstart`, `från` |
+//! | `deputy_email`      | no  | `deputy_email`, `ersättare e-post`, `ersättare`, `ersättarens e-post`, `deputy` |
+//! | `partner_email`     | no  | `partner_email`, `kontakt e-post`, `kontaktperson e-post`, `partnerns e-post`, `partner e-post`, `partner_contact_email`, `contact_email` |
+//! | `end_date`          | no  | `end_date`, `slutdatum`, `slut`, `avtalsslut`, `end` |
+//! | `annual_amount`     | no  | `annual_amount`, `årligt belopp`, `belopp`, `årlig ersättning`, `årligt belopp (kr)`, `årligt belopp (sek)`, `belopp (kr)`, `annual_amount_sek`, `amount` |
+//! | `checkins_per_year` | no  | `checkins_per_year`, `avstämningar per år`, `avstämningar`, `checkins` |
+//! | `notice_months`     | no  | `notice_months`, `uppsägningstid`, `uppsägningstid månader`, `uppsägningstid (månader)`, `notice_period_months` |
+//! | `notes`             | no  | `notes`, `anteckningar`, `kommentar`, `kommentarer`, `övrigt` |
+//!
+//! An empty `end_date` means until further notice (tills vidare). The
+//! committee key is matched in lowercase (`KBN` is `kbn`) and must be one of
+//! `[committees]` in the config. `checkins_per_year` must divide 12;
+//! `notice_months` is a whole number 1–60. `notes` may span several lines.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+
+use crate::domain::{
+    self, Amount, CheckinsPerYear, CommitteeKey, Email, Partnership, PartnershipId, Person,
+};
+
+/// The accepted columns: canonical English name, accepted header names (the
+/// canonical one first, then the usual Swedish one), and whether required.
+/// Kept in step with the table in the module documentation (a test checks).
+pub const COLUMNS: &[(&str, &[&str], bool)] = &[
+    (
+        "id",
+        &[
+            "id",
+            "diarienummer",
+            "dnr",
+            "diarienr",
+            "partnership_id",
+            "id/diarienummer",
+            "diarienummer/id",
+        ],
+        true,
+    ),
+    (
+        "organisation",
+        &[
+            "organisation",
+            "idéburen part",
+            "organization",
+            "partner",
+            "organisation/förening",
+            "förening",
+            "partner_organisation",
+            "partner_organization",
+            "idéburen organisation",
+        ],
+        true,
+    ),
+    (
+        "committee",
+        &["committee", "nämnd", "committee_key", "ansvarig nämnd"],
+        true,
+    ),
+    (
+        "officer_name",
+        &[
+            "officer_name",
+            "handläggare",
+            "officer",
+            "handläggarens namn",
+            "handläggare namn",
+        ],
+        true,
+    ),
+    (
+        "officer_email",
+        &[
+            "officer_email",
+            "handläggare e-post",
+            "handläggarens e-post",
+            "handläggare e-mail",
+        ],
+        true,
+    ),
+    (
+        "start_date",
+        &["start_date", "startdatum", "start", "avtalsstart", "från"],
+        true,
+    ),
+    (
+        "deputy_email",
+        &[
+            "deputy_email",
+            "ersättare e-post",
+            "ersättare",
+            "ersättarens e-post",
+            "deputy",
+        ],
+        false,
+    ),
+    (
+        "partner_email",
+        &[
+            "partner_email",
+            "kontakt e-post",
+            "kontaktperson e-post",
+            "partnerns e-post",
+            "partner e-post",
+            "partner_contact_email",
+            "contact_email",
+        ],
+        false,
+    ),
+    (
+        "end_date",
+        &["end_date", "slutdatum", "slut", "avtalsslut", "end"],
+        false,
+    ),
+    (
+        "annual_amount",
+        &[
+            "annual_amount",
+            "årligt belopp",
+            "belopp",
+            "årlig ersättning",
+            "årligt belopp (kr)",
+            "årligt belopp (sek)",
+            "belopp (kr)",
+            "annual_amount_sek",
+            "amount",
+        ],
+        false,
+    ),
+    (
+        "checkins_per_year",
+        &[
+            "checkins_per_year",
+            "avstämningar per år",
+            "avstämningar",
+            "checkins",
+        ],
+        false,
+    ),
+    (
+        "notice_months",
+        &[
+            "notice_months",
+            "uppsägningstid",
+            "uppsägningstid månader",
+            "uppsägningstid (månader)",
+            "notice_period_months",
+        ],
+        false,
+    ),
+    (
+        "notes",
+        &[
+            "notes",
+            "anteckningar",
+            "kommentar",
+            "kommentarer",
+            "övrigt",
+        ],
+        false,
+    ),
+];
+
+/// The note added when the file was not UTF-8 and was read as Windows-1252.
+pub const WINDOWS_1252_NOTE: &str =
+    "converted from Windows-1252 (save as 'CSV UTF-8' to avoid this)";
+
+const NAME_MAX: usize = 200;
+const NOTES_MAX: usize = 2000;
+const NOTICE_MONTHS: std::ops::RangeInclusive<u32> = 1..=60;
+
+/// A file whose every row is a valid partnership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedImport {
+    pub rows: Vec<ImportRow>,
+    /// Things the user should know although nothing was refused.
+    pub notes: Vec<String>,
+    pub separator: char,
+}
+
+/// One partnership and the physical line (1-based) where its row starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRow {
+    pub line: usize,
+    pub partnership: Partnership,
+}
+
+/// One reason the file was refused. Displayed as `LINE: column: problem`; the
+/// caller prefixes `FILE:`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{line}: {column}: {problem}")]
+pub struct RowProblem {
+    pub line: usize,
+    /// The header as written in the file, a canonical name for a missing
+    /// column, or `file` / `row` for problems that belong to no single cell.
+    pub column: String,
+    pub problem: String,
+}
+
+impl RowProblem {
+    fn new(line: usize, column: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            line,
+            column: column.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Parses the whole file. `Ok` only if there is not a single problem; the
+/// `Err` lists every problem found, in file order.
+pub fn parse(
+    bytes: &[u8],
+    committee_exists: &dyn Fn(&CommitteeKey) -> bool,
+) -> Result<ParsedImport, Vec<RowProblem>> {
+    let (text, notes) = decode(bytes).map_err(|p| vec![p])?;
+    let layout = layout(&text).map_err(|p| vec![p])?;
+    let body = &text[layout.body..];
+
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(layout.separator as u8)
+        .has_headers(false)
+        // Rows with the wrong number of cells are reported by us, with the
+        // line, instead of stopping the reader at the first one.
+        .flexible(true)
+        .from_reader(body.as_bytes());
+
+    let mut problems = Vec::new();
+    let mut header: Option<(usize, Header)> = None;
+    let mut rows = Vec::new();
+    let mut data_rows = 0usize;
+    let mut first_line_of: HashMap<PartnershipId, usize> = HashMap::new();
+    let mut lines = LineCounter::new(body);
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                // The input is valid UTF-8 from memory, so this is not
+                // expected; reported rather than unwrapped all the same.
+                let line = e.position().map_or(1, |p| lines.line_at(p.byte())) + layout.line_offset;
+                problems.push(RowProblem::new(
+                    line,
+                    "file",
+                    format!("cannot be read as CSV: {e}"),
+                ));
+                break;
+            }
+        }
+        let line = record.position().map_or(1, |p| lines.line_at(p.byte())) + layout.line_offset;
+        if record.iter().all(|cell| cell.trim().is_empty()) {
+            continue;
+        }
+        let Some((_, header)) = &header else {
+            header = Some((line, Header::parse(&record, line, &mut problems)));
+            continue;
+        };
+        data_rows += 1;
+        if record.len() != header.slots.len() {
+            // The cells cannot be trusted to sit under their headers, so the
+            // row's values are not checked; that would only add noise.
+            let hint = if record.iter().any(|c| c.contains('\n')) {
+                "; a quoted cell spans several lines here, check that every opening \" is closed"
+            } else {
+                ""
+            };
+            problems.push(RowProblem::new(
+                line,
+                "row",
+                format!(
+                    "has {} fields, header has {}{hint}",
+                    record.len(),
+                    header.slots.len()
+                ),
+            ));
+            continue;
+        }
+        let mut row = Row {
+            record: &record,
+            header,
+            line,
+            problems: &mut problems,
+        };
+        if let Some(partnership) = row.partnership(committee_exists, &mut first_line_of) {
+            rows.push(ImportRow { line, partnership });
+        }
+    }
+
+    if let Some((header_line, _)) = header
+        && data_rows == 0
+    {
+        problems.push(RowProblem::new(
+            header_line,
+            "file",
+            "no partnerships in file (there is a header line but no rows under it)",
+        ));
+    }
+
+    if problems.is_empty() {
+        Ok(ParsedImport {
+            rows,
+            notes,
+            separator: layout.separator,
+        })
+    } else {
+        Err(problems)
+    }
+}
+
+/// Physical line numbers for the csv reader's byte offsets. The reader's own
+/// `Position::line` does not count the blank lines it skips, nor line breaks
+/// inside quoted cells, so lines are counted here.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    at: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text: text.as_bytes(),
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the record the reader reported at `offset`. The offset is
+    /// where the reader stood, which can be before the line breaks (and
+    /// skipped blank lines) that precede the record; a record never starts
+    /// with a line break, so those are stepped over. Offsets only grow, so
+    /// the whole file is scanned once.
+    fn line_at(&mut self, offset: u64) -> usize {
+        let mut start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        while let Some(b'\r' | b'\n') = self.text.get(start) {
+            start += 1;
+        }
+        while self.at < start {
+            // `\r\n`, `\n` and a lone `\r` are one break each, as for the reader.
+            match self.text[self.at] {
+                b'\n' => self.line += 1,
+                b'\r' if self.text.get(self.at + 1) != Some(&b'\n') => self.line += 1,
+                _ => {}
+            }
+            self.at += 1;
+        }
+        self.line
+    }
+}
+
+/// Turns the bytes into text, converting Windows-1252 (see the module docs).
+fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, Vec<String>), RowProblem> {
+    const RESAVE: &str = "save it from Excel as 'CSV UTF-8 (kommaavgränsad)'";
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(RowProblem::new(
+            1,
+            "file",
+            format!("is UTF-16 (Excel's 'Unicode text'), not CSV; {RESAVE}"),
+        ));
+    }
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Err(RowProblem::new(
+            1,
+            "file",
+            format!("is an Excel workbook (.xlsx), not CSV; {RESAVE}"),
+        ));
+    }
+    if let Some(bom_less) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        // The BOM says UTF-8; guessing another encoding would contradict it.
+        return match std::str::from_utf8(bom_less) {
+            Ok(text) => Ok((Cow::Borrowed(text), Vec::new())),
+            Err(e) => {
+                let line = 1 + bom_less[..e.valid_up_to()]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count();
+                Err(RowProblem::new(
+                    line,
+                    "file",
+                    format!(
+                        "starts with a UTF-8 byte-order mark but is not valid UTF-8 \
+                         (byte {} of the file); {RESAVE}",
+                        e.valid_up_to() + 4
+                    ),
+                ))
+            }
+        };
+    }
+    if bytes.contains(&0) {
+        return Err(RowProblem::new(
+            1,
+            "file",
+            format!("contains NUL bytes, so it is not a CSV text file; {RESAVE}"),
+        ));
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok((Cow::Borrowed(text), Vec::new())),
+        Err(_) => {
+            // Windows-1252 assigns a character to every byte, so this never
+            // fails; stray C1 bytes become control characters that the cell
+            // checks then refuse.
+            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
+            Ok((
+                Cow::Owned(text.into_owned()),
+                vec![WINDOWS_1252_NOTE.to_string()],
+            ))
+        }
+    }
+}
+
+struct Layout {
+    separator: char,
+    /// Byte offset where CSV parsing starts (after a `sep=` line).
+    body: usize,
+    /// Lines before `body`, added to the CSV reader's line numbers.
+    line_offset: usize,
+}
+
+fn layout(text: &str) -> Result<Layout, RowProblem> {
+    const EMPTY: &str =
+        "is empty; expected a header line with column names, then one row per partnership";
+    if text.trim().is_empty() {
+        return Err(RowProblem::new(1, "file", EMPTY));
+    }
+    let first_line = text.lines().next().unwrap_or_default();
+    let hint = first_line.trim().to_ascii_lowercase();
+    if let Some(sep) = hint.strip_prefix("sep=") {
+        // Excel writes and honours a `sep=;` first line; it is not the header.
+        let separator = match sep {
+            ";" => ';',
+            "," => ',',
+            other => {
+                return Err(RowProblem::new(
+                    1,
+                    "file",
+                    format!(
+                        "separator {other:?} in the sep= line is not supported; use ';' or ','"
+                    ),
+                ));
+            }
+        };
+        let body = text.find('\n').map_or(text.len(), |i| i + 1);
+        if text[body..].trim().is_empty() {
+            return Err(RowProblem::new(2, "file", EMPTY));
+        }
+        return Ok(Layout {
+            separator,
+            body,
+            line_offset: 1,
+        });
+    }
+    Ok(Layout {
+        separator: detect_separator(text)?,
+        body: 0,
+        line_offset: 0,
+    })
+}
+
+/// Counts `;` and `,` outside quotes on the first non-blank line.
+fn detect_separator(text: &str) -> Result<char, RowProblem> {
+    let mut line = 1;
+    let mut start = 0;
+    for l in text.split_inclusive('\n') {
+        if !l.trim().is_empty() {
+            break;
+        }
+        line += 1;
+        start += l.len();
+    }
+    let (mut semicolons, mut commas, mut tabs) = (0usize, 0usize, 0usize);
+    let mut quoted = false;
+    for c in text[start..].chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '\n' | '\r' if !quoted => break,
+            ';' if !quoted => semicolons += 1,
+            ',' if !quoted => commas += 1,
+            '\t' if !quoted => tabs += 1,
+            _ => {}
+        }
+    }
+    if semicolons == 0 && commas == 0 && tabs > 0 {
+        return Err(RowProblem::new(
+            line,
+            "file",
+            "the header is separated by tabs; save it from Excel as 'CSV UTF-8 (kommaavgränsad)'",
+        ));
+    }
+    // Swedish Excel separates with ';' (',' is its decimal comma).
+    Ok(if commas > semicolons { ',' } else { ';' })
+}
+
+/// One of the known columns; the discriminant indexes [`COLUMNS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Id,
+    Organisation,
+    Committee,
+    OfficerName,
+    OfficerEmail,
+    StartDate,
+    DeputyEmail,
+    PartnerEmail,
+    EndDate,
+    AnnualAmount,
+    CheckinsPerYear,
+    NoticeMonths,
+    Notes,
+}
+
+impl Field {
+    const ALL: [Field; 13] = [
+        Field::Id,
+        Field::Organisation,
+        Field::Committee,
+        Field::OfficerName,
+        Field::OfficerEmail,
+        Field::StartDate,
+        Field::DeputyEmail,
+        Field::PartnerEmail,
+        Field::EndDate,
+        Field::AnnualAmount,
+        Field::CheckinsPerYear,
+        Field::NoticeMonths,
+        Field::Notes,
+    ];
+
+    fn column(self) -> (&'static str, &'static [&'static str], bool) {
+        COLUMNS[self as usize]
+    }
+
+    fn from_header(name: &str) -> Option<Field> {
+        let wanted = normalize(name);
+        Field::ALL
+            .into_iter()
+            .find(|f| f.column().1.iter().any(|alias| normalize(alias) == wanted))
+    }
+}
+
+/// Header names compare ignoring case, spaces, `_` and `-`, so the many ways
+/// to write "e-post" or "start date" all match one listed name.
+fn normalize(name: &str) -> String {
+    name.chars()
+        .filter(|c| !(c.is_whitespace() || *c == '_' || *c == '-'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// What a header cell means.
+enum Slot {
+    Known,
+    /// Named but not a known column (already reported).
+    Unknown,
+    /// Left empty: fine while no row puts a value under it.
+    Unnamed,
+}
+
+struct Header {
+    slots: Vec<Slot>,
+    /// For each field: its cell index and the header as written.
+    found: [Option<(usize, String)>; 13],
+}
+
+impl Header {
+    fn parse(record: &csv::StringRecord, line: usize, problems: &mut Vec<RowProblem>) -> Header {
+        let mut found: [Option<(usize, String)>; 13] = Default::default();
+        let mut slots = Vec::with_capacity(record.len());
+        for (i, cell) in record.iter().enumerate() {
+            let name = cell.trim();
+            if name.is_empty() {
+                slots.push(Slot::Unnamed);
+                continue;
+            }
+            let Some(field) = Field::from_header(name) else {
+                problems.push(RowProblem::new(
+                    line,
+                    name,
+                    format!("unknown column; known columns are {}", known_columns()),
+                ));
+                slots.push(Slot::Unknown);
+                continue;
+            };
+            let canonical = field.column().0;
+            if let Some((first, first_name)) = &found[field as usize] {
+                problems.push(RowProblem::new(
+                    line,
+                    name,
+                    format!(
+                        "duplicate column: column {} \"{first_name}\" already is {canonical}",
+                        column_letter(*first)
+                    ),
+                ));
+                slots.push(Slot::Unknown);
+                continue;
+            }
+            found[field as usize] = Some((i, name.to_string()));
+            slots.push(Slot::Known);
+        }
+        for field in Field::ALL {
+            let (canonical, aliases, required) = field.column();
+            if required && found[field as usize].is_none() {
+                problems.push(RowProblem::new(
+                    line,
+                    canonical,
+                    format!(
+                        "required column is missing (name it one of: {})",
+                        aliases.join(", ")
+                    ),
+                ));
+            }
+        }
+        Header { slots, found }
+    }
+}
+
+/// `id (diarienummer), organisation (idéburen part), …`: brief enough for
+/// one message, and shows that Swedish names work too.
+fn known_columns() -> String {
+    COLUMNS
+        .iter()
+        .map(|(canonical, aliases, _)| match aliases.get(1) {
+            Some(swedish) => format!("{canonical} ({swedish})"),
+            None => (*canonical).to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Spreadsheet column name for a 0-based index: A, B, …, Z, AA, AB, …
+fn column_letter(index: usize) -> String {
+    let mut n = index + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        let rem = (n - 1) % 26;
+        letters.push(char::from(b'A' + rem as u8));
+        n = (n - 1) / 26;
+    }
+    letters.iter().rev().collect()
+}
+
+/// One data row being checked; every problem goes to `problems`.
+struct Row<'a> {
+    record: &'a csv::StringRecord,
+    header: &'a Header,
+    line: usize,
+    problems: &'a mut Vec<RowProblem>,
+}
+
+impl Row<'_> {
+    /// `None` when the column is not in the file; else (trimmed value, header).
+    fn cell(&self, field: Field) -> Option<(&str, String)> {
+        let (index, name) = self.header.found[field as usize].as_ref()?;
+        let value = self.record.get(*index).unwrap_or_default().trim();
+        Some((value, name.clone()))
+    }
+
+    fn problem(&mut self, column: String, problem: String) {
+        self.problems
+            .push(RowProblem::new(self.line, column, problem));
+    }
+
+    /// A required cell. A missing column is already a header problem, so it
+    /// is not repeated on every row.
+    fn required<T>(
+        &mut self,
+        field: Field,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let (value, name) = self.cell(field)?;
+        if value.is_empty() {
+            self.problem(name, "is empty; a value is required".to_string());
+            return None;
+        }
+        parse(value).map_err(|e| self.problem(name, e)).ok()
+    }
+
+    /// An optional cell: `Some(None)` when absent or empty, `None` when bad.
+    fn optional<T>(
+        &mut self,
+        field: Field,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<Option<T>> {
+        match self.cell(field) {
+            None => Some(None),
+            Some(("", _)) => Some(None),
+            Some((value, name)) => parse(value)
+                .map(Some)
+                .map_err(|e| self.problem(name, e))
+                .ok(),
+        }
+    }
+
+    fn partnership(
+        &mut self,
+        committee_exists: &dyn Fn(&CommitteeKey) -> bool,
+        first_line_of: &mut HashMap<PartnershipId, usize>,
+    ) -> Option<Partnership> {
+        let before = self.problems.len();
+        for (i, slot) in self.header.slots.iter().enumerate() {
+            let value = self.record.get(i).unwrap_or_default().trim();
+            if matches!(slot, Slot::Unnamed) && !value.is_empty() {
+                self.problem(
+                    format!("column {}", column_letter(i)),
+                    "has a value but no name in the header line".to_string(),
+                );
+            }
+        }
+
+        let id = self.required(Field::Id, |s| PartnershipId::parse(s).map_err(|e| e.0));
+        if let Some(id) = &id {
+            if let Some(first) = first_line_of.get(id) {
+                let name = self.cell(Field::Id).map(|c| c.1).unwrap_or_default();
+                self.problem(
+                    name,
+                    format!("duplicate id \"{id}\"; it is first used on line {first}"),
+                );
+            } else {
+                first_line_of.insert(id.clone(), self.line);
+            }
+        }
+        let organisation = self.required(Field::Organisation, name_text);
+        let committee = self.required(Field::Committee, |s| {
+            // Keys are lowercase by definition, so `KBN` can only mean `kbn`.
+            let key = CommitteeKey::parse(&s.to_lowercase()).map_err(|e| e.0)?;
+            if committee_exists(&key) {
+                Ok(key)
+            } else {
+                Err(format!(
+                    "committee \"{s}\" is not configured (known keys are in [committees] of the config)"
+                ))
+            }
+        });
+        let officer_name = self.required(Field::OfficerName, name_text);
+        let officer_email = self.required(Field::OfficerEmail, email);
+        let start = self.required(Field::StartDate, date);
+        let deputy = self.optional(Field::DeputyEmail, email);
+        let partner_contact = self.optional(Field::PartnerEmail, email);
+        let end = self.optional(Field::EndDate, date);
+        let annual_amount = self.optional(Field::AnnualAmount, |s| {
+            Amount::parse_sek(s).map_err(|e| e.0)
+        });
+        let checkins_per_year = self.optional(Field::CheckinsPerYear, |s| {
+            let n: u32 = s.parse().map_err(|_| {
+                format!("\"{s}\" is not a whole number; check-ins per year must divide 12 (1, 2, 3, 4, 6 or 12)")
+            })?;
+            CheckinsPerYear::new(n).map_err(|e| e.0)
+        });
+        let notice_months = self.optional(Field::NoticeMonths, |s| {
+            s.parse::<u32>()
+                .ok()
+                .filter(|n| NOTICE_MONTHS.contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "\"{s}\" is not a notice period; write a whole number of months from {} to {}",
+                        NOTICE_MONTHS.start(),
+                        NOTICE_MONTHS.end()
+                    )
+                })
+        });
+        let notes = self.optional(Field::Notes, notes_text);
+
+        if let (Some(start), Some(Some(end))) = (start, end)
+            && end <= start
+        {
+            let name = self.cell(Field::EndDate).map(|c| c.1).unwrap_or_default();
+            self.problem(
+                name,
+                format!("end date {end} is not after start date {start} (end must be after start)"),
+            );
+        }
+
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(Partnership {
+            id: id?,
+            organisation: organisation?,
+            committee: committee?,
+            officer: Person {
+                name: officer_name?,
+                email: officer_email?,
+            },
+            deputy: deputy?,
+            partner_contact: partner_contact?,
+            start: start?,
+            end: end?,
+            annual_amount: annual_amount?,
+            checkins_per_year: checkins_per_year?,
+            notice_months: notice_months?,
+            notes: notes?.unwrap_or_default(),
+        })
+    }
+}
+
+fn email(s: &str) -> Result<Email, String> {
+    Email::parse(s).map_err(|e| e.0)
+}
+
+fn date(s: &str) -> Result<NaiveDate, String> {
+    domain::parse_date(s).map_err(|e| e.0)
+}
+
+/// Organisation and officer names end up in mail headers and one-line lists.
+fn name_text(s: &str) -> Result<String, String> {
+    if s.contains(['\n', '\r']) {
+        // The usual control character here: Alt+Enter in an Excel cell.
+        return Err("contains a line break; write it on one line".to_string());
+    }
+    domain::clean_text("text", s, NAME_MAX).map_err(|e| e.0)
+}
+
+/// Notes keep their line breaks (Alt+Enter in Excel is how people write
+/// several notes in one cell); every other control character is refused.
+fn notes_text(s: &str) -> Result<String, String> {
+    let unified = s.replace("\r\n", "\n").replace('\r', "\n");
+    if let Some(c) = unified.chars().find(|&c| c.is_control() && c != '\n') {
+        return Err(format!(
+            "text contains a control character (U+{:04X})",
+            u32::from(c)
+        ));
+    }
+    if unified.chars().count() > NOTES_MAX {
+        return Err(format!("text is longer than {NOTES_MAX} characters"));
+    }
+    Ok(unified)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EN: &str = "id;organisation;committee;officer_name;officer_email;start_date;\
+                      deputy_email;partner_email;end_date;annual_amount;checkins_per_year;\
+                      notice_months;notes";
+    const SV: &str = "Diarienummer;Organisation/förening;Nämnd;Handläggare;\
+                      Handläggarens e-post;Startdatum;Ersättare e-post;Kontakt e-post;\
+                      Slutdatum;Årligt belopp;Avstämningar per år;Uppsägningstid;Anteckningar";
+    /// A valid row under `EN`/`SV`, optional cells empty.
+    const OK: &str = "RS/2023:145;Fritidsbanken Värmland;kbn;Anna Svensson;\
+                      anna.svensson@example.org;2024-01-01;;;;;;;";
+
+    fn known(k: &CommitteeKey) -> bool {
+        matches!(k.as_str(), "kbn" | "hsn")
+    }
+
+    fn ok(bytes: &[u8]) -> ParsedImport {
+        match parse(bytes, &known) {
+            Ok(p) => p,
+            Err(problems) => panic!("refused: {problems:#?}"),
+        }
+    }
+
+    fn problems(bytes: &[u8]) -> Vec<RowProblem> {
+        match parse(bytes, &known) {
+            Ok(p) => panic!("accepted: {p:#?}"),
+            Err(problems) => problems,
+        }
+    }
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    fn email_of(s: &str) -> Email {
+        Email::parse(s).unwrap()
+    }
+
+    /// The row `OK` as a value, written out by hand.
+    fn fritidsbanken() -> Partnership {
+        Partnership {
+            id: PartnershipId::parse("RS/2023:145").unwrap(),
+            organisation: "Fritidsbanken Värmland".into(),
+            committee: CommitteeKey::parse("kbn").unwrap(),
+            officer: Person {
+                name: "Anna Svensson".into(),
+                email: email_of("anna.svensson@example.org"),
+            },
+            deputy: None,
+            partner_contact: None,
+            start: d(2024, 1, 1),
+            end: None,
+            annual_amount: None,
+            checkins_per_year: None,
+            notice_months: None,
+            notes: String::new(),
+        }
+    }
+
+    #[test]
+    fn every_field_filled_in() {
+        let file = format!(
+            "{EN}\nRS/2023:145; Fritidsbanken Värmland ;KBN;Anna Svensson;anna.svensson@example.org;\
+             2024-01-01;bo.berg@example.org;info@fritidsbanken.example.org;2027-12-31;\
+             1 250 000;4;6;Ny kontaktperson 2025\n"
+        );
+        let parsed = ok(file.as_bytes());
+        let expected = Partnership {
+            deputy: Some(email_of("bo.berg@example.org")),
+            partner_contact: Some(email_of("info@fritidsbanken.example.org")),
+            end: Some(d(2027, 12, 31)),
+            annual_amount: Some(Amount::from_ore(125_000_000).unwrap()),
+            checkins_per_year: Some(CheckinsPerYear::new(4).unwrap()),
+            notice_months: Some(6),
+            notes: "Ny kontaktperson 2025".into(),
+            ..fritidsbanken()
+        };
+        assert_eq!(
+            parsed,
+            ParsedImport {
+                rows: vec![ImportRow {
+                    line: 2,
+                    partnership: expected
+                }],
+                notes: vec![],
+                separator: ';',
+            }
+        );
+    }
+
+    #[test]
+    fn accepted_files() {
+        let ok_comma = OK.replace(';', ",");
+        let en_comma = EN.replace(';', ",");
+        // (what, file, separator, line of the one row)
+        let cases: Vec<(&str, Vec<u8>, char, usize)> = vec![
+            ("UTF-8 without BOM", format!("{EN}\n{OK}\n").into(), ';', 2),
+            (
+                "UTF-8 with BOM",
+                [
+                    b"\xEF\xBB\xBF".as_slice(),
+                    format!("{EN}\r\n{OK}\r\n").as_bytes(),
+                ]
+                .concat(),
+                ';',
+                2,
+            ),
+            ("Swedish header", format!("{SV}\n{OK}").into(), ';', 2),
+            (
+                "comma separator",
+                format!("{en_comma}\n{ok_comma}\n").into(),
+                ',',
+                2,
+            ),
+            (
+                "Excel sep= line",
+                format!("sep=;\n{EN}\n{OK}\n").into(),
+                ';',
+                3,
+            ),
+            (
+                "blank lines and an all-empty Excel row are skipped",
+                format!("\n{EN}\n\n;;;;;;;;;;;;\n   \n{OK}\n\n").into(),
+                ';',
+                6,
+            ),
+            (
+                // Header matching ignores case, spaces, '_' and '-'.
+                "header in other spellings",
+                format!(
+                    " ID ;Idéburen part;NÄMND;Officer Name;Officer e-mail;Start Date;Ersättare;\
+                     Kontaktperson epost;Slut datum;Belopp (kr);Avstämningar;\
+                     Uppsägningstid (månader);Kommentar\n{OK}"
+                )
+                .into(),
+                ';',
+                2,
+            ),
+            (
+                // A trailing empty header cell, as Excel exports it, is harmless.
+                "empty trailing header cell",
+                format!("{EN};\n{OK};\n").into(),
+                ';',
+                2,
+            ),
+        ];
+        for (what, bytes, separator, line) in cases {
+            let parsed = ok(&bytes);
+            assert_eq!(parsed.separator, separator, "{what}");
+            assert_eq!(parsed.notes, Vec::<String>::new(), "{what}");
+            assert_eq!(
+                parsed.rows,
+                vec![ImportRow {
+                    line,
+                    partnership: fritidsbanken()
+                }],
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn separator_detection() {
+        // (header line, separator): counted outside quotes; ';' wins a tie.
+        for (header, separator) in [
+            ("a;b;c", ';'),
+            ("a,b,c", ','),
+            ("\"a;b\",c,d", ','),
+            ("\"a,b\";c;d", ';'),
+            ("a;b,c", ';'),
+            ("a", ';'),
+            ("\n\na,b", ','),
+        ] {
+            assert_eq!(detect_separator(header), Ok(separator), "{header:?}");
+        }
+    }
+
+    #[test]
+    fn quoted_cells_with_separator_and_newline() {
+        // Alt+Enter in Excel gives a quoted cell spanning lines; line numbers
+        // stay physical, so the next row starts on line 5.
+        let file = format!(
+            "{EN}\n\
+             RS/1;\"Värmlands Idéburna; förening\";kbn;Anna;anna@example.org;2024-01-01;;;;;;;\"Rad ett\r\nrad två; med \"\"citat\"\"\"\n\
+             RS/2;Agera;kbn;Anna;anna@example.org;2024-01-01;;;;;;;\n"
+        );
+        let parsed = ok(file.as_bytes());
+        let got: Vec<_> = parsed
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    r.line,
+                    r.partnership.organisation.as_str(),
+                    r.partnership.notes.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    2,
+                    "Värmlands Idéburna; förening",
+                    "Rad ett\nrad två; med \"citat\""
+                ),
+                (4, "Agera", ""),
+            ]
+        );
+    }
+
+    #[test]
+    fn line_numbers_are_physical() {
+        // (what, file, lines of the rows): counted past blank lines, CRLF and
+        // LF alike, and line breaks inside quoted cells.
+        let row = |id: &str, notes: &str| {
+            OK.replace("RS/2023:145", id)
+                .replacen(";;;;;;;", &format!(";;;;;;;{notes}"), 1)
+        };
+        let cases = [
+            (
+                "CRLF with blank lines and a two-line cell",
+                format!(
+                    "{EN}\r\n\r\n{}\r\n\r\n\r\n{}\r\n{}\r\n",
+                    row("A", "\"x\r\ny\""),
+                    row("B", ""),
+                    row("C", "")
+                ),
+                vec![3, 7, 8],
+            ),
+            (
+                "sep= line and a three-line cell",
+                format!("sep=;\n{EN}\n{}\n{}", row("A", "\"x\n\ny\""), row("B", "")),
+                vec![3, 6],
+            ),
+            (
+                "blank lines before the header",
+                format!("\n \n{EN}\n{}\n", row("A", "")),
+                vec![4],
+            ),
+        ];
+        for (what, file, want) in cases {
+            let got: Vec<usize> = ok(file.as_bytes()).rows.iter().map(|r| r.line).collect();
+            assert_eq!(got, want, "{what}");
+        }
+        // And a problem after them names the same physical line.
+        let file = format!(
+            "{EN}\r\n{}\r\n\r\n{}\r\n",
+            row("A", "\"x\r\ny\""),
+            row("B", "").replace("kbn", "xyz")
+        );
+        let got = problems(file.as_bytes());
+        assert_eq!((got[0].line, got[0].column.as_str()), (5, "committee"));
+    }
+
+    #[test]
+    fn windows_1252_is_converted_with_a_note() {
+        let mut file = format!("{EN}\n").into_bytes();
+        file.extend_from_slice(
+            b"RS/2023:145;Fritidsbanken V\xe4rmland;kbn;Anna Svensson;\
+              anna.svensson@example.org;2024-01-01;;;;;;;\n",
+        );
+        let parsed = ok(&file);
+        assert_eq!(parsed.notes, vec![WINDOWS_1252_NOTE.to_string()]);
+        assert_eq!(
+            parsed.notes[0],
+            "converted from Windows-1252 (save as 'CSV UTF-8' to avoid this)"
+        );
+        assert_eq!(parsed.rows[0].partnership, fritidsbanken());
+    }
+
+    #[test]
+    fn amounts_in_three_styles() {
+        // (separator, cell as written, öre)
+        for (separator, cell, ore) in [
+            (";", "1 250 000", 125_000_000),
+            (";", "1250000", 125_000_000),
+            (";", "1250000,00", 125_000_000),
+            (";", "1 250 000,50 kr", 125_000_050),
+            // With ',' as separator a decimal comma only survives quoted.
+            (",", "\"1250000,00\"", 125_000_000),
+            (",", "1 250 000", 125_000_000),
+        ] {
+            let file = one_row(&[(9, cell)]).replace(';', separator);
+            let parsed = ok(file.as_bytes());
+            assert_eq!(
+                parsed.rows[0].partnership.annual_amount,
+                Some(Amount::from_ore(ore).unwrap()),
+                "{cell}"
+            );
+        }
+    }
+
+    /// A file with `EN` and one row: `OK` with `cells` replacing cells by index.
+    fn one_row(cells: &[(usize, &str)]) -> String {
+        let mut row: Vec<String> = OK.split(';').map(str::to_string).collect();
+        for (i, v) in cells {
+            row[*i] = (*v).to_string();
+        }
+        format!("{EN}\n{}\n", row.join(";"))
+    }
+
+    #[test]
+    fn bad_input_names_line_column_and_problem() {
+        let too_long = "x".repeat(201);
+        let long_notes = "x".repeat(2001);
+        // (what, file, line, column, part of the problem)
+        let cases: Vec<(&str, Vec<u8>, usize, &str, &str)> = vec![
+            ("empty file", b"".to_vec(), 1, "file", "is empty"),
+            (
+                "only blank lines",
+                b"\r\n \n".to_vec(),
+                1,
+                "file",
+                "is empty",
+            ),
+            ("BOM only", b"\xEF\xBB\xBF".to_vec(), 1, "file", "is empty"),
+            (
+                "header only",
+                format!("{EN}\n").into(),
+                1,
+                "file",
+                "no partnerships in file",
+            ),
+            ("UTF-16", b"\xFF\xFEi\0d\0".to_vec(), 1, "file", "UTF-16"),
+            ("xlsx", b"PK\x03\x04\x14\0".to_vec(), 1, "file", ".xlsx"),
+            (
+                "tab-separated",
+                EN.replace(';', "\t").into(),
+                1,
+                "file",
+                "tabs",
+            ),
+            (
+                "BOM then invalid UTF-8",
+                [
+                    b"\xEF\xBB\xBF".as_slice(),
+                    format!("{EN}\n").as_bytes(),
+                    b"RS/1;V\xe4rmland",
+                ]
+                .concat(),
+                2,
+                "file",
+                "not valid UTF-8",
+            ),
+            (
+                "unknown column",
+                format!("{EN};Färg\n{OK};blå\n").into(),
+                1,
+                "Färg",
+                "unknown column; known columns are id (diarienummer), organisation",
+            ),
+            (
+                "missing required column",
+                format!(
+                    "{}\n{}\n",
+                    EN.replace(";start_date", ""),
+                    OK.replace(";2024-01-01", "")
+                )
+                .into(),
+                1,
+                "start_date",
+                "required column is missing (name it one of: start_date, startdatum, start",
+            ),
+            (
+                "duplicate column under two names",
+                format!("{EN};Dnr\n{OK};RS/1\n").into(),
+                1,
+                "Dnr",
+                "duplicate column: column A \"id\" already is id",
+            ),
+            (
+                "row with extra columns",
+                format!("{EN}\n{OK};extra\n").into(),
+                2,
+                "row",
+                "has 14 fields, header has 13",
+            ),
+            (
+                "row with too few columns",
+                format!("{EN}\nRS/1;Agera;kbn\n").into(),
+                2,
+                "row",
+                "has 3 fields, header has 13",
+            ),
+            (
+                "unclosed quote swallows the rest",
+                format!("{EN}\n{}\n{OK}\n", OK.replace("Anna Svensson", "\"Anna")).into(),
+                2,
+                "row",
+                "check that every opening \" is closed",
+            ),
+            (
+                "value under an unnamed column",
+                format!("{EN};\n{OK};oops\n").into(),
+                2,
+                "column N",
+                "has a value but no name",
+            ),
+            (
+                "empty required cell",
+                one_row(&[(3, "  ")]).into(),
+                2,
+                "officer_name",
+                "is empty; a value is required",
+            ),
+            (
+                "bad officer e-mail",
+                one_row(&[(4, "anna@")]).into(),
+                2,
+                "officer_email",
+                "\"anna@\" is not a valid e-mail address",
+            ),
+            (
+                "bad deputy e-mail",
+                one_row(&[(6, "Bo <bo@example.org>")]).into(),
+                2,
+                "deputy_email",
+                "is not a valid e-mail address",
+            ),
+            (
+                "unknown committee",
+                one_row(&[(2, "xyz")]).into(),
+                2,
+                "committee",
+                "committee \"xyz\" is not configured (known keys are in [committees] of the config)",
+            ),
+            (
+                "malformed committee key",
+                one_row(&[(2, "Kultur och bildning")]).into(),
+                2,
+                "committee",
+                "must be 1–32 characters",
+            ),
+            (
+                "date not in the calendar",
+                one_row(&[(5, "2026-02-30")]).into(),
+                2,
+                "start_date",
+                "2026-02-30 is not a date in the calendar",
+            ),
+            (
+                "date in another format",
+                one_row(&[(8, "31/12/2027")]).into(),
+                2,
+                "end_date",
+                "is not a date written YYYY-MM-DD",
+            ),
+            (
+                "end before start",
+                one_row(&[(8, "2023-12-31")]).into(),
+                2,
+                "end_date",
+                "end date 2023-12-31 is not after start date 2024-01-01 (end must be after start)",
+            ),
+            (
+                "end on the start date",
+                one_row(&[(8, "2024-01-01")]).into(),
+                2,
+                "end_date",
+                "end must be after start",
+            ),
+            (
+                "negative amount",
+                one_row(&[(9, "-5 000")]).into(),
+                2,
+                "annual_amount",
+                "amount \"-5 000\" is negative",
+            ),
+            (
+                "amount that is not a number",
+                one_row(&[(9, "en miljon")]).into(),
+                2,
+                "annual_amount",
+                "is not a number of kronor",
+            ),
+            (
+                "check-ins that do not divide 12",
+                one_row(&[(10, "5")]).into(),
+                2,
+                "checkins_per_year",
+                "must divide 12",
+            ),
+            (
+                "check-ins not a number",
+                one_row(&[(10, "fyra")]).into(),
+                2,
+                "checkins_per_year",
+                "\"fyra\" is not a whole number",
+            ),
+            (
+                "notice months out of range",
+                one_row(&[(11, "61")]).into(),
+                2,
+                "notice_months",
+                "write a whole number of months from 1 to 60",
+            ),
+            (
+                "notice months zero",
+                one_row(&[(11, "0")]).into(),
+                2,
+                "notice_months",
+                "\"0\" is not a notice period",
+            ),
+            (
+                "control character in organisation",
+                one_row(&[(1, "Agera\u{7}")]).into(),
+                2,
+                "organisation",
+                "contains a control character",
+            ),
+            (
+                "line break in officer name",
+                one_row(&[(3, "\"Anna\nSvensson\"")]).into(),
+                2,
+                "officer_name",
+                "contains a line break",
+            ),
+            (
+                "control character in notes",
+                one_row(&[(12, "a\u{1b}b")]).into(),
+                2,
+                "notes",
+                "control character (U+001B)",
+            ),
+            (
+                "organisation too long",
+                one_row(&[(1, &too_long)]).into(),
+                2,
+                "organisation",
+                "longer than 200 characters",
+            ),
+            (
+                "notes too long",
+                one_row(&[(12, &long_notes)]).into(),
+                2,
+                "notes",
+                "longer than 2000 characters",
+            ),
+            (
+                "id with a tab",
+                one_row(&[(0, "RS/1\tx")]).into(),
+                2,
+                "id",
+                "contains a control character",
+            ),
+            (
+                "duplicate id",
+                format!("{EN}\n{OK}\n\n{OK}\n").into(),
+                4,
+                "id",
+                "duplicate id \"RS/2023:145\"; it is first used on line 2",
+            ),
+            (
+                // The column is named as the user wrote it.
+                "Swedish column name in the problem",
+                format!("{SV}\n{}\n", OK.replace("2024-01-01", "2024-13-01")).into(),
+                2,
+                "Startdatum",
+                "not a date in the calendar",
+            ),
+        ];
+        for (what, bytes, line, column, problem) in cases {
+            let got = problems(&bytes);
+            assert_eq!(got.len(), 1, "{what}: {got:#?}");
+            assert_eq!(got[0].line, line, "{what}: {got:#?}");
+            assert_eq!(got[0].column, column, "{what}: {got:#?}");
+            assert!(
+                got[0].problem.contains(problem),
+                "{what}: {:?} lacks {problem:?}",
+                got[0].problem
+            );
+        }
+    }
+
+    #[test]
+    fn every_problem_in_a_file_is_listed() {
+        let file = format!(
+            "{EN};Färg\n\
+             RS/1;Agera;xyz;Anna;anna@;2026-02-30;;;;-1;;;;\n\
+             RS/2;Agera;kbn;Anna;anna@example.org;2024-01-01;;;2023-01-01;;;;;\n\
+             \n\
+             RS/1;Agera;hsn;;anna@example.org;2024-01-01;;;;;;;;\n\
+             RS/3;Agera;kbn\n"
+        );
+        let got: Vec<(usize, String)> = problems(file.as_bytes())
+            .into_iter()
+            .map(|p| (p.line, p.column))
+            .collect();
+        let want: Vec<(usize, String)> = [
+            (1, "Färg"),
+            (2, "committee"),
+            (2, "officer_email"),
+            (2, "start_date"),
+            (2, "annual_amount"),
+            (3, "end_date"),
+            (5, "id"),
+            (5, "officer_name"),
+            (6, "row"),
+        ]
+        .into_iter()
+        .map(|(l, c)| (l, c.to_string()))
+        .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn display_is_line_column_problem() {
+        let p = RowProblem::new(7, "Startdatum", "2026-02-30 is not a date in the calendar");
+        assert_eq!(
+            p.to_string(),
+            "7: Startdatum: 2026-02-30 is not a date in the calendar"
+        );
+    }
+
+    #[test]
+    fn columns_table_is_consistent() {
+        assert_eq!(COLUMNS.len(), Field::ALL.len());
+        for (i, field) in Field::ALL.into_iter().enumerate() {
+            assert_eq!(field as usize, i);
+            // The canonical name is always accepted.
+            assert_eq!(Field::from_header(COLUMNS[i].0), Some(field));
+        }
+        // No header name may mean two columns.
+        let mut seen = HashMap::new();
+        for (canonical, aliases, _) in COLUMNS {
+            for alias in *aliases {
+                if let Some(other) = seen.insert(normalize(alias), canonical) {
+                    panic!("{alias:?} means both {other} and {canonical}");
+                }
+            }
+        }
+        // The module documentation lists every accepted name.
+        let doc: String = include_str!("import.rs")
+            .lines()
+            .filter(|l| l.starts_with("//! |"))
+            .collect();
+        for (canonical, aliases, required) in COLUMNS {
+            let row = doc
+                .split("//!")
+                .find(|r| r.starts_with(&format!(" | `{canonical}`")))
+                .unwrap_or_else(|| panic!("{canonical} not in the doc table"));
+            assert!(
+                row.contains(if *required { "| yes" } else { "| no" }),
+                "{canonical}"
+            );
+            for alias in *aliases {
+                assert!(
+                    row.contains(&format!("`{alias}`")),
+                    "{alias} not documented"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn column_letters() {
+        for (i, letters) in [(0, "A"), (13, "N"), (25, "Z"), (26, "AA"), (27, "AB")] {
+            assert_eq!(column_letter(i), letters);
+        }
+    }
+}

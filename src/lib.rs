@@ -1,0 +1,14 @@
+//! iopd: reminders and follow-up tracking for IOP partnerships.
+//!
+//! See ARCHITECTURE.md for the map. The pure core is `engine` (with
+//! `calendar` and `domain`); `store`, `import`, `ical` and `cli` are the edges.
+
+pub mod calendar;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod engine;
+pub mod ical;
+pub mod import;
+pub mod store;

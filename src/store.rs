@@ -1,0 +1,628 @@
+//! The database: SQLite (embedded default) or PostgreSQL, behind one type.
+//!
+//! sqlx's `Any` driver cannot carry dates or timestamps, so there are two
+//! concrete pools and the `with_pool!` macro compiles each query body once per
+//! backend; the SQL text is shared (SQLite accepts `$1` placeholders). Dates
+//! are `DATE` / `YYYY-MM-DD` text; instants are `timestamptz` on PostgreSQL and
+//! unix seconds on SQLite (see `Backend`).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Postgres, Row, Sqlite};
+
+use crate::config;
+use crate::domain::{
+    Amount, Channel, CheckinsPerYear, CommitteeKey, Email, Event, EventKind, Partnership,
+    PartnershipId, Person, apply_retractions,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("cannot migrate the database {url}: {source}")]
+    Migrate {
+        url: String,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("the database holds a bad value in {table} {id}, column {column}: {problem}")]
+    BadRow {
+        table: &'static str,
+        id: String,
+        column: &'static str,
+        problem: String,
+    },
+    #[error("partnership {0} is not in the register (see `iopd partnerships`)")]
+    UnknownPartnership(PartnershipId),
+    #[error("{0}")]
+    Refused(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// How each backend stores an instant.
+pub trait Backend: sqlx::Database {
+    type Instant;
+    fn instant(t: DateTime<Utc>) -> Self::Instant;
+    fn from_instant(v: Self::Instant) -> DateTime<Utc>;
+    /// How a write transaction starts.
+    const BEGIN_WRITE: &'static str;
+}
+
+impl Backend for Sqlite {
+    type Instant = i64;
+    // Take the write lock at BEGIN: a deferred transaction that upgrades later
+    // fails at once with "database is locked" instead of waiting.
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    fn instant(t: DateTime<Utc>) -> i64 {
+        t.timestamp()
+    }
+    fn from_instant(v: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(v, 0).unwrap_or_default()
+    }
+}
+
+impl Backend for Postgres {
+    type Instant = DateTime<Utc>;
+    const BEGIN_WRITE: &'static str = "BEGIN";
+    fn instant(t: DateTime<Utc>) -> DateTime<Utc> {
+        t
+    }
+    fn from_instant(v: DateTime<Utc>) -> DateTime<Utc> {
+        v
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Pg(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool and `$B` to its backend.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident, $B:ident| $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => {
+                #[allow(dead_code)]
+                type $B = Sqlite;
+                $body
+            }
+            Pool::Pg($pool) => {
+                #[allow(dead_code)]
+                type $B = Postgres;
+                $body
+            }
+        }
+    };
+}
+
+/// Migrations applied so far; 0 before the first (the table does not exist yet).
+macro_rules! applied_count {
+    ($pool:expr) => {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one($pool)
+            .await
+            .map_or(0, |n| n as usize)
+    };
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+    url: String,
+}
+
+/// What an import changed (or would change, with `--dry-run`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ImportPlan {
+    pub added: Vec<PartnershipId>,
+    /// Id and the names of the columns that differ.
+    pub changed: Vec<(PartnershipId, Vec<&'static str>)>,
+    pub unchanged: usize,
+}
+
+/// An event about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub partnership: PartnershipId,
+    pub on: NaiveDate,
+    pub kind: EventKind,
+    pub recorded_at: DateTime<Utc>,
+    pub recorded_by: String,
+    pub channel: Channel,
+}
+
+macro_rules! partnership_columns {
+    () => {
+        "id, organisation, committee, officer_name, officer_email, deputy_email, partner_email, \
+         start_date, end_date, annual_amount_ore, checkins_per_year, notice_months, notes"
+    };
+}
+
+macro_rules! event_columns {
+    () => {
+        "id, partnership_id, kind, occurred_on, data, recorded_at, recorded_by, channel"
+    };
+}
+
+impl Store {
+    /// Connects and applies pending migrations. On a new database, `today`
+    /// is stored as its creation date (the default `tracking_start`).
+    pub async fn open(db: &config::Database, today: NaiveDate) -> Result<Store> {
+        let url = db.url.expose();
+        let shown = db.redacted_url();
+        let connect = |source| StoreError::Connect {
+            url: shown.clone(),
+            source,
+        };
+        let pool = if db.is_postgres() {
+            let mut opts = PgConnectOptions::from_str(url).map_err(connect)?;
+            if let Some(p) = &db.password {
+                opts = opts.password(p.expose());
+            }
+            let pool = PgPoolOptions::new()
+                .max_connections(db.max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await
+                .map_err(connect)?;
+            Pool::Pg(pool)
+        } else {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(connect)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(db.max_connections)
+                .connect_with(opts)
+                .await
+                .map_err(connect)?;
+            Pool::Sqlite(pool)
+        };
+        let store = Store { pool, url: shown };
+        store.migrate().await?;
+        store.init_meta(today).await?;
+        Ok(store)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.pool, Pool::Pg(_))
+    }
+
+    /// Applies pending migrations; returns how many were applied.
+    pub async fn migrate(&self) -> Result<usize> {
+        let url = self.url.clone();
+        let err = |source| StoreError::Migrate {
+            url: url.clone(),
+            source,
+        };
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                let m = sqlx::migrate!("migrations/sqlite");
+                let before = applied_count!(p);
+                m.run(p).await.map_err(err)?;
+                Ok(applied_count!(p).saturating_sub(before))
+            }
+            Pool::Pg(p) => {
+                let m = sqlx::migrate!("migrations/postgres");
+                let before = applied_count!(p);
+                m.run(p).await.map_err(err)?;
+                Ok(applied_count!(p).saturating_sub(before))
+            }
+        }
+    }
+
+    async fn init_meta(&self, today: NaiveDate) -> Result<()> {
+        with_pool!(self, |pool, B| {
+            sqlx::query("INSERT INTO meta (key, value) VALUES ('created_on', $1) ON CONFLICT (key) DO NOTHING")
+                .bind(today.to_string())
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The date the database was created: the default `tracking_start`.
+    pub async fn created_on(&self) -> Result<NaiveDate> {
+        let v: Option<String> = with_pool!(self, |pool, B| {
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'created_on'")
+                .fetch_optional(pool)
+                .await?
+        });
+        let v = v.unwrap_or_default();
+        NaiveDate::parse_from_str(&v, "%Y-%m-%d").map_err(|_| StoreError::BadRow {
+            table: "meta",
+            id: "created_on".into(),
+            column: "value",
+            problem: format!("{v:?} is not a date"),
+        })
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, |pool, B| pool.close().await)
+    }
+
+    // ------------------------------------------------------------ partnerships
+
+    pub async fn partnerships(&self) -> Result<Vec<Partnership>> {
+        with_pool!(self, |pool, B| {
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                partnership_columns!(),
+                " FROM partnerships ORDER BY id"
+            ))
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(partnership_from_row).collect()
+        })
+    }
+
+    pub async fn partnership(&self, id: &PartnershipId) -> Result<Partnership> {
+        with_pool!(self, |pool, B| {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                partnership_columns!(),
+                " FROM partnerships WHERE id = $1"
+            ))
+            .bind(id.as_str())
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                Some(r) => partnership_from_row(&r),
+                None => Err(StoreError::UnknownPartnership(id.clone())),
+            }
+        })
+    }
+
+    pub async fn count_partnerships(&self) -> Result<i64> {
+        with_pool!(self, |pool, B| Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM partnerships"
+        )
+        .fetch_one(pool)
+        .await?))
+    }
+
+    /// Compares `rows` with the register: what would be added and changed.
+    pub async fn plan_import(&self, rows: &[Partnership]) -> Result<ImportPlan> {
+        let existing: HashMap<PartnershipId, Partnership> = self
+            .partnerships()
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        let mut plan = ImportPlan::default();
+        for p in rows {
+            match existing.get(&p.id) {
+                None => plan.added.push(p.id.clone()),
+                Some(old) => {
+                    let diff = changed_columns(old, p);
+                    if diff.is_empty() {
+                        plan.unchanged += 1;
+                    } else {
+                        plan.changed.push((p.id.clone(), diff));
+                    }
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Adds or updates every row by id, all in one transaction.
+    pub async fn import(&self, rows: &[Partnership], now: DateTime<Utc>) -> Result<ImportPlan> {
+        let plan = self.plan_import(rows).await?;
+        let sql = "INSERT INTO partnerships (id, organisation, committee, officer_name, officer_email, \
+             deputy_email, partner_email, start_date, end_date, annual_amount_ore, checkins_per_year, \
+             notice_months, notes, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+             ON CONFLICT (id) DO UPDATE SET organisation = excluded.organisation, \
+             committee = excluded.committee, officer_name = excluded.officer_name, \
+             officer_email = excluded.officer_email, deputy_email = excluded.deputy_email, \
+             partner_email = excluded.partner_email, start_date = excluded.start_date, \
+             end_date = excluded.end_date, annual_amount_ore = excluded.annual_amount_ore, \
+             checkins_per_year = excluded.checkins_per_year, notice_months = excluded.notice_months, \
+             notes = excluded.notes, updated_at = excluded.updated_at";
+        let changed: std::collections::HashSet<&PartnershipId> = plan
+            .added
+            .iter()
+            .chain(plan.changed.iter().map(|(id, _)| id))
+            .collect();
+        with_pool!(self, |pool, B| {
+            let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
+            for p in rows.iter().filter(|p| changed.contains(&p.id)) {
+                sqlx::query(sql)
+                    .bind(p.id.as_str())
+                    .bind(&p.organisation)
+                    .bind(p.committee.as_str())
+                    .bind(&p.officer.name)
+                    .bind(p.officer.email.as_str())
+                    .bind(p.deputy.as_ref().map(Email::as_str))
+                    .bind(p.partner_contact.as_ref().map(Email::as_str))
+                    .bind(p.start)
+                    .bind(p.end)
+                    .bind(p.annual_amount.map(Amount::ore))
+                    .bind(p.checkins_per_year.map(|c| c.get() as i32))
+                    .bind(p.notice_months.map(|n| n as i32))
+                    .bind(&p.notes)
+                    .bind(<B as Backend>::instant(now))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(plan)
+    }
+
+    // ------------------------------------------------------------------ events
+
+    /// The history of one partnership, oldest first, retractions applied.
+    pub async fn events(&self, id: &PartnershipId) -> Result<Vec<Event>> {
+        with_pool!(self, |pool, B| {
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM events WHERE partnership_id = $1 ORDER BY id"
+            ))
+            .bind(id.as_str())
+            .fetch_all(pool)
+            .await?;
+            let mut events = rows
+                .iter()
+                .map(event_from_row::<B, _>)
+                .collect::<Result<Vec<_>>>()?;
+            apply_retractions(&mut events);
+            Ok(events)
+        })
+    }
+
+    /// Every partnership's history, retractions applied.
+    pub async fn all_events(&self) -> Result<HashMap<PartnershipId, Vec<Event>>> {
+        let events: Vec<Event> = with_pool!(self, |pool, B| {
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM events ORDER BY partnership_id, id"
+            ))
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(event_from_row::<B, _>)
+                .collect::<Result<Vec<_>>>()?
+        });
+        let mut map: HashMap<PartnershipId, Vec<Event>> = HashMap::new();
+        for e in events {
+            map.entry(e.partnership.clone()).or_default().push(e);
+        }
+        for list in map.values_mut() {
+            apply_retractions(list);
+        }
+        Ok(map)
+    }
+
+    /// Records one event after `check` accepts it against the partnership and
+    /// its history as they are inside the same write transaction, so two
+    /// concurrent recordings cannot both pass a check that only one may.
+    pub async fn record(
+        &self,
+        new: NewEvent,
+        check: impl FnOnce(&Partnership, &[Event]) -> std::result::Result<(), String>,
+    ) -> Result<Event> {
+        let data =
+            serde_json::to_string(&new.kind).map_err(|e| StoreError::Refused(e.to_string()))?;
+        with_pool!(self, |pool, B| {
+            let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                partnership_columns!(),
+                " FROM partnerships WHERE id = $1"
+            ))
+            .bind(new.partnership.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                return Err(StoreError::UnknownPartnership(new.partnership.clone()));
+            };
+            let partnership = partnership_from_row(&row)?;
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM events WHERE partnership_id = $1 ORDER BY id"
+            ))
+            .bind(new.partnership.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut events = rows
+                .iter()
+                .map(event_from_row::<B, _>)
+                .collect::<Result<Vec<_>>>()?;
+            apply_retractions(&mut events);
+            check(&partnership, &events).map_err(StoreError::Refused)?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO events (partnership_id, kind, occurred_on, data, recorded_at, recorded_by, channel) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .bind(new.partnership.as_str())
+            .bind(new.kind.name())
+            .bind(new.on)
+            .bind(&data)
+            .bind(<B as Backend>::instant(new.recorded_at))
+            .bind(&new.recorded_by)
+            .bind(new.channel.name())
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Event {
+                id,
+                partnership: new.partnership,
+                on: new.on,
+                kind: new.kind,
+                recorded_at: new.recorded_at.timestamp(),
+                recorded_by: new.recorded_by,
+                channel: new.channel,
+                retracted: false,
+            })
+        })
+    }
+}
+
+fn bad(id: &str, column: &'static str, problem: impl Into<String>) -> StoreError {
+    StoreError::BadRow {
+        table: "partnerships",
+        id: id.to_string(),
+        column,
+        problem: problem.into(),
+    }
+}
+
+fn partnership_from_row<R>(r: &R) -> Result<Partnership>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> NaiveDate: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<NaiveDate>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i32>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let raw_id: String = r.try_get("id")?;
+    let id = PartnershipId::parse(&raw_id).map_err(|e| bad(&raw_id, "id", e.0))?;
+    let committee: String = r.try_get("committee")?;
+    let committee = CommitteeKey::parse(&committee).map_err(|e| bad(&raw_id, "committee", e.0))?;
+    let officer_email: String = r.try_get("officer_email")?;
+    let officer_email =
+        Email::parse(&officer_email).map_err(|e| bad(&raw_id, "officer_email", e.0))?;
+    let opt_email = |col: &'static str| -> Result<Option<Email>> {
+        let v: Option<String> = r.try_get(col)?;
+        v.filter(|s| !s.is_empty())
+            .map(|s| Email::parse(&s).map_err(|e| bad(&raw_id, col, e.0)))
+            .transpose()
+    };
+    let deputy = opt_email("deputy_email")?;
+    let partner_contact = opt_email("partner_email")?;
+    let start: NaiveDate = r
+        .try_get("start_date")
+        .map_err(|e| bad(&raw_id, "start_date", e.to_string()))?;
+    let end: Option<NaiveDate> = r
+        .try_get("end_date")
+        .map_err(|e| bad(&raw_id, "end_date", e.to_string()))?;
+    let amount: Option<i64> = r.try_get("annual_amount_ore")?;
+    let annual_amount = amount
+        .map(|a| Amount::from_ore(a).map_err(|e| bad(&raw_id, "annual_amount_ore", e.0)))
+        .transpose()?;
+    let checkins: Option<i32> = r.try_get("checkins_per_year")?;
+    let checkins_per_year = checkins
+        .map(|n| {
+            u32::try_from(n)
+                .map_err(|_| bad(&raw_id, "checkins_per_year", "negative"))
+                .and_then(|n| {
+                    CheckinsPerYear::new(n).map_err(|e| bad(&raw_id, "checkins_per_year", e.0))
+                })
+        })
+        .transpose()?;
+    let notice: Option<i32> = r.try_get("notice_months")?;
+    let notice_months = notice
+        .map(|n| u32::try_from(n).map_err(|_| bad(&raw_id, "notice_months", "negative")))
+        .transpose()?;
+    Ok(Partnership {
+        id,
+        organisation: r.try_get("organisation")?,
+        committee,
+        officer: Person {
+            name: r.try_get("officer_name")?,
+            email: officer_email,
+        },
+        deputy,
+        partner_contact,
+        start,
+        end,
+        annual_amount,
+        checkins_per_year,
+        notice_months,
+        notes: r.try_get("notes")?,
+    })
+}
+
+fn event_from_row<B, R>(r: &R) -> Result<Event>
+where
+    B: Backend,
+    R: Row<Database = B>,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, B> + sqlx::Type<B>,
+    for<'a> i64: sqlx::Decode<'a, B> + sqlx::Type<B>,
+    for<'a> NaiveDate: sqlx::Decode<'a, B> + sqlx::Type<B>,
+    for<'a> B::Instant: sqlx::Decode<'a, B> + sqlx::Type<B>,
+{
+    let id: i64 = r.try_get("id")?;
+    let bad = |column: &'static str, problem: String| StoreError::BadRow {
+        table: "events",
+        id: id.to_string(),
+        column,
+        problem,
+    };
+    let pid: String = r.try_get("partnership_id")?;
+    let partnership = PartnershipId::parse(&pid).map_err(|e| bad("partnership_id", e.0))?;
+    let data: String = r.try_get("data")?;
+    let kind: EventKind = serde_json::from_str(&data).map_err(|e| bad("data", e.to_string()))?;
+    let channel: String = r.try_get("channel")?;
+    let channel = match channel.as_str() {
+        "cli" => Channel::Cli,
+        "web" => Channel::Web,
+        "import" => Channel::Import,
+        other => return Err(bad("channel", format!("unknown channel {other:?}"))),
+    };
+    let recorded_at: B::Instant = r.try_get("recorded_at")?;
+    Ok(Event {
+        id,
+        partnership,
+        on: r
+            .try_get("occurred_on")
+            .map_err(|e| bad("occurred_on", e.to_string()))?,
+        kind,
+        recorded_at: B::from_instant(recorded_at).timestamp(),
+        recorded_by: r.try_get("recorded_by")?,
+        channel,
+        retracted: false,
+    })
+}
+
+/// The names of the columns in which two versions of a partnership differ.
+fn changed_columns(a: &Partnership, b: &Partnership) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    let mut check = |same: bool, name| {
+        if !same {
+            v.push(name);
+        }
+    };
+    check(a.organisation == b.organisation, "organisation");
+    check(a.committee == b.committee, "committee");
+    check(a.officer == b.officer, "officer");
+    check(a.deputy == b.deputy, "deputy_email");
+    check(a.partner_contact == b.partner_contact, "partner_email");
+    check(a.start == b.start, "start_date");
+    check(a.end == b.end, "end_date");
+    check(a.annual_amount == b.annual_amount, "annual_amount");
+    check(
+        a.checkins_per_year == b.checkins_per_year,
+        "checkins_per_year",
+    );
+    check(a.notice_months == b.notice_months, "notice_months");
+    check(a.notes == b.notes, "notes");
+    v
+}

@@ -1,0 +1,642 @@
+//! The partnership register through the real binary, on SQLite and PostgreSQL.
+
+mod support;
+
+use support::{BACKENDS, Backend, World, json, path_str};
+
+#[test]
+fn example_config_is_valid_and_summarised() {
+    let w = World::new(Backend::Sqlite);
+    let r = w.ok(&["check-config"]);
+    assert!(r.stdout.contains("configuration is valid"), "{}", r.stdout);
+    assert!(r.stdout.contains("Region Värmland"));
+    assert!(
+        r.stdout
+            .contains("kbn \"Kultur- och bildningsnämnden\": 32 meetings"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("hsn \"Hälso- och sjukvårdsnämnden\": 40 meetings"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn check_config_lists_every_problem_at_once() {
+    let example = std::fs::read_to_string(support::example_config()).unwrap();
+    let broken = example
+        .replace(
+            "email = \"jurist@example.org\"",
+            "email = \"jurist.example.org\"",
+        )
+        .replace("submission_days = 21", "submission_dayz = 21")
+        .replace("checkins_per_year = 2", "checkins_per_year = 5")
+        .replace(
+            "time_zone = \"Europe/Stockholm\"",
+            "time_zone = \"Europe/Stockholmm\"",
+        )
+        .replace("\"2026-02-19\"", "\"2026-02-30\"")
+        .replace("max_connections = 5", "max_connections = \"many\"");
+    let w = World::with_config(Backend::Sqlite, &broken);
+    let r = w.refused(&["check-config"]);
+    let e = &r.stderr;
+    for expected in [
+        "roles.jurist.email: \"jurist.example.org\" is not a valid e-mail address",
+        "committees.kbn.submission_dayz: unknown key",
+        "committees.kbn.submission_days: missing",
+        "policy.checkins_per_year: check-ins per year must divide 12",
+        "body.time_zone: \"Europe/Stockholmm\" is not an IANA time zone",
+        "committees.kbn.meetings[0]: 2026-02-30 is not a date in the calendar",
+        "database.max_connections:",
+    ] {
+        assert!(e.contains(expected), "missing {expected:?} in:\n{e}");
+    }
+    // Every line names the file it came from.
+    assert!(
+        e.contains(&format!("{}: roles.jurist.email", w.config.display())),
+        "{e}"
+    );
+}
+
+#[test]
+fn malformed_toml_names_the_file_and_line() {
+    let w = World::with_config(Backend::Sqlite, "[body]\nname = \"Region Värmland\n");
+    let r = w.refused(&["check-config"]);
+    assert!(
+        r.stderr.contains(&w.config.display().to_string()),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("line 2") || r.stderr.contains("2:"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn missing_sections_and_keys_are_named() {
+    let w = World::with_config(
+        Backend::Sqlite,
+        "[body]\n[mail]\ntransport = \"smtp\"\n[bogus]\nx = 1\n",
+    );
+    let r = w.refused(&["check-config"]);
+    for expected in [
+        "body.name: missing",
+        "roles.iop_ansvarig: missing",
+        "committees: missing",
+        "mail.from: missing",
+        "mail.smtp: missing",
+        "bogus: unknown section",
+    ] {
+        assert!(
+            r.stderr.contains(expected),
+            "missing {expected:?} in:\n{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn environment_overrides_and_stray_variables() {
+    let w = World::new(Backend::Sqlite);
+    let r = w.ok(&["check-config"]);
+    assert!(r.stdout.contains("from iopd@example.org"));
+    let r = support::Run::from(
+        w.cmd(&["check-config"])
+            .env("IOPD__MAIL__FROM", "annan@example.org")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("from annan@example.org"), "{}", r.stdout);
+    // A key with `_` inside is reachable with the `__` separator.
+    let r = support::Run::from(
+        w.cmd(&["check-config"])
+            .env("IOPD__MAIL__SEND_AT", "25:00")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("mail.send_at: \"25:00\" is not a time"),
+        "{}",
+        r.stderr
+    );
+    let r = support::Run::from(
+        w.cmd(&["check-config"])
+            .env("IOPD__MAIL__SMTP_PORT", "25")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("mail.smtp_port: unknown key"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("IOPD__MAIL__SMTP_PORT"),
+        "the variable is named: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_messages() {
+    let w = World::new(Backend::Sqlite);
+    let secret = w.write("smtp-password", "hemligt-0123\n");
+    let cfg = std::fs::read_to_string(&w.config).unwrap().replace(
+        "# [mail.smtp]\n# host = \"smtp.example.org\"",
+        &format!("[mail.smtp]\nhost = \"smtp.example.org\"\npassword_file = \"{}\"\nusername = \"iopd\"\ntls = \"none\"", path_str(&secret)),
+    );
+    std::fs::write(&w.config, cfg).unwrap();
+    let r = w.refused(&["check-config"]);
+    assert!(
+        r.stderr
+            .contains("mail.smtp.tls: \"none\" is only allowed to a loopback host"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("credentials are never sent unencrypted"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("hemligt"), "secret leaked: {}", r.stderr);
+    // A database password in the URL is not shown either.
+    let r = support::Run::from(
+        w.cmd(&["check-config"])
+            .env("IOPD__DATABASE__URL", "mysql://iopd:hemligt@db/iopd")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("mysql://iopd:***@db/iopd"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("hemligt"), "{}", r.stderr);
+}
+
+#[test]
+fn import_list_show_and_reimport_on_both_backends() {
+    for backend in BACKENDS {
+        let w = World::new(backend);
+        w.ok(&["migrate", "--now", "2026-09-01"]);
+        let csv = support::example_csv();
+        let dry = w.ok(&["import", path_str(&csv), "--dry-run", "--now", "2026-09-01"]);
+        assert!(
+            dry.stdout.contains("would add: KUB/2021:101"),
+            "{}",
+            dry.stdout
+        );
+        assert!(
+            dry.stdout
+                .contains("9 to add, 0 to change, 0 unchanged (dry run: nothing written)"),
+            "{}",
+            dry.stdout
+        );
+        let list = json(&w.ok(&["partnerships", "--format", "json"]).stdout);
+        assert_eq!(
+            list.as_array().unwrap().len(),
+            0,
+            "dry run wrote nothing ({backend:?})"
+        );
+
+        let r = w.ok(&["import", path_str(&csv), "--now", "2026-09-01"]);
+        assert!(
+            r.stdout.contains("9 added, 0 changed, 0 unchanged"),
+            "{}",
+            r.stdout
+        );
+        let list = json(&w.ok(&["partnerships", "--format", "json"]).stdout);
+        let list = list.as_array().unwrap();
+        assert_eq!(list.len(), 9);
+        let agera = list
+            .iter()
+            .find(|p| p["id"] == "KUB/2024:140")
+            .expect("Agera");
+        assert_eq!(agera["organisation"], "Agera Värmland");
+        assert_eq!(agera["end_date"], "2027-09-30");
+        assert_eq!(agera["annual_amount_ore"], 50_000_000);
+        let funk = list.iter().find(|p| p["id"] == "KUB/2024:029").unwrap();
+        assert_eq!(funk["start_date"], "2024-02-29");
+        assert_eq!(funk["checkins_per_year"], 4);
+
+        // Re-import: nothing duplicated; a changed row is updated by id.
+        let changed = std::fs::read_to_string(&csv)
+            .unwrap()
+            .replace("Frykcenter;hsn;Johan Holm", "Frykcentret;hsn;Johan Holm");
+        let f = w.write("changed.csv", changed);
+        let r = w.ok(&["import", path_str(&f), "--now", "2026-09-02"]);
+        assert!(
+            r.stdout.contains("changed: HSN/2023:045 (organisation)"),
+            "{}",
+            r.stdout
+        );
+        assert!(
+            r.stdout.contains("0 added, 1 changed, 8 unchanged"),
+            "{}",
+            r.stdout
+        );
+        let list = json(&w.ok(&["partnerships", "--format", "json"]).stdout);
+        assert_eq!(list.as_array().unwrap().len(), 9);
+
+        let table = w.ok(&["partnerships"]).stdout;
+        assert!(
+            table.contains("Frykcentret") && table.contains("9 partnerships"),
+            "{table}"
+        );
+        let show = w.ok(&["show", "KUB/2024:140"]).stdout;
+        assert!(
+            show.contains("Agera Värmland")
+                && show.contains("2027-09-30")
+                && show.contains("500 000 kr"),
+            "{show}"
+        );
+        let r = w.refused(&["show", "NOPE/1"]);
+        assert!(
+            r.stderr
+                .contains("partnership NOPE/1 is not in the register"),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+fn header() -> &'static str {
+    "id;organisation;committee;officer_name;officer_email;start_date;end_date;annual_amount\n"
+}
+
+#[test]
+fn a_bad_file_is_refused_whole_with_every_problem() {
+    for backend in BACKENDS {
+        let w = World::new(backend);
+        let body = format!(
+            "{}A1;Förening A;kbn;Anna;anna@example.org;2026-01-01;;100\n\
+             A2;Förening B;xyz;Bo;bo@example.org;2026-02-30;;100\n\
+             A1;Förening C;kbn;Cilla;cilla@example;2026-01-01;2025-01-01;-5\n\
+             A4;Förening D;kbn;Dan;dan@example.org;2026-01-01;;100;extra\n",
+            header()
+        );
+        let f = w.write("bad.csv", body);
+        let r = w.refused(&["import", path_str(&f), "--now", "2026-09-01"]);
+        let name = path_str(&f);
+        for expected in [
+            format!("{name}:3: committee: committee \"xyz\" is not configured"),
+            format!("{name}:3: start_date: 2026-02-30 is not a date in the calendar"),
+            format!("{name}:4: id: "),
+            format!("{name}:4: officer_email: "),
+            format!("{name}:4: end_date: "),
+            format!("{name}:4: annual_amount: "),
+            format!("{name}:5: row: "),
+        ] {
+            assert!(
+                r.stderr.contains(&expected),
+                "missing {expected:?} in:\n{}",
+                r.stderr
+            );
+        }
+        assert!(r.stderr.contains("nothing was imported"));
+        let list = json(&w.ok(&["partnerships", "--format", "json"]).stdout);
+        assert_eq!(
+            list.as_array().unwrap().len(),
+            0,
+            "nothing written ({backend:?})"
+        );
+    }
+}
+
+#[test]
+fn csv_edge_cases() {
+    let w = World::new(Backend::Sqlite);
+    // Windows-1252 (Excel's "CSV (semikolonavgränsad)") is converted, with a note.
+    let mut bytes = header().as_bytes().to_vec();
+    bytes.extend_from_slice(
+        b"W1;Fritidsbanken V\xe4rmland;kbn;Anna;anna@example.org;2026-01-01;;1 250 000\n",
+    );
+    let f = w.write("ansi.csv", &bytes);
+    let r = w.ok(&["import", path_str(&f), "--now", "2026-09-01"]);
+    assert!(
+        r.stderr.contains("converted from Windows-1252"),
+        "{}",
+        r.stderr
+    );
+    let list = json(&w.ok(&["partnerships", "--format", "json"]).stdout);
+    assert_eq!(list[0]["organisation"], "Fritidsbanken Värmland");
+    assert_eq!(list[0]["annual_amount_ore"], 125_000_000);
+
+    let empty = w.write("empty.csv", "");
+    let r = w.refused(&["import", path_str(&empty)]);
+    assert!(
+        r.stderr.contains(&format!("{}:", path_str(&empty))),
+        "{}",
+        r.stderr
+    );
+
+    let missing = w.write("missing.csv", "id;organisation;committee\nX;Y;kbn\n");
+    let r = w.refused(&["import", path_str(&missing)]);
+    assert!(r.stderr.contains(":1: officer_email: "), "{}", r.stderr);
+
+    let r = w.refused(&["import", path_str(&w.path("nonexistent.csv"))]);
+    assert!(r.stderr.contains("cannot read the file"), "{}", r.stderr);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let w = World::new(Backend::Sqlite);
+    let r = w.run(&["record", "checkin-held"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let r = w.run(&["record", "checkin-held", "-p", "X", "--on", "2026-02-30"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("2026-02-30 is not a date in the calendar"),
+        "{}",
+        r.stderr
+    );
+    let r = w.run(&["no-such-command"]);
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn record_events_and_refuse_bad_ones_on_both_backends() {
+    for backend in BACKENDS {
+        let w = World::new(backend);
+        w.import_example();
+        let now = "2027-03-10T10:00";
+        let r = w.ok(&[
+            "record",
+            "checkin-held",
+            "-p",
+            "KUB/2021:101",
+            "--on",
+            "2027-03-02",
+            "--now",
+            now,
+        ]);
+        assert!(
+            r.stdout.contains(
+                "recorded event #1: checkin_held for KUB/2021:101 on 2027-03-02 (by testare)"
+            ),
+            "{}",
+            r.stdout
+        );
+        w.ok(&[
+            "record",
+            "annual-report-received",
+            "-p",
+            "KUB/2021:101",
+            "--diarienummer",
+            "KUB/2027:12",
+            "--now",
+            now,
+        ]);
+        w.ok(&[
+            "record",
+            "committee-followup-reported",
+            "-p",
+            "HSN/2022:310",
+            "--meeting",
+            "2027-02-23",
+            "--paragraph",
+            "§ 45",
+            "--decision",
+            "amount-changed",
+            "--amount",
+            "1 000 000",
+            "--amount-from",
+            "2027-07-01",
+            "--now",
+            now,
+            "--by",
+            "Karin",
+        ]);
+        w.ok(&[
+            "record",
+            "officer-absent",
+            "-p",
+            "KUB/2021:101",
+            "--from",
+            "2027-03-15",
+            "--to",
+            "2027-04-25",
+            "--now",
+            now,
+        ]);
+
+        // Bad events: each refused with a clear message, nothing written.
+        let r = w.refused(&["record", "checkin-held", "-p", "NOPE/1", "--now", now]);
+        assert!(
+            r.stderr
+                .contains("partnership NOPE/1 is not in the register"),
+            "{}",
+            r.stderr
+        );
+        let r = w.refused(&[
+            "record",
+            "checkin-held",
+            "-p",
+            "KUB/2021:101",
+            "--on",
+            "2027-03-12",
+            "--now",
+            now,
+        ]);
+        assert!(r.stderr.contains("after tomorrow"), "{}", r.stderr);
+        let r = w.refused(&[
+            "record",
+            "retraction",
+            "-p",
+            "KUB/2021:101",
+            "--event",
+            "99",
+            "--now",
+            now,
+        ]);
+        assert!(
+            r.stderr.contains("event #99 does not exist"),
+            "{}",
+            r.stderr
+        );
+        // Another partnership's event cannot be retracted from here.
+        let r = w.refused(&[
+            "record",
+            "retraction",
+            "-p",
+            "KUB/2021:101",
+            "--event",
+            "3",
+            "--now",
+            now,
+        ]);
+        assert!(
+            r.stderr
+                .contains("event #3 does not exist for KUB/2021:101"),
+            "{}",
+            r.stderr
+        );
+        let r = w.refused(&[
+            "record",
+            "annual-report-received",
+            "-p",
+            "KUB/2021:101",
+            "--diarienummer",
+            " ",
+            "--now",
+            now,
+        ]);
+        assert!(r.stderr.contains("--diarienummer is empty"), "{}", r.stderr);
+        let r = w.refused(&[
+            "record",
+            "committee-followup-reported",
+            "-p",
+            "HSN/2022:310",
+            "--meeting",
+            "2027-02-23",
+            "--paragraph",
+            "§ 1",
+            "--decision",
+            "amount-changed",
+            "--now",
+            now,
+        ]);
+        assert!(
+            r.stderr.contains("needs --amount and --amount-from"),
+            "{}",
+            r.stderr
+        );
+        let r = w.refused(&[
+            "record",
+            "checkin-held",
+            "-p",
+            "KUB/2024:140",
+            "--on",
+            "2024-09-01",
+            "--now",
+            now,
+        ]);
+        assert!(
+            r.stderr.contains("before the agreement started"),
+            "{}",
+            r.stderr
+        );
+
+        // Retraction keeps the history.
+        w.ok(&[
+            "record",
+            "retraction",
+            "-p",
+            "KUB/2021:101",
+            "--event",
+            "1",
+            "--now",
+            now,
+        ]);
+        let r = w.refused(&[
+            "record",
+            "retraction",
+            "-p",
+            "KUB/2021:101",
+            "--event",
+            "1",
+            "--now",
+            now,
+        ]);
+        assert!(r.stderr.contains("already retracted"), "{}", r.stderr);
+        let show = json(&w.ok(&["show", "KUB/2021:101", "--format", "json"]).stdout);
+        let events = show["events"].as_array().unwrap();
+        assert_eq!(events.len(), 4, "{show}");
+        assert_eq!(events[0]["kind"]["kind"], "checkin_held");
+        assert_eq!(events[0]["retracted"], true);
+        assert_eq!(events[1]["kind"]["diarienummer"], "KUB/2027:12");
+        assert_eq!(events[1]["on"], "2027-03-10", "--on defaults to today");
+        assert_eq!(events[3]["kind"]["kind"], "retraction");
+        let text = w.ok(&["show", "HSN/2022:310"]).stdout;
+        assert!(
+            text.contains("committee_followup_reported")
+                && text.contains("§ 45")
+                && text.contains("by Karin"),
+            "{text}"
+        );
+
+        // Notice on an agreement that has already ended is refused.
+        w.ok(&[
+            "record",
+            "notice-given",
+            "-p",
+            "HSN/2023:201",
+            "--party",
+            "partner",
+            "--on",
+            "2026-10-05",
+            "--now",
+            "2026-10-05",
+        ]);
+        let r = w.refused(&[
+            "record",
+            "notice-given",
+            "-p",
+            "HSN/2023:201",
+            "--party",
+            "body",
+            "--on",
+            "2027-03-01",
+            "--now",
+            now,
+        ]);
+        assert!(
+            r.stderr.contains("has already ended (2027-01-05)"),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn events_are_append_only_in_the_database() {
+    for backend in BACKENDS {
+        let w = World::new(backend);
+        w.import_example();
+        w.ok(&[
+            "record",
+            "checkin-held",
+            "-p",
+            "KUB/2021:101",
+            "--now",
+            "2027-01-10",
+        ]);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let err = rt.block_on(async {
+            use sqlx::Connection;
+            match backend {
+                Backend::Sqlite => {
+                    let mut c = sqlx::SqliteConnection::connect(&w.db_url).await.unwrap();
+                    sqlx::query("DELETE FROM events")
+                        .execute(&mut c)
+                        .await
+                        .unwrap_err()
+                }
+                Backend::Postgres => {
+                    let mut c = sqlx::PgConnection::connect(&w.db_url).await.unwrap();
+                    sqlx::query("UPDATE events SET kind = 'x'")
+                        .execute(&mut c)
+                        .await
+                        .unwrap_err()
+                }
+            }
+        });
+        assert!(
+            err.to_string().contains("append-only"),
+            "{backend:?}: {err}"
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! Shared helpers so each integration test reads like a scenario: a
+//! configuration in a temporary directory, a real SQLite file or a real
+//! PostgreSQL database, and the real `iopd` binary.
+#![allow(dead_code)]
+
+pub mod pg;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn example_config() -> PathBuf {
+    repo().join("config/iopd.example.toml")
+}
+
+pub fn example_csv() -> PathBuf {
+    repo().join("config/example-partnerships.csv")
+}
+
+/// One test's world: a temporary directory with a configuration and a database.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub db_url: String,
+    pub backend: Backend,
+}
+
+impl World {
+    /// The example configuration with the database pointed at `backend`.
+    pub fn new(backend: Backend) -> World {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("iopd.toml");
+        std::fs::copy(example_config(), &config).expect("copy the example config");
+        let db_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("iopd.db").display()),
+            Backend::Postgres => pg::fresh_database(),
+        };
+        World {
+            dir,
+            config,
+            db_url,
+            backend,
+        }
+    }
+
+    /// The same world with another configuration text.
+    pub fn with_config(backend: Backend, toml: &str) -> World {
+        let w = World::new(backend);
+        std::fs::write(&w.config, toml).expect("write config");
+        w
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, bytes).expect("write file");
+        p
+    }
+
+    /// `iopd --config … ARGS` with the database URL given through the
+    /// environment (`IOPD__DATABASE__URL`), as a deployment would.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_iopd"));
+        c.arg("--config").arg(&self.config).args(args);
+        c.env("IOPD__DATABASE__URL", &self.db_url);
+        c.env_remove("IOPD_CONFIG");
+        c.env("USER", "testare");
+        c.current_dir(self.dir.path());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd(args).output().expect("run iopd"))
+    }
+
+    /// Runs and asserts exit 0.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let r = self.run(args);
+        assert_eq!(
+            r.code, 0,
+            "iopd {args:?} failed ({:?}):\nstdout:\n{}\nstderr:\n{}",
+            self.backend, r.stdout, r.stderr
+        );
+        r
+    }
+
+    /// Runs and asserts exit 1 (refused input).
+    pub fn refused(&self, args: &[&str]) -> Run {
+        let r = self.run(args);
+        assert_eq!(
+            r.code, 1,
+            "iopd {args:?} should be refused ({:?}):\nstdout:\n{}\nstderr:\n{}",
+            self.backend, r.stdout, r.stderr
+        );
+        r
+    }
+
+    pub fn import_example(&self) {
+        let csv = example_csv();
+        self.ok(&[
+            "import",
+            csv.to_str().expect("utf-8 path"),
+            "--now",
+            "2026-09-01",
+        ]);
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}):\n{s}"))
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
