@@ -17,6 +17,15 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(iopd::cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // A reader that stopped early (`iopd plan | head`) is not a failure.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

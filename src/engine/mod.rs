@@ -250,6 +250,7 @@ impl Role {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
     pub event: i64,
+    /// The event's date; for a recorded committee decision, its meeting date (RULES 1).
     pub on: NaiveDate,
     /// 0 when on time (RULES 1).
     pub days_late: i64,

@@ -14,15 +14,19 @@ use super::{Checkpoint, CommitteeCalendar, Kind, Policy, Role, Status};
 /// No agreement runs for centuries; bounds the loops against an absurd horizon.
 const MAX_YEARS: i32 = 200;
 
-/// `d` plus `n` days; saturates at chrono's last date, which no real input reaches.
+/// Day counts beyond this (about 270 years) are configuration mistakes;
+/// clamping keeps every date inside chrono's range.
+const MAX_DAYS: u32 = 100_000;
+
+/// `d` plus `n` days (clamped to [`MAX_DAYS`]).
 pub(super) fn plus_days(d: NaiveDate, n: u32) -> NaiveDate {
-    d.checked_add_days(Days::new(n.into()))
+    d.checked_add_days(Days::new(n.min(MAX_DAYS).into()))
         .unwrap_or(NaiveDate::MAX)
 }
 
-/// `d` minus `n` days; saturates at chrono's first date, which no real input reaches.
+/// `d` minus `n` days (clamped to [`MAX_DAYS`]).
 pub(super) fn minus_days(d: NaiveDate, n: u32) -> NaiveDate {
-    d.checked_sub_days(Days::new(n.into()))
+    d.checked_sub_days(Days::new(n.min(MAX_DAYS).into()))
         .unwrap_or(NaiveDate::MIN)
 }
 
