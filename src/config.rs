@@ -776,9 +776,7 @@ impl Config {
             }],
         };
         if !path.exists() {
-            return Err(fail(format!(
-                "the file does not exist (give --config PATH or set IOPD_CONFIG; config/iopd.example.toml is a start)"
-            )));
+            return Err(fail("the file does not exist (give --config PATH or set IOPD_CONFIG; config/iopd.example.toml is a start)".to_string()));
         }
         let mut builder = config::Config::builder().add_source(
             config::File::from(path)

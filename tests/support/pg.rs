@@ -112,7 +112,9 @@ fn start() -> PgServer {
         data = data.display(),
         base = base.display(),
     );
-    as_pg_user(Path::new("/bin/sh"))
+    // The watcher outlives this process on purpose: it stops the server after we exit.
+    #[allow(clippy::zombie_processes)]
+    let _watcher = as_pg_user(Path::new("/bin/sh"))
         .arg("-c")
         .arg(script)
         .stdin(Stdio::null())
