@@ -2,8 +2,7 @@
 //!
 //! Pure like the engine: values in, dates out; no clock, no IO, no
 //! configuration parsing. `RULES n` in comments refers to the project's rule
-//! decisions (`RULES.md`, summarised in ARCHITECTURE.md), which win over the
-//! delivery issue where the two differ.
+//! decisions, which win over the delivery issue where the two differ.
 //!
 //! # Stages (days relative to the due date)
 //!
@@ -92,8 +91,8 @@ impl Default for Ladder {
 }
 
 /// A yearly quiet period, both ends included; `from` after `to` wraps the
-/// year end (`12-20..01-06`). A bound of `02-29` counts as 28 February's
-/// successor/predecessor in common years, by plain month-day comparison.
+/// year end (`12-20..01-06`). Days compare as (month, day), so a period
+/// ending `02-29` ends with 28 February in common years.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quiet {
     pub from: MonthDay,
@@ -118,9 +117,7 @@ pub fn in_quiet(d: NaiveDate, quiet: &[Quiet]) -> bool {
     quiet.iter().any(|q| q.contains(d))
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StageKind {
     /// *planera*: time to book the meeting or start the memo.
@@ -300,10 +297,7 @@ fn stages(cp: &Checkpoint, ladder: &Ladder, until: NaiveDate) -> Vec<Stage> {
             out.push(stage(StageKind::Escalation, days(ladder.escalation_days)));
         }
         // RULES 12: the escalation "takes the place of the 7- and 21-day stages".
-        Shape::Committee => out.push(stage(
-            StageKind::Escalation,
-            COMMITTEE_ESCALATION_OFFSET,
-        )),
+        Shape::Committee => out.push(stage(StageKind::Escalation, COMMITTEE_ESCALATION_OFFSET)),
         Shape::BeforeDueOnly => return out,
     }
     // RULES 11 (and 12: "then as in 11"): the follow-ups count from the
@@ -535,21 +529,21 @@ mod tests {
         let c = cp(Kind::Checkin, "2027-09-15", "2027-03-01");
         let got = plan(&c, &Ladder::default(), d("2028-01-26"));
         let want = expect(&[
-            (Planning, -28, "2027-08-18"),   // RULES 11: planera 28 days before
-            (Reminder, -7, "2027-09-08"),    // RULES 11: 7 days before
-            (DueToday, 0, "2027-09-15"),     // RULES 11: on the day
-            (Overdue, 7, "2027-09-22"),      // RULES 11: 7 days after
-            (Escalation, 21, "2027-10-06"),  // RULES 11: 21 days after
-            (Followup, 28, "2027-10-13"),    // RULES 11: +28 …
-            (Followup, 35, "2027-10-20"),    // RULES 11
-            (Followup, 42, "2027-10-27"),    // RULES 11
-            (Followup, 49, "2027-11-03"),    // RULES 11
-            (Followup, 56, "2027-11-10"),    // RULES 11
-            (Followup, 63, "2027-11-17"),    // RULES 11
-            (Followup, 70, "2027-11-24"),    // RULES 11
-            (Followup, 77, "2027-12-01"),    // RULES 11: … +77, the 8th weekly mail
-            (Followup, 105, "2027-12-29"),   // RULES 11: then every 28 days
-            (Followup, 133, "2028-01-26"),   // RULES 11
+            (Planning, -28, "2027-08-18"),  // RULES 11: planera 28 days before
+            (Reminder, -7, "2027-09-08"),   // RULES 11: 7 days before
+            (DueToday, 0, "2027-09-15"),    // RULES 11: on the day
+            (Overdue, 7, "2027-09-22"),     // RULES 11: 7 days after
+            (Escalation, 21, "2027-10-06"), // RULES 11: 21 days after
+            (Followup, 28, "2027-10-13"),   // RULES 11: +28 …
+            (Followup, 35, "2027-10-20"),   // RULES 11
+            (Followup, 42, "2027-10-27"),   // RULES 11
+            (Followup, 49, "2027-11-03"),   // RULES 11
+            (Followup, 56, "2027-11-10"),   // RULES 11
+            (Followup, 63, "2027-11-17"),   // RULES 11
+            (Followup, 70, "2027-11-24"),   // RULES 11
+            (Followup, 77, "2027-12-01"),   // RULES 11: … +77, the 8th weekly mail
+            (Followup, 105, "2027-12-29"),  // RULES 11: then every 28 days
+            (Followup, 133, "2028-01-26"),  // RULES 11
         ]);
         assert_eq!(rows(&got), want);
         for p in &got {
@@ -663,17 +657,23 @@ mod tests {
             ])
         );
 
-        // Without quiet periods the reminder on Midsummer Eve (Fri 06-25)
-        // goes Thursday 06-24 (RULES 13); with the summer quiet, Friday 06-18.
+        // Due Friday 2027-07-02. Without quiet periods the reminder on
+        // Midsummer Eve (Fri 06-25) goes Thursday 06-24 (RULES 13).
         let c = cp(Kind::Checkin, "2027-07-02", "2027-01-01");
-        let reminder = |l: &Ladder| {
-            plan(&c, l, d("2027-07-02"))
-                .into_iter()
-                .find(|p| p.stage.kind == Reminder)
-                .map(|p| p.send_on)
-        };
-        assert_eq!(reminder(&Ladder::default()), Some(d("2027-06-24")));
-        assert_eq!(reminder(&summer()), Some(d("2027-06-18")));
+        assert_eq!(
+            rows(&plan(&c, &Ladder::default(), d("2027-07-02"))),
+            expect(&[
+                (Planning, -28, "2027-06-04"),
+                (Reminder, -7, "2027-06-24"),
+                (DueToday, 0, "2027-07-02"),
+            ])
+        );
+        // With the summer quiet, the reminder and the on-the-day mail both
+        // go Friday 06-18 and merge into the on-the-day one (RULES 13+14).
+        assert_eq!(
+            rows(&plan(&c, &summer(), d("2027-07-02"))),
+            expect(&[(Planning, -28, "2027-06-04"), (DueToday, 0, "2027-06-18")])
+        );
     }
 
     #[test]
@@ -758,7 +758,10 @@ mod tests {
         let esc = plan(&c, &l, d("2027-04-30"))
             .into_iter()
             .find(|p| p.stage.kind == Escalation);
-        assert_eq!(esc.map(|p| (p.nominal, p.send_on)), Some((d("2027-03-26"), d("2027-03-30"))));
+        assert_eq!(
+            esc.map(|p| (p.nominal, p.send_on)),
+            Some((d("2027-03-26"), d("2027-03-30")))
+        );
     }
 
     #[test]
@@ -821,7 +824,9 @@ mod tests {
         // deadline 2027-02-25: planera (2026-12-31) predates it, 28 days stays.
         let c = cp(Kind::TerminationDecision, "2027-02-25", "2027-01-10");
         assert_eq!(
-            plan(&c, &l, d("2027-02-25")).first().map(|p| (p.stage, p.send_on)),
+            plan(&c, &l, d("2027-02-25"))
+                .first()
+                .map(|p| (p.stage, p.send_on)),
             Some((
                 Stage {
                     kind: Reminder,
@@ -894,6 +899,7 @@ mod tests {
 
     #[test]
     fn routing() {
+        use Kind as K;
         use Role::*;
         let r = |to: &[Role], cc: &[Role]| Recipients {
             to: to.to_vec(),
@@ -901,22 +907,47 @@ mod tests {
         };
         let rows: &[(Kind, Option<Kind>, StageKind, Recipients)] = &[
             // RULES 11: the officer, both before and in the long tail.
-            (Kind::Checkin, None, Planning, r(&[Officer], &[])),
-            (Kind::Checkin, None, Reminder, r(&[Officer], &[])),
-            (Kind::Checkin, None, DueToday, r(&[Officer], &[])),
-            (Kind::Checkin, None, Followup, r(&[Officer], &[])),
+            (K::Checkin, None, Planning, r(&[Officer], &[])),
+            (K::Checkin, None, Reminder, r(&[Officer], &[])),
+            (K::Checkin, None, DueToday, r(&[Officer], &[])),
+            (K::Checkin, None, Followup, r(&[Officer], &[])),
             // RULES 11: 7 days after to officer and deputy.
-            (Kind::Checkin, None, Overdue, r(&[Officer, Deputy], &[])),
+            (K::Checkin, None, Overdue, r(&[Officer, Deputy], &[])),
             // RULES 11: escalation to IOP-ansvarig, copy to the advisory mailbox
             // and the officer.
-            (Kind::Checkin, None, Escalation, r(&[IopAnsvarig], &[Officer, Advisory])),
-            (Kind::CommitteeFollowup, None, Escalation, r(&[IopAnsvarig], &[Officer, Advisory])),
-            // RULES 10: notice checkpoints also go to jurist and administrativt stöd.
-            (Kind::TerminationDecision, None, Reminder, r(&[Officer, Jurist, AdminSupport], &[])),
-            (Kind::WindDownPlan, None, Overdue, r(&[Officer, Deputy, Jurist, AdminSupport], &[])),
-            (Kind::AgreementEnd, None, Planning, r(&[Officer, Jurist, AdminSupport], &[])),
             (
-                Kind::TerminationDecision,
+                K::Checkin,
+                None,
+                Escalation,
+                r(&[IopAnsvarig], &[Officer, Advisory]),
+            ),
+            (
+                K::CommitteeFollowup,
+                None,
+                Escalation,
+                r(&[IopAnsvarig], &[Officer, Advisory]),
+            ),
+            // RULES 10: notice checkpoints also go to jurist and administrativt stöd.
+            (
+                K::TerminationDecision,
+                None,
+                Reminder,
+                r(&[Officer, Jurist, AdminSupport], &[]),
+            ),
+            (
+                K::WindDownPlan,
+                None,
+                Overdue,
+                r(&[Officer, Deputy, Jurist, AdminSupport], &[]),
+            ),
+            (
+                K::AgreementEnd,
+                None,
+                Planning,
+                r(&[Officer, Jurist, AdminSupport], &[]),
+            ),
+            (
+                K::TerminationDecision,
                 None,
                 Escalation,
                 r(&[IopAnsvarig, Jurist, AdminSupport], &[Officer, Advisory]),
@@ -924,27 +955,56 @@ mod tests {
             // RULES 6b+10: the decision minutes of a termination are a notice
             // checkpoint too; those of a follow-up are not.
             (
-                Kind::CommitteeMinutes,
-                Some(Kind::TerminationDecision),
+                K::CommitteeMinutes,
+                Some(K::TerminationDecision),
                 Overdue,
                 r(&[Officer, Deputy, Jurist, AdminSupport], &[]),
             ),
-            (Kind::CommitteeMinutes, Some(Kind::CommitteeFollowup), Overdue, r(&[Officer, Deputy], &[])),
+            (
+                K::CommitteeMinutes,
+                Some(K::CommitteeFollowup),
+                Overdue,
+                r(&[Officer, Deputy], &[]),
+            ),
             // RULES 10: payments are administrativt stöd's, officer in copy;
             // the escalation still reaches IOP-ansvarig.
-            (Kind::PaymentsStop, None, DueToday, r(&[AdminSupport], &[Officer])),
-            (Kind::PaymentChange, None, Reminder, r(&[AdminSupport], &[Officer])),
-            (Kind::PaymentsStop, None, Overdue, r(&[AdminSupport], &[Officer, Deputy])),
             (
-                Kind::PaymentChange,
+                K::PaymentsStop,
+                None,
+                DueToday,
+                r(&[AdminSupport], &[Officer]),
+            ),
+            (
+                K::PaymentChange,
+                None,
+                Reminder,
+                r(&[AdminSupport], &[Officer]),
+            ),
+            (
+                K::PaymentsStop,
+                None,
+                Overdue,
+                r(&[AdminSupport], &[Officer, Deputy]),
+            ),
+            (
+                K::PaymentChange,
                 None,
                 Escalation,
                 r(&[IopAnsvarig, AdminSupport], &[Officer, Advisory]),
             ),
-            (Kind::PaymentsStop, None, Followup, r(&[AdminSupport], &[Officer])),
+            (
+                K::PaymentsStop,
+                None,
+                Followup,
+                r(&[AdminSupport], &[Officer]),
+            ),
         ];
         for (kind, parent, stage, want) in rows {
-            assert_eq!(&recipients(*kind, *parent, *stage), want, "{kind:?} {stage:?}");
+            assert_eq!(
+                &recipients(*kind, *parent, *stage),
+                want,
+                "{kind:?} {stage:?}"
+            );
         }
     }
 
@@ -1033,7 +1093,11 @@ mod tests {
                 vec![],
                 vec![q("06-19", "08-09")],
                 vec![q("12-20", "01-06")],
-                vec![q("06-19", "08-09"), q("12-20", "01-06"), q("08-10", "08-12")],
+                vec![
+                    q("06-19", "08-09"),
+                    q("12-20", "01-06"),
+                    q("08-10", "08-12"),
+                ],
                 vec![q("02-29", "03-01")],
             ]
         }

@@ -11,4 +11,7 @@ pub mod domain;
 pub mod engine;
 pub mod ical;
 pub mod import;
+pub mod ladder;
+pub mod mail;
 pub mod store;
+pub mod synth;

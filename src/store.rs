@@ -415,6 +415,44 @@ impl Store {
         Ok(map)
     }
 
+    /// Appends many events in one transaction (synthetic histories for
+    /// benchmarks); no checks, so never used for user input.
+    pub async fn append_events(
+        &self,
+        events: &[(PartnershipId, NaiveDate, EventKind)],
+        by: &str,
+        channel: Channel,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut rows = Vec::with_capacity(events.len());
+        for (p, on, kind) in events {
+            let data =
+                serde_json::to_string(kind).map_err(|e| StoreError::Refused(e.to_string()))?;
+            rows.push((p.as_str(), *on, kind.name(), data));
+        }
+        with_pool!(self, |pool, B| {
+            let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
+            // 7 parameters a row; SQLite allows 32 766 in one statement.
+            for chunk in rows.chunks(1000) {
+                let mut q = sqlx::QueryBuilder::<B>::new(
+                    "INSERT INTO events (partnership_id, kind, occurred_on, data, recorded_at, recorded_by, channel) ",
+                );
+                q.push_values(chunk, |mut b, (p, on, kind, data)| {
+                    b.push_bind(*p)
+                        .push_bind(*kind)
+                        .push_bind(*on)
+                        .push_bind(data.as_str())
+                        .push_bind(<B as Backend>::instant(now))
+                        .push_bind(by)
+                        .push_bind(channel.name());
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// Records one event after `check` accepts it against the partnership and
     /// its history as they are inside the same write transaction, so two
     /// concurrent recordings cannot both pass a check that only one may.

@@ -6,7 +6,9 @@ mod support;
 use support::{BACKENDS, World, json};
 
 fn find<'a>(rows: &'a [serde_json::Value], key: &str) -> &'a serde_json::Value {
-    rows.iter().find(|r| r["key"] == key).unwrap_or_else(|| panic!("no checkpoint {key} in {rows:#?}"))
+    rows.iter()
+        .find(|r| r["key"] == key)
+        .unwrap_or_else(|| panic!("no checkpoint {key} in {rows:#?}"))
 }
 
 #[test]
@@ -14,7 +16,18 @@ fn plan_json_on_both_backends() {
     for backend in BACKENDS {
         let w = World::new(backend);
         w.import_example();
-        let out = json(&w.ok(&["plan", "--now", "2026-11-23T09:00", "--days", "60", "--format", "json"]).stdout);
+        let out = json(
+            &w.ok(&[
+                "plan",
+                "--now",
+                "2026-11-23T09:00",
+                "--days",
+                "60",
+                "--format",
+                "json",
+            ])
+            .stdout,
+        );
         let rows = out.as_array().unwrap();
 
         // Frykcenter started 2023-01-01: follow-up every 2nd year → anniversary
@@ -30,7 +43,10 @@ fn plan_json_on_both_backends() {
         // Suicide Zero started 2023-01-10 → 2027-01-10; kbn meets 2026-12-17;
         // 21 days earlier → 2026-11-26 (Thursday), upcoming.
         let s = find(rows, "KUB/2023:012/committee_followup/f2");
-        assert_eq!((s["due"].as_str(), s["status"].as_str()), (Some("2026-11-26"), Some("upcoming")));
+        assert_eq!(
+            (s["due"].as_str(), s["status"].as_str()),
+            (Some("2026-11-26"), Some("upcoming"))
+        );
 
         // Funktionsrätt started 2024-02-29 with four check-ins a year: window 3
         // of year 2 runs 2026-08-29..2026-11-28; the 28th is a Saturday, so
@@ -42,28 +58,90 @@ fn plan_json_on_both_backends() {
         assert_eq!(c["officer"], "anna.lindqvist@example.org");
 
         // Nothing due before tracking_start (2026-01-01) is listed by default.
-        assert!(rows.iter().all(|r| r["due"].as_str().unwrap() >= "2026-01-01"), "{backend:?}");
+        assert!(
+            rows.iter()
+                .all(|r| r["due"].as_str().unwrap() >= "2026-01-01"),
+            "{backend:?}"
+        );
         assert!(rows.iter().all(|r| r["status"] != "before_tracking"));
 
         // Evidence closes the oldest open window first (RULES 1): the window
         // due 2026-02-27 (window 4 of year 1: 2025-11-29..2026-02-27) becomes
         // done, 271 days late.
-        w.ok(&["record", "checkin-held", "-p", "KUB/2024:029", "--on", "2026-11-25", "--now", "2026-11-25T10:00"]);
-        let done = json(&w.ok(&["plan", "--now", "2026-11-25T10:00", "--partnership", "KUB/2024:029", "--status", "done", "--format", "json"]).stdout);
+        w.ok(&[
+            "record",
+            "checkin-held",
+            "-p",
+            "KUB/2024:029",
+            "--on",
+            "2026-11-25",
+            "--now",
+            "2026-11-25T10:00",
+        ]);
+        let done = json(
+            &w.ok(&[
+                "plan",
+                "--now",
+                "2026-11-25T10:00",
+                "--partnership",
+                "KUB/2024:029",
+                "--status",
+                "done",
+                "--format",
+                "json",
+            ])
+            .stdout,
+        );
         let done = done.as_array().unwrap();
         assert_eq!(done.len(), 1, "{done:#?}");
         assert_eq!(done[0]["key"], "KUB/2024:029/checkin/y1-w4");
         assert_eq!(done[0]["due"], "2026-02-27");
         assert_eq!(done[0]["evidence"]["days_late"], 271);
-        let still = json(&w.ok(&["plan", "--now", "2026-11-25T10:00", "--partnership", "KUB/2024:029", "--format", "json"]).stdout);
+        let still = json(
+            &w.ok(&[
+                "plan",
+                "--now",
+                "2026-11-25T10:00",
+                "--partnership",
+                "KUB/2024:029",
+                "--format",
+                "json",
+            ])
+            .stdout,
+        );
         let still = still.as_array().unwrap();
-        assert!(still.iter().any(|r| r["key"] == "KUB/2024:029/checkin/y2-w3" && r["status"] == "upcoming"));
+        assert!(
+            still
+                .iter()
+                .any(|r| r["key"] == "KUB/2024:029/checkin/y2-w3" && r["status"] == "upcoming")
+        );
 
         // Filters.
-        let hsn = json(&w.ok(&["plan", "--now", "2026-11-23", "--committee", "hsn", "--format", "json"]).stdout);
-        assert!(hsn.as_array().unwrap().iter().all(|r| r["committee"] == "hsn"));
+        let hsn = json(
+            &w.ok(&[
+                "plan",
+                "--now",
+                "2026-11-23",
+                "--committee",
+                "hsn",
+                "--format",
+                "json",
+            ])
+            .stdout,
+        );
+        assert!(
+            hsn.as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["committee"] == "hsn")
+        );
         let r = w.refused(&["plan", "--committee", "xyz"]);
-        assert!(r.stderr.contains("--committee xyz is not configured (known: hsn, kbn)"), "{}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("--committee xyz is not configured (known: hsn, kbn)"),
+            "{}",
+            r.stderr
+        );
     }
 }
 
@@ -71,21 +149,52 @@ fn plan_json_on_both_backends() {
 fn plan_ics_parses_with_an_independent_parser() {
     let w = World::new(support::Backend::Sqlite);
     w.import_example();
-    let out = w.ok(&["plan", "--now", "2026-11-23", "--partnership", "HSN/2023:045", "--days", "40", "--format", "ics"]).stdout;
+    let out = w
+        .ok(&[
+            "plan",
+            "--now",
+            "2026-11-23",
+            "--partnership",
+            "HSN/2023:045",
+            "--days",
+            "40",
+            "--format",
+            "ics",
+        ])
+        .stdout;
     let mut reader = ical::IcalParser::new(out.as_bytes());
-    let cal = reader.next().expect("one calendar").expect("valid iCalendar");
-    let method = cal.properties.iter().find(|p| p.name == "METHOD").and_then(|p| p.value.clone());
+    let cal = reader
+        .next()
+        .expect("one calendar")
+        .expect("valid iCalendar");
+    let method = cal
+        .properties
+        .iter()
+        .find(|p| p.name == "METHOD")
+        .and_then(|p| p.value.clone());
     assert_eq!(method.as_deref(), Some("PUBLISH"));
     let uids: Vec<String> = cal
         .events
         .iter()
-        .filter_map(|e| e.properties.iter().find(|p| p.name == "UID").and_then(|p| p.value.clone()))
+        .filter_map(|e| {
+            e.properties
+                .iter()
+                .find(|p| p.name == "UID")
+                .and_then(|p| p.value.clone())
+        })
         .collect();
-    assert!(uids.contains(&"HSN/2023:045/committee_followup/f2@iopd".to_string()), "{uids:?}");
+    assert!(
+        uids.contains(&"HSN/2023:045/committee_followup/f2@iopd".to_string()),
+        "{uids:?}"
+    );
     let f = cal
         .events
         .iter()
-        .find(|e| e.properties.iter().any(|p| p.value.as_deref() == Some("HSN/2023:045/committee_followup/f2@iopd")))
+        .find(|e| {
+            e.properties
+                .iter()
+                .any(|p| p.value.as_deref() == Some("HSN/2023:045/committee_followup/f2@iopd"))
+        })
         .unwrap();
     let start = f.properties.iter().find(|p| p.name == "DTSTART").unwrap();
     assert_eq!(start.value.as_deref(), Some("20261112"));
@@ -96,13 +205,22 @@ fn plan_ics_parses_with_an_independent_parser() {
 fn plan_table_and_bad_arguments() {
     let w = World::new(support::Backend::Sqlite);
     w.import_example();
-    let t = w.ok(&["plan", "--now", "2026-11-23", "--days", "10"]).stdout;
+    let t = w
+        .ok(&["plan", "--now", "2026-11-23", "--days", "10"])
+        .stdout;
     assert!(t.starts_with("FÖRFALLER"), "{t}");
-    assert!(t.contains("2026-11-26  upcoming  committee_followup"), "{t}");
+    assert!(
+        t.contains("2026-11-26  upcoming  committee_followup"),
+        "{t}"
+    );
     let r = w.refused(&["plan", "--now", "2026-11-23", "--until", "2026-01-01"]);
     assert!(r.stderr.contains("before today"), "{}", r.stderr);
     let r = w.run(&["plan", "--days", "5", "--until", "2027-01-01"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     let r = w.refused(&["plan", "--now", "igår"]);
-    assert!(r.stderr.contains("--now \"igår\" is not a time"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--now \"igår\" is not a time"),
+        "{}",
+        r.stderr
+    );
 }

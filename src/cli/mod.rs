@@ -15,6 +15,7 @@ use crate::store::Store;
 mod plan;
 mod record;
 mod register;
+mod synth;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -62,6 +63,9 @@ pub enum Command {
     Show(register::ShowArgs),
     /// List checkpoints: what is due, overdue, upcoming or done.
     Plan(plan::PlanArgs),
+    /// Generate a synthetic register (benchmarks).
+    #[command(hide = true)]
+    Synth(synth::SynthArgs),
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -114,6 +118,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Partnerships(args) => register::list(&cli.config, args).await,
         Command::Show(args) => register::show(&cli.config, args).await,
         Command::Plan(args) => plan::plan(&cli.config, args).await,
+        Command::Synth(args) => synth::synth(&cli.config, args).await,
     }
 }
 
