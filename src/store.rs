@@ -49,6 +49,19 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+macro_rules! partnership_columns {
+    () => {
+        "id, organisation, committee, officer_name, officer_email, deputy_email, partner_email, \
+         start_date, end_date, annual_amount_ore, checkins_per_year, notice_months, notes"
+    };
+}
+
+macro_rules! event_columns {
+    () => {
+        "id, partnership_id, kind, occurred_on, data, recorded_at, recorded_by, channel"
+    };
+}
+
 /// How each backend stores an instant.
 pub trait Backend: sqlx::Database {
     type Instant;
@@ -56,6 +69,9 @@ pub trait Backend: sqlx::Database {
     fn from_instant(v: Self::Instant) -> DateTime<Utc>;
     /// How a write transaction starts.
     const BEGIN_WRITE: &'static str;
+    /// Every partnership with its events as a JSON array of
+    /// `[id, occurred_on, data, recorded_at (unix s), recorded_by, channel]`.
+    const REGISTER_WITH_HISTORY: &'static str;
 }
 
 impl Backend for Sqlite {
@@ -63,6 +79,13 @@ impl Backend for Sqlite {
     // Take the write lock at BEGIN: a deferred transaction that upgrades later
     // fails at once with "database is locked" instead of waiting.
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    const REGISTER_WITH_HISTORY: &'static str = concat!(
+        "SELECT ",
+        partnership_columns!(),
+        ", (SELECT json_group_array(json_array(e.id, e.occurred_on, json(e.data), e.recorded_at, \
+         e.recorded_by, e.channel)) FROM (SELECT * FROM events WHERE partnership_id = p.id ORDER BY id) e) \
+         AS history FROM partnerships p ORDER BY id"
+    );
     fn instant(t: DateTime<Utc>) -> i64 {
         t.timestamp()
     }
@@ -74,6 +97,13 @@ impl Backend for Sqlite {
 impl Backend for Postgres {
     type Instant = DateTime<Utc>;
     const BEGIN_WRITE: &'static str = "BEGIN";
+    const REGISTER_WITH_HISTORY: &'static str = concat!(
+        "SELECT ",
+        partnership_columns!(),
+        ", (SELECT json_agg(json_build_array(e.id, e.occurred_on, e.data::json, \
+         extract(epoch from e.recorded_at)::bigint, e.recorded_by, e.channel) ORDER BY e.id)::text \
+         FROM events e WHERE e.partnership_id = p.id) AS history FROM partnerships p ORDER BY id"
+    );
     fn instant(t: DateTime<Utc>) -> DateTime<Utc> {
         t
     }
@@ -140,19 +170,6 @@ pub struct NewEvent {
     pub recorded_at: DateTime<Utc>,
     pub recorded_by: String,
     pub channel: Channel,
-}
-
-macro_rules! partnership_columns {
-    () => {
-        "id, organisation, committee, officer_name, officer_email, deputy_email, partner_email, \
-         start_date, end_date, annual_amount_ore, checkins_per_year, notice_months, notes"
-    };
-}
-
-macro_rules! event_columns {
-    () => {
-        "id, partnership_id, kind, occurred_on, data, recorded_at, recorded_by, channel"
-    };
 }
 
 impl Store {
@@ -274,6 +291,26 @@ impl Store {
         })
     }
 
+    /// Calls `f` with every partnership, ordered by id, without holding them all.
+    pub async fn each_partnership_row(
+        &self,
+        mut f: impl FnMut(Partnership) -> Result<()>,
+    ) -> Result<()> {
+        use futures_util::TryStreamExt;
+        with_pool!(self, |pool, B| {
+            let mut rows = sqlx::query(concat!(
+                "SELECT ",
+                partnership_columns!(),
+                " FROM partnerships ORDER BY id"
+            ))
+            .fetch(pool);
+            while let Some(row) = rows.try_next().await? {
+                f(partnership_from_row(&row)?)?;
+            }
+        });
+        Ok(())
+    }
+
     pub async fn partnership(&self, id: &PartnershipId) -> Result<Partnership> {
         with_pool!(self, |pool, B| {
             let row = sqlx::query(concat!(
@@ -327,42 +364,48 @@ impl Store {
     /// Adds or updates every row by id, all in one transaction.
     pub async fn import(&self, rows: &[Partnership], now: DateTime<Utc>) -> Result<ImportPlan> {
         let plan = self.plan_import(rows).await?;
-        let sql = "INSERT INTO partnerships (id, organisation, committee, officer_name, officer_email, \
-             deputy_email, partner_email, start_date, end_date, annual_amount_ore, checkins_per_year, \
-             notice_months, notes, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
-             ON CONFLICT (id) DO UPDATE SET organisation = excluded.organisation, \
-             committee = excluded.committee, officer_name = excluded.officer_name, \
-             officer_email = excluded.officer_email, deputy_email = excluded.deputy_email, \
-             partner_email = excluded.partner_email, start_date = excluded.start_date, \
-             end_date = excluded.end_date, annual_amount_ore = excluded.annual_amount_ore, \
-             checkins_per_year = excluded.checkins_per_year, notice_months = excluded.notice_months, \
-             notes = excluded.notes, updated_at = excluded.updated_at";
         let changed: std::collections::HashSet<&PartnershipId> = plan
             .added
             .iter()
             .chain(plan.changed.iter().map(|(id, _)| id))
             .collect();
+        let write: Vec<&Partnership> = rows.iter().filter(|p| changed.contains(&p.id)).collect();
         with_pool!(self, |pool, B| {
             let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
-            for p in rows.iter().filter(|p| changed.contains(&p.id)) {
-                sqlx::query(sql)
-                    .bind(p.id.as_str())
-                    .bind(&p.organisation)
-                    .bind(p.committee.as_str())
-                    .bind(&p.officer.name)
-                    .bind(p.officer.email.as_str())
-                    .bind(p.deputy.as_ref().map(Email::as_str))
-                    .bind(p.partner_contact.as_ref().map(Email::as_str))
-                    .bind(p.start)
-                    .bind(p.end)
-                    .bind(p.annual_amount.map(Amount::ore))
-                    .bind(p.checkins_per_year.map(|c| c.get() as i32))
-                    .bind(p.notice_months.map(|n| n as i32))
-                    .bind(&p.notes)
-                    .bind(<B as Backend>::instant(now))
-                    .execute(&mut *tx)
-                    .await?;
+            // 14 parameters a row; SQLite allows 32 766 in one statement.
+            for chunk in write.chunks(1000) {
+                let mut q = sqlx::QueryBuilder::<B>::new(
+                    "INSERT INTO partnerships (id, organisation, committee, officer_name, officer_email, \
+                     deputy_email, partner_email, start_date, end_date, annual_amount_ore, checkins_per_year, \
+                     notice_months, notes, created_at, updated_at) ",
+                );
+                q.push_values(chunk, |mut b, p| {
+                    b.push_bind(p.id.as_str())
+                        .push_bind(p.organisation.as_str())
+                        .push_bind(p.committee.as_str())
+                        .push_bind(p.officer.name.as_str())
+                        .push_bind(p.officer.email.as_str())
+                        .push_bind(p.deputy.as_ref().map(Email::as_str))
+                        .push_bind(p.partner_contact.as_ref().map(Email::as_str))
+                        .push_bind(p.start)
+                        .push_bind(p.end)
+                        .push_bind(p.annual_amount.map(Amount::ore))
+                        .push_bind(p.checkins_per_year.map(|c| c.get() as i32))
+                        .push_bind(p.notice_months.map(|n| n as i32))
+                        .push_bind(p.notes.as_str())
+                        .push_bind(<B as Backend>::instant(now))
+                        .push_bind(<B as Backend>::instant(now));
+                });
+                q.push(
+                    " ON CONFLICT (id) DO UPDATE SET organisation = excluded.organisation, \
+                     committee = excluded.committee, officer_name = excluded.officer_name, \
+                     officer_email = excluded.officer_email, deputy_email = excluded.deputy_email, \
+                     partner_email = excluded.partner_email, start_date = excluded.start_date, \
+                     end_date = excluded.end_date, annual_amount_ore = excluded.annual_amount_ore, \
+                     checkins_per_year = excluded.checkins_per_year, notice_months = excluded.notice_months, \
+                     notes = excluded.notes, updated_at = excluded.updated_at",
+                );
+                q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
@@ -389,6 +432,25 @@ impl Store {
             apply_retractions(&mut events);
             Ok(events)
         })
+    }
+
+    /// Calls `f` with every partnership (ordered by id) and its history,
+    /// retractions applied. One row per partnership carries its history as a
+    /// JSON array built by the database: streaming 100 000 rows instead of
+    /// millions keeps both memory and the per-row driver cost low.
+    pub async fn each_partnership(&self, mut f: impl FnMut(Partnership, Vec<Event>)) -> Result<()> {
+        use futures_util::TryStreamExt;
+        with_pool!(self, |pool, B| {
+            let mut rows = sqlx::query(<B as Backend>::REGISTER_WITH_HISTORY).fetch(pool);
+            while let Some(row) = rows.try_next().await? {
+                let p = partnership_from_row(&row)?;
+                let history: Option<String> = row.try_get("history")?;
+                let mut events = history_from_json(&p.id, history.as_deref().unwrap_or("[]"))?;
+                apply_retractions(&mut events);
+                f(p, events);
+            }
+        });
+        Ok(())
     }
 
     /// Every partnership's history, retractions applied.
@@ -619,12 +681,8 @@ where
     let data: String = r.try_get("data")?;
     let kind: EventKind = serde_json::from_str(&data).map_err(|e| bad("data", e.to_string()))?;
     let channel: String = r.try_get("channel")?;
-    let channel = match channel.as_str() {
-        "cli" => Channel::Cli,
-        "web" => Channel::Web,
-        "import" => Channel::Import,
-        other => return Err(bad("channel", format!("unknown channel {other:?}"))),
-    };
+    let channel = parse_channel(&channel)
+        .ok_or_else(|| bad("channel", format!("unknown channel {channel:?}")))?;
     let recorded_at: B::Instant = r.try_get("recorded_at")?;
     Ok(Event {
         id,
@@ -638,6 +696,46 @@ where
         channel,
         retracted: false,
     })
+}
+
+/// Decodes the JSON history built by `REGISTER_WITH_HISTORY`.
+fn history_from_json(id: &PartnershipId, json: &str) -> Result<Vec<Event>> {
+    type Raw = (i64, NaiveDate, EventKind, i64, String, String);
+    let raw: Vec<Raw> = serde_json::from_str(json).map_err(|e| StoreError::BadRow {
+        table: "events",
+        id: format!("of partnership {id}"),
+        column: "data",
+        problem: e.to_string(),
+    })?;
+    raw.into_iter()
+        .map(|(eid, on, kind, recorded_at, recorded_by, channel)| {
+            let channel = parse_channel(&channel).ok_or_else(|| StoreError::BadRow {
+                table: "events",
+                id: eid.to_string(),
+                column: "channel",
+                problem: format!("unknown channel {channel:?}"),
+            })?;
+            Ok(Event {
+                id: eid,
+                partnership: id.clone(),
+                on,
+                kind,
+                recorded_at,
+                recorded_by,
+                channel,
+                retracted: false,
+            })
+        })
+        .collect()
+}
+
+fn parse_channel(s: &str) -> Option<Channel> {
+    match s {
+        "cli" => Some(Channel::Cli),
+        "web" => Some(Channel::Web),
+        "import" => Some(Channel::Import),
+        _ => None,
+    }
 }
 
 /// The names of the columns in which two versions of a partnership differ.

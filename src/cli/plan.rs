@@ -13,7 +13,7 @@ use super::register::write_table;
 use super::{NowArg, load_config, now_from, open_store};
 use crate::config::Config;
 use crate::domain::{CommitteeKey, Event, Partnership, PartnershipId, parse_date};
-use crate::engine::{self, Checkpoint, Input, Kind, Status};
+use crate::engine::{self, Checkpoint, CommitteeCalendar, Input, Kind, Policy, Status};
 use crate::ical;
 
 #[derive(Args, Debug)]
@@ -70,11 +70,11 @@ impl StatusArg {
 
 /// A checkpoint with what a reader needs to act on it (the JSON shape).
 #[derive(Serialize)]
-pub struct PlanRow<'a> {
-    pub key: &'a str,
-    pub partnership: &'a str,
-    pub organisation: &'a str,
-    pub committee: &'a str,
+pub struct PlanRow {
+    pub key: String,
+    pub partnership: String,
+    pub organisation: String,
+    pub committee: String,
     pub kind: Kind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent: Option<Kind>,
@@ -82,7 +82,7 @@ pub struct PlanRow<'a> {
     pub status: Status,
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
-    pub roles: &'a [engine::Role],
+    pub roles: Vec<engine::Role>,
     /// The acting officer's address on the due date (RULES 10).
     pub officer: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,40 +90,95 @@ pub struct PlanRow<'a> {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub no_meeting: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<&'a engine::Evidence>,
+    pub evidence: Option<engine::Evidence>,
 }
 
-/// Every checkpoint of every selected partnership, computed at `today`.
-pub fn compute(
+/// What `iopd plan` selects.
+struct Selection {
+    today: NaiveDate,
+    until: NaiveDate,
+    status: Option<Status>,
+    committee: Option<CommitteeKey>,
+}
+
+impl Selection {
+    /// The window, plus everything overdue; asking for a closed status
+    /// (done, cancelled, before_tracking) looks back to the start as well.
+    fn wants(&self, c: &Checkpoint) -> bool {
+        let looks_back = matches!(
+            self.status,
+            Some(Status::Done | Status::Cancelled | Status::BeforeTracking)
+        );
+        let in_window = c.due <= self.until && (c.due >= self.today || looks_back);
+        let by_status = match self.status {
+            Some(s) => c.status == s,
+            None => c.status != Status::BeforeTracking,
+        };
+        (in_window || c.status == Status::Overdue) && by_status
+    }
+}
+
+/// Each committee's calendar and resolved policy, computed once.
+pub fn committee_rules(
     cfg: &Config,
     tracking: NaiveDate,
-    partnerships: &[Partnership],
-    events: &HashMap<PartnershipId, Vec<Event>>,
-    today: NaiveDate,
-    horizon: NaiveDate,
-) -> Vec<(usize, Checkpoint)> {
-    let empty = Vec::new();
-    let mut calendars = HashMap::new();
-    let mut out = Vec::new();
-    for (i, p) in partnerships.iter().enumerate() {
-        let Some(committee) = cfg.committees.get(&p.committee) else {
-            continue;
-        };
-        let calendar = calendars
-            .entry(p.committee.clone())
-            .or_insert_with(|| committee.calendar());
-        let policy = cfg.policy_for(&p.committee, tracking);
-        let input = Input {
-            partnership: p,
-            events: events.get(&p.id).unwrap_or(&empty),
-            policy: &policy,
-            committee: calendar,
-            today,
-            horizon,
-        };
-        out.extend(engine::checkpoints(&input).into_iter().map(|c| (i, c)));
+) -> HashMap<CommitteeKey, (CommitteeCalendar, Policy)> {
+    cfg.committees
+        .iter()
+        .map(|(k, c)| (k.clone(), (c.calendar(), cfg.policy_for(k, tracking))))
+        .collect()
+}
+
+/// The checkpoints of one partnership that `sel` wants, as output rows.
+fn rows_for(
+    rules: &HashMap<CommitteeKey, (CommitteeCalendar, Policy)>,
+    sel: &Selection,
+    p: &Partnership,
+    events: &[Event],
+    out: &mut Vec<PlanRow>,
+) {
+    if sel.committee.as_ref().is_some_and(|k| &p.committee != k) {
+        return;
     }
-    out
+    let Some((calendar, policy)) = rules.get(&p.committee) else {
+        eprintln!(
+            "warning: {} belongs to committee {:?}, which is not configured; skipped",
+            p.id,
+            p.committee.as_str()
+        );
+        return;
+    };
+    let input = Input {
+        partnership: p,
+        events,
+        policy,
+        committee: calendar,
+        today: sel.today,
+        horizon: sel.until,
+    };
+    for c in engine::checkpoints(&input) {
+        if !sel.wants(&c) {
+            continue;
+        }
+        let acting = engine::responsible_on(p, events, c.due);
+        out.push(PlanRow {
+            key: c.key,
+            partnership: p.id.to_string(),
+            organisation: p.organisation.clone(),
+            committee: p.committee.to_string(),
+            kind: c.kind,
+            parent: c.parent,
+            due: c.due,
+            status: c.status,
+            period_start: c.period_start,
+            period_end: c.period_end,
+            roles: c.roles,
+            officer: acting.acting().to_string(),
+            meeting: c.meeting,
+            no_meeting: c.no_meeting,
+            evidence: c.evidence,
+        });
+    }
 }
 
 pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
@@ -151,78 +206,32 @@ pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
         }
         None => None,
     };
+    let sel = Selection {
+        today,
+        until,
+        status: args.status.map(StatusArg::status),
+        committee,
+    };
     let store = open_store(&cfg, &now).await?;
     let tracking = store.created_on().await?;
-    let (partnerships, events) = match &args.partnership {
+    let rules = committee_rules(&cfg, tracking);
+    let mut rows = Vec::new();
+    match &args.partnership {
         Some(id) => {
             let id =
                 PartnershipId::parse(id).map_err(|e| anyhow::anyhow!("--partnership: {}", e.0))?;
             let p = store.partnership(&id).await?;
-            let ev = store.events(&id).await?;
-            (vec![p], HashMap::from([(id, ev)]))
+            let events = store.events(&id).await?;
+            rows_for(&rules, &sel, &p, &events, &mut rows);
         }
-        None => (store.partnerships().await?, store.all_events().await?),
-    };
-    store.close().await;
-    let partnerships: Vec<Partnership> = partnerships
-        .into_iter()
-        .filter(|p| committee.as_ref().is_none_or(|k| &p.committee == k))
-        .collect();
-    let unconfigured: Vec<&Partnership> = partnerships
-        .iter()
-        .filter(|p| !cfg.committees.contains_key(&p.committee))
-        .collect();
-    for p in &unconfigured {
-        eprintln!(
-            "warning: {} belongs to committee {:?}, which is not configured; skipped",
-            p.id,
-            p.committee.as_str()
-        );
+        None => {
+            store
+                .each_partnership(|p, events| rows_for(&rules, &sel, &p, &events, &mut rows))
+                .await?
+        }
     }
-
-    let all = compute(&cfg, tracking, &partnerships, &events, today, until);
-    let wanted = args.status.map(StatusArg::status);
-    // The window, plus everything overdue; asking for a closed status
-    // (done, cancelled, before_tracking) looks back to the start as well.
-    let looks_back = matches!(
-        wanted,
-        Some(Status::Done | Status::Cancelled | Status::BeforeTracking)
-    );
-    let mut selected: Vec<&(usize, Checkpoint)> = all
-        .iter()
-        .filter(|(_, c)| {
-            let in_window = c.due <= until && (c.due >= today || looks_back);
-            in_window || c.status == Status::Overdue
-        })
-        .filter(|(_, c)| wanted.is_none_or(|s| c.status == s))
-        .collect();
-    selected.sort_by(|a, b| (a.1.due, &a.1.key).cmp(&(b.1.due, &b.1.key)));
-
-    let rows: Vec<PlanRow> = selected
-        .iter()
-        .map(|(i, c)| {
-            let p = &partnerships[*i];
-            let acting =
-                engine::responsible_on(p, events.get(&p.id).map_or(&[][..], Vec::as_slice), c.due);
-            PlanRow {
-                key: &c.key,
-                partnership: p.id.as_str(),
-                organisation: &p.organisation,
-                committee: p.committee.as_str(),
-                kind: c.kind,
-                parent: c.parent,
-                due: c.due,
-                status: c.status,
-                period_start: c.period_start,
-                period_end: c.period_end,
-                roles: &c.roles,
-                officer: acting.acting().to_string(),
-                meeting: c.meeting,
-                no_meeting: c.no_meeting,
-                evidence: c.evidence.as_ref(),
-            }
-        })
-        .collect();
+    store.close().await;
+    rows.sort_by(|a, b| (a.due, &a.key).cmp(&(b.due, &b.key)));
 
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match args.format {
@@ -247,8 +256,8 @@ pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
                         r.due.to_string(),
                         r.status.name().to_string(),
                         r.kind.name().to_string(),
-                        r.partnership.to_string(),
-                        r.organisation.to_string(),
+                        r.partnership.clone(),
+                        r.organisation.clone(),
                         r.meeting
                             .map_or(String::new(), |m| format!("sammanträde {m}")),
                     ]
@@ -299,7 +308,7 @@ fn ics_event(cfg: &Config, r: &PlanRow, now: chrono::DateTime<chrono::Utc>) -> i
         ));
     }
     ical::EventSpec {
-        uid: checkpoint_uid(r.key),
+        uid: checkpoint_uid(&r.key),
         sequence: 0,
         dtstamp: now,
         date: r.due,

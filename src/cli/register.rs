@@ -143,16 +143,37 @@ pub async fn list(config: &Path, args: ListArgs) -> Result<()> {
     let cfg = load_config(config)?;
     let now = now_from(&NowArg::default(), &cfg)?;
     let store = open_store(&cfg, &now).await?;
-    let all = store.partnerships().await?;
-    store.close().await;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match args.format {
         TableOrJson::Json => {
-            let views: Vec<PartnershipView> = all.iter().map(PartnershipView::from).collect();
-            serde_json::to_writer_pretty(&mut out, &views)?;
-            writeln!(out)?;
+            // Streamed element by element: 100 000 rows never sit in memory.
+            let mut first = true;
+            let mut failed: Option<std::io::Error> = None;
+            out.write_all(b"[")?;
+            store
+                .each_partnership_row(|p| {
+                    if failed.is_some() {
+                        return Ok(());
+                    }
+                    let sep: &[u8] = if first { b"\n  " } else { b",\n  " };
+                    first = false;
+                    let r = out.write_all(sep).and_then(|()| {
+                        serde_json::to_writer(&mut out, &PartnershipView::from(&p))
+                            .map_err(Into::into)
+                    });
+                    if let Err(e) = r {
+                        failed = Some(e);
+                    }
+                    Ok(())
+                })
+                .await?;
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
         }
         TableOrJson::Table => {
+            let all = store.partnerships().await?;
             let rows: Vec<[String; 6]> = all
                 .iter()
                 .map(|p| {
@@ -181,6 +202,7 @@ pub async fn list(config: &Path, args: ListArgs) -> Result<()> {
             writeln!(out, "{} partnerships", all.len())?;
         }
     }
+    store.close().await;
     out.flush()?;
     Ok(())
 }

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 pub struct PgServer {
     pub port: u16,
-    pub dir: PathBuf,
 }
 
 fn bindir() -> PathBuf {
@@ -159,7 +158,7 @@ fn start() -> PgServer {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    PgServer { port, dir: base }
+    PgServer { port }
 }
 
 pub fn server() -> &'static PgServer {
