@@ -16,6 +16,7 @@ mod plan;
 mod record;
 mod register;
 mod synth;
+mod tick;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -63,6 +64,10 @@ pub enum Command {
     Show(register::ShowArgs),
     /// List checkpoints: what is due, overdue, upcoming or done.
     Plan(plan::PlanArgs),
+    /// Enqueue the reminders due now and deliver what is waiting.
+    Tick(tick::TickArgs),
+    /// The send log.
+    Outbox(tick::OutboxArgs),
     /// Generate a synthetic register (benchmarks).
     #[command(hide = true)]
     Synth(synth::SynthArgs),
@@ -118,6 +123,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Partnerships(args) => register::list(&cli.config, args).await,
         Command::Show(args) => register::show(&cli.config, args).await,
         Command::Plan(args) => plan::plan(&cli.config, args).await,
+        Command::Tick(args) => tick::tick(&cli.config, args).await,
+        Command::Outbox(args) => tick::outbox(&cli.config, args).await,
         Command::Synth(args) => synth::synth(&cli.config, args).await,
     }
 }

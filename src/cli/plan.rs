@@ -226,7 +226,10 @@ pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
         }
         None => {
             store
-                .each_partnership(|p, events| rows_for(&rules, &sel, &p, &events, &mut rows))
+                .each_partnership(
+                    |p, events| rows_for(&rules, &sel, &p, &events, &mut rows),
+                    |e| eprintln!("warning: skipped: {e}"),
+                )
                 .await?
         }
     }

@@ -22,6 +22,7 @@ use crate::engine::Kind;
 mod guidance;
 mod message;
 mod render;
+pub mod transport;
 
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod pg;
+pub mod smtp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -34,6 +35,8 @@ pub struct World {
     pub config: PathBuf,
     pub db_url: String,
     pub backend: Backend,
+    /// Extra `IOPD__…` overrides for every command.
+    pub env: Vec<(String, String)>,
 }
 
 impl World {
@@ -51,6 +54,7 @@ impl World {
             config,
             db_url,
             backend,
+            env: Vec::new(),
         }
     }
 
@@ -79,6 +83,9 @@ impl World {
         c.env("IOPD__DATABASE__URL", &self.db_url);
         c.env_remove("IOPD_CONFIG");
         c.env("USER", "testare");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
         c.current_dir(self.dir.path());
         c
     }
@@ -107,6 +114,19 @@ impl World {
             self.backend, r.stdout, r.stderr
         );
         r
+    }
+
+    /// Mail goes to the test SMTP server on `port` (plain text on loopback).
+    pub fn use_smtp(&mut self, port: u16) {
+        for (k, v) in [
+            ("IOPD__MAIL__TRANSPORT", "smtp".to_string()),
+            ("IOPD__MAIL__SMTP__HOST", "127.0.0.1".to_string()),
+            ("IOPD__MAIL__SMTP__PORT", port.to_string()),
+            ("IOPD__MAIL__SMTP__TLS", "none".to_string()),
+            ("IOPD__MAIL__SMTP__TIMEOUT_SECS", "2".to_string()),
+        ] {
+            self.env.push((k.to_string(), v));
+        }
     }
 
     pub fn import_example(&self) {

@@ -435,17 +435,31 @@ impl Store {
     /// worker thread and millions of event rows cost more than the JSON.
     /// PostgreSQL: the two tables are streamed in the same order and merged,
     /// which is cheaper there than 100 000 correlated subqueries.
-    pub async fn each_partnership(&self, mut f: impl FnMut(Partnership, Vec<Event>)) -> Result<()> {
+    ///
+    /// A row that cannot be read (bad database contents) goes to `bad` and the
+    /// rest carry on: one broken partnership must not silence all reminders.
+    pub async fn each_partnership(
+        &self,
+        mut f: impl FnMut(Partnership, Vec<Event>),
+        mut bad: impl FnMut(StoreError),
+    ) -> Result<()> {
         use futures_util::TryStreamExt;
         match &self.pool {
             Pool::Sqlite(pool) => {
                 let mut rows = sqlx::query(SQLITE_REGISTER_WITH_HISTORY).fetch(pool);
                 while let Some(row) = rows.try_next().await? {
-                    let p = partnership_from_row(&row)?;
-                    let history: Option<String> = row.try_get("history")?;
-                    let mut events = history_from_json(&p.id, history.as_deref().unwrap_or("[]"))?;
-                    apply_retractions(&mut events);
-                    f(p, events);
+                    let read = partnership_from_row(&row).and_then(|p| {
+                        let history: Option<String> = row.try_get("history")?;
+                        let events = history_from_json(&p.id, history.as_deref().unwrap_or("[]"))?;
+                        Ok((p, events))
+                    });
+                    match read {
+                        Ok((p, mut events)) => {
+                            apply_retractions(&mut events);
+                            f(p, events);
+                        }
+                        Err(e) => bad(e),
+                    }
                 }
             }
             Pool::Pg(pool) => {
@@ -461,12 +475,10 @@ impl Store {
                     " FROM events ORDER BY partnership_id, id"
                 ))
                 .fetch(pool);
-                let mut next: Option<Event> = match events.try_next().await? {
-                    Some(r) => Some(event_from_row::<Postgres, _>(&r)?),
-                    None => None,
-                };
+                let mut next: Option<Event> = next_event(&mut events, &mut bad).await?;
                 while let Some(row) = partnerships.try_next().await? {
-                    let p = partnership_from_row(&row)?;
+                    let raw_id: String = row.try_get("id")?;
+                    let p = partnership_from_row(&row);
                     let mut list = Vec::new();
                     // Both streams are sorted by the same column type and
                     // collation, and every event has its partnership (foreign
@@ -474,18 +486,20 @@ impl Store {
                     // one. Only equality is tested: the collation need not be
                     // byte order.
                     while let Some(e) = next.take() {
-                        if e.partnership != p.id {
+                        if e.partnership.as_str() != raw_id {
                             next = Some(e);
                             break;
                         }
                         list.push(e);
-                        next = match events.try_next().await? {
-                            Some(r) => Some(event_from_row::<Postgres, _>(&r)?),
-                            None => None,
-                        };
+                        next = next_event(&mut events, &mut bad).await?;
                     }
-                    apply_retractions(&mut list);
-                    f(p, list);
+                    match p {
+                        Ok(p) => {
+                            apply_retractions(&mut list);
+                            f(p, list);
+                        }
+                        Err(e) => bad(e),
+                    }
                 }
             }
         }
@@ -737,6 +751,21 @@ where
     })
 }
 
+/// The next readable event of a stream; an unreadable row is reported and skipped.
+async fn next_event<S>(events: &mut S, bad: &mut impl FnMut(StoreError)) -> Result<Option<Event>>
+where
+    S: futures_util::Stream<Item = std::result::Result<sqlx::postgres::PgRow, sqlx::Error>> + Unpin,
+{
+    use futures_util::TryStreamExt;
+    while let Some(r) = events.try_next().await? {
+        match event_from_row::<Postgres, _>(&r) {
+            Ok(e) => return Ok(Some(e)),
+            Err(e) => bad(e),
+        }
+    }
+    Ok(None)
+}
+
 /// Decodes the JSON history built by `REGISTER_WITH_HISTORY`.
 fn history_from_json(id: &PartnershipId, json: &str) -> Result<Vec<Event>> {
     type Raw = (i64, NaiveDate, EventKind, i64, String, String);
@@ -801,3 +830,6 @@ fn changed_columns(a: &Partnership, b: &Partnership) -> Vec<&'static str> {
     check(a.notes == b.notes, "notes");
     v
 }
+
+mod outbox;
+pub use outbox::{Claimed, Enqueue, InviteState, NewMail, OutboxRow};

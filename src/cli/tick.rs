@@ -1,0 +1,150 @@
+//! `iopd tick` and `iopd outbox`.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+
+use super::register::write_table;
+use super::{NowArg, TableOrJson, load_config, now_from, open_store};
+use crate::delivery;
+use crate::mail::transport::Sender;
+
+#[derive(Args, Debug)]
+pub struct TickArgs {
+    #[command(flatten)]
+    pub now: NowArg,
+    /// Print what would be sent, to whom and why; send and record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum OutboxStatus {
+    Pending,
+    Sending,
+    Sent,
+    Failed,
+    Cancelled,
+}
+
+impl OutboxStatus {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct OutboxArgs {
+    #[arg(long, value_enum)]
+    pub status: Option<OutboxStatus>,
+    /// At most this many rows, newest first.
+    #[arg(long, default_value_t = 200)]
+    pub limit: i64,
+    #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
+    pub format: TableOrJson,
+}
+
+pub async fn tick(config: &Path, args: TickArgs) -> Result<()> {
+    let cfg = load_config(config)?;
+    let now = now_from(&args.now, &cfg)?;
+    let sender = Sender::from_config(&cfg.mail).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = open_store(&cfg, &now).await?;
+    let started = chrono::Utc::now();
+    let report = delivery::enqueue(&cfg, &store, &now, args.dry_run).await?;
+    let mut out = std::io::stdout().lock();
+    if let Some(why) = &report.closed_reason {
+        writeln!(out, "no reminders enqueued: {why}")?;
+    }
+    if args.dry_run {
+        for p in &report.planned {
+            writeln!(
+                out,
+                "would send {} ({}) of {} due {} to {} ({}){}",
+                p.stage,
+                p.stage_label,
+                p.checkpoint_key,
+                p.due,
+                p.recipient,
+                p.role.name(),
+                if p.late { " [late]" } else { "" }
+            )?;
+        }
+        writeln!(
+            out,
+            "dry run: {} mails would be enqueued, {} checkpoints closed; nothing was sent or recorded",
+            report.planned.len(),
+            report.cancelled_checkpoints
+        )?;
+        store.close().await;
+        return Ok(());
+    }
+    let (sent, retried, failed) =
+        delivery::deliver(&cfg, &store, &sender, now.instant, &|| false).await?;
+    store
+        .record_tick(started, chrono::Utc::now(), report.enqueued, sent, failed)
+        .await?;
+    store.close().await;
+    writeln!(
+        out,
+        "tick {}: {} enqueued, {sent} sent, {retried} to retry, {failed} failed",
+        now.today, report.enqueued
+    )?;
+    Ok(())
+}
+
+pub async fn outbox(config: &Path, args: OutboxArgs) -> Result<()> {
+    let cfg = load_config(config)?;
+    let now = now_from(&NowArg::default(), &cfg)?;
+    let store = open_store(&cfg, &now).await?;
+    let rows = store
+        .outbox(args.status.map(OutboxStatus::name), args.limit.max(1))
+        .await?;
+    store.close().await;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match args.format {
+        TableOrJson::Json => {
+            serde_json::to_writer_pretty(&mut out, &rows)?;
+            writeln!(out)?;
+        }
+        TableOrJson::Table => {
+            let table: Vec<[String; 7]> = rows
+                .iter()
+                .map(|r| {
+                    [
+                        r.id.to_string(),
+                        r.status.clone(),
+                        r.send_on.to_string(),
+                        r.stage.clone() + if r.late { " (sen)" } else { "" },
+                        r.recipient.clone(),
+                        r.checkpoint_key.clone(),
+                        r.last_error.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            write_table(
+                &mut out,
+                &[
+                    "ID",
+                    "STATUS",
+                    "DAG",
+                    "STEG",
+                    "MOTTAGARE",
+                    "KONTROLLPUNKT",
+                    "FEL",
+                ],
+                &table,
+            )?;
+            writeln!(out, "{} rows", rows.len())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

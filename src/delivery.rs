@@ -1,0 +1,667 @@
+//! One tick: compute the stage due for every open checkpoint, enqueue one
+//! outbox row per (checkpoint key, due date, stage, recipient), cancel what is
+//! closed, then deliver what is waiting.
+//!
+//! Exactly once: rows are unique on that key and inserted with
+//! `ON CONFLICT DO NOTHING` in one transaction, so a second tick, a
+//! concurrent one or one after a restart enqueues nothing new. Delivery claims
+//! rows under a lease; the only possible repeat is a crash after the server
+//! accepted a mail and before the row was marked sent, and that repeat carries
+//! the same Message-ID (derived from the outbox key).
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use crate::calendar::is_working_day;
+use crate::clock::Now;
+use crate::config::Config;
+use crate::domain::{Email, Event, EventKind, Partnership};
+use crate::engine::{self, Checkpoint, CommitteeCalendar, Input, Policy, Role, Status};
+use crate::ical;
+use crate::ladder::{self, Ladder, Planned, StageKind};
+use crate::mail::{self, ReminderContext};
+use crate::store::{Enqueue, InviteState, NewMail, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot render the mail for {key}: {source}")]
+    Mail {
+        key: String,
+        source: mail::MailError,
+    },
+    #[error("cannot set up mail delivery: {0}")]
+    Transport(String),
+}
+
+/// One mail a tick would enqueue (what `--dry-run` prints).
+#[derive(Debug, Clone)]
+pub struct Planned1 {
+    pub key: String,
+    pub checkpoint_key: String,
+    pub stage: String,
+    pub stage_label: &'static str,
+    pub recipient: Email,
+    pub role: Role,
+    pub late: bool,
+    pub due: NaiveDate,
+    pub subject: String,
+    pub cancel: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct TickReport {
+    /// Why nothing was enqueued today, if so.
+    pub closed_reason: Option<String>,
+    pub planned: Vec<Planned1>,
+    pub enqueued: u64,
+    pub cancelled_checkpoints: usize,
+    pub sent: u64,
+    pub retried: u64,
+    pub failed: u64,
+    /// Partnerships skipped because their database row is unreadable.
+    pub bad_rows: Vec<String>,
+}
+
+/// A recipient of one stage.
+#[derive(Debug, Clone)]
+struct To {
+    email: Email,
+    name: Option<String>,
+    role: Role,
+    cc: bool,
+}
+
+/// What a tick found for one checkpoint before rendering.
+struct Candidate {
+    partnership: Partnership,
+    committee_name: String,
+    cp: Checkpoint,
+    /// None for a cancellation of the calendar entry.
+    stage: Option<(Planned, bool)>,
+    recipients: Vec<To>,
+    recent: Vec<(NaiveDate, String)>,
+}
+
+impl Config {
+    pub fn ladder(&self) -> Ladder {
+        let r = &self.reminders;
+        Ladder {
+            planning_days: r.planning_days,
+            planning_min_existence_days: r.planning_min_existence_days,
+            before_days: r.before_days,
+            overdue_days: r.overdue_days,
+            escalation_days: r.escalation_days,
+            committee_planning_days: r.committee_planning_days,
+            quiet: r
+                .quiet
+                .iter()
+                .map(|q| ladder::Quiet {
+                    from: q.from,
+                    to: q.to,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The outbox key: unique per (checkpoint key, due date, stage, recipient)
+/// (RULES 8), so a moved due date runs its stages again.
+pub fn outbox_key(checkpoint_key: &str, due: NaiveDate, stage: &str, recipient: &Email) -> String {
+    format!("{checkpoint_key}|{due}|{stage}|{recipient}")
+}
+
+/// Whether reminders may be enqueued at `now`: a working day, outside quiet
+/// periods, at or after `send_at`, with mail enabled.
+pub fn sending_window(cfg: &Config, now: &Now) -> Result<(), String> {
+    if !cfg.mail.enabled {
+        return Err("mail.enabled is false: nothing is sent".into());
+    }
+    if !is_working_day(now.today) {
+        return Err(format!("{} is not a working day", now.today));
+    }
+    if ladder::in_quiet(now.today, &cfg.ladder().quiet) {
+        return Err(format!("{} is in a quiet period", now.today));
+    }
+    let local = now.instant.with_timezone(&now.tz).time();
+    if local < cfg.mail.send_at {
+        return Err(format!(
+            "it is {} and mail goes out at {}",
+            local.format("%H:%M"),
+            cfg.mail.send_at.format("%H:%M")
+        ));
+    }
+    Ok(())
+}
+
+/// Swedish words for an event in a mail's history list.
+fn event_sv(k: &EventKind) -> String {
+    match k {
+        EventKind::CheckinHeld => "Avstämningsmöte hållet".into(),
+        EventKind::AnnualReportReceived { diarienummer } => {
+            format!("Årsredovisning diarieförd ({diarienummer})")
+        }
+        EventKind::AnnualEvaluationHeld => "Årlig utvärdering hållen".into(),
+        EventKind::CommitteeFollowupSubmitted {
+            diarienummer,
+            meeting,
+        } => {
+            format!("Tjänsteskrivelse inlämnad ({diarienummer}) till sammanträdet {meeting}")
+        }
+        EventKind::CommitteeFollowupReported {
+            meeting, paragraph, ..
+        } => {
+            format!("Uppföljning behandlad i nämnden {meeting}, {paragraph}")
+        }
+        EventKind::RenegotiatedAgreementSigned => {
+            "Omförhandlad överenskommelse undertecknad".into()
+        }
+        EventKind::NoticeGiven { .. } => "Uppsägning".into(),
+        EventKind::TerminationSubmitted { diarienummer, .. } => {
+            format!("Tjänsteskrivelse om uppsägning ({diarienummer})")
+        }
+        EventKind::TerminationDecided { meeting, paragraph } => {
+            format!("Nämnden beslutade om uppsägning {meeting}, {paragraph}")
+        }
+        EventKind::WindDownPlanRegistered { diarienummer } => {
+            format!("Avvecklingsplan diarieförd ({diarienummer})")
+        }
+        EventKind::ExpiryEvaluationHeld => "Djupare utvärdering hållen".into(),
+        EventKind::AgreementExtended { new_end } => {
+            format!("Överenskommelsen förlängd till {new_end}")
+        }
+        EventKind::OfficerReplaced { name, .. } => format!("Ny handläggare: {name}"),
+        EventKind::OfficerAbsent { from, to } => format!("Handläggaren frånvarande {from}–{to}"),
+        EventKind::PaymentsStopped => "Utbetalningarna har upphört".into(),
+        EventKind::PaymentChanged => "Ändrat belopp infört".into(),
+        EventKind::Retraction { event } => format!("Registrering #{event} ångrad"),
+    }
+}
+
+/// The addresses behind the roles of a stage, resolved on its send date
+/// (RULES 10): the deputy stands in for an absent officer.
+fn resolve(
+    cfg: &Config,
+    p: &Partnership,
+    events: &[Event],
+    secretary: &Email,
+    roles: &ladder::Recipients,
+    on: NaiveDate,
+) -> Vec<To> {
+    let who = engine::responsible_on(p, events, on);
+    let acting = who.acting().clone();
+    let officer_name = if acting == who.officer.email {
+        Some(who.officer.name.clone())
+    } else {
+        None
+    };
+    let mut out: Vec<To> = Vec::new();
+    let mut add = |email: Email, name: Option<String>, role: Role, cc: bool| {
+        if !out.iter().any(|t| t.email == email) {
+            out.push(To {
+                email,
+                name,
+                role,
+                cc,
+            });
+        }
+    };
+    for (list, cc) in [(&roles.to, false), (&roles.cc, true)] {
+        for role in list {
+            match role {
+                Role::Officer => add(acting.clone(), officer_name.clone(), *role, cc),
+                Role::Deputy => {
+                    if let Some(d) = &p.deputy {
+                        add(d.clone(), None, *role, cc);
+                    }
+                }
+                Role::IopAnsvarig => {
+                    let r = &cfg.roles.iop_ansvarig;
+                    add(r.email.clone(), Some(r.name.clone()), *role, cc);
+                }
+                Role::Advisory => {
+                    if let Some(r) = &cfg.roles.advisory {
+                        add(r.email.clone(), Some(r.name.clone()), *role, cc);
+                    }
+                }
+                Role::Jurist => add(
+                    cfg.roles.jurist.email.clone(),
+                    Some(cfg.roles.jurist.name.clone()),
+                    *role,
+                    cc,
+                ),
+                Role::AdminSupport => add(
+                    cfg.roles.admin_support.email.clone(),
+                    Some(cfg.roles.admin_support.name.clone()),
+                    *role,
+                    cc,
+                ),
+                Role::CommitteeSecretary => add(secretary.clone(), None, *role, cc),
+            }
+        }
+    }
+    out
+}
+
+/// Computes, renders and enqueues this tick's mails; with `dry_run` it only
+/// reports them. Delivery is separate (`deliver`).
+pub async fn enqueue(
+    cfg: &Config,
+    store: &Store,
+    now: &Now,
+    dry_run: bool,
+) -> Result<TickReport, DeliveryError> {
+    let mut report = TickReport::default();
+    let window = sending_window(cfg, now);
+    if let Err(why) = &window {
+        report.closed_reason = Some(why.clone());
+    }
+    let open = window.is_ok();
+    let ladder = cfg.ladder();
+    let tracking = store.created_on().await?;
+    let rules: HashMap<_, (CommitteeCalendar, Policy)> = cfg
+        .committees
+        .iter()
+        .map(|(k, c)| (k.clone(), (c.calendar(), cfg.policy_for(k, tracking))))
+        .collect();
+    let pending = store.checkpoints_with_pending().await?;
+    let live = store.live_invites().await?;
+    let live_cps: HashSet<&str> = live.keys().map(|(cp, _)| cp.as_str()).collect();
+    let today = now.today;
+
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut closed: Vec<String> = Vec::new();
+    let mut bad_rows: Vec<String> = Vec::new();
+    store
+        .each_partnership(
+            |p, events| {
+                let Some((calendar, policy)) = rules.get(&p.committee) else {
+                    return;
+                };
+                let Some(committee) = cfg.committees.get(&p.committee) else {
+                    return;
+                };
+                let input = Input {
+                    partnership: &p,
+                    events: &events,
+                    policy,
+                    committee: calendar,
+                    today,
+                    horizon: today,
+                };
+                let recent = || {
+                    events
+                        .iter()
+                        .filter(|e| {
+                            !e.retracted
+                                && e.on <= today
+                                && !matches!(e.kind, EventKind::Retraction { .. })
+                        })
+                        .rev()
+                        .take(5)
+                        .map(|e| (e.on, event_sv(&e.kind)))
+                        .collect::<Vec<_>>()
+                };
+                for cp in engine::checkpoints(&input) {
+                    let is_closed = matches!(
+                        cp.status,
+                        Status::Done | Status::Cancelled | Status::BeforeTracking
+                    );
+                    if is_closed {
+                        if pending.contains(&cp.key) {
+                            closed.push(cp.key.clone());
+                        }
+                        // Done early or cancelled: withdraw the calendar entries
+                        // that were sent (issue 4 item 7).
+                        let withdraw = cp.status == Status::Cancelled
+                            || cp.status == Status::Done
+                                && cp.evidence.as_ref().is_some_and(|e| e.on < cp.due);
+                        if withdraw && live_cps.contains(cp.key.as_str()) {
+                            let recipients: Vec<To> = live
+                                .keys()
+                                .filter(|(k, _)| *k == cp.key)
+                                .filter_map(|(_, r)| Email::parse(r).ok())
+                                .map(|email| To {
+                                    email,
+                                    name: None,
+                                    role: Role::Officer,
+                                    cc: false,
+                                })
+                                .collect();
+                            candidates.push(Candidate {
+                                partnership: p.clone(),
+                                committee_name: committee.name.clone(),
+                                cp,
+                                stage: None,
+                                recipients,
+                                recent: recent(),
+                            });
+                        }
+                        continue;
+                    }
+                    if !open {
+                        continue;
+                    }
+                    let Some((planned, late)) = ladder::current(&cp, &ladder, today) else {
+                        continue;
+                    };
+                    let roles = ladder::recipients(cp.kind, cp.parent, planned.stage.kind);
+                    let recipients = resolve(cfg, &p, &events, &committee.secretary, &roles, today);
+                    candidates.push(Candidate {
+                        partnership: p.clone(),
+                        committee_name: committee.name.clone(),
+                        cp,
+                        stage: Some((planned, late)),
+                        recipients,
+                        recent: recent(),
+                    });
+                }
+            },
+            |e| {
+                tracing::error!("partnership skipped: {e}");
+                bad_rows.push(e.to_string());
+            },
+        )
+        .await?;
+    report.bad_rows = bad_rows;
+    report.cancelled_checkpoints = closed.len();
+
+    // Keys first, so nothing already enqueued is rendered again.
+    let invites = store
+        .invites_for(
+            &candidates
+                .iter()
+                .map(|c| c.cp.key.clone())
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+    let mut keys = Vec::new();
+    for c in &candidates {
+        for t in &c.recipients {
+            keys.push(candidate_key(c, t, &invites));
+        }
+    }
+    let existing = store.existing_keys(&keys).await?;
+
+    let mut batch = Enqueue {
+        closed,
+        ..Default::default()
+    };
+    for c in &candidates {
+        for t in &c.recipients {
+            let key = candidate_key(c, t, &invites);
+            if existing.contains(&key) {
+                continue;
+            }
+            let (mail, invite_state, planned) = render_one(cfg, now, c, t, &key, &invites)?;
+            report.planned.push(planned);
+            batch
+                .invites
+                .push((c.cp.key.clone(), t.email.to_string(), invite_state));
+            batch.mails.push(mail);
+        }
+    }
+    if !dry_run && (!batch.mails.is_empty() || !batch.closed.is_empty()) {
+        report.enqueued = store.enqueue(&batch, now.instant).await?;
+    }
+    Ok(report)
+}
+
+fn invite_of<'a>(
+    c: &Candidate,
+    t: &To,
+    invites: &'a HashMap<(String, String), InviteState>,
+) -> Option<&'a InviteState> {
+    invites.get(&(c.cp.key.clone(), t.email.to_string()))
+}
+
+/// A cancellation is keyed by the entry's new sequence, so each withdrawal
+/// goes out once, and a later re-issue can be withdrawn again.
+fn candidate_key(
+    c: &Candidate,
+    t: &To,
+    invites: &HashMap<(String, String), InviteState>,
+) -> String {
+    match &c.stage {
+        Some((planned, _)) => outbox_key(&c.cp.key, c.cp.due, &planned.stage.key(), &t.email),
+        None => {
+            let seq = invite_of(c, t, invites).map_or(0, |s| s.sequence) + 1;
+            outbox_key(&c.cp.key, c.cp.due, &format!("cancel-{seq}"), &t.email)
+        }
+    }
+}
+
+fn render_one(
+    cfg: &Config,
+    now: &Now,
+    c: &Candidate,
+    t: &To,
+    key: &str,
+    invites: &HashMap<(String, String), InviteState>,
+) -> Result<(NewMail, InviteState, Planned1), DeliveryError> {
+    let previous = invite_of(c, t, invites);
+    let cancel = c.stage.is_none();
+    // SEQUENCE rises whenever the date moves or the entry is withdrawn or re-issued.
+    let state = match (previous, cancel) {
+        (None, false) => InviteState {
+            sequence: 0,
+            due: c.cp.due,
+            cancelled: false,
+        },
+        (Some(s), false) if s.due == c.cp.due && !s.cancelled => *s,
+        (Some(s), false) => InviteState {
+            sequence: s.sequence + 1,
+            due: c.cp.due,
+            cancelled: false,
+        },
+        (prev, true) => InviteState {
+            sequence: prev.map_or(0, |s| s.sequence) + 1,
+            due: c.cp.due,
+            cancelled: true,
+        },
+    };
+    let redirect = cfg.mail.redirect_all_to.clone();
+    let person = |x: &To| mail::Person {
+        name: x.name.clone(),
+        email: x.email.clone(),
+    };
+    let (stage_label, stage_key, late, is_planning) = match &c.stage {
+        Some((p, late)) => (
+            p.stage.kind.label_sv(),
+            p.stage.key(),
+            *late,
+            p.stage.kind == StageKind::Planning,
+        ),
+        None => (
+            "Inställd",
+            format!("cancel-{}", state.sequence),
+            false,
+            false,
+        ),
+    };
+    let ctx = ReminderContext {
+        body_name: cfg.body.name.clone(),
+        partnership_id: c.partnership.id.to_string(),
+        organisation: c.partnership.organisation.clone(),
+        committee_name: c.committee_name.clone(),
+        kind: c.cp.kind,
+        parent: c.cp.parent,
+        due: c.cp.due,
+        period_start: c.cp.period_start,
+        period_end: c.cp.period_end,
+        meeting: c.cp.meeting,
+        no_meeting: c.cp.no_meeting,
+        stage_label: stage_label.to_string(),
+        stage_is_planning: is_planning,
+        today: now.today,
+        sent_late: late,
+        recent_events: c.recent.clone(),
+        to: c.recipients.iter().filter(|x| !x.cc).map(person).collect(),
+        cc: c.recipients.iter().filter(|x| x.cc).map(person).collect(),
+        redirected_from: if redirect.is_some() {
+            vec![t.email.clone()]
+        } else {
+            Vec::new()
+        },
+        links: None,
+        diarienummer_hint: None,
+    };
+    let map_err = |source| DeliveryError::Mail {
+        key: key.to_string(),
+        source,
+    };
+    let rendered = if cancel {
+        mail::render_cancel(&ctx)
+    } else {
+        mail::render_reminder(&ctx)
+    }
+    .map_err(map_err)?;
+    let from = mail::Person {
+        name: Some(cfg.body.name.clone()),
+        email: cfg.mail.from.clone(),
+    };
+    let method = if cancel {
+        ical::Method::Cancel
+    } else {
+        ical::Method::Request
+    };
+    let event = ical::EventSpec {
+        uid: format!("{}@iopd", c.cp.key),
+        sequence: state.sequence as u32,
+        dtstamp: now.instant,
+        date: c.cp.due,
+        summary: format!(
+            "[IOP] {} – {}",
+            c.cp.kind.label_sv(),
+            mail::one_line(&c.partnership.organisation)
+        ),
+        description: rendered.text.clone(),
+        location: None,
+        url: None,
+        organizer: Some((cfg.body.name.clone(), cfg.mail.from.clone())),
+        attendees: vec![(t.name.clone(), t.email.clone())],
+        cancelled: cancel,
+        alarm_days_before: if cancel { None } else { Some(1) },
+        categories: vec!["IOP".into()],
+    };
+    let invite = mail::Invite {
+        method,
+        ics: ical::calendar(method, &cfg.body.name, &[event]),
+    };
+    let envelope_to = redirect.clone().unwrap_or_else(|| t.email.clone());
+    let env = mail::Envelope {
+        from,
+        to: vec![mail::Person {
+            name: t.name.clone(),
+            email: envelope_to.clone(),
+        }],
+        cc: Vec::new(),
+    };
+    let message_id = mail::message_id(key, &cfg.mail.from);
+    let msg =
+        mail::build(&env, &rendered, Some(&invite), &message_id, now.instant).map_err(map_err)?;
+    let planned = Planned1 {
+        key: key.to_string(),
+        checkpoint_key: c.cp.key.clone(),
+        stage: stage_key.clone(),
+        stage_label,
+        recipient: t.email.clone(),
+        role: t.role,
+        late,
+        due: c.cp.due,
+        subject: rendered.subject.clone(),
+        cancel,
+    };
+    let mail = NewMail {
+        key: key.to_string(),
+        checkpoint_key: c.cp.key.clone(),
+        partnership_id: c.partnership.id.to_string(),
+        kind: c.cp.kind.name().to_string(),
+        stage: stage_key,
+        due: c.cp.due,
+        recipient: t.email.to_string(),
+        envelope_to: envelope_to.to_string(),
+        send_on: c.stage.as_ref().map_or(now.today, |(p, _)| p.send_on),
+        late,
+        message_id,
+        subject: rendered.subject,
+        message: msg.formatted(),
+    };
+    Ok((mail, state, planned))
+}
+
+/// Backoff after `attempts` transient failures: 1, 2, 4 … minutes, at most an hour.
+pub fn backoff(attempts: i32) -> Duration {
+    let exp = attempts.clamp(1, 7) - 1;
+    Duration::minutes((1i64 << exp).min(60))
+}
+
+/// Sends what is waiting, in batches, until nothing is left that is due now.
+pub async fn deliver(
+    cfg: &Config,
+    store: &Store,
+    sender: &mail::transport::Sender,
+    now: DateTime<Utc>,
+    stop: &dyn Fn() -> bool,
+) -> Result<(u64, u64, u64), DeliveryError> {
+    let (mut sent, mut retried, mut failed) = (0, 0, 0);
+    let give_up = Duration::hours(i64::from(cfg.mail.max_retry_hours));
+    loop {
+        if stop() {
+            break;
+        }
+        let batch = store.claim(now, 50).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for row in batch {
+            let to = match Email::parse(&row.envelope_to) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(key = %row.key, recipient = %row.recipient, "refused address: {}", e.0);
+                    store
+                        .mark_failed(
+                            row.id,
+                            row.attempts + 1,
+                            &format!("refused address: {}", e.0),
+                        )
+                        .await?;
+                    failed += 1;
+                    continue;
+                }
+            };
+            let stem = format!("{:08}", row.id);
+            match sender
+                .send_raw(&cfg.mail.from, &to, &row.message, &stem)
+                .await
+            {
+                Ok(()) => {
+                    store.mark_sent(row.id, now).await?;
+                    tracing::info!(key = %row.key, recipient = %row.recipient, "mail sent");
+                    sent += 1;
+                }
+                Err(e)
+                    if e.kind == mail::transport::FailureKind::Transient
+                        && now - row.created_at < give_up =>
+                {
+                    let attempts = row.attempts + 1;
+                    store
+                        .mark_retry(row.id, attempts, now + backoff(attempts), &e.message)
+                        .await?;
+                    tracing::warn!(key = %row.key, recipient = %row.recipient, attempts, "mail not sent, will retry: {}", e.message);
+                    retried += 1;
+                }
+                Err(e) => {
+                    store
+                        .mark_failed(row.id, row.attempts + 1, &e.message)
+                        .await?;
+                    tracing::error!(key = %row.key, recipient = %row.recipient, "mail failed: {}", e.message);
+                    failed += 1;
+                }
+            }
+        }
+    }
+    Ok((sent, retried, failed))
+}

@@ -1,0 +1,383 @@
+//! The outbox, the calendar-invite state and the tick log.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use sqlx::{Postgres, Row, Sqlite};
+
+use super::{Backend, Pool, Result, Store};
+
+/// One mail to enqueue (a rendered message for one recipient).
+#[derive(Debug, Clone)]
+pub struct NewMail {
+    /// `{checkpoint key}|{due}|{stage}|{recipient}`: unique.
+    pub key: String,
+    pub checkpoint_key: String,
+    pub partnership_id: String,
+    pub kind: String,
+    pub stage: String,
+    pub due: NaiveDate,
+    pub recipient: String,
+    pub envelope_to: String,
+    pub send_on: NaiveDate,
+    pub late: bool,
+    pub message_id: String,
+    pub subject: String,
+    pub message: Vec<u8>,
+}
+
+/// The calendar entry a recipient holds for a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InviteState {
+    pub sequence: i32,
+    pub due: NaiveDate,
+    pub cancelled: bool,
+}
+
+/// Everything one tick writes, in one transaction.
+#[derive(Debug, Default)]
+pub struct Enqueue {
+    pub mails: Vec<NewMail>,
+    /// (checkpoint key, recipient) → the entry's new state.
+    pub invites: Vec<(String, String, InviteState)>,
+    /// Checkpoints now done or cancelled: their pending reminders are dropped.
+    pub closed: Vec<String>,
+}
+
+/// A row claimed for delivery.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub key: String,
+    pub recipient: String,
+    pub envelope_to: String,
+    pub message: Vec<u8>,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A row of the send log (`iopd outbox`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub key: String,
+    pub checkpoint_key: String,
+    pub stage: String,
+    pub due: NaiveDate,
+    pub recipient: String,
+    pub send_on: NaiveDate,
+    pub late: bool,
+    pub subject: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// A claimed row not marked within this time is taken again (its process
+/// died mid-send: the one allowed repeat, with the same Message-ID).
+const LEASE_SECS: i64 = 300;
+
+macro_rules! outbox_row {
+    ($B:ty, $r:expr) => {{
+        let r = $r;
+        OutboxRow {
+            id: r.try_get("id")?,
+            key: r.try_get("key")?,
+            checkpoint_key: r.try_get("checkpoint_key")?,
+            stage: r.try_get("stage")?,
+            due: r.try_get("due_date")?,
+            recipient: r.try_get("recipient")?,
+            send_on: r.try_get("send_on")?,
+            late: r.try_get("late")?,
+            subject: r.try_get("subject")?,
+            status: r.try_get("status")?,
+            attempts: r.try_get("attempts")?,
+            last_error: r.try_get("last_error")?,
+            created_at: <$B as Backend>::from_instant(r.try_get("created_at")?),
+            sent_at: r
+                .try_get::<Option<<$B as Backend>::Instant>, _>("sent_at")?
+                .map(<$B as Backend>::from_instant),
+        }
+    }};
+}
+
+impl Store {
+    /// The calendar entries that are still live (not cancelled).
+    pub async fn live_invites(&self) -> Result<HashMap<(String, String), InviteState>> {
+        with_pool!(self, |pool, B| {
+            let rows = sqlx::query(
+                "SELECT checkpoint_key, recipient, sequence, due_date, cancelled FROM invites WHERE NOT cancelled",
+            )
+            .fetch_all(pool)
+            .await?;
+            let mut map = HashMap::with_capacity(rows.len());
+            for r in rows {
+                map.insert(
+                    (r.try_get("checkpoint_key")?, r.try_get("recipient")?),
+                    InviteState {
+                        sequence: r.try_get("sequence")?,
+                        due: r.try_get("due_date")?,
+                        cancelled: false,
+                    },
+                );
+            }
+            Ok(map)
+        })
+    }
+
+    /// The state of every entry ever sent for these checkpoints' recipients.
+    pub async fn invites_for(
+        &self,
+        checkpoint_keys: &[String],
+    ) -> Result<HashMap<(String, String), InviteState>> {
+        let mut map = HashMap::new();
+        for chunk in checkpoint_keys.chunks(500) {
+            with_pool!(self, |pool, B| {
+                let mut q = sqlx::QueryBuilder::<B>::new(
+                    "SELECT checkpoint_key, recipient, sequence, due_date, cancelled FROM invites WHERE checkpoint_key IN (",
+                );
+                let mut sep = q.separated(", ");
+                for k in chunk {
+                    sep.push_bind(k.as_str());
+                }
+                q.push(")");
+                for r in q.build().fetch_all(pool).await? {
+                    map.insert(
+                        (r.try_get("checkpoint_key")?, r.try_get("recipient")?),
+                        InviteState {
+                            sequence: r.try_get("sequence")?,
+                            due: r.try_get("due_date")?,
+                            cancelled: r.try_get("cancelled")?,
+                        },
+                    );
+                }
+            });
+        }
+        Ok(map)
+    }
+
+    /// Checkpoint keys with reminders waiting (pending or being sent).
+    pub async fn checkpoints_with_pending(&self) -> Result<HashSet<String>> {
+        with_pool!(self, |pool, B| {
+            let keys: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT checkpoint_key FROM outbox WHERE status IN ('pending', 'sending') AND stage NOT LIKE 'cancel%'",
+            )
+            .fetch_all(pool)
+            .await?;
+            Ok(keys.into_iter().collect())
+        })
+    }
+
+    /// Which of these outbox keys exist already.
+    pub async fn existing_keys(&self, keys: &[String]) -> Result<HashSet<String>> {
+        let mut found = HashSet::new();
+        for chunk in keys.chunks(500) {
+            with_pool!(self, |pool, B| {
+                let mut q = sqlx::QueryBuilder::<B>::new("SELECT key FROM outbox WHERE key IN (");
+                let mut sep = q.separated(", ");
+                for k in chunk {
+                    sep.push_bind(k.as_str());
+                }
+                q.push(")");
+                for r in q.build().fetch_all(pool).await? {
+                    found.insert(r.try_get::<String, _>("key")?);
+                }
+            });
+        }
+        Ok(found)
+    }
+
+    /// Writes one tick's mails, invite states and cancellations atomically.
+    /// A mail whose key exists already is skipped (another process or an
+    /// earlier tick enqueued it); returns how many were inserted.
+    pub async fn enqueue(&self, e: &Enqueue, now: DateTime<Utc>) -> Result<u64> {
+        with_pool!(self, |pool, B| {
+            let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
+            let mut inserted = 0;
+            for m in &e.mails {
+                let r = sqlx::query(
+                    "INSERT INTO outbox (key, checkpoint_key, partnership_id, kind, stage, due_date, recipient, \
+                     envelope_to, send_on, late, message_id, subject, message, status, attempts, next_attempt_at, \
+                     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending', 0, $14, $14) \
+                     ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(&m.key)
+                .bind(&m.checkpoint_key)
+                .bind(&m.partnership_id)
+                .bind(&m.kind)
+                .bind(&m.stage)
+                .bind(m.due)
+                .bind(&m.recipient)
+                .bind(&m.envelope_to)
+                .bind(m.send_on)
+                .bind(m.late)
+                .bind(&m.message_id)
+                .bind(&m.subject)
+                .bind(&m.message)
+                .bind(<B as Backend>::instant(now))
+                .execute(&mut *tx)
+                .await?;
+                inserted += r.rows_affected();
+            }
+            for (cp, recipient, st) in &e.invites {
+                sqlx::query(
+                    "INSERT INTO invites (checkpoint_key, recipient, sequence, due_date, cancelled) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (checkpoint_key, recipient) DO UPDATE SET \
+                     sequence = excluded.sequence, due_date = excluded.due_date, cancelled = excluded.cancelled",
+                )
+                .bind(cp)
+                .bind(recipient)
+                .bind(st.sequence)
+                .bind(st.due)
+                .bind(st.cancelled)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for cp in &e.closed {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'cancelled' WHERE checkpoint_key = $1 AND status = 'pending' \
+                     AND stage NOT LIKE 'cancel%'",
+                )
+                .bind(cp)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(inserted)
+        })
+    }
+
+    /// Takes up to `limit` rows that are due for a (re)try. PostgreSQL skips
+    /// rows another process holds (`FOR UPDATE SKIP LOCKED`); SQLite has one
+    /// writer at a time. A row stays `sending` under a lease, so a process
+    /// that dies mid-send leaves it to be taken again after the lease.
+    pub async fn claim(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Claimed>> {
+        let lease = now + Duration::seconds(LEASE_SECS);
+        macro_rules! claim_with {
+            ($pool:expr, $B:ty, $lock:literal) => {{
+                let mut tx = $pool.begin_with(<$B as Backend>::BEGIN_WRITE).await?;
+                let rows = sqlx::query(concat!(
+                    "UPDATE outbox SET status = 'sending', claimed_until = $1 WHERE id IN (SELECT id FROM outbox \
+                     WHERE (status = 'pending' AND next_attempt_at <= $2) OR (status = 'sending' AND claimed_until < $2) \
+                     ORDER BY id LIMIT $3",
+                    $lock,
+                    ") RETURNING id, key, recipient, envelope_to, message, attempts, created_at"
+                ))
+                .bind(<$B as Backend>::instant(lease))
+                .bind(<$B as Backend>::instant(now))
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    out.push(Claimed {
+                        id: r.try_get("id")?,
+                        key: r.try_get("key")?,
+                        recipient: r.try_get("recipient")?,
+                        envelope_to: r.try_get("envelope_to")?,
+                        message: r.try_get("message")?,
+                        attempts: r.try_get("attempts")?,
+                        created_at: <$B as Backend>::from_instant(r.try_get("created_at")?),
+                    });
+                }
+                out.sort_by_key(|c| c.id);
+                Ok(out)
+            }};
+        }
+        match &self.pool {
+            Pool::Sqlite(pool) => claim_with!(pool, Sqlite, ""),
+            Pool::Pg(pool) => claim_with!(pool, Postgres, " FOR UPDATE SKIP LOCKED"),
+        }
+    }
+
+    pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+        with_pool!(self, |pool, B| {
+            sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $1, claimed_until = NULL, last_error = NULL WHERE id = $2")
+                .bind(<B as Backend>::instant(now))
+                .bind(id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// A transient failure: try again at `next`.
+    pub async fn mark_retry(
+        &self,
+        id: i64,
+        attempts: i32,
+        next: DateTime<Utc>,
+        error: &str,
+    ) -> Result<()> {
+        with_pool!(self, |pool, B| {
+            sqlx::query(
+                "UPDATE outbox SET status = 'pending', attempts = $1, next_attempt_at = $2, claimed_until = NULL, \
+                 last_error = $3 WHERE id = $4",
+            )
+            .bind(attempts)
+            .bind(<B as Backend>::instant(next))
+            .bind(error)
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn mark_failed(&self, id: i64, attempts: i32, error: &str) -> Result<()> {
+        with_pool!(self, |pool, B| {
+            sqlx::query(
+                "UPDATE outbox SET status = 'failed', attempts = $1, claimed_until = NULL, last_error = $2 WHERE id = $3",
+            )
+            .bind(attempts)
+            .bind(error)
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The send log, newest first; `status` filters.
+    pub async fn outbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<OutboxRow>> {
+        with_pool!(self, |pool, B| {
+            let rows = sqlx::query(
+                "SELECT id, key, checkpoint_key, stage, due_date, recipient, send_on, late, subject, status, attempts, \
+                 last_error, created_at, sent_at FROM outbox WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2",
+            )
+            .bind(status)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                out.push(outbox_row!(B, r));
+            }
+            Ok(out)
+        })
+    }
+
+    pub async fn record_tick(
+        &self,
+        started: DateTime<Utc>,
+        finished: DateTime<Utc>,
+        enqueued: u64,
+        sent: u64,
+        failed: u64,
+    ) -> Result<()> {
+        with_pool!(self, |pool, B| {
+            sqlx::query("INSERT INTO ticks (started_at, finished_at, enqueued, sent, failed) VALUES ($1, $2, $3, $4, $5)")
+                .bind(<B as Backend>::instant(started))
+                .bind(<B as Backend>::instant(finished))
+                .bind(enqueued as i64)
+                .bind(sent as i64)
+                .bind(failed as i64)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+}

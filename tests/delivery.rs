@@ -1,0 +1,420 @@
+//! `iopd tick` against a real SMTP server over TCP, on SQLite and PostgreSQL.
+//!
+//! One partnership, T1, started 2025-12-01 with two check-ins a year: its
+//! first window runs 2025-12-01..2026-05-31, a Sunday, so the check-in is due
+//! Friday 2026-05-29 (issue 3 rule 8). The ladder (RULES 11, 13), worked out
+//! by hand from the 2026 almanac:
+//! - planera −28 = 2026-05-01, Labour Day → Thursday 2026-04-30
+//! - påminnelse −7 = Friday 2026-05-22; on the day Friday 2026-05-29
+//! - försenad +7 = Friday 2026-06-05
+//! - eskalering +21 = 2026-06-19, Midsummer Eve → Monday 2026-06-22
+//! - uppföljning +28 = Friday 2026-06-26
+
+mod support;
+
+use std::time::Duration;
+
+use mail_parser::{MessageParser, MimeHeaders};
+use support::smtp::{Mode, SmtpServer};
+use support::{BACKENDS, Backend, World, json, path_str};
+
+const T1: &str = "id;organisation;committee;officer_name;officer_email;deputy_email;start_date\n\
+T1;Testföreningen;kbn;Olle Officer;olle@example.org;dora@example.org;2025-12-01\n";
+
+fn world(backend: Backend, smtp: &SmtpServer) -> World {
+    let mut w = World::new(backend);
+    w.use_smtp(smtp.port);
+    let csv = w.write("t1.csv", T1);
+    w.ok(&["import", path_str(&csv), "--now", "2026-04-01"]);
+    w
+}
+
+struct Mail {
+    to: Vec<String>,
+    subject: String,
+    text: String,
+    html: String,
+    message_id: String,
+    calendar: String,
+    calendar_method: String,
+    raw: String,
+}
+
+fn parse(r: &support::smtp::Received) -> Mail {
+    let m = MessageParser::default()
+        .parse(&r.data)
+        .expect("a parseable message");
+    let mut calendar = String::new();
+    let mut calendar_method = String::new();
+    for part in &m.parts {
+        if let Some(ct) = part.content_type()
+            && ct.ctype() == "text"
+            && ct.subtype() == Some("calendar")
+        {
+            calendar = part.text_contents().unwrap_or_default().to_string();
+            calendar_method = ct.attribute("method").unwrap_or_default().to_string();
+        }
+    }
+    Mail {
+        to: r.to.clone(),
+        subject: m.subject().unwrap_or_default().to_string(),
+        text: m.body_text(0).map(|t| t.to_string()).unwrap_or_default(),
+        html: m.body_html(0).map(|t| t.to_string()).unwrap_or_default(),
+        message_id: m.message_id().unwrap_or_default().to_string(),
+        calendar,
+        calendar_method,
+        raw: String::from_utf8_lossy(&r.data).into_owned(),
+    }
+}
+
+fn unfolded(ics: &str) -> String {
+    ics.replace("\r\n ", "").replace("\r\n", "\n")
+}
+
+#[test]
+fn each_stage_once_on_its_working_day_and_a_cancel_when_done_early() {
+    for backend in BACKENDS {
+        let smtp = SmtpServer::start();
+        let w = world(backend, &smtp);
+
+        // Before send_at (08:00) nothing goes out.
+        let r = w.ok(&["tick", "--now", "2026-04-30T07:30"]);
+        assert!(
+            r.stdout.contains("it is 07:30 and mail goes out at 08:00"),
+            "{}",
+            r.stdout
+        );
+        // Planera on Thursday 2026-04-30 (1 May is a holiday).
+        w.ok(&["tick", "--now", "2026-04-30T08:05"]);
+        let got = smtp.wait_for(1, Duration::from_secs(10));
+        assert_eq!(got.len(), 1, "{backend:?}");
+        let m = parse(&got[0]);
+        assert_eq!(m.to, vec!["olle@example.org"]);
+        assert_eq!(
+            m.subject,
+            "[IOP] Avstämningsmöte med Testföreningen senast 2026-05-29"
+        );
+        assert!(
+            m.text.contains("iopd record checkin-held --partnership T1"),
+            "{}",
+            m.text
+        );
+        assert_eq!(m.calendar_method, "REQUEST");
+        let cal = unfolded(&m.calendar);
+        assert!(cal.contains("UID:T1/checkin/y0-w1@iopd"), "{cal}");
+        assert!(cal.contains("SEQUENCE:0"));
+        assert!(cal.contains("DTSTART;VALUE=DATE:20260529"));
+        assert!(cal.contains("RSVP=FALSE"));
+        assert!(!m.message_id.is_empty());
+
+        // Again the same day, and on the holiday: nothing new.
+        w.ok(&["tick", "--now", "2026-04-30T09:00"]);
+        let r = w.ok(&["tick", "--now", "2026-05-01T08:05"]);
+        assert!(
+            r.stdout.contains("2026-05-01 is not a working day"),
+            "{}",
+            r.stdout
+        );
+        assert_eq!(smtp.received().len(), 1, "{backend:?}: no repeat");
+
+        // Påminnelse on 2026-05-22.
+        w.ok(&["tick", "--now", "2026-05-22T08:05"]);
+        let got = smtp.wait_for(2, Duration::from_secs(10));
+        assert_eq!(got.len(), 2);
+        let reminder = parse(&got[1]);
+        assert_ne!(reminder.message_id, m.message_id);
+
+        // Done early (2026-05-25, before the due date): the entry is withdrawn.
+        w.ok(&[
+            "record",
+            "checkin-held",
+            "-p",
+            "T1",
+            "--on",
+            "2026-05-25",
+            "--now",
+            "2026-05-25T07:00",
+        ]);
+        w.ok(&["tick", "--now", "2026-05-25T08:05"]);
+        let got = smtp.wait_for(3, Duration::from_secs(10));
+        assert_eq!(got.len(), 3);
+        let cancel = parse(&got[2]);
+        assert_eq!(cancel.calendar_method, "CANCEL");
+        let cal = unfolded(&cancel.calendar);
+        assert!(
+            cal.contains("METHOD:CANCEL") && cal.contains("STATUS:CANCELLED"),
+            "{cal}"
+        );
+        assert!(
+            cal.contains("UID:T1/checkin/y0-w1@iopd") && cal.contains("SEQUENCE:1"),
+            "{cal}"
+        );
+        assert!(
+            cancel.subject.starts_with("[IOP] Inställd"),
+            "{}",
+            cancel.subject
+        );
+
+        // Nothing more about it: not on the due day, not after.
+        for day in [
+            "2026-05-26T08:05",
+            "2026-05-29T08:05",
+            "2026-06-05T08:05",
+            "2026-06-22T08:05",
+        ] {
+            w.ok(&["tick", "--now", day]);
+        }
+        assert_eq!(smtp.received().len(), 3, "{backend:?}");
+        let sent = json(
+            &w.ok(&["outbox", "--status", "sent", "--format", "json"])
+                .stdout,
+        );
+        assert_eq!(sent.as_array().unwrap().len(), 3, "{sent:#}");
+    }
+}
+
+#[test]
+fn catch_up_sends_only_the_latest_stage_late_and_the_deputy_covers_an_absence() {
+    let smtp = SmtpServer::start();
+    let w = world(Backend::Sqlite, &smtp);
+    w.ok(&[
+        "record",
+        "officer-absent",
+        "-p",
+        "T1",
+        "--from",
+        "2026-06-15",
+        "--to",
+        "2026-07-31",
+        "--now",
+        "2026-06-01",
+    ]);
+    // The first tick after weeks of silence: only the escalation (+21, moved
+    // from Midsummer Eve to Monday 2026-06-22), marked late; to IOP-ansvarig,
+    // a copy to the advisory mailbox and the acting officer — the deputy.
+    w.ok(&["tick", "--now", "2026-06-24T08:05"]);
+    let got = smtp.wait_for(3, Duration::from_secs(10));
+    let mut to: Vec<String> = got.iter().flat_map(|r| r.to.clone()).collect();
+    to.sort();
+    assert_eq!(
+        to,
+        vec![
+            "dora@example.org",
+            "iop-ansvarig@example.org",
+            "iop@example.org"
+        ]
+    );
+    let m = parse(&got[0]);
+    assert!(m.subject.starts_with("[IOP] Eskalering"), "{}", m.subject);
+    assert!(m.text.contains("skickas i efterhand"), "{}", m.text);
+    let out = json(&w.ok(&["outbox", "--format", "json"]).stdout);
+    assert!(
+        out.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["stage"] == "d+21" && r["late"] == true),
+        "{out:#}"
+    );
+    // Two days later the weekly follow-up (+28, Friday 2026-06-26) goes to the deputy only.
+    w.ok(&["tick", "--now", "2026-06-26T08:05"]);
+    let got = smtp.wait_for(4, Duration::from_secs(10));
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[3].to, vec!["dora@example.org"]);
+}
+
+#[test]
+fn dry_run_prints_and_records_nothing() {
+    let smtp = SmtpServer::start();
+    let w = world(Backend::Sqlite, &smtp);
+    let r = w.ok(&["tick", "--now", "2026-04-30T08:05", "--dry-run"]);
+    assert!(
+        r.stdout.contains("would send d-28 (Planera) of T1/checkin/y0-w1 due 2026-05-29 to olle@example.org (officer)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("dry run: 1 mails would be enqueued"),
+        "{}",
+        r.stdout
+    );
+    let out = json(&w.ok(&["outbox", "--format", "json"]).stdout);
+    assert_eq!(out.as_array().unwrap().len(), 0);
+    assert!(smtp.received().is_empty());
+    // The real tick afterwards still sends it.
+    w.ok(&["tick", "--now", "2026-04-30T08:05"]);
+    assert_eq!(smtp.wait_for(1, Duration::from_secs(10)).len(), 1);
+}
+
+#[test]
+fn server_faults_retry_or_fail_and_nothing_is_lost_or_doubled() {
+    let mut smtp = SmtpServer::start();
+    let w = world(Backend::Sqlite, &smtp);
+
+    // Server down: the row waits.
+    smtp.down();
+    let r = w.ok(&["tick", "--now", "2026-04-30T08:05"]);
+    assert!(r.stdout.contains("0 sent, 1 to retry"), "{}", r.stdout);
+    let pending = json(
+        &w.ok(&["outbox", "--status", "pending", "--format", "json"])
+            .stdout,
+    );
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    assert!(
+        pending[0]["last_error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+    );
+    // Back: the retry (after a minute's backoff) delivers it once.
+    smtp.up();
+    let r = w.ok(&["tick", "--now", "2026-04-30T08:05:30"]);
+    assert!(
+        r.stdout.contains("0 sent"),
+        "backoff not yet over: {}",
+        r.stdout
+    );
+    w.ok(&["tick", "--now", "2026-04-30T08:07"]);
+    assert_eq!(smtp.wait_for(1, Duration::from_secs(10)).len(), 1);
+
+    // 450 then 250.
+    smtp.set_mode(Mode::TempFail);
+    let r = w.ok(&["tick", "--now", "2026-05-22T08:05"]);
+    assert!(r.stdout.contains("1 to retry"), "{}", r.stdout);
+    smtp.set_mode(Mode::Accept);
+    w.ok(&["tick", "--now", "2026-05-22T08:10"]);
+    assert_eq!(smtp.wait_for(2, Duration::from_secs(10)).len(), 2);
+
+    // A server that stalls: given up after the timeout, retried later.
+    smtp.set_mode(Mode::Stall);
+    let t = std::time::Instant::now();
+    let r = w.ok(&["tick", "--now", "2026-05-29T08:05"]);
+    assert!(r.stdout.contains("1 to retry"), "{}", r.stdout);
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "the timeout bounds a stalled send"
+    );
+    smtp.set_mode(Mode::Accept);
+    w.ok(&["tick", "--now", "2026-05-29T08:10"]);
+    assert_eq!(smtp.wait_for(3, Duration::from_secs(10)).len(), 3);
+
+    // 550: failed for good, listed, not retried. The overdue stage (+7)
+    // goes to the officer and the deputy: two mails.
+    smtp.set_mode(Mode::PermFail);
+    let r = w.ok(&["tick", "--now", "2026-06-05T08:05"]);
+    assert!(r.stdout.contains("2 failed"), "{}", r.stdout);
+    smtp.set_mode(Mode::Accept);
+    w.ok(&["tick", "--now", "2026-06-05T09:05"]);
+    let failed = json(
+        &w.ok(&["outbox", "--status", "failed", "--format", "json"])
+            .stdout,
+    );
+    assert_eq!(failed.as_array().unwrap().len(), 2);
+    assert!(
+        failed[0]["last_error"].as_str().unwrap().contains("550"),
+        "{failed:#}"
+    );
+    assert_eq!(
+        smtp.received().len(),
+        3,
+        "a permanent failure is not retried"
+    );
+    // Every stage once: no Message-ID twice.
+    let mut ids: Vec<String> = smtp
+        .received()
+        .iter()
+        .map(|r| parse(r).message_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+}
+
+#[test]
+fn concurrent_ticks_send_every_mail_exactly_once() {
+    for backend in BACKENDS {
+        let smtp = SmtpServer::start();
+        let mut w = World::new(backend);
+        w.use_smtp(smtp.port);
+        w.import_example();
+        let dry = w.ok(&["tick", "--now", "2026-11-23T08:05", "--dry-run"]);
+        let expected = dry
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("would send"))
+            .count();
+        assert!(expected > 10, "{}", dry.stdout);
+        let a = w
+            .cmd(&["tick", "--now", "2026-11-23T08:05"])
+            .spawn()
+            .unwrap();
+        let b = w
+            .cmd(&["tick", "--now", "2026-11-23T08:05"])
+            .spawn()
+            .unwrap();
+        let c = w
+            .cmd(&["tick", "--now", "2026-11-23T08:06"])
+            .spawn()
+            .unwrap();
+        for mut child in [a, b, c] {
+            assert!(child.wait().unwrap().success(), "{backend:?}");
+        }
+        let got = smtp.wait_for(expected, Duration::from_secs(20));
+        // Give a duplicate the chance to show up.
+        w.ok(&["tick", "--now", "2026-11-23T08:10"]);
+        let got2 = smtp.received();
+        assert_eq!(got.len(), expected, "{backend:?}");
+        assert_eq!(got2.len(), expected, "{backend:?}");
+        let mut ids: Vec<String> = got2.iter().map(|r| parse(r).message_id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), expected, "{backend:?}: a Message-ID twice");
+    }
+}
+
+#[test]
+fn hostile_names_and_bad_rows_in_the_database() {
+    let smtp = SmtpServer::start();
+    let w = world(Backend::Sqlite, &smtp);
+    let csv = w.write("t2.csv", "id;organisation;committee;officer_name;officer_email;start_date\nT2;Andra;kbn;Per;per@example.org;2025-12-01\n");
+    w.ok(&["import", path_str(&csv), "--now", "2026-04-01"]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&w.db_url).await.unwrap();
+        sqlx::query("UPDATE partnerships SET organisation = 'Ond <b>förening</b>\r\nBcc: evil@example.org' WHERE id = 'T1'")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE partnerships SET officer_email = 'inte en adress' WHERE id = 'T2'").execute(&mut c).await.unwrap();
+    });
+    let r = w.ok(&["tick", "--now", "2026-04-30T08:05"]);
+    assert!(
+        r.stderr.contains("officer_email"),
+        "the bad row is reported: {}",
+        r.stderr
+    );
+    let got = smtp.wait_for(1, Duration::from_secs(10));
+    assert_eq!(got.len(), 1, "T1 still gets its mail");
+    assert_eq!(got[0].to, vec!["olle@example.org"]);
+    let m = parse(&got[0]);
+    let parsed = MessageParser::default().parse(&got[0].data).unwrap();
+    assert!(
+        parsed.header("Bcc").is_none(),
+        "no header injection:\n{}",
+        m.raw
+    );
+    let head = m.raw.split("\r\n\r\n").next().unwrap_or_default();
+    assert!(
+        !head
+            .lines()
+            .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+        "{head}"
+    );
+    assert!(
+        m.html.contains("&lt;b&gt;") && !m.html.contains("<b>förening"),
+        "{}",
+        m.html
+    );
+}

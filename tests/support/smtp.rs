@@ -1,0 +1,317 @@
+//! A real SMTP server on 127.0.0.1 for the tests, with faults on demand.
+//!
+//! The protocol is the `mailin` crate's session state machine (the engine of
+//! `mailin-embedded`); the TCP side is written here because the faults need it:
+//! `mailin-embedded`'s `serve()` never returns and keeps its listener, so it can
+//! neither go down and come back on the same port nor stop answering.
+//!
+//! One thread accepts connections, one thread serves each. Nothing here sleeps
+//! to wait for the server: `start`/`up` return once the port accepts, and
+//! `wait_for` polls.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use mailin::{Action, Handler, Response, SessionBuilder, response};
+
+/// How the server answers from now on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// 250 to everything; mail is recorded.
+    Accept,
+    /// `450` to every RCPT TO.
+    TempFail,
+    /// `550` to every RCPT TO.
+    PermFail,
+    /// Connections are accepted but get no answer at all, not even the greeting;
+    /// open sessions stop answering too.
+    Stall,
+    /// Answers everything until the end of DATA, then holds the final answer
+    /// until the mode changes (the mail is recorded then, as a real server
+    /// would accept it after the client gave up).
+    StallData,
+}
+
+/// One mail as the server received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub from: String,
+    pub to: Vec<String>,
+    /// The message as sent, dot-unstuffed, without the final `.`.
+    pub data: Vec<u8>,
+}
+
+struct Shared {
+    mode: Mutex<Mode>,
+    received: Mutex<Vec<Received>>,
+    /// TCP connections accepted so far.
+    connections: AtomicUsize,
+    /// Raised by `down` (and drop); sessions of an older epoch end.
+    epoch: AtomicU64,
+    listening: AtomicBool,
+    /// Open sessions, so `down` can cut them like a crashing server.
+    live: Mutex<HashMap<u64, TcpStream>>,
+    next_id: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    fn mode(&self) -> Mode {
+        *lock(&self.mode)
+    }
+    fn gone(&self, epoch: u64) -> bool {
+        self.epoch.load(Ordering::SeqCst) != epoch
+    }
+    /// Blocks while `held` says so, polling; false if the server went down meanwhile.
+    fn hold_while(&self, epoch: u64, held: impl Fn(Mode) -> bool) -> bool {
+        while held(self.mode()) {
+            if self.gone(epoch) {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        !self.gone(epoch)
+    }
+}
+
+pub struct SmtpServer {
+    pub port: u16,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl SmtpServer {
+    /// A server on a free port that accepts everything.
+    pub fn start() -> SmtpServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an SMTP test port");
+        let port = listener.local_addr().expect("local address").port();
+        let mut server = SmtpServer {
+            port,
+            shared: Arc::new(Shared {
+                mode: Mutex::new(Mode::Accept),
+                received: Mutex::new(Vec::new()),
+                connections: AtomicUsize::new(0),
+                epoch: AtomicU64::new(0),
+                listening: AtomicBool::new(false),
+                live: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(0),
+            }),
+            acceptor: None,
+        };
+        server.listen(listener);
+        server
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        *lock(&self.shared.mode) = mode;
+    }
+
+    /// What arrived so far, in order.
+    pub fn received(&self) -> Vec<Received> {
+        lock(&self.shared.received).clone()
+    }
+
+    /// Polls until `n` mails have arrived or `timeout` passed; returns what arrived.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.received();
+            if got.len() >= n || Instant::now() >= deadline {
+                return got;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// TCP connections accepted so far (pooling reuses them).
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// The server crashes: the port is closed (connecting is refused) and every
+    /// open session is cut.
+    pub fn down(&mut self) {
+        self.shared.epoch.fetch_add(1, Ordering::SeqCst);
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.join().expect("SMTP acceptor thread");
+        }
+        for (_, stream) in lock(&self.shared.live).drain() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// The server comes back on the same port, with what it received before.
+    pub fn up(&mut self) {
+        if self.acceptor.is_some() {
+            return;
+        }
+        // std sets SO_REUSEADDR, so the port is free again at once; retry only in case
+        // another process grabbed it in between.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let listener = loop {
+            match TcpListener::bind((Ipv4Addr::LOCALHOST, self.port)) {
+                Ok(l) => break l,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("rebinding SMTP test port {}: {e}", self.port);
+                    thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("cannot listen on SMTP test port {} again: {e}", self.port),
+            }
+        };
+        self.listen(listener);
+    }
+
+    fn listen(&mut self, listener: TcpListener) {
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let shared = Arc::clone(&self.shared);
+        let epoch = shared.epoch.load(Ordering::SeqCst);
+        shared.listening.store(false, Ordering::SeqCst);
+        self.acceptor = Some(thread::spawn(move || accept_loop(listener, shared, epoch)));
+        // Ready once the acceptor runs; the socket already accepts (the kernel queues
+        // connections), so this only guards against a thread that failed to start.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.shared.listening.load(Ordering::SeqCst) {
+            assert!(Instant::now() < deadline, "SMTP acceptor did not start");
+            thread::yield_now();
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>, epoch: u64) {
+    shared.listening.store(true, Ordering::SeqCst);
+    while !shared.gone(epoch) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                shared.connections.fetch_add(1, Ordering::SeqCst);
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || serve(stream, shared, epoch));
+            }
+            // Non-blocking: nothing waiting; look at the epoch again shortly.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => eprintln!("SMTP test server: accept failed: {e}"),
+        }
+    }
+    // The listener is dropped here: the port refuses connections from now on.
+}
+
+fn serve(stream: TcpStream, shared: Arc<Shared>, epoch: u64) {
+    let _ = stream.set_nonblocking(false);
+    let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
+    let (Ok(reader), Ok(registered)) = (stream.try_clone(), stream.try_clone()) else {
+        return;
+    };
+    lock(&shared.live).insert(id, registered);
+    if shared.gone(epoch) {
+        // `down` ran between accept and registration.
+        let _ = stream.shutdown(Shutdown::Both);
+    }
+    let peer = stream
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
+    let handler = Recorder {
+        shared: Arc::clone(&shared),
+        epoch,
+        from: String::new(),
+        to: Vec::new(),
+        data: Vec::new(),
+    };
+    let mut session = SessionBuilder::new("iopd-test-smtp").build(peer, handler);
+    let mut reader = BufReader::new(reader);
+    let mut writer = stream;
+    let answer = |w: &mut TcpStream, res: &Response| {
+        // `Stall`: the server stops answering (it still holds the connection).
+        shared.hold_while(epoch, |m| m == Mode::Stall)
+            && res.write_to(w).is_ok()
+            && w.flush().is_ok()
+    };
+    if answer(&mut writer, &session.greeting()) {
+        let mut line = Vec::with_capacity(128);
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let res = session.process(&line);
+            let go_on = match res.action {
+                Action::Reply => answer(&mut writer, &res),
+                Action::NoReply => true,
+                Action::Close => {
+                    answer(&mut writer, &res);
+                    false
+                }
+                // No TLS in the tests.
+                Action::UpgradeTls => false,
+            };
+            if !go_on {
+                break;
+            }
+        }
+    }
+    let _ = writer.shutdown(Shutdown::Both);
+    lock(&shared.live).remove(&id);
+}
+
+/// The per-connection `mailin` handler: answers by the current mode and records mail.
+struct Recorder {
+    shared: Arc<Shared>,
+    epoch: u64,
+    from: String,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for Recorder {
+    fn mail(&mut self, _ip: IpAddr, _domain: &str, from: &str) -> Response {
+        self.from = from.to_string();
+        self.to.clear();
+        self.data.clear();
+        response::OK
+    }
+
+    fn rcpt(&mut self, to: &str) -> Response {
+        match self.shared.mode() {
+            Mode::TempFail => Response::custom(450, "4.2.1 Mailbox busy, try later".to_string()),
+            Mode::PermFail => Response::custom(550, "5.1.1 No such mailbox here".to_string()),
+            _ => {
+                self.to.push(to.to_string());
+                response::OK
+            }
+        }
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        if !self.shared.hold_while(self.epoch, |m| m == Mode::StallData) {
+            return response::NO_SERVICE;
+        }
+        lock(&self.shared.received).push(Received {
+            from: std::mem::take(&mut self.from),
+            to: std::mem::take(&mut self.to),
+            data: std::mem::take(&mut self.data),
+        });
+        response::OK
+    }
+}
