@@ -418,3 +418,58 @@ fn hostile_names_and_bad_rows_in_the_database() {
         m.html
     );
 }
+
+#[test]
+fn a_tick_killed_mid_send_repeats_at_most_that_mail_with_the_same_message_id() {
+    let smtp = SmtpServer::start();
+    let w = world(Backend::Sqlite, &smtp);
+    // The server holds its answer after DATA; the tick is killed while waiting.
+    smtp.set_mode(Mode::StallData);
+    let mut child = w
+        .cmd(&["tick", "--now", "2026-04-30T08:05"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while smtp.held() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the mail never reached the end of DATA");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The server then accepts what it had (as a real one would).
+    smtp.set_mode(Mode::Accept);
+    let first = smtp.wait_for(1, Duration::from_secs(10));
+    assert_eq!(first.len(), 1);
+    // The row was claimed, not marked: nothing is lost. Within the lease it
+    // is left alone; after it, the next tick sends it again.
+    let rows = json(&w.ok(&["outbox", "--format", "json"]).stdout);
+    assert_eq!(rows[0]["status"], "sending", "{rows:#}");
+    w.ok(&["tick", "--now", "2026-04-30T08:06"]);
+    assert_eq!(smtp.received().len(), 1);
+    w.ok(&["tick", "--now", "2026-04-30T08:15"]);
+    let got = smtp.wait_for(2, Duration::from_secs(10));
+    assert_eq!(got.len(), 2, "the one documented repeat");
+    assert_eq!(parse(&got[0]).message_id, parse(&got[1]).message_id, "same Message-ID");
+    let rows = json(&w.ok(&["outbox", "--status", "sent", "--format", "json"]).stdout);
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn redirect_and_kill_switch() {
+    let smtp = SmtpServer::start();
+    let mut w = world(Backend::Sqlite, &smtp);
+    w.env.push(("IOPD__MAIL__ENABLED".into(), "false".into()));
+    let r = w.ok(&["tick", "--now", "2026-04-30T08:05"]);
+    assert!(r.stdout.contains("mail.enabled is false"), "{}", r.stdout);
+    assert!(smtp.received().is_empty());
+    w.env.pop();
+    w.env.push(("IOPD__MAIL__REDIRECT_ALL_TO".into(), "test@example.org".into()));
+    w.ok(&["tick", "--now", "2026-04-30T08:05"]);
+    let got = smtp.wait_for(1, Duration::from_secs(10));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].to, vec!["test@example.org"]);
+    let m = parse(&got[0]);
+    assert!(m.text.contains("olle@example.org"), "the original recipient is listed: {}", m.text);
+}

@@ -51,6 +51,8 @@ struct Shared {
     received: Mutex<Vec<Received>>,
     /// TCP connections accepted so far.
     connections: AtomicUsize,
+    /// Mails whose final answer is being held (`Mode::StallData`).
+    held: AtomicUsize,
     /// Raised by `down` (and drop); sessions of an older epoch end.
     epoch: AtomicU64,
     listening: AtomicBool,
@@ -99,6 +101,7 @@ impl SmtpServer {
                 mode: Mutex::new(Mode::Accept),
                 received: Mutex::new(Vec::new()),
                 connections: AtomicUsize::new(0),
+                held: AtomicUsize::new(0),
                 epoch: AtomicU64::new(0),
                 listening: AtomicBool::new(false),
                 live: Mutex::new(HashMap::new()),
@@ -129,6 +132,11 @@ impl SmtpServer {
             }
             thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Mails that reached the end of DATA while the answer was held.
+    pub fn held(&self) -> usize {
+        self.shared.held.load(Ordering::SeqCst)
     }
 
     /// TCP connections accepted so far (pooling reuses them).
@@ -304,6 +312,9 @@ impl Handler for Recorder {
     }
 
     fn data_end(&mut self) -> Response {
+        if self.shared.mode() == Mode::StallData {
+            self.shared.held.fetch_add(1, Ordering::SeqCst);
+        }
         if !self.shared.hold_while(self.epoch, |m| m == Mode::StallData) {
             return response::NO_SERVICE;
         }
