@@ -433,7 +433,10 @@ fn a_tick_killed_mid_send_repeats_at_most_that_mail_with_the_same_message_id() {
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while smtp.held() == 0 {
-        assert!(std::time::Instant::now() < deadline, "the mail never reached the end of DATA");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the mail never reached the end of DATA"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     child.kill().unwrap();
@@ -451,8 +454,15 @@ fn a_tick_killed_mid_send_repeats_at_most_that_mail_with_the_same_message_id() {
     w.ok(&["tick", "--now", "2026-04-30T08:15"]);
     let got = smtp.wait_for(2, Duration::from_secs(10));
     assert_eq!(got.len(), 2, "the one documented repeat");
-    assert_eq!(parse(&got[0]).message_id, parse(&got[1]).message_id, "same Message-ID");
-    let rows = json(&w.ok(&["outbox", "--status", "sent", "--format", "json"]).stdout);
+    assert_eq!(
+        parse(&got[0]).message_id,
+        parse(&got[1]).message_id,
+        "same Message-ID"
+    );
+    let rows = json(
+        &w.ok(&["outbox", "--status", "sent", "--format", "json"])
+            .stdout,
+    );
     assert_eq!(rows.as_array().unwrap().len(), 1);
 }
 
@@ -465,11 +475,18 @@ fn redirect_and_kill_switch() {
     assert!(r.stdout.contains("mail.enabled is false"), "{}", r.stdout);
     assert!(smtp.received().is_empty());
     w.env.pop();
-    w.env.push(("IOPD__MAIL__REDIRECT_ALL_TO".into(), "test@example.org".into()));
+    w.env.push((
+        "IOPD__MAIL__REDIRECT_ALL_TO".into(),
+        "test@example.org".into(),
+    ));
     w.ok(&["tick", "--now", "2026-04-30T08:05"]);
     let got = smtp.wait_for(1, Duration::from_secs(10));
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].to, vec!["test@example.org"]);
     let m = parse(&got[0]);
-    assert!(m.text.contains("olle@example.org"), "the original recipient is listed: {}", m.text);
+    assert!(
+        m.text.contains("olle@example.org"),
+        "the original recipient is listed: {}",
+        m.text
+    );
 }

@@ -222,6 +222,9 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, epoch: u64) {
 
 fn serve(stream: TcpStream, shared: Arc<Shared>, epoch: u64) {
     let _ = stream.set_nonblocking(false);
+    // Answers go out as several small writes; without this Nagle's algorithm
+    // and the client's delayed ACK add tens of milliseconds to every reply.
+    let _ = stream.set_nodelay(true);
     let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
     let (Ok(reader), Ok(registered)) = (stream.try_clone(), stream.try_clone()) else {
         return;
@@ -246,8 +249,10 @@ fn serve(stream: TcpStream, shared: Arc<Shared>, epoch: u64) {
     let mut writer = stream;
     let answer = |w: &mut TcpStream, res: &Response| {
         // `Stall`: the server stops answering (it still holds the connection).
+        let mut buf = Vec::with_capacity(128);
         shared.hold_while(epoch, |m| m == Mode::Stall)
-            && res.write_to(w).is_ok()
+            && res.write_to(&mut buf).is_ok()
+            && w.write_all(&buf).is_ok()
             && w.flush().is_ok()
     };
     if answer(&mut writer, &session.greeting()) {
