@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::{CheckinsPerYear, CommitteeKey, Email, MonthDay, Person, parse_date};
 use crate::engine::{CommitteeCalendar, Policy};
+use crate::ladder::{Ladder, Quiet};
 
 /// A secret (password, key) whose `Debug` and `Display` never show the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -89,7 +90,8 @@ pub struct Config {
     pub roles: Roles,
     pub committees: BTreeMap<CommitteeKey, Committee>,
     pub policy: PolicySettings,
-    pub reminders: Reminders,
+    /// `[reminders]`: the ladder of stages (RULES 11–14).
+    pub reminders: Ladder,
     pub mail: Mail,
     pub schedule: Schedule,
     pub http: Http,
@@ -293,27 +295,6 @@ impl Config {
             tracking_start: self.policy.tracking_start.unwrap_or(tracking_start),
         }
     }
-}
-
-/// A period (month-day to month-day, every year) in which nothing is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QuietPeriod {
-    pub from: MonthDay,
-    pub to: MonthDay,
-}
-
-#[derive(Debug, Clone)]
-pub struct Reminders {
-    /// The *planera* stage, days before the due date (RULES 11).
-    pub planning_days: u32,
-    /// A checkpoint must have existed this long before its due date to get *planera*.
-    pub planning_min_existence_days: u32,
-    pub before_days: u32,
-    pub overdue_days: u32,
-    pub escalation_days: u32,
-    /// Committee items: *planera* this many days before the submission deadline.
-    pub committee_planning_days: u32,
-    pub quiet: Vec<QuietPeriod>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1017,18 +998,23 @@ impl Config {
             let from = q.from.as_deref().map(MonthDay::parse);
             let to = q.to.as_deref().map(MonthDay::parse);
             match (from, to) {
-                (Some(Ok(from)), Some(Ok(to))) => quiet.push(QuietPeriod { from, to }),
+                (Some(Ok(from)), Some(Ok(to))) => quiet.push(Quiet { from, to }),
                 (Some(Err(e)), _) | (_, Some(Err(e))) => l.problem(&key, e.0),
                 _ => l.problem(&key, "needs both `from` and `to` as MM-DD"),
             }
         }
-        let reminders = Reminders {
-            planning_days: raw_reminders.planning_days.unwrap_or(28),
-            planning_min_existence_days: raw_reminders.planning_min_existence_days.unwrap_or(31),
-            before_days: raw_reminders.before_days.unwrap_or(7),
-            overdue_days: raw_reminders.overdue_days.unwrap_or(7),
-            escalation_days: raw_reminders.escalation_days.unwrap_or(21),
-            committee_planning_days: raw_reminders.committee_planning_days.unwrap_or(56),
+        let d = Ladder::default();
+        let reminders = Ladder {
+            planning_days: raw_reminders.planning_days.unwrap_or(d.planning_days),
+            planning_min_existence_days: raw_reminders
+                .planning_min_existence_days
+                .unwrap_or(d.planning_min_existence_days),
+            before_days: raw_reminders.before_days.unwrap_or(d.before_days),
+            overdue_days: raw_reminders.overdue_days.unwrap_or(d.overdue_days),
+            escalation_days: raw_reminders.escalation_days.unwrap_or(d.escalation_days),
+            committee_planning_days: raw_reminders
+                .committee_planning_days
+                .unwrap_or(d.committee_planning_days),
             quiet,
         };
 

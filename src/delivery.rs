@@ -87,23 +87,7 @@ struct Candidate {
 
 impl Config {
     pub fn ladder(&self) -> Ladder {
-        let r = &self.reminders;
-        Ladder {
-            planning_days: r.planning_days,
-            planning_min_existence_days: r.planning_min_existence_days,
-            before_days: r.before_days,
-            overdue_days: r.overdue_days,
-            escalation_days: r.escalation_days,
-            committee_planning_days: r.committee_planning_days,
-            quiet: r
-                .quiet
-                .iter()
-                .map(|q| ladder::Quiet {
-                    from: q.from,
-                    to: q.to,
-                })
-                .collect(),
-        }
+        self.reminders.clone()
     }
 }
 
