@@ -18,8 +18,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::{CheckinsPerYear, CommitteeKey, Email, MonthDay, Person, parse_date};
+use crate::engine::Role;
 use crate::engine::{CommitteeCalendar, Policy};
-use crate::ladder::{Ladder, Quiet};
+use crate::ladder::{Ladder, Quiet, Recipients, StageKind};
 
 /// A secret (password, key) whose `Debug` and `Display` never show the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -449,6 +450,13 @@ struct RawReminders {
     escalation_days: Option<u32>,
     committee_planning_days: Option<u32>,
     quiet: Option<Vec<RawQuiet>>,
+    routing: Option<BTreeMap<String, RawRoute>>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawRoute {
+    to: Option<Vec<String>>,
+    cc: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1003,6 +1011,40 @@ impl Config {
                 _ => l.problem(&key, "needs both `from` and `to` as MM-DD"),
             }
         }
+        let mut routing = Vec::new();
+        for (stage_name, route) in raw_reminders.routing.unwrap_or_default() {
+            let key = format!("reminders.routing.{stage_name}");
+            let Some(stage) = StageKind::ALL.into_iter().find(|s| s.name() == stage_name) else {
+                let names: Vec<&str> = StageKind::ALL.iter().map(|s| s.name()).collect();
+                l.problem(
+                    &key,
+                    format!("unknown stage; stages are {}", names.join(", ")),
+                );
+                continue;
+            };
+            let mut roles = |field: &str, list: Option<Vec<String>>| -> Vec<Role> {
+                let mut out = Vec::new();
+                for name in list.unwrap_or_default() {
+                    match Role::parse(&name) {
+                        Some(r) => out.push(r),
+                        None => {
+                            let names: Vec<&str> = Role::ALL.iter().map(|r| r.name()).collect();
+                            l.problem(
+                                &format!("{key}.{field}"),
+                                format!("{name:?} is not a role; roles are {}", names.join(", ")),
+                            );
+                        }
+                    }
+                }
+                out
+            };
+            let to = roles("to", route.to);
+            let cc = roles("cc", route.cc);
+            if to.is_empty() {
+                l.problem(&format!("{key}.to"), "needs at least one role");
+            }
+            routing.push((stage, Recipients { to, cc }));
+        }
         let d = Ladder::default();
         let reminders = Ladder {
             planning_days: raw_reminders.planning_days.unwrap_or(d.planning_days),
@@ -1015,6 +1057,7 @@ impl Config {
             committee_planning_days: raw_reminders
                 .committee_planning_days
                 .unwrap_or(d.committee_planning_days),
+            routing,
             quiet,
         };
 

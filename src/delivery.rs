@@ -331,7 +331,7 @@ pub async fn enqueue(
                     let Some((planned, late)) = ladder::current(&cp, &ladder, today) else {
                         continue;
                     };
-                    let roles = ladder::recipients(cp.kind, cp.parent, planned.stage.kind);
+                    let roles = ladder::route(&ladder, cp.kind, cp.parent, planned.stage.kind);
                     let recipients = resolve(cfg, &p, &events, &committee.secretary, &roles, today);
                     candidates.push(Candidate {
                         partnership: p.clone(),

@@ -74,6 +74,9 @@ pub struct Ladder {
     pub committee_planning_days: u32,
     /// Yearly periods during which nothing is sent (issue 4 item 2).
     pub quiet: Vec<Quiet>,
+    /// Per-stage recipients replacing `default_routing` (issue 4 item 1:
+    /// "which roles get which kind and stage is configuration data").
+    pub routing: Vec<(StageKind, Recipients)>,
 }
 
 impl Default for Ladder {
@@ -86,6 +89,7 @@ impl Default for Ladder {
             escalation_days: 21,
             committee_planning_days: 56,
             quiet: Vec::new(),
+            routing: Vec::new(),
         }
     }
 }
@@ -412,14 +416,30 @@ pub struct Recipients {
 /// for `committee_minutes`). Both lists come sorted in `Role` order, without
 /// duplicates, and no role is in both.
 pub fn recipients(kind: Kind, parent: Option<Kind>, stage: StageKind) -> Recipients {
-    // RULES 11: the ladder's own routing.
-    let (mut to, mut cc) = match stage {
+    route(&Ladder::default(), kind, parent, stage)
+}
+
+/// RULES 11: who gets each stage unless `[reminders.routing]` says otherwise.
+pub fn default_routing(stage: StageKind) -> Recipients {
+    let (to, cc) = match stage {
         StageKind::Planning | StageKind::Reminder | StageKind::DueToday | StageKind::Followup => {
             (vec![Role::Officer], vec![])
         }
         StageKind::Overdue => (vec![Role::Officer, Role::Deputy], vec![]),
         StageKind::Escalation => (vec![Role::IopAnsvarig], vec![Role::Advisory, Role::Officer]),
     };
+    Recipients { to, cc }
+}
+
+/// The recipients of a stage with the ladder's configured routing: the
+/// stage's roles (configured or default), then the kind's own additions.
+pub fn route(ladder: &Ladder, kind: Kind, parent: Option<Kind>, stage: StageKind) -> Recipients {
+    let base = ladder
+        .routing
+        .iter()
+        .find(|(s, _)| *s == stage)
+        .map_or_else(|| default_routing(stage), |(_, r)| r.clone());
+    let (mut to, mut cc) = (base.to, base.cc);
     // RULES 10: "`payments_stop` and `payment_change` are administrativt
     // stöd's, with the officer in copy"; the escalation still goes to
     // IOP-ansvarig.

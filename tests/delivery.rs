@@ -490,3 +490,29 @@ fn redirect_and_kill_switch() {
         m.text
     );
 }
+
+#[test]
+fn routing_is_configuration() {
+    let smtp = SmtpServer::start();
+    let w = world(Backend::Sqlite, &smtp);
+    let base = std::fs::read_to_string(&w.config).unwrap();
+    std::fs::write(&w.config, format!("{base}\n[reminders.routing.planning]\nto = [\"officer\", \"deputy\"]\ncc = [\"boss\"]\n")).unwrap();
+    let r = w.refused(&["check-config"]);
+    assert!(
+        r.stderr
+            .contains("reminders.routing.planning.cc: \"boss\" is not a role"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(
+        &w.config,
+        format!("{base}\n[reminders.routing.planning]\nto = [\"officer\", \"deputy\"]\n"),
+    )
+    .unwrap();
+    // The planning stage now also goes to the deputy.
+    w.ok(&["tick", "--now", "2026-04-30T08:05"]);
+    let got = smtp.wait_for(2, Duration::from_secs(10));
+    let mut to: Vec<String> = got.iter().flat_map(|r| r.to.clone()).collect();
+    to.sort();
+    assert_eq!(to, vec!["dora@example.org", "olle@example.org"]);
+}

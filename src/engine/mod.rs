@@ -233,6 +233,20 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 7] = [
+        Role::Officer,
+        Role::Deputy,
+        Role::IopAnsvarig,
+        Role::Advisory,
+        Role::Jurist,
+        Role::AdminSupport,
+        Role::CommitteeSecretary,
+    ];
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == s)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Role::Officer => "officer",

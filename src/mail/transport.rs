@@ -255,7 +255,13 @@ impl SmtpSender {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => {
                 let message = self.scrub(format!("SMTP {}: {}", self.server, chain(&e)));
-                Err(if e.is_permanent() {
+                // 530/535: the server refused our credentials, not the mail.
+                // Failing every row for good would lose a whole batch to one
+                // wrong password, so it is retried while someone fixes it.
+                let auth = e
+                    .status()
+                    .is_some_and(|c| matches!(c.to_string().as_str(), "530" | "535"));
+                Err(if e.is_permanent() && !auth {
                     SendError::permanent(message)
                 } else {
                     // 4xx, and everything that is not an SMTP reply at all: connection,
