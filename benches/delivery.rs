@@ -1,8 +1,7 @@
 //! Delivery: rendering cost per mail, and 10 000 reminders delivered from
 //! the outbox to a local SMTP sink against a plain SMTP client sending the
 //! same messages to the same sink (issue target: ratio ≥ 0.5).
-//! Run: `cargo bench --bench delivery` (IOPD_BENCH_MAILS to scale; default
-//! 500, because the in-process test sink answers at about 23 mails/s).
+//! Run: `cargo bench --bench delivery` (IOPD_BENCH_MAILS to scale).
 
 #[allow(dead_code)]
 #[path = "../tests/support/smtp.rs"]
@@ -53,7 +52,7 @@ fn main() {
     let n: usize = std::env::var("IOPD_BENCH_MAILS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(500);
+        .unwrap_or(10_000);
     let sink = smtp::SmtpServer::start();
     let dir = tempfile::tempdir().expect("temp dir");
     let example = std::fs::read_to_string(concat!(

@@ -263,6 +263,9 @@ fn serve(stream: TcpStream, shared: Arc<Shared>, epoch: u64) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
+            // Acknowledge at once: the client's small writes would otherwise
+            // wait for the kernel's delayed ACK (about 40 ms a reply).
+            let _ = socket2::SockRef::from(&writer).set_tcp_quickack(true);
             let res = session.process(&line);
             let go_on = match res.action {
                 Action::Reply => answer(&mut writer, &res),
