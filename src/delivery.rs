@@ -9,7 +9,7 @@
 //! accepted a mail and before the row was marked sent, and that repeat carries
 //! the same Message-ID (derived from the outbox key).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
@@ -251,8 +251,7 @@ pub async fn enqueue(
         .map(|(k, c)| (k.clone(), (c.calendar(), cfg.policy_for(k, tracking))))
         .collect();
     let pending = store.checkpoints_with_pending().await?;
-    let live = store.live_invites().await?;
-    let live_cps: HashSet<&str> = live.keys().map(|(cp, _)| cp.as_str()).collect();
+    let live = store.live_invite_recipients().await?;
     let today = now.today;
 
     let mut candidates: Vec<Candidate> = Vec::new();
@@ -302,11 +301,10 @@ pub async fn enqueue(
                         let withdraw = cp.status == Status::Cancelled
                             || cp.status == Status::Done
                                 && cp.evidence.as_ref().is_some_and(|e| e.on < cp.due);
-                        if withdraw && live_cps.contains(cp.key.as_str()) {
-                            let recipients: Vec<To> = live
-                                .keys()
-                                .filter(|(k, _)| *k == cp.key)
-                                .filter_map(|(_, r)| Email::parse(r).ok())
+                        if let (true, Some(holders)) = (withdraw, live.get(&cp.key)) {
+                            let recipients: Vec<To> = holders
+                                .iter()
+                                .filter_map(|r| Email::parse(r).ok())
                                 .map(|email| To {
                                     email,
                                     name: None,

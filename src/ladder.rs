@@ -426,7 +426,8 @@ pub fn default_routing(stage: StageKind) -> Recipients {
             (vec![Role::Officer], vec![])
         }
         StageKind::Overdue => (vec![Role::Officer, Role::Deputy], vec![]),
-        StageKind::Escalation => (vec![Role::IopAnsvarig], vec![Role::Advisory, Role::Officer]),
+        // RULES 11: "the escalation to IOP-ansvarig (copy to the advisory mailbox)".
+        StageKind::Escalation => (vec![Role::IopAnsvarig], vec![Role::Advisory]),
     };
     Recipients { to, cc }
 }
@@ -448,6 +449,7 @@ pub fn route(ladder: &Ladder, kind: Kind, parent: Option<Kind>, stage: StageKind
         cc.extend(to.iter().copied().filter(officers));
         to.retain(|r| !officers(r));
         to.push(Role::AdminSupport);
+        cc.push(Role::Officer);
     }
     // RULES 10: the notice checkpoints (and the decision minutes of a
     // termination) also go to the jurist and administrativt stöd.
@@ -933,19 +935,13 @@ mod tests {
             (K::Checkin, None, Followup, r(&[Officer], &[])),
             // RULES 11: 7 days after to officer and deputy.
             (K::Checkin, None, Overdue, r(&[Officer, Deputy], &[])),
-            // RULES 11: escalation to IOP-ansvarig, copy to the advisory mailbox
-            // and the officer.
-            (
-                K::Checkin,
-                None,
-                Escalation,
-                r(&[IopAnsvarig], &[Officer, Advisory]),
-            ),
+            // RULES 11: escalation to IOP-ansvarig, copy to the advisory mailbox.
+            (K::Checkin, None, Escalation, r(&[IopAnsvarig], &[Advisory])),
             (
                 K::CommitteeFollowup,
                 None,
                 Escalation,
-                r(&[IopAnsvarig], &[Officer, Advisory]),
+                r(&[IopAnsvarig], &[Advisory]),
             ),
             // RULES 10: notice checkpoints also go to jurist and administrativt stöd.
             (
@@ -970,7 +966,7 @@ mod tests {
                 K::TerminationDecision,
                 None,
                 Escalation,
-                r(&[IopAnsvarig, Jurist, AdminSupport], &[Officer, Advisory]),
+                r(&[IopAnsvarig, Jurist, AdminSupport], &[Advisory]),
             ),
             // RULES 6b+10: the decision minutes of a termination are a notice
             // checkpoint too; those of a follow-up are not.

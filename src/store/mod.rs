@@ -139,6 +139,44 @@ macro_rules! applied_count {
     };
 }
 
+/// One partnership by id through any executor (pool or transaction).
+macro_rules! load_partnership {
+    ($exec:expr, $id:expr) => {{
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            partnership_columns!(),
+            " FROM partnerships WHERE id = $1"
+        ))
+        .bind($id.as_str())
+        .fetch_optional($exec)
+        .await?;
+        match row {
+            Some(r) => partnership_from_row(&r),
+            None => Err(StoreError::UnknownPartnership($id.clone())),
+        }
+    }};
+}
+
+/// One partnership's history, oldest first, retractions applied.
+macro_rules! load_events {
+    ($exec:expr, $B:ty, $id:expr) => {{
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE partnership_id = $1 ORDER BY id"
+        ))
+        .bind($id.as_str())
+        .fetch_all($exec)
+        .await?;
+        let mut events = rows
+            .iter()
+            .map(event_from_row::<$B, _>)
+            .collect::<Result<Vec<_>>>()?;
+        apply_retractions(&mut events);
+        events
+    }};
+}
+
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
@@ -305,28 +343,7 @@ impl Store {
     }
 
     pub async fn partnership(&self, id: &PartnershipId) -> Result<Partnership> {
-        with_pool!(self, |pool, B| {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                partnership_columns!(),
-                " FROM partnerships WHERE id = $1"
-            ))
-            .bind(id.as_str())
-            .fetch_optional(pool)
-            .await?;
-            match row {
-                Some(r) => partnership_from_row(&r),
-                None => Err(StoreError::UnknownPartnership(id.clone())),
-            }
-        })
-    }
-
-    pub async fn count_partnerships(&self) -> Result<i64> {
-        with_pool!(self, |pool, B| Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM partnerships"
-        )
-        .fetch_one(pool)
-        .await?))
+        with_pool!(self, |pool, B| load_partnership!(pool, id))
     }
 
     /// Compares `rows` with the register: what would be added and changed.
@@ -409,22 +426,7 @@ impl Store {
 
     /// The history of one partnership, oldest first, retractions applied.
     pub async fn events(&self, id: &PartnershipId) -> Result<Vec<Event>> {
-        with_pool!(self, |pool, B| {
-            let rows = sqlx::query(concat!(
-                "SELECT ",
-                event_columns!(),
-                " FROM events WHERE partnership_id = $1 ORDER BY id"
-            ))
-            .bind(id.as_str())
-            .fetch_all(pool)
-            .await?;
-            let mut events = rows
-                .iter()
-                .map(event_from_row::<B, _>)
-                .collect::<Result<Vec<_>>>()?;
-            apply_retractions(&mut events);
-            Ok(events)
-        })
+        with_pool!(self, |pool, B| Ok(load_events!(pool, B, id)))
     }
 
     /// Calls `f` with every partnership (ordered by id) and its history,
@@ -506,30 +508,6 @@ impl Store {
         Ok(())
     }
 
-    /// Every partnership's history, retractions applied.
-    pub async fn all_events(&self) -> Result<HashMap<PartnershipId, Vec<Event>>> {
-        let events: Vec<Event> = with_pool!(self, |pool, B| {
-            let rows = sqlx::query(concat!(
-                "SELECT ",
-                event_columns!(),
-                " FROM events ORDER BY partnership_id, id"
-            ))
-            .fetch_all(pool)
-            .await?;
-            rows.iter()
-                .map(event_from_row::<B, _>)
-                .collect::<Result<Vec<_>>>()?
-        });
-        let mut map: HashMap<PartnershipId, Vec<Event>> = HashMap::new();
-        for e in events {
-            map.entry(e.partnership.clone()).or_default().push(e);
-        }
-        for list in map.values_mut() {
-            apply_retractions(list);
-        }
-        Ok(map)
-    }
-
     /// Appends many events in one transaction (synthetic histories for
     /// benchmarks); no checks, so never used for user input.
     pub async fn append_events(
@@ -580,31 +558,8 @@ impl Store {
             serde_json::to_string(&new.kind).map_err(|e| StoreError::Refused(e.to_string()))?;
         with_pool!(self, |pool, B| {
             let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                partnership_columns!(),
-                " FROM partnerships WHERE id = $1"
-            ))
-            .bind(new.partnership.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(row) = row else {
-                return Err(StoreError::UnknownPartnership(new.partnership.clone()));
-            };
-            let partnership = partnership_from_row(&row)?;
-            let rows = sqlx::query(concat!(
-                "SELECT ",
-                event_columns!(),
-                " FROM events WHERE partnership_id = $1 ORDER BY id"
-            ))
-            .bind(new.partnership.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
-            let mut events = rows
-                .iter()
-                .map(event_from_row::<B, _>)
-                .collect::<Result<Vec<_>>>()?;
-            apply_retractions(&mut events);
+            let partnership = load_partnership!(&mut *tx, &new.partnership)?;
+            let events = load_events!(&mut *tx, B, &new.partnership);
             check(&partnership, &events).map_err(StoreError::Refused)?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO events (partnership_id, kind, occurred_on, data, recorded_at, recorded_by, channel) \

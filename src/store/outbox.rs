@@ -104,24 +104,16 @@ macro_rules! outbox_row {
 }
 
 impl Store {
-    /// The calendar entries that are still live (not cancelled).
-    pub async fn live_invites(&self) -> Result<HashMap<(String, String), InviteState>> {
+    /// Who holds a live (not cancelled) calendar entry, by checkpoint key.
+    pub async fn live_invite_recipients(&self) -> Result<HashMap<String, Vec<String>>> {
         with_pool!(self, |pool, B| {
-            let rows = sqlx::query(
-                "SELECT checkpoint_key, recipient, sequence, due_date, cancelled FROM invites WHERE NOT cancelled",
-            )
-            .fetch_all(pool)
-            .await?;
-            let mut map = HashMap::with_capacity(rows.len());
-            for r in rows {
-                map.insert(
-                    (r.try_get("checkpoint_key")?, r.try_get("recipient")?),
-                    InviteState {
-                        sequence: r.try_get("sequence")?,
-                        due: r.try_get("due_date")?,
-                        cancelled: false,
-                    },
-                );
+            let rows: Vec<(String, String)> =
+                sqlx::query_as("SELECT checkpoint_key, recipient FROM invites WHERE NOT cancelled")
+                    .fetch_all(pool)
+                    .await?;
+            let mut map: HashMap<String, Vec<String>> = HashMap::new();
+            for (cp, recipient) in rows {
+                map.entry(cp).or_default().push(recipient);
             }
             Ok(map)
         })
