@@ -32,6 +32,44 @@ impl Now {
     }
 }
 
+/// The service's clock: the system clock, or a simulated one that starts at
+/// `--now` and then runs at the speed of the real one. Everything that asks
+/// "what time is it" in a long-running process goes through this.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    offset: chrono::Duration,
+    tz: Tz,
+}
+
+impl Clock {
+    pub fn system(tz: Tz) -> Self {
+        Self {
+            offset: chrono::Duration::zero(),
+            tz,
+        }
+    }
+
+    /// `--now` if given (the simulation starts there), else the system clock.
+    pub fn from_arg(arg: Option<&str>, tz: Tz) -> Result<Self, String> {
+        match arg {
+            None => Ok(Self::system(tz)),
+            Some(s) => parse_now(s, tz).map(|t| Self {
+                offset: t - Utc::now(),
+                tz,
+            }),
+        }
+    }
+
+    pub fn now(&self) -> Now {
+        Now::at(Utc::now() + self.offset, self.tz)
+    }
+
+    /// The same clock read in another zone (after a configuration reload).
+    pub fn with_tz(self, tz: Tz) -> Self {
+        Self { tz, ..self }
+    }
+}
+
 /// An RFC 3339 timestamp (`2027-03-01T08:05:00+01:00`), a local date-time
 /// without offset (`2027-03-01T08:05`), or a date (`2027-03-01`, taken as
 /// local midnight).
@@ -70,5 +108,16 @@ mod tests {
         let n = Now::at(parse_now("2027-06-01", tz).unwrap(), tz);
         assert_eq!(n.today.to_string(), "2027-06-01");
         assert!(parse_now("tomorrow", tz).unwrap_err().contains("--now"));
+    }
+
+    #[test]
+    fn simulated_clock_starts_at_now_and_runs() {
+        let tz = chrono_tz::Europe::Stockholm;
+        let c = Clock::from_arg(Some("2027-03-28T01:59:59"), tz).unwrap();
+        let a = c.now();
+        assert_eq!(a.today.to_string(), "2027-03-28");
+        let drift = a.instant - parse_now("2027-03-28T01:59:59", tz).unwrap();
+        assert!(drift >= chrono::Duration::zero() && drift < chrono::Duration::seconds(5));
+        assert!(c.now().instant >= a.instant);
     }
 }

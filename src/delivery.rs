@@ -574,6 +574,40 @@ fn render_one(
     Ok((mail, state, planned))
 }
 
+/// What one full tick did (`iopd tick` and the service's tick job).
+#[derive(Debug, Default)]
+pub struct TickOutcome {
+    pub report: TickReport,
+    pub sent: u64,
+    pub retried: u64,
+    pub failed: u64,
+}
+
+/// One tick: enqueue what is due at `now`, deliver what is waiting, and log
+/// the tick. `stop` is polled between mails (a shutdown stops claiming).
+/// The command line and the service both come through here, so a simulated
+/// day and a real one do the same work.
+pub async fn tick(
+    cfg: &Config,
+    store: &Store,
+    sender: &mail::transport::Sender,
+    now: &Now,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<TickOutcome, DeliveryError> {
+    let started = Utc::now();
+    let report = enqueue(cfg, store, now, false).await?;
+    let (sent, retried, failed) = deliver(cfg, store, sender, now.instant, stop).await?;
+    store
+        .record_tick(started, Utc::now(), report.enqueued, sent, failed)
+        .await?;
+    Ok(TickOutcome {
+        report,
+        sent,
+        retried,
+        failed,
+    })
+}
+
 /// Backoff after `attempts` transient failures: 1, 2, 4 … minutes, at most an hour.
 pub fn backoff(attempts: i32) -> Duration {
     let exp = attempts.clamp(1, 7) - 1;

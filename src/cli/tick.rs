@@ -57,13 +57,12 @@ pub async fn tick(config: &Path, args: TickArgs) -> Result<()> {
     let now = now_from(&args.now, &cfg)?;
     let sender = Sender::from_config(&cfg.mail).map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = open_store(&cfg, &now).await?;
-    let started = chrono::Utc::now();
-    let report = delivery::enqueue(&cfg, &store, &now, args.dry_run).await?;
     let mut out = std::io::stdout().lock();
-    if let Some(why) = &report.closed_reason {
-        writeln!(out, "no reminders enqueued: {why}")?;
-    }
     if args.dry_run {
+        let report = delivery::enqueue(&cfg, &store, &now, true).await?;
+        if let Some(why) = &report.closed_reason {
+            writeln!(out, "no reminders enqueued: {why}")?;
+        }
         for p in &report.planned {
             writeln!(
                 out,
@@ -86,16 +85,15 @@ pub async fn tick(config: &Path, args: TickArgs) -> Result<()> {
         store.close().await;
         return Ok(());
     }
-    let (sent, retried, failed) =
-        delivery::deliver(&cfg, &store, &sender, now.instant, &|| false).await?;
-    store
-        .record_tick(started, chrono::Utc::now(), report.enqueued, sent, failed)
-        .await?;
+    let done = delivery::tick(&cfg, &store, &sender, &now, &|| false).await?;
     store.close().await;
+    if let Some(why) = &done.report.closed_reason {
+        writeln!(out, "no reminders enqueued: {why}")?;
+    }
     writeln!(
         out,
-        "tick {}: {} enqueued, {sent} sent, {retried} to retry, {failed} failed",
-        now.today, report.enqueued
+        "tick {}: {} enqueued, {} sent, {} to retry, {} failed",
+        now.today, done.report.enqueued, done.sent, done.retried, done.failed
     )?;
     Ok(())
 }
