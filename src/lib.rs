@@ -15,4 +15,6 @@ pub mod import;
 pub mod ladder;
 pub mod mail;
 pub mod store;
+pub mod schedule;
+pub mod service;
 pub mod synth;

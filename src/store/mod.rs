@@ -788,3 +788,5 @@ fn changed_columns(a: &Partnership, b: &Partnership) -> Vec<&'static str> {
 
 mod outbox;
 pub use outbox::{Claimed, Enqueue, InviteState, NewMail, OutboxRow};
+mod jobs;
+pub use jobs::DeliveryFigures;
