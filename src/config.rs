@@ -17,11 +17,11 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::schedule::LocalSchedule;
 use crate::domain::{CheckinsPerYear, CommitteeKey, Email, MonthDay, Person, parse_date};
 use crate::engine::Role;
 use crate::engine::{CommitteeCalendar, Policy};
 use crate::ladder::{Ladder, Quiet, Recipients, StageKind};
+use crate::schedule::LocalSchedule;
 
 /// A secret (password, key) whose `Debug` and `Display` never show the value.
 #[derive(Clone, PartialEq, Eq)]

@@ -14,7 +14,7 @@ pub mod ical;
 pub mod import;
 pub mod ladder;
 pub mod mail;
-pub mod store;
 pub mod schedule;
 pub mod service;
+pub mod store;
 pub mod synth;

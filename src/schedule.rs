@@ -109,7 +109,12 @@ impl LocalSchedule {
     }
 
     /// The slot to run now, given the instant of the last completed one.
-    pub fn due(&self, now: DateTime<Utc>, tz: Tz, last_done: Option<DateTime<Utc>>) -> Option<Slot> {
+    pub fn due(
+        &self,
+        now: DateTime<Utc>,
+        tz: Tz,
+        last_done: Option<DateTime<Utc>>,
+    ) -> Option<Slot> {
         let slot = self.latest(now, tz)?;
         match last_done {
             Some(done) if done >= slot.at => None,
@@ -131,7 +136,11 @@ mod tests {
 
     /// Wakes every minute from `from` for `minutes`, running whatever is due
     /// (as the service does) and returning the instants it ran at.
-    fn simulate(s: &LocalSchedule, from: DateTime<Utc>, minutes: i64) -> Vec<(DateTime<Utc>, Slot)> {
+    fn simulate(
+        s: &LocalSchedule,
+        from: DateTime<Utc>,
+        minutes: i64,
+    ) -> Vec<(DateTime<Utc>, Slot)> {
         let mut done: Option<DateTime<Utc>> = s.latest(from, TZ).map(|x| x.at);
         assert_eq!(done.map(|d| d.timestamp_subsec_nanos()), Some(0));
         let mut runs = Vec::new();
@@ -149,8 +158,18 @@ mod tests {
 
     #[test]
     fn rejects_five_fields_and_nonsense() {
-        assert!("0 7 * * Mon".parse::<LocalSchedule>().unwrap_err().contains("six fields"));
-        assert!("0 0 25 * * *".parse::<LocalSchedule>().unwrap_err().contains("not a cron"));
+        assert!(
+            "0 7 * * Mon"
+                .parse::<LocalSchedule>()
+                .unwrap_err()
+                .contains("six fields")
+        );
+        assert!(
+            "0 0 25 * * *"
+                .parse::<LocalSchedule>()
+                .unwrap_err()
+                .contains("not a cron")
+        );
         assert!("0 0 7 * * Mon".parse::<LocalSchedule>().is_ok());
     }
 
@@ -163,7 +182,10 @@ mod tests {
         // Summer: 07:00 CEST = 05:00 UTC, not 06:00 as a frozen offset would give.
         let su = s.latest(at("2027-04-07T12:00:00Z"), TZ).unwrap();
         assert_eq!(su.at, at("2027-04-05T05:00:00Z"));
-        assert_eq!(s.next(at("2027-03-28T12:00:00Z"), TZ).unwrap().at, at("2027-03-29T05:00:00Z"));
+        assert_eq!(
+            s.next(at("2027-03-28T12:00:00Z"), TZ).unwrap().at,
+            at("2027-03-29T05:00:00Z")
+        );
     }
 
     #[test]

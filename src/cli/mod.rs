@@ -91,9 +91,8 @@ pub enum TableOrJson {
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::prelude::*;
-    let filter = || {
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"))
-    };
+    let filter =
+        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     // Under systemd, stderr lands in the journal at one priority; talk to
     // journald directly so levels survive.
     if matches!(format, LogFormat::Text)

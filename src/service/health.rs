@@ -48,12 +48,16 @@ pub async fn report(shared: &Shared) -> Report {
         let h = shared.health.lock().unwrap_or_else(|e| e.into_inner());
         (h.last_tick_ok, h.started)
     };
-    let stale = chrono::Duration::from_std(cfg.health.stale_after).unwrap_or(chrono::Duration::hours(2));
+    let stale =
+        chrono::Duration::from_std(cfg.health.stale_after).unwrap_or(chrono::Duration::hours(2));
     let reference = last_ok.unwrap_or(since);
     if now - reference > stale {
         problems.push(match last_ok {
             Some(t) => format!("no successful tick since {}", t.to_rfc3339()),
-            None => format!("no successful tick since the start at {}", since.to_rfc3339()),
+            None => format!(
+                "no successful tick since the start at {}",
+                since.to_rfc3339()
+            ),
         });
     }
     let mut report = Report {
@@ -68,17 +72,23 @@ pub async fn report(shared: &Shared) -> Report {
     let store = shared.store.get().cloned();
     let figures = match store {
         None => Err("not connected yet".to_string()),
-        Some(store) => match tokio::time::timeout(Duration::from_secs(3), store.delivery_figures()).await {
-            Ok(Ok(f)) => Ok(f),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("no answer within 3 s".into()),
-        },
+        Some(store) => {
+            match tokio::time::timeout(Duration::from_secs(3), store.delivery_figures()).await {
+                Ok(Ok(f)) => Ok(f),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("no answer within 3 s".into()),
+            }
+        }
     };
     match figures {
         Ok(f) => {
             metrics::gauge!("iopd_database_up").set(1.0);
             for status in ["pending", "sending", "sent", "failed", "cancelled"] {
-                let n = f.by_status.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
+                let n = f
+                    .by_status
+                    .iter()
+                    .find(|(s, _)| s == status)
+                    .map_or(0, |(_, n)| *n);
                 metrics::gauge!("iopd_mails", "status" => status).set(n as f64);
                 match status {
                     "pending" | "sending" => report.pending += n,
@@ -119,9 +129,16 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     let r = report(&shared).await;
     metrics::gauge!("iopd_healthy").set(if r.status == "ok" { 1.0 } else { 0.0 });
-    let body = shared.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    let body = shared
+        .metrics
+        .as_ref()
+        .map(|h| h.render())
+        .unwrap_or_default();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         body,
     )
 }

@@ -77,7 +77,10 @@ mod tests {
             sqlite_path("sqlite:///var/lib/iopd/iopd.db?mode=rwc"),
             Some(PathBuf::from("/var/lib/iopd/iopd.db"))
         );
-        assert_eq!(sqlite_path("sqlite:iopd.db"), Some(PathBuf::from("iopd.db")));
+        assert_eq!(
+            sqlite_path("sqlite:iopd.db"),
+            Some(PathBuf::from("iopd.db"))
+        );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://x/y"), None);
     }

@@ -120,8 +120,12 @@ pub struct Options {
 pub async fn run(opts: Options) -> Result<()> {
     let started = Instant::now();
     let cfg = crate::cli::load_config(&opts.config_path)?;
-    let clock = Clock::from_arg(opts.now.as_deref(), cfg.body.time_zone).map_err(anyhow::Error::msg)?;
-    let _lock = match (cfg.database.is_postgres(), lock::sqlite_path(cfg.database.url.expose())) {
+    let clock =
+        Clock::from_arg(opts.now.as_deref(), cfg.body.time_zone).map_err(anyhow::Error::msg)?;
+    let _lock = match (
+        cfg.database.is_postgres(),
+        lock::sqlite_path(cfg.database.url.expose()),
+    ) {
         (false, Some(file)) => Some(lock::acquire(&file).map_err(anyhow::Error::msg)?),
         _ => None,
     };
@@ -197,7 +201,10 @@ pub async fn run(opts: Options) -> Result<()> {
         )
         .await
         .context("cannot add the wake-up job")?;
-    scheduler.start().await.context("cannot start the scheduler")?;
+    scheduler
+        .start()
+        .await
+        .context("cannot start the scheduler")?;
 
     let jobs: Vec<Arc<Job>> = [JobKind::Tick]
         .into_iter()
@@ -236,12 +243,13 @@ pub async fn run(opts: Options) -> Result<()> {
     let _ = sd_notify::notify(&[NotifyState::Stopping]);
     shared.stop.store(true, Ordering::SeqCst);
     let _ = scheduler.shutdown().await;
-    let drained = tokio::time::timeout(DRAIN, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
+    let drained =
+        tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
-        tracing::warn!("jobs still running after {} s were stopped", DRAIN.as_secs());
+        tracing::warn!(
+            "jobs still running after {} s were stopped",
+            DRAIN.as_secs()
+        );
         tasks.abort_all();
     }
     shutdown.notify_waiters();
@@ -266,7 +274,12 @@ async fn connect_until_up(shared: Arc<Shared>, connected: Arc<Notify>) {
     let mut failures = 0u32;
     loop {
         failures += 1;
-        tokio::time::sleep(retry_delay(failures).to_std().unwrap_or(Duration::from_secs(10))).await;
+        tokio::time::sleep(
+            retry_delay(failures)
+                .to_std()
+                .unwrap_or(Duration::from_secs(10)),
+        )
+        .await;
         if shared.stop.load(Ordering::SeqCst) {
             return;
         }
@@ -285,7 +298,11 @@ async fn connect_until_up(shared: Arc<Shared>, connected: Arc<Notify>) {
 }
 
 fn set_error(shared: &Shared, e: String) {
-    shared.health.lock().unwrap_or_else(|p| p.into_inner()).last_error = Some(e);
+    shared
+        .health
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .last_error = Some(e);
 }
 
 /// SIGHUP: a valid file replaces the configuration; a bad one changes nothing.
@@ -302,7 +319,10 @@ fn reload(path: &Path, shared: &Shared, tx: &watch::Sender<Arc<Config>>) {
     };
     let old = shared.config.borrow().clone();
     for (what, changed) in [
-        ("database.url", old.database.url.expose() != new.database.url.expose()),
+        (
+            "database.url",
+            old.database.url.expose() != new.database.url.expose(),
+        ),
         ("http.listen", old.http.listen != new.http.listen),
         ("web.listen", old.web.listen != new.web.listen),
         ("body.time_zone", old.body.time_zone != new.body.time_zone),
@@ -374,7 +394,10 @@ async fn dispatch(shared: &Arc<Shared>, jobs: &[Arc<Job>], tasks: &mut JoinSet<(
             let ms = began.elapsed().as_millis() as i64;
             match result {
                 Ok(()) => {
-                    if let Err(e) = store.job_done(job.kind.name(), slot.at, now.instant, ms).await {
+                    if let Err(e) = store
+                        .job_done(job.kind.name(), slot.at, now.instant, ms)
+                        .await
+                    {
                         failed(&shared, &job, &now.instant, &e.to_string());
                         return;
                     }
@@ -402,8 +425,17 @@ fn failed(shared: &Shared, job: &Job, now: &DateTime<Utc>, error: &str) {
     set_error(shared, format!("{}: {error}", job.kind.name()));
 }
 
-async fn run_tick(shared: &Shared, cfg: &Config, store: &Store, now: &crate::clock::Now) -> Result<()> {
-    let sender = shared.sender.read().unwrap_or_else(|p| p.into_inner()).clone();
+async fn run_tick(
+    shared: &Shared,
+    cfg: &Config,
+    store: &Store,
+    now: &crate::clock::Now,
+) -> Result<()> {
+    let sender = shared
+        .sender
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let began = Instant::now();
     let stop = || shared.stop.load(Ordering::SeqCst);
     let done = delivery::tick(cfg, store, &sender, now, &stop).await?;
@@ -413,15 +445,18 @@ async fn run_tick(shared: &Shared, cfg: &Config, store: &Store, now: &crate::clo
     metrics::counter!("iopd_mails_retried_total").increment(done.retried);
     metrics::counter!("iopd_mails_enqueued_total").increment(done.report.enqueued);
     metrics::gauge!("iopd_tick_duration_seconds").set(secs);
-    metrics::gauge!("iopd_last_successful_tick_timestamp_seconds").set(now.instant.timestamp() as f64);
+    metrics::gauge!("iopd_last_successful_tick_timestamp_seconds")
+        .set(now.instant.timestamp() as f64);
     let mut h = shared.health.lock().unwrap_or_else(|p| p.into_inner());
     for (status, kind) in &h.checkpoint_series {
         if !done.report.checkpoints.contains_key(&(*status, *kind)) {
-            metrics::gauge!("iopd_checkpoints", "status" => status.name(), "kind" => kind.name()).set(0.0);
+            metrics::gauge!("iopd_checkpoints", "status" => status.name(), "kind" => kind.name())
+                .set(0.0);
         }
     }
     for ((status, kind), n) in &done.report.checkpoints {
-        metrics::gauge!("iopd_checkpoints", "status" => status.name(), "kind" => kind.name()).set(*n as f64);
+        metrics::gauge!("iopd_checkpoints", "status" => status.name(), "kind" => kind.name())
+            .set(*n as f64);
     }
     h.checkpoint_series = done.report.checkpoints.keys().copied().collect();
     h.last_tick_ok = Some(now.instant);
