@@ -329,6 +329,10 @@ pub async fn enqueue(
                     let Some((planned, late)) = ladder::current(&cp, &ladder, today) else {
                         continue;
                     };
+                    // The officer's Monday list takes the place of *planera* (issue 6 item 2).
+                    if cfg.digest.officers && planned.stage.kind == StageKind::Planning {
+                        continue;
+                    }
                     let roles = ladder::route(&ladder, cp.kind, cp.parent, planned.stage.kind);
                     let recipients = resolve(cfg, &p, &events, &committee.secretary, &roles, today);
                     candidates.push(Candidate {
@@ -595,7 +599,8 @@ pub async fn tick(
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<TickOutcome, DeliveryError> {
     let started = Utc::now();
-    let report = enqueue(cfg, store, now, false).await?;
+    let mut report = enqueue(cfg, store, now, false).await?;
+    report.enqueued += crate::digest::heads_up(cfg, store, now).await?;
     let (sent, retried, failed) = deliver(cfg, store, sender, now.instant, stop).await?;
     store
         .record_tick(started, Utc::now(), report.enqueued, sent, failed)
