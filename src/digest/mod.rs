@@ -511,3 +511,5 @@ pub async fn heads_up(cfg: &Config, store: &Store, now: &Now) -> Result<u64, Del
         .await?)
 }
 
+#[cfg(test)]
+mod tests;
