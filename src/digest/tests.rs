@@ -134,7 +134,10 @@ fn only_a_decision_with_its_minute_paragraph_breaks_silence() {
         },
     );
     // RULES 6b: a memo is not a decision.
-    assert_eq!(last_decision(&[memo.clone()], d("2026-06-01")), None);
+    assert_eq!(
+        last_decision(std::slice::from_ref(&memo), d("2026-06-01")),
+        None
+    );
     let mut retracted = decision(&p, 2, "2025-02-20", "§ 12");
     retracted.retracted = true;
     let kept = decision(&p, 3, "2024-02-22", "§ 7");
