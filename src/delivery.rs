@@ -600,7 +600,9 @@ pub async fn tick(
 ) -> Result<TickOutcome, DeliveryError> {
     let started = Utc::now();
     let mut report = enqueue(cfg, store, now, false).await?;
-    report.enqueued += crate::digest::heads_up(cfg, store, now).await?;
+    report.enqueued += crate::digest::heads_up(cfg, store, now, false)
+        .await?
+        .enqueued;
     let (sent, retried, failed) = deliver(cfg, store, sender, now.instant, stop).await?;
     store
         .record_tick(started, Utc::now(), report.enqueued, sent, failed)

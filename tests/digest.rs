@@ -249,6 +249,13 @@ fn the_secretary_gets_the_agenda_six_weeks_before_the_meeting_once() {
             "{}",
             got[0].text
         );
+        // Meetings with nothing expected (hsn has no partnership) get no mail.
+        assert!(
+            smtp.received()
+                .iter()
+                .all(|r| r.to != vec!["hsn-sekreterare@example.org"]),
+            "{backend:?}"
+        );
         // Once per meeting and secretary.
         w.ok(&["tick", "--now", "2026-11-06T08:05"]);
         w.ok(&["tick", "--now", "2026-11-09T08:05"]);

@@ -391,15 +391,29 @@ pub async fn weekly(
     Ok(out)
 }
 
+/// What the heads-up did, or would do with `dry_run`.
+#[derive(Debug, Default)]
+pub struct HeadsUpReport {
+    pub enqueued: u64,
+    /// (outbox key, secretary, subject) of each mail rendered.
+    pub planned: Vec<(String, Email, String)>,
+}
+
 /// The committee secretaries' heads-up, `digest.heads_up_weeks` before each
 /// meeting: enqueued by every tick inside the sending window, once per
-/// (meeting, secretary). A meeting with nothing on its IOP agenda gets a
-/// heads-up too, saying so; that also keeps later ticks from reading the
-/// register again for it. Returns how many mails were enqueued.
-pub async fn heads_up(cfg: &Config, store: &Store, now: &Now) -> Result<u64, DeliveryError> {
+/// (meeting, secretary), when IOP items are expected on that agenda. The
+/// register is read only while such a meeting has no heads-up yet; a meeting
+/// with nothing expected is looked at again by each tick of its window.
+pub async fn heads_up(
+    cfg: &Config,
+    store: &Store,
+    now: &Now,
+    dry_run: bool,
+) -> Result<HeadsUpReport, DeliveryError> {
+    let mut report = HeadsUpReport::default();
     let weeks = cfg.digest.heads_up_weeks;
     if weeks == 0 || delivery::sending_window(cfg, now).is_err() {
-        return Ok(0);
+        return Ok(report);
     }
     let today = now.today;
     let lead = Duration::days(7 * i64::from(weeks));
@@ -414,13 +428,13 @@ pub async fn heads_up(cfg: &Config, store: &Store, now: &Now) -> Result<u64, Del
         }
     }
     if due.is_empty() {
-        return Ok(0);
+        return Ok(report);
     }
     let keys: Vec<String> = due.iter().map(|d| d.2.clone()).collect();
     let existing = store.existing_keys(&keys).await?;
     due.retain(|d| !existing.contains(&d.2));
     let Some(horizon) = due.iter().map(|d| d.1).max() else {
-        return Ok(0);
+        return Ok(report);
     };
     let wanted: HashSet<(CommitteeKey, NaiveDate)> =
         due.iter().map(|d| (d.0.clone(), d.1)).collect();
@@ -469,7 +483,9 @@ pub async fn heads_up(cfg: &Config, store: &Store, now: &Now) -> Result<u64, Del
         let Some(c) = cfg.committees.get(&k) else {
             continue;
         };
-        let mut items = agenda.remove(&(k.clone(), m)).unwrap_or_default();
+        let Some(mut items) = agenda.remove(&(k.clone(), m)) else {
+            continue;
+        };
         items.sort_by(|a, b| (a.due, &a.key).cmp(&(b.due, &b.key)));
         let h = HeadsUp {
             body_name: cfg.body.name.clone(),
@@ -495,20 +511,19 @@ pub async fn heads_up(cfg: &Config, store: &Store, now: &Now) -> Result<u64, Del
             stage: "heads-up",
             to: &secretary,
         };
+        report
+            .planned
+            .push((key.clone(), c.secretary.clone(), rendered.subject.clone()));
         mails.push(new_mail(cfg, now, row, &rendered).map_err(map)?);
     }
-    if mails.is_empty() {
-        return Ok(0);
+    if !dry_run && !mails.is_empty() {
+        let batch = Enqueue {
+            mails,
+            ..Default::default()
+        };
+        report.enqueued = store.enqueue(&batch, now.instant).await?;
     }
-    Ok(store
-        .enqueue(
-            &Enqueue {
-                mails,
-                ..Default::default()
-            },
-            now.instant,
-        )
-        .await?)
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -365,21 +365,7 @@ fn officers_list_reaches_a_week_past_the_planning_stage() {
 }
 
 #[test]
-fn heads_up_escapes_free_text_and_says_when_the_agenda_is_empty() {
-    let h = HeadsUp {
-        body_name: "Region Värmland".into(),
-        committee: "Kultur- och bildningsnämnden".into(),
-        meeting: d("2027-04-15"),
-        deadline: d("2027-03-25"),
-        days_left: 42,
-        items: vec![],
-    };
-    let r = render_heads_up(&h).unwrap();
-    assert_eq!(
-        r.subject,
-        "[IOP] IOP-ärenden till Kultur- och bildningsnämnden 2027-04-15"
-    );
-    assert!(r.text.contains("inga IOP-ärenden"), "{}", r.text);
+fn heads_up_lists_the_agenda_and_escapes_free_text() {
     let p = partnership("A", "kbn", "2025-01-01", None);
     let mut c = cp(
         &p,
@@ -393,14 +379,24 @@ fn heads_up_escapes_free_text_and_says_when_the_agenda_is_empty() {
     p2.organisation = "<script>x</script>".into();
     let item = super::model::item(&p2, &[], "Kultur", &c, d("2027-03-04"));
     let r = render_heads_up(&HeadsUp {
+        body_name: "Region Värmland".into(),
+        committee: "Kultur- och bildningsnämnden".into(),
+        meeting: d("2027-04-15"),
+        deadline: d("2027-03-25"),
+        days_left: 42,
         items: vec![item],
-        ..h
     })
     .unwrap();
+    assert_eq!(
+        r.subject,
+        "[IOP] IOP-ärenden till Kultur- och bildningsnämnden 2027-04-15"
+    );
     assert!(r.html.contains("&lt;script&gt;"), "{}", r.html);
+    assert!(!r.html.contains("<script>"));
     assert!(
         r.text.contains("Olle Officer <olle@example.org>"),
         "{}",
         r.text
     );
+    assert!(r.text.contains("Om 42 dagar, 2027-04-15"), "{}", r.text);
 }
