@@ -332,6 +332,10 @@ pub async fn enqueue(
                     let Some((planned, late)) = ladder::current(&cp, &ladder, today) else {
                         continue;
                     };
+                    // The officer's Monday list takes the place of *planera* (issue 6 item 2).
+                    if cfg.digest.officers && planned.stage.kind == StageKind::Planning {
+                        continue;
+                    }
                     let roles = ladder::route(&ladder, cp.kind, cp.parent, planned.stage.kind);
                     let recipients = resolve(cfg, &p, &events, &committee.secretary, &roles, today);
                     candidates.push(Candidate {
@@ -597,11 +601,21 @@ pub async fn tick(
     now: &Now,
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<TickOutcome, DeliveryError> {
-    let started = Utc::now();
-    let report = enqueue(cfg, store, now, false).await?;
+    // Logged on the (possibly simulated) clock the tick ran on.
+    let began = std::time::Instant::now();
+    let mut report = enqueue(cfg, store, now, false).await?;
+    report.enqueued += crate::digest::heads_up(cfg, store, now, false)
+        .await?
+        .enqueued;
     let (sent, retried, failed) = deliver(cfg, store, sender, now.instant, stop).await?;
     store
-        .record_tick(started, Utc::now(), report.enqueued, sent, failed)
+        .record_tick(
+            now.instant,
+            now.instant + Duration::from_std(began.elapsed()).unwrap_or_default(),
+            report.enqueued,
+            sent,
+            failed,
+        )
         .await?;
     Ok(TickOutcome {
         report,

@@ -12,9 +12,11 @@ use crate::clock::Now;
 use crate::config::Config;
 use crate::store::Store;
 
+mod digest;
 mod plan;
 mod record;
 mod register;
+mod report;
 mod synth;
 mod tick;
 
@@ -70,6 +72,10 @@ pub enum Command {
     Tick(tick::TickArgs),
     /// The send log.
     Outbox(tick::OutboxArgs),
+    /// Send the weekly digest to IOP-ansvarig now (once per ISO week).
+    Digest(digest::DigestArgs),
+    /// The compliance report for a period: checkpoints, evidence, reminders, silence.
+    Report(report::ReportArgs),
     /// Generate a synthetic register (benchmarks).
     #[command(hide = true)]
     Synth(synth::SynthArgs),
@@ -148,6 +154,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Tick(args) => tick::tick(&cli.config, args).await,
         Command::Outbox(args) => tick::outbox(&cli.config, args).await,
+        Command::Digest(args) => digest::digest(&cli.config, args).await,
+        Command::Report(args) => report::report(&cli.config, args).await,
         Command::Synth(args) => synth::synth(&cli.config, args).await,
     }
 }

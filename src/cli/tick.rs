@@ -76,10 +76,17 @@ pub async fn tick(config: &Path, args: TickArgs) -> Result<()> {
                 if p.late { " [late]" } else { "" }
             )?;
         }
+        let heads_up = crate::digest::heads_up(&cfg, &store, &now, true).await?;
+        for (key, to, subject) in &heads_up.planned {
+            writeln!(
+                out,
+                "would send heads-up {key} to {to} (committee_secretary): {subject}"
+            )?;
+        }
         writeln!(
             out,
             "dry run: {} mails would be enqueued, {} checkpoints closed; nothing was sent or recorded",
-            report.planned.len(),
+            report.planned.len() + heads_up.planned.len(),
             report.cancelled_checkpoints
         )?;
         store.close().await;

@@ -76,18 +76,21 @@ pub struct HealthState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum JobKind {
     Tick,
+    Digest,
 }
 
 impl JobKind {
     fn name(self) -> &'static str {
         match self {
             JobKind::Tick => "tick",
+            JobKind::Digest => "digest",
         }
     }
 
     fn schedule(self, cfg: &Config) -> &LocalSchedule {
         match self {
             JobKind::Tick => &cfg.schedule.tick,
+            JobKind::Digest => &cfg.schedule.digest,
         }
     }
 }
@@ -206,7 +209,7 @@ pub async fn run(opts: Options) -> Result<()> {
         .await
         .context("cannot start the scheduler")?;
 
-    let jobs: Vec<Arc<Job>> = [JobKind::Tick]
+    let jobs: Vec<Arc<Job>> = [JobKind::Tick, JobKind::Digest]
         .into_iter()
         .map(|kind| {
             Arc::new(Job {
@@ -390,6 +393,7 @@ async fn dispatch(shared: &Arc<Shared>, jobs: &[Arc<Job>], tasks: &mut JoinSet<(
             let now = shared.clock.now();
             let result = match job.kind {
                 JobKind::Tick => run_tick(&shared, &cfg, &store, &now).await,
+                JobKind::Digest => run_digest(&shared, &cfg, &store, &now).await,
             };
             let ms = began.elapsed().as_millis() as i64;
             match result {
@@ -423,6 +427,35 @@ fn failed(shared: &Shared, job: &Job, now: &DateTime<Utc>, error: &str) {
     );
     drop(r);
     set_error(shared, format!("{}: {error}", job.kind.name()));
+}
+
+/// The weekly digest; once per ISO week whoever runs it (outbox key).
+async fn run_digest(
+    shared: &Shared,
+    cfg: &Config,
+    store: &Store,
+    now: &crate::clock::Now,
+) -> Result<()> {
+    let sender = shared
+        .sender
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let opts = crate::digest::Options {
+        to: None,
+        dry_run: false,
+    };
+    let stop = || shared.stop.load(Ordering::SeqCst);
+    let done = crate::digest::weekly(cfg, store, &sender, now, &opts, &stop).await?;
+    metrics::counter!("iopd_mails_sent_total").increment(done.sent);
+    tracing::info!(
+        week = %done.week,
+        enqueued = done.enqueued,
+        sent = done.sent,
+        already_sent = done.already_sent,
+        "digest"
+    );
+    Ok(())
 }
 
 async fn run_tick(

@@ -786,7 +786,9 @@ fn changed_columns(a: &Partnership, b: &Partnership) -> Vec<&'static str> {
     v
 }
 
+mod digest;
 mod outbox;
+pub use digest::{DeliveryProblem, Postponement, SentReminder, ServiceHealth};
 pub use outbox::{Claimed, Enqueue, InviteState, NewMail, OutboxRow};
 mod jobs;
 pub use jobs::DeliveryFigures;

@@ -1,0 +1,101 @@
+//! `iopd report`: the compliance report for a period.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use chrono::NaiveDate;
+use clap::{Args, ValueEnum};
+
+use super::{NowArg, load_config, now_from, open_store};
+use crate::calendar::add_months;
+use crate::config::Config;
+use crate::domain::{CommitteeKey, parse_date};
+use crate::report::{self, Format, Scope};
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub now: NowArg,
+    /// First day of the period (default: one year before --to).
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Last day of the period (default: today).
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+    /// Only this committee.
+    #[arg(long, value_name = "KEY")]
+    pub committee: Option<String>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub format: ReportFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormat {
+    Html,
+    Md,
+    Csv,
+    Json,
+}
+
+fn date_arg(name: &str, v: &str) -> Result<NaiveDate> {
+    parse_date(v).map_err(|e| anyhow::anyhow!("{name} {v:?}: {}", e.0))
+}
+
+/// The period and committee, checked: each problem names its argument.
+fn scope(cfg: &Config, today: NaiveDate, args: &ReportArgs) -> Result<Scope> {
+    let to = match &args.to {
+        Some(v) => date_arg("--to", v)?,
+        None => today,
+    };
+    if to > today {
+        bail!("--to {to} is after today ({today}): the report covers what has already happened");
+    }
+    let from = match &args.from {
+        Some(v) => date_arg("--from", v)?,
+        None => add_months(to, -12) + chrono::Duration::days(1),
+    };
+    if from > to {
+        bail!("--from {from} is after --to {to}: the period must start before it ends");
+    }
+    let committee = match &args.committee {
+        Some(k) => {
+            let key =
+                CommitteeKey::parse(k).map_err(|e| anyhow::anyhow!("--committee: {}", e.0))?;
+            if !cfg.committees.contains_key(&key) {
+                let known: Vec<&str> = cfg.committees.keys().map(|k| k.as_str()).collect();
+                bail!(
+                    "--committee {key} is not configured (known: {})",
+                    known.join(", ")
+                );
+            }
+            Some(key)
+        }
+        None => None,
+    };
+    Ok(Scope {
+        from,
+        to,
+        committee,
+    })
+}
+
+pub async fn report(config: &Path, args: ReportArgs) -> Result<()> {
+    let cfg = load_config(config)?;
+    let now = now_from(&args.now, &cfg)?;
+    let scope = scope(&cfg, now.today, &args)?;
+    let store = open_store(&cfg, &now).await?;
+    let built = report::build(&cfg, &store, &now, &scope).await;
+    store.close().await;
+    let format = match args.format {
+        ReportFormat::Html => Format::Html,
+        ReportFormat::Md => Format::Md,
+        ReportFormat::Csv => Format::Csv,
+        ReportFormat::Json => Format::Json,
+    };
+    let text = report::render(&built?, format)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,585 @@
+//! What the digest says, as plain values, built from the engine's
+//! checkpoints one partnership at a time. No database, no clock: the caller
+//! streams the register through [`Builder::add`] and hands in what the outbox
+//! knows.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{Datelike, Duration, NaiveDate};
+use serde::Serialize;
+
+use crate::calendar::add_months;
+use crate::config::Config;
+use crate::domain::{CommitteeKey, Email, Event, EventKind, NoticeParty, Partnership};
+use crate::engine::{self, Checkpoint, Kind, Policy, Status};
+use crate::store::{DeliveryProblem, Postponement, SentReminder, ServiceHealth};
+
+/// "due in the next 4 weeks" (issue 6).
+pub const DUE_SOON_DAYS: i64 = 28;
+/// "committee follow-ups in the next 6 months" (issue 6).
+pub const COMMITTEE_MONTHS: i32 = 6;
+/// "a committee with no meeting dates in the coming 12 months" (issue 6).
+pub const MEETING_PLAN_MONTHS: i32 = 12;
+/// Failed mails stay listed this long; after that they are history.
+pub const DELIVERY_PROBLEM_DAYS: i64 = 28;
+
+/// `2027-W05`: the ISO week, which names one digest.
+pub fn iso_week(d: NaiveDate) -> String {
+    let w = d.iso_week();
+    format!("{}-W{:02}", w.year(), w.week())
+}
+
+/// The Monday that starts `d`'s ISO week.
+pub fn week_start(d: NaiveDate) -> NaiveDate {
+    d - Duration::days(i64::from(d.weekday().num_days_from_monday()))
+}
+
+/// The last day before which a committee decision counts as silence.
+pub fn silence_threshold(today: NaiveDate, months: u32) -> NaiveDate {
+    add_months(today, -i32::try_from(months).unwrap_or(i32::MAX / 2))
+}
+
+/// One checkpoint as a line of the digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Item {
+    pub key: String,
+    pub partnership: String,
+    pub organisation: String,
+    pub committee: String,
+    pub what: String,
+    pub due: NaiveDate,
+    pub status: Status,
+    pub status_label: &'static str,
+    pub days_late: i64,
+    /// The acting officer, "Namn <adress>".
+    pub officer: String,
+    #[serde(skip)]
+    pub officer_email: Option<Email>,
+    pub meeting: Option<NaiveDate>,
+    pub no_meeting: bool,
+    /// "2027-01-12 anna@example.org", oldest first.
+    pub reminded: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommitteeGroup {
+    pub committee: String,
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SilentPartnership {
+    pub partnership: String,
+    pub organisation: String,
+    pub committee: String,
+    /// The last committee decision recorded with a minute §, if any.
+    pub last_decision: Option<NaiveDate>,
+    /// Whole months since that decision (or since the start, if none).
+    pub months: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SilentCommittee {
+    pub committee: String,
+    pub last_decision: Option<NaiveDate>,
+    pub partnerships: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoticeRow {
+    pub partnership: String,
+    pub organisation: String,
+    pub committee: String,
+    pub given_on: NaiveDate,
+    pub by: &'static str,
+    pub end: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProblemRow {
+    pub what: String,
+    pub recipient: String,
+    pub error: String,
+    pub since: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HealthRow {
+    pub last_tick: Option<String>,
+    pub sent_this_week: i64,
+    pub pending: i64,
+}
+
+/// Links to the read-only overview pages (set once the web pages exist).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DigestLinks {
+    pub overview: String,
+}
+
+/// The whole weekly digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Digest {
+    pub body_name: String,
+    pub week: String,
+    pub today: NaiveDate,
+    pub overdue: Vec<CommitteeGroup>,
+    pub overdue_count: usize,
+    pub due_soon: Vec<Item>,
+    pub committee_items: Vec<Item>,
+    pub silence_months: u32,
+    pub silent_partnerships: Vec<SilentPartnership>,
+    pub silent_committees: Vec<SilentCommittee>,
+    pub notices: Vec<NoticeRow>,
+    pub postponements: Vec<Postponement>,
+    pub delivery_problems: Vec<ProblemRow>,
+    pub data_problems: Vec<String>,
+    pub health: HealthRow,
+    pub links: Option<DigestLinks>,
+}
+
+/// One officer's Monday list (`digest.officers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OfficerList {
+    pub name: Option<String>,
+    #[serde(skip)]
+    pub email: Option<Email>,
+    pub items: Vec<Item>,
+}
+
+/// A committee's latest follow-up decision and how many of its partnerships
+/// are old enough to have needed one.
+#[derive(Debug, Default)]
+struct CommitteeSilence {
+    last_decision: Option<NaiveDate>,
+    due_partnerships: usize,
+}
+
+/// Silence at a date (RULES 6b: only decisions recorded with a minute §
+/// count): partnerships and committees with no recorded committee
+/// follow-up within `digest.silence_months`.
+pub struct Silence {
+    at: NaiveDate,
+    threshold: NaiveDate,
+    partnerships: Vec<SilentPartnership>,
+    committees: HashMap<CommitteeKey, CommitteeSilence>,
+}
+
+impl Silence {
+    pub fn new(at: NaiveDate, months: u32) -> Self {
+        Self {
+            at,
+            threshold: silence_threshold(at, months),
+            partnerships: Vec::new(),
+            committees: HashMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, p: &Partnership, events: &[Event], policy: &Policy, committee: &str) {
+        if policy.committee_followup_years == 0 {
+            return; // e.g. Örebro: no committee follow-up is required
+        }
+        let at = self.at;
+        if p.start > at || engine::agreement_end(p, events, policy, at).is_some_and(|end| end < at)
+        {
+            return;
+        }
+        let last = last_decision(events, at);
+        let c = self.committees.entry(p.committee.clone()).or_default();
+        c.last_decision = c.last_decision.max(last);
+        if p.start >= self.threshold {
+            return; // too young to have been silent that long
+        }
+        c.due_partnerships += 1;
+        let since = last.unwrap_or(p.start);
+        if since < self.threshold {
+            self.partnerships.push(SilentPartnership {
+                partnership: p.id.to_string(),
+                organisation: p.organisation.clone(),
+                committee: committee.to_string(),
+                last_decision: last,
+                months: whole_months(since, at),
+            });
+        }
+    }
+
+    /// Silent partnerships, longest silence first, and silent committees in
+    /// configuration order.
+    pub fn finish(mut self, cfg: &Config) -> (Vec<SilentPartnership>, Vec<SilentCommittee>) {
+        self.partnerships.sort_by(|a, b| {
+            b.months
+                .cmp(&a.months)
+                .then(a.partnership.cmp(&b.partnership))
+        });
+        let mut committees = Vec::new();
+        for (key, c) in &cfg.committees {
+            if let Some(s) = self.committees.get(key)
+                && s.due_partnerships > 0
+                && s.last_decision.is_none_or(|d| d < self.threshold)
+            {
+                committees.push(SilentCommittee {
+                    committee: c.name.clone(),
+                    last_decision: s.last_decision,
+                    partnerships: s.due_partnerships,
+                });
+            }
+        }
+        (self.partnerships, committees)
+    }
+}
+
+/// Collects the digest while the register streams past.
+pub struct Builder<'a> {
+    cfg: &'a Config,
+    today: NaiveDate,
+    overdue: Vec<Item>,
+    due_soon: Vec<Item>,
+    committee_items: Vec<Item>,
+    silence: Silence,
+    notices: Vec<NoticeRow>,
+    data_problems: Vec<String>,
+    officers: BTreeMap<Email, OfficerList>,
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(cfg: &'a Config, today: NaiveDate) -> Self {
+        Self {
+            cfg,
+            today,
+            overdue: Vec::new(),
+            due_soon: Vec::new(),
+            committee_items: Vec::new(),
+            silence: Silence::new(today, cfg.digest.silence_months),
+            notices: Vec::new(),
+            data_problems: Vec::new(),
+            officers: BTreeMap::new(),
+        }
+    }
+
+    /// How far ahead the engine must look for the digest's windows.
+    pub fn horizon(today: NaiveDate) -> NaiveDate {
+        add_months(today, COMMITTEE_MONTHS)
+    }
+
+    /// A register row that could not be read (a missing officer address, say).
+    pub fn bad_row(&mut self, problem: String) {
+        self.data_problems
+            .push(format!("En rad i registret kan inte läsas: {problem}"));
+    }
+
+    /// A partnership whose committee is not configured.
+    pub fn unknown_committee(&mut self, p: &Partnership) {
+        self.data_problems.push(format!(
+            "{} {}: nämnden \"{}\" finns inte i konfigurationen, så inga kontrollpunkter beräknas",
+            p.id, p.organisation, p.committee
+        ));
+    }
+
+    /// One partnership with its history and its checkpoints at `today`
+    /// (computed with [`Builder::horizon`]).
+    pub fn add(
+        &mut self,
+        p: &Partnership,
+        events: &[Event],
+        policy: &Policy,
+        committee_name: &str,
+        checkpoints: &[Checkpoint],
+    ) {
+        let today = self.today;
+        let soon = today + Duration::days(DUE_SOON_DAYS);
+        let committee_until = add_months(today, COMMITTEE_MONTHS);
+        for cp in checkpoints {
+            let item = || item(p, events, committee_name, cp, today);
+            match cp.status {
+                Status::Overdue => self.overdue.push(item()),
+                Status::Due | Status::Upcoming if cp.due <= soon => self.due_soon.push(item()),
+                _ => {}
+            }
+            let committee_kind =
+                matches!(cp.kind, Kind::CommitteeFollowup | Kind::TerminationDecision);
+            let planned = cp.meeting.unwrap_or(cp.due);
+            if committee_kind
+                && !matches!(cp.status, Status::Cancelled | Status::BeforeTracking)
+                && planned >= today
+                && planned <= committee_until
+            {
+                self.committee_items.push(item());
+            }
+            if self.cfg.digest.officers && self.on_officer_list(cp) {
+                let i = item();
+                if let Some(email) = i.officer_email.clone() {
+                    let who = engine::responsible_on(p, events, cp.due);
+                    let name =
+                        (who.acting() == &who.officer.email).then(|| who.officer.name.clone());
+                    self.officers
+                        .entry(email.clone())
+                        .or_insert_with(|| OfficerList {
+                            name,
+                            email: Some(email),
+                            items: Vec::new(),
+                        })
+                        .items
+                        .push(i);
+                }
+            }
+        }
+        self.silence.add(p, events, policy, committee_name);
+        self.notice(p, events, policy, committee_name);
+        let who = engine::responsible_on(p, events, today);
+        if who.officer_absent && who.deputy.is_none() {
+            // RULES 10: the officer still gets the mails; the digest says so.
+            self.data_problems.push(format!(
+                "{} {}: handläggaren {} är frånvarande utan ersättare",
+                p.id, p.organisation, who.officer.name
+            ));
+        }
+    }
+
+    /// The Monday list replaces the *planera* mails (28 days before an
+    /// action, 56 before a committee deadline), so it reaches one week
+    /// further than those: the next list comes only in seven days.
+    fn on_officer_list(&self, cp: &Checkpoint) -> bool {
+        let ladder = &self.cfg.reminders;
+        let lead = match cp.kind {
+            Kind::CommitteeFollowup | Kind::TerminationDecision => ladder.committee_planning_days,
+            _ => ladder.planning_days,
+        };
+        let until = self.today + Duration::days(i64::from(lead) + 7);
+        match cp.status {
+            Status::Overdue | Status::Due => true,
+            Status::Upcoming => cp.due <= until,
+            _ => false,
+        }
+    }
+
+    fn notice(&mut self, p: &Partnership, events: &[Event], policy: &Policy, committee: &str) {
+        let today = self.today;
+        let notice = events
+            .iter()
+            .filter(|e| !e.retracted && e.on <= today)
+            .filter_map(|e| match e.kind {
+                EventKind::NoticeGiven { by } => Some((e.on, e.id, by)),
+                _ => None,
+            })
+            .max_by_key(|n| (n.0, n.1))
+            .map(|(on, _, by)| (on, by));
+        let end = engine::agreement_end(p, events, policy, today);
+        if let (Some((given_on, by)), Some(end)) = (notice, end)
+            && end >= today
+        {
+            self.notices.push(NoticeRow {
+                partnership: p.id.to_string(),
+                organisation: p.organisation.clone(),
+                committee: committee.to_string(),
+                given_on,
+                by: match by {
+                    NoticeParty::Body => "vi",
+                    NoticeParty::Partner => "den idéburna parten",
+                },
+                end,
+            });
+        }
+    }
+
+    /// The keys whose reminders the digest lists ("who was reminded when").
+    pub fn overdue_keys(&self) -> Vec<String> {
+        self.overdue.iter().map(|i| i.key.clone()).collect()
+    }
+
+    /// The finished digest. Overdue items come worst first: committees by
+    /// their most overdue item, items by days late.
+    pub fn finish(
+        mut self,
+        reminders: &HashMap<String, Vec<SentReminder>>,
+        problems: &[DeliveryProblem],
+        health: &ServiceHealth,
+        postponements: Vec<Postponement>,
+        links: Option<DigestLinks>,
+    ) -> (Digest, Vec<OfficerList>) {
+        let today = self.today;
+        let tz = self.cfg.body.time_zone;
+        for i in &mut self.overdue {
+            if let Some(sent) = reminders.get(&i.key) {
+                i.reminded = sent
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} {}",
+                            crate::calendar::local_date(r.sent_at, tz),
+                            r.recipient
+                        )
+                    })
+                    .collect();
+            }
+        }
+        let mut groups: BTreeMap<String, Vec<Item>> = BTreeMap::new();
+        let overdue_count = self.overdue.len();
+        for i in self.overdue {
+            groups.entry(i.committee.clone()).or_default().push(i);
+        }
+        let mut overdue: Vec<CommitteeGroup> = groups
+            .into_iter()
+            .map(|(committee, mut items)| {
+                items.sort_by(|a, b| b.days_late.cmp(&a.days_late).then(a.key.cmp(&b.key)));
+                CommitteeGroup { committee, items }
+            })
+            .collect();
+        let worst = |g: &CommitteeGroup| g.items.first().map_or(0, |i| i.days_late);
+        overdue.sort_by(|a, b| worst(b).cmp(&worst(a)).then(a.committee.cmp(&b.committee)));
+
+        self.due_soon
+            .sort_by(|a, b| (a.due, &a.key).cmp(&(b.due, &b.key)));
+        self.committee_items.sort_by(|a, b| {
+            (a.meeting.unwrap_or(a.due), a.due, &a.key).cmp(&(
+                b.meeting.unwrap_or(b.due),
+                b.due,
+                &b.key,
+            ))
+        });
+        self.notices
+            .sort_by(|a, b| (a.end, &a.partnership).cmp(&(b.end, &b.partnership)));
+
+        let (silent_partnerships, silent_committees) = self.silence.finish(self.cfg);
+        let plan_until = add_months(today, MEETING_PLAN_MONTHS);
+        for (key, c) in &self.cfg.committees {
+            if !c.meetings.iter().any(|m| *m >= today && *m <= plan_until) {
+                self.data_problems.push(format!(
+                    "{}: inga sammanträden inlagda de kommande 12 månaderna (committees.{}.meetings)",
+                    c.name, key
+                ));
+            }
+        }
+
+        let delivery_problems = problems
+            .iter()
+            .map(|d| ProblemRow {
+                what: d.checkpoint_key.clone(),
+                recipient: d.recipient.clone(),
+                error: match (d.status.as_str(), &d.last_error) {
+                    ("pending", Some(e)) => format!("försöker igen ({} försök): {e}", d.attempts),
+                    ("pending", None) => format!("försöker igen ({} försök)", d.attempts),
+                    (_, Some(e)) => e.clone(),
+                    (_, None) => "misslyckades".into(),
+                },
+                since: crate::calendar::local_date(d.created_at, tz),
+            })
+            .collect();
+
+        let mut officers: Vec<OfficerList> = self.officers.into_values().collect();
+        for o in &mut officers {
+            o.items
+                .sort_by(|a, b| (a.due, &a.key).cmp(&(b.due, &b.key)));
+        }
+
+        let digest = Digest {
+            body_name: self.cfg.body.name.clone(),
+            week: iso_week(today),
+            today,
+            overdue,
+            overdue_count,
+            due_soon: self.due_soon,
+            committee_items: self.committee_items,
+            silence_months: self.cfg.digest.silence_months,
+            silent_partnerships,
+            silent_committees,
+            notices: self.notices,
+            postponements,
+            delivery_problems,
+            data_problems: self.data_problems,
+            health: HealthRow {
+                last_tick: health
+                    .last_tick
+                    .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()),
+                sent_this_week: health.sent_since,
+                pending: health.pending,
+            },
+            links,
+        };
+        (digest, officers)
+    }
+}
+
+/// The latest meeting date of a follow-up decision recorded with its §, on
+/// or before `on` (RULES 6b).
+pub fn last_decision(events: &[Event], on: NaiveDate) -> Option<NaiveDate> {
+    events
+        .iter()
+        .filter(|e| !e.retracted && e.on <= on)
+        .filter_map(|e| match &e.kind {
+            EventKind::CommitteeFollowupReported {
+                meeting, paragraph, ..
+            } if !paragraph.trim().is_empty() && *meeting <= on => Some(*meeting),
+            _ => None,
+        })
+        .max()
+}
+
+/// Whole calendar months from `from` to `to` (0 if `to` is earlier).
+pub fn whole_months(from: NaiveDate, to: NaiveDate) -> i32 {
+    let mut m = (to.year() - from.year()) * 12 + to.month() as i32 - from.month() as i32;
+    if to.day() < from.day() {
+        m -= 1;
+    }
+    m.max(0)
+}
+
+/// A status in Swedish words.
+pub fn status_sv(s: Status) -> &'static str {
+    match s {
+        Status::Upcoming => "kommande",
+        Status::Due => "förfaller i dag",
+        Status::Overdue => "försenad",
+        Status::Done => "klar",
+        Status::Cancelled => "inställd",
+        Status::BeforeTracking => "före uppföljningens start",
+    }
+}
+
+/// The Swedish label of a checkpoint, with the item a `committee_minutes` belongs to.
+pub fn what(cp: &Checkpoint) -> String {
+    match cp.parent {
+        Some(parent) => format!(
+            "{} ({})",
+            cp.kind.label_sv(),
+            parent.label_sv().to_lowercase()
+        ),
+        None => cp.kind.label_sv().to_string(),
+    }
+}
+
+pub(crate) fn item(
+    p: &Partnership,
+    events: &[Event],
+    committee: &str,
+    cp: &Checkpoint,
+    today: NaiveDate,
+) -> Item {
+    // RULES 10: roles are resolved on the due date, or today once it has passed.
+    let on = cp.due.max(today);
+    let who = engine::responsible_on(p, events, on);
+    let acting = who.acting().clone();
+    let officer = if acting == who.officer.email {
+        format!("{} <{}>", who.officer.name, acting)
+    } else {
+        format!("{acting} (ersättare för {})", who.officer.name)
+    };
+    Item {
+        key: cp.key.clone(),
+        partnership: p.id.to_string(),
+        organisation: p.organisation.clone(),
+        committee: committee.to_string(),
+        what: what(cp),
+        due: cp.due,
+        status: cp.status,
+        status_label: status_sv(cp.status),
+        days_late: if cp.status == Status::Overdue {
+            (today - cp.due).num_days()
+        } else {
+            0
+        },
+        officer,
+        officer_email: Some(acting),
+        meeting: cp.meeting,
+        no_meeting: cp.no_meeting,
+        reminded: Vec::new(),
+    }
+}

@@ -1,0 +1,402 @@
+//! The digest's content from fixed data. Expected values are worked out by
+//! hand from issue 6 and RULES 6b/10, never taken from the code.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::model::*;
+use super::{HeadsUp, render_digest, render_heads_up};
+use crate::config::Config;
+use crate::domain::{
+    Channel, CommitteeKey, Email, Event, EventKind, FollowupDecision, NoticeParty, Partnership,
+    PartnershipId, Person,
+};
+use crate::engine::{Checkpoint, Kind, Status};
+use crate::store::{DeliveryProblem, SentReminder, ServiceHealth};
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn cfg() -> Config {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/iopd.example.toml");
+    Config::load_with_env(&path, false).unwrap()
+}
+
+fn partnership(id: &str, committee: &str, start: &str, deputy: Option<&str>) -> Partnership {
+    Partnership {
+        id: PartnershipId::parse(id).unwrap(),
+        organisation: format!("Förening {id}"),
+        committee: CommitteeKey::parse(committee).unwrap(),
+        officer: Person {
+            name: "Olle Officer".into(),
+            email: Email::parse("olle@example.org").unwrap(),
+        },
+        deputy: deputy.map(|e| Email::parse(e).unwrap()),
+        partner_contact: None,
+        start: d(start),
+        end: None,
+        annual_amount: None,
+        checkins_per_year: None,
+        notice_months: None,
+        notes: String::new(),
+    }
+}
+
+fn event(p: &Partnership, id: i64, on: &str, kind: EventKind) -> Event {
+    Event {
+        id,
+        partnership: p.id.clone(),
+        on: d(on),
+        kind,
+        recorded_at: 0,
+        recorded_by: "t".into(),
+        channel: Channel::Cli,
+        retracted: false,
+    }
+}
+
+fn decision(p: &Partnership, id: i64, meeting: &str, paragraph: &str) -> Event {
+    event(
+        p,
+        id,
+        meeting,
+        EventKind::CommitteeFollowupReported {
+            meeting: d(meeting),
+            paragraph: paragraph.into(),
+            decision: FollowupDecision::Approved,
+        },
+    )
+}
+
+fn cp(p: &Partnership, kind: Kind, period: &str, due: &str, status: Status) -> Checkpoint {
+    Checkpoint {
+        key: format!("{}/{}/{period}", p.id, kind.name()),
+        partnership: p.id.clone(),
+        kind,
+        parent: None,
+        period_start: d(due),
+        period_end: d(due),
+        exists_from: d("2020-01-01"),
+        due: d(due),
+        status,
+        evidence: None,
+        meeting: None,
+        no_meeting: false,
+        roles: vec![],
+    }
+}
+
+fn health() -> ServiceHealth {
+    ServiceHealth {
+        last_tick: Some(
+            DateTime::parse_from_rfc3339("2027-02-28T21:15:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        ),
+        sent_since: 4,
+        pending: 1,
+    }
+}
+
+#[test]
+fn iso_weeks_name_one_digest_each() {
+    // 2027-01-01 is a Friday in ISO week 53 of 2026; 2027-02-01 a Monday in week 5.
+    assert_eq!(iso_week(d("2027-01-01")), "2026-W53");
+    assert_eq!(iso_week(d("2027-02-01")), "2027-W05");
+    assert_eq!(iso_week(d("2027-02-07")), "2027-W05");
+    assert_eq!(week_start(d("2027-02-07")), d("2027-02-01"));
+    assert_eq!(week_start(d("2027-02-01")), d("2027-02-01"));
+}
+
+#[test]
+fn months_and_thresholds() {
+    assert_eq!(whole_months(d("2024-03-15"), d("2026-03-15")), 24);
+    assert_eq!(whole_months(d("2024-03-15"), d("2026-03-14")), 23);
+    assert_eq!(whole_months(d("2026-03-15"), d("2024-03-15")), 0);
+    assert_eq!(silence_threshold(d("2026-03-31"), 24), d("2024-03-31"));
+    // Clamped month arithmetic: 29 Feb minus 24 months is 28 Feb.
+    assert_eq!(silence_threshold(d("2028-02-29"), 24), d("2026-02-28"));
+}
+
+#[test]
+fn only_a_decision_with_its_minute_paragraph_breaks_silence() {
+    let p = partnership("P1", "kbn", "2020-01-01", None);
+    let memo = event(
+        &p,
+        1,
+        "2026-01-10",
+        EventKind::CommitteeFollowupSubmitted {
+            diarienummer: "KUB/2026:1".into(),
+            meeting: d("2026-02-19"),
+        },
+    );
+    // RULES 6b: a memo is not a decision.
+    assert_eq!(
+        last_decision(std::slice::from_ref(&memo), d("2026-06-01")),
+        None
+    );
+    let mut retracted = decision(&p, 2, "2025-02-20", "§ 12");
+    retracted.retracted = true;
+    let kept = decision(&p, 3, "2024-02-22", "§ 7");
+    let future = decision(&p, 4, "2026-09-17", "§ 3");
+    assert_eq!(
+        last_decision(&[memo, retracted, kept, future], d("2026-06-01")),
+        Some(d("2024-02-22"))
+    );
+}
+
+#[test]
+fn worst_first_silence_notices_and_data_problems() {
+    let cfg = cfg();
+    let today = d("2027-03-01");
+    let mut b = Builder::new(&cfg, today);
+    let policy = cfg.policy_for(&CommitteeKey::parse("kbn").unwrap(), d("2020-01-01"));
+
+    // A: kbn, last decision 2024-02-22 (more than 24 months before
+    // 2027-03-01): silent. Two overdue items, 10 and 40 days late.
+    let a = partnership("A", "kbn", "2020-01-01", Some("dora@example.org"));
+    let a_events = vec![decision(&a, 1, "2024-02-22", "§ 7")];
+    let a_cps = vec![
+        cp(&a, Kind::Checkin, "y7-w1", "2027-02-19", Status::Overdue),
+        cp(&a, Kind::AnnualReport, "y6", "2027-01-20", Status::Overdue),
+        cp(
+            &a,
+            Kind::AnnualEvaluation,
+            "y7",
+            "2027-03-20",
+            Status::Upcoming,
+        ),
+        // Outside the four weeks: not listed as due soon.
+        cp(&a, Kind::Checkin, "y7-w2", "2027-04-30", Status::Upcoming),
+    ];
+    b.add(&a, &a_events, &policy, "Kultur", &a_cps);
+
+    // B: hsn, decision 2026-02-24 (12 months ago): not silent; officer
+    // absent with no deputy; 100 days late; notice given by the partner.
+    let hsn = cfg.policy_for(&CommitteeKey::parse("hsn").unwrap(), d("2020-01-01"));
+    let bp = partnership("B", "hsn", "2021-01-01", None);
+    let b_events = vec![
+        decision(&bp, 10, "2026-02-24", "§ 30"),
+        event(
+            &bp,
+            11,
+            "2027-02-01",
+            EventKind::OfficerAbsent {
+                from: d("2027-02-01"),
+                to: d("2027-04-30"),
+            },
+        ),
+        event(
+            &bp,
+            12,
+            "2027-01-15",
+            EventKind::NoticeGiven {
+                by: NoticeParty::Partner,
+            },
+        ),
+    ];
+    let b_cps = vec![cp(
+        &bp,
+        Kind::Checkin,
+        "y6-w1",
+        "2026-11-21",
+        Status::Overdue,
+    )];
+    b.add(&bp, &b_events, &hsn, "Hälso", &b_cps);
+
+    // C: kbn, started 2026: too young to be silent.
+    let c = partnership("C", "kbn", "2026-01-10", None);
+    b.add(&c, &[], &policy, "Kultur", &[]);
+
+    let mut reminders = HashMap::new();
+    reminders.insert(
+        "A/annual_report/y6".to_string(),
+        vec![SentReminder {
+            sent_at: DateTime::parse_from_rfc3339("2027-01-27T08:05:00+01:00")
+                .unwrap()
+                .with_timezone(&Utc),
+            recipient: "olle@example.org".into(),
+            stage: "d+7".into(),
+        }],
+    );
+    let problems = vec![DeliveryProblem {
+        checkpoint_key: "A/checkin/y7-w1".into(),
+        recipient: "olle@example.org".into(),
+        status: "failed".into(),
+        attempts: 1,
+        last_error: Some("550 5.1.1 No such mailbox".into()),
+        created_at: DateTime::parse_from_rfc3339("2027-02-26T08:05:00+01:00")
+            .unwrap()
+            .with_timezone(&Utc),
+    }];
+    let (digest, officers) = b.finish(&reminders, &problems, &health(), Vec::new(), None);
+    assert!(officers.is_empty(), "digest.officers is off by default");
+    assert_eq!(digest.week, "2027-W09");
+    assert_eq!(digest.overdue_count, 3);
+    // Worst first: the committee whose worst item is 100 days late leads.
+    let order: Vec<(&str, i64)> = digest
+        .overdue
+        .iter()
+        .flat_map(|g| {
+            g.items
+                .iter()
+                .map(|i| (i.partnership.as_str(), i.days_late))
+        })
+        .collect();
+    assert_eq!(order, vec![("B", 100), ("A", 40), ("A", 10)]);
+    assert_eq!(digest.overdue[0].committee, "Hälso");
+    assert_eq!(
+        digest.overdue[1].items[0].reminded,
+        vec!["2027-01-27 olle@example.org"]
+    );
+    // Due within 28 days (by 2027-03-29): only A's evaluation.
+    let soon: Vec<&str> = digest.due_soon.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(soon, vec!["A/annual_evaluation/y7"]);
+    // Silence: A only; kbn is silent (its last decision 2024-02-22), hsn not.
+    let silent: Vec<(&str, Option<NaiveDate>, i32)> = digest
+        .silent_partnerships
+        .iter()
+        .map(|s| (s.partnership.as_str(), s.last_decision, s.months))
+        .collect();
+    assert_eq!(silent, vec![("A", Some(d("2024-02-22")), 36)]);
+    let committees: Vec<(&str, usize)> = digest
+        .silent_committees
+        .iter()
+        .map(|c| (c.committee.as_str(), c.partnerships))
+        .collect();
+    assert_eq!(committees, vec![("Kultur- och bildningsnämnden", 1)]);
+    // Notice on 2027-01-15 with six months: ends 2027-07-15.
+    assert_eq!(digest.notices.len(), 1);
+    assert_eq!(digest.notices[0].end, d("2027-07-15"));
+    assert_eq!(digest.notices[0].by, "den idéburna parten");
+    assert!(
+        digest
+            .data_problems
+            .iter()
+            .any(|p| p.starts_with("B ") && p.contains("frånvarande utan ersättare")),
+        "{:?}",
+        digest.data_problems
+    );
+    assert_eq!(digest.delivery_problems.len(), 1);
+    assert!(digest.delivery_problems[0].error.contains("550"));
+    assert_eq!(digest.health.last_tick.as_deref(), Some("2027-02-28 22:15"));
+
+    let r = render_digest(&digest).unwrap();
+    assert_eq!(
+        r.subject,
+        "[IOP] Veckoöversikt 2027-W09: 3 försenade kontrollpunkter"
+    );
+    assert!(!r.text.contains("Inget är försenat"));
+    assert!(r.text.contains("100 dagar sen"), "{}", r.text);
+}
+
+#[test]
+fn all_well_says_so_and_a_committee_without_meetings_is_flagged() {
+    let mut cfg = cfg();
+    let hsn = CommitteeKey::parse("hsn").unwrap();
+    if let Some(c) = cfg.committees.get_mut(&hsn) {
+        c.meetings.retain(|m| *m < d("2027-01-01"));
+    }
+    let b = Builder::new(&cfg, d("2027-03-01"));
+    let (digest, _) = b.finish(&HashMap::new(), &[], &health(), Vec::new(), None);
+    let r = render_digest(&digest).unwrap();
+    assert_eq!(r.subject, "[IOP] Veckoöversikt 2027-W09: Inget är försenat");
+    assert!(r.text.contains("Inget är försenat."), "{}", r.text);
+    assert!(r.html.contains("Inget är försenat."));
+    assert_eq!(
+        digest.data_problems,
+        vec![
+            "Hälso- och sjukvårdsnämnden: inga sammanträden inlagda de kommande 12 månaderna (committees.hsn.meetings)"
+        ]
+    );
+    // No overview link until the web pages provide one.
+    assert!(!r.html.contains("Öppna översikten"));
+    let with_link = Digest {
+        links: Some(DigestLinks {
+            overview: "https://iop.example.org/oversikt".into(),
+        }),
+        ..digest
+    };
+    let r = render_digest(&with_link).unwrap();
+    // minijinja escapes `/` as `&#x2f;` inside HTML; browsers read it back.
+    assert!(r.html.contains("Öppna översikten"));
+    assert!(
+        r.html
+            .contains("href=\"https:&#x2f;&#x2f;iop.example.org&#x2f;oversikt\""),
+        "{}",
+        r.html
+    );
+}
+
+#[test]
+fn officers_list_reaches_a_week_past_the_planning_stage() {
+    let mut cfg = cfg();
+    cfg.digest.officers = true;
+    let today = d("2027-03-01");
+    let mut b = Builder::new(&cfg, today);
+    let policy = cfg.policy_for(&CommitteeKey::parse("kbn").unwrap(), d("2020-01-01"));
+    let a = partnership("A", "kbn", "2025-01-01", None);
+    let cps = vec![
+        // Planera is 28 days before: 2027-04-04 is 34 days away, inside 28 + 7.
+        cp(&a, Kind::Checkin, "w1", "2027-04-04", Status::Upcoming),
+        // 36 days away: next Monday's list takes it.
+        cp(&a, Kind::AnnualReport, "y2", "2027-04-06", Status::Upcoming),
+        // Committee items: 56 + 7 days.
+        cp(
+            &a,
+            Kind::CommitteeFollowup,
+            "f1",
+            "2027-05-02",
+            Status::Upcoming,
+        ),
+        cp(&a, Kind::Checkin, "w0", "2027-02-01", Status::Overdue),
+    ];
+    b.add(&a, &[], &policy, "Kultur", &cps);
+    let (_, officers) = b.finish(&HashMap::new(), &[], &health(), Vec::new(), None);
+    assert_eq!(officers.len(), 1);
+    let keys: Vec<&str> = officers[0].items.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec!["A/checkin/w0", "A/checkin/w1", "A/committee_followup/f1"]
+    );
+}
+
+#[test]
+fn heads_up_lists_the_agenda_and_escapes_free_text() {
+    let p = partnership("A", "kbn", "2025-01-01", None);
+    let mut c = cp(
+        &p,
+        Kind::CommitteeFollowup,
+        "f1",
+        "2027-03-25",
+        Status::Upcoming,
+    );
+    c.meeting = Some(d("2027-04-15"));
+    let mut p2 = p.clone();
+    p2.organisation = "<script>x</script>".into();
+    let item = super::model::item(&p2, &[], "Kultur", &c, d("2027-03-04"));
+    let r = render_heads_up(&HeadsUp {
+        body_name: "Region Värmland".into(),
+        committee: "Kultur- och bildningsnämnden".into(),
+        meeting: d("2027-04-15"),
+        deadline: d("2027-03-25"),
+        days_left: 42,
+        items: vec![item],
+    })
+    .unwrap();
+    assert_eq!(
+        r.subject,
+        "[IOP] IOP-ärenden till Kultur- och bildningsnämnden 2027-04-15"
+    );
+    assert!(r.html.contains("&lt;script&gt;"), "{}", r.html);
+    assert!(!r.html.contains("<script>"));
+    assert!(
+        r.text.contains("Olle Officer <olle@example.org>"),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("Om 42 dagar, 2027-04-15"), "{}", r.text);
+}

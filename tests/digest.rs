@@ -1,0 +1,545 @@
+//! `iopd digest`, the secretaries' heads-up and `iopd report` against real
+//! SQLite, PostgreSQL and SMTP.
+//!
+//! Dates are worked out by hand from the rules and the 2026 almanac:
+//! - T1 (kbn) starts 2025-12-01, two check-ins a year: the first window ends
+//!   Sunday 2026-05-31, so the check-in is due Friday 2026-05-29.
+//! - T2 (hsn) starts 2025-11-01: its first window ends Thursday 2026-04-30.
+//! - Monday 2026-06-08 (ISO week 2026-W24): T2 is 39 days late, T1 10.
+
+mod support;
+
+use std::time::Duration;
+
+use mail_parser::MessageParser;
+use scraper::{Html, Selector};
+use support::smtp::SmtpServer;
+use support::{BACKENDS, Backend, World, json, path_str};
+
+const T1_T2: &str = "id;organisation;committee;officer_name;officer_email;deputy_email;start_date\n\
+T1;Testföreningen;kbn;Olle Officer;olle@example.org;dora@example.org;2025-12-01\n\
+T2;Vårdföreningen;hsn;Maja Vård;maja@example.org;;2025-11-01\n";
+
+fn world(backend: Backend, smtp: &SmtpServer, csv: &str) -> World {
+    let mut w = World::new(backend);
+    w.use_smtp(smtp.port);
+    let file = w.write("register.csv", csv);
+    w.ok(&["import", path_str(&file), "--now", "2026-04-01"]);
+    w
+}
+
+struct Mail {
+    to: Vec<String>,
+    subject: String,
+    text: String,
+    html: String,
+    message_id: String,
+}
+
+fn parse(r: &support::smtp::Received) -> Mail {
+    let m = MessageParser::default()
+        .parse(&r.data)
+        .expect("a parseable message");
+    Mail {
+        to: r.to.clone(),
+        subject: m.subject().unwrap_or_default().to_string(),
+        text: m.body_text(0).map(|t| t.to_string()).unwrap_or_default(),
+        html: m.body_html(0).map(|t| t.to_string()).unwrap_or_default(),
+        message_id: m.message_id().unwrap_or_default().to_string(),
+    }
+}
+
+fn digests(smtp: &SmtpServer) -> Vec<Mail> {
+    smtp.received()
+        .iter()
+        .map(parse)
+        .filter(|m| m.subject.starts_with("[IOP] Veckoöversikt"))
+        .collect()
+}
+
+/// The text of each cell of each body row of the table `id`.
+fn rows(html: &str, id: &str) -> Vec<Vec<String>> {
+    let doc = Html::parse_document(html);
+    let tr = Selector::parse(&format!("table#{id} tbody tr")).unwrap();
+    let td = Selector::parse("td, th").unwrap();
+    doc.select(&tr)
+        .map(|row| {
+            row.select(&td)
+                .map(|c| c.text().collect::<String>().trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn one_digest_per_iso_week_over_smtp_even_after_a_restart_or_a_second_replica() {
+    for backend in BACKENDS {
+        let smtp = SmtpServer::start();
+        let w = world(backend, &smtp, T1_T2);
+
+        // Monday 2026-04-13 (2026-W16): nothing is late.
+        let r = w.ok(&["digest", "--now", "2026-04-13T07:00"]);
+        assert!(r.stdout.contains("2 enqueued"), "{}", r.stdout);
+        let got = smtp.wait_for(2, Duration::from_secs(10));
+        assert_eq!(got.len(), 2, "{backend:?}");
+        let mut to: Vec<String> = got.iter().flat_map(|r| r.to.clone()).collect();
+        to.sort();
+        assert_eq!(to, vec!["iop-ansvarig@example.org", "iop@example.org"]);
+        let m = parse(&got[0]);
+        assert_eq!(m.subject, "[IOP] Veckoöversikt 2026-W16: Inget är försenat");
+        assert!(m.text.contains("Inget är försenat."), "{}", m.text);
+        assert!(m.html.contains("lang=\"sv\""));
+        assert!(!m.message_id.is_empty());
+
+        // A restart later the same week: a new process sends nothing.
+        let r = w.ok(&["digest", "--now", "2026-04-16T07:00"]);
+        assert!(r.stdout.contains("was already sent"), "{}", r.stdout);
+        assert_eq!(smtp.received().len(), 2, "{backend:?}: no second digest");
+
+        // Next week, two replicas at once: each recipient gets it once.
+        let a = w
+            .cmd(&["digest", "--now", "2026-04-20T07:00"])
+            .spawn()
+            .unwrap();
+        let b = w
+            .cmd(&["digest", "--now", "2026-04-20T07:00"])
+            .spawn()
+            .unwrap();
+        for mut child in [a, b] {
+            assert!(child.wait().unwrap().success(), "{backend:?}");
+        }
+        let got = smtp.wait_for(4, Duration::from_secs(10));
+        w.ok(&["digest", "--now", "2026-04-20T09:00"]);
+        assert_eq!(smtp.received().len(), 4, "{backend:?}");
+        let week17: Vec<Mail> = digests(&smtp)
+            .into_iter()
+            .filter(|m| m.subject.contains("2026-W17"))
+            .collect();
+        assert_eq!(week17.len(), 2, "{backend:?}");
+        let mut ids: Vec<String> = got.iter().map(|r| parse(r).message_id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 4, "{backend:?}: a Message-ID twice");
+
+        // A manual copy to someone else goes out, and only to them.
+        w.ok(&[
+            "digest",
+            "--now",
+            "2026-04-20T10:00",
+            "--to",
+            "revisor@example.org",
+        ]);
+        let got = smtp.wait_for(5, Duration::from_secs(10));
+        assert_eq!(got.len(), 5);
+        assert_eq!(got[4].to, vec!["revisor@example.org"]);
+
+        let r = w.refused(&["digest", "--to", "inte en adress"]);
+        assert!(r.stderr.contains("--to"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn dry_run_prints_the_digest_and_records_nothing() {
+    let smtp = SmtpServer::start();
+    let w = world(Backend::Sqlite, &smtp, T1_T2);
+    let r = w.ok(&["digest", "--now", "2026-04-13T07:00", "--dry-run"]);
+    assert!(
+        r.stdout
+            .contains("Subject: [IOP] Veckoöversikt 2026-W16: Inget är försenat"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("nothing was sent or recorded"));
+    let out = json(&w.ok(&["outbox", "--format", "json"]).stdout);
+    assert_eq!(out.as_array().unwrap().len(), 0);
+    assert!(smtp.received().is_empty());
+}
+
+#[test]
+fn the_html_lists_overdue_items_worst_first_with_who_was_reminded_when() {
+    for backend in BACKENDS {
+        let smtp = SmtpServer::start();
+        let w = world(backend, &smtp, T1_T2);
+        // Friday 2026-06-05: T1's overdue stage (+7) to the officer and the deputy.
+        w.ok(&["tick", "--now", "2026-06-05T08:05"]);
+        let r = w.ok(&["digest", "--now", "2026-06-08T07:00"]);
+        assert!(r.stdout.contains("2 enqueued"), "{}", r.stdout);
+        let d = digests(&smtp);
+        assert_eq!(d.len(), 2, "{backend:?}");
+        let m = &d[0];
+        assert_eq!(
+            m.subject,
+            "[IOP] Veckoöversikt 2026-W24: 2 försenade kontrollpunkter"
+        );
+        let late = rows(&m.html, "forsenat");
+        assert_eq!(late.len(), 2, "{backend:?}: {late:?}");
+        // Worst first: T2 (39 days) in Hälso- och sjukvårdsnämnden, then T1 (10 days).
+        assert_eq!(late[0][0], "Hälso- och sjukvårdsnämnden");
+        assert_eq!(late[0][1], "T2 Vårdföreningen");
+        assert_eq!(late[0][2], "Avstämningsmöte");
+        assert_eq!(late[0][3], "2026-04-30");
+        assert_eq!(late[0][4], "39");
+        assert_eq!(late[1][0], "Kultur- och bildningsnämnden");
+        assert_eq!(late[1][1], "T1 Testföreningen");
+        assert_eq!(late[1][3], "2026-05-29");
+        assert_eq!(late[1][4], "10");
+        assert_eq!(late[1][5], "Olle Officer <olle@example.org>");
+        // Who was reminded when: the tick on 2026-06-05.
+        assert!(
+            late[1][6].contains("2026-06-05 olle@example.org")
+                && late[1][6].contains("2026-06-05 dora@example.org"),
+            "{:?}",
+            late[1][6]
+        );
+        assert!(
+            late[0][6].contains("2026-06-05 maja@example.org"),
+            "{:?}",
+            late[0][6]
+        );
+        // T2 has no deputy: not a data problem unless the officer is absent.
+        assert!(m.html.contains("Inga problem hittades."));
+        // Health: a tick is logged (at the real time it ran); its mails went
+        // out on Friday, in the previous ISO week, so none this week.
+        let health = Html::parse_document(&m.html);
+        let p = Selector::parse("p#halsa").unwrap();
+        let text: String = health.select(&p).flat_map(|e| e.text()).collect();
+        assert!(!text.contains("ingen registrerad"), "{text}");
+        assert!(text.contains("Mejl skickade den här veckan: 0."), "{text}");
+        assert!(text.contains("Väntar på att skickas: 0."), "{text}");
+    }
+}
+
+#[test]
+fn the_secretary_gets_the_agenda_six_weeks_before_the_meeting_once() {
+    // S1 starts 2023-01-10: its second committee follow-up (anniversary
+    // 2027-01-10) goes to the last kbn meeting before it, 2026-12-17, with
+    // the memo due 21 days earlier, Thursday 2026-11-26. Six weeks before the
+    // meeting is Thursday 2026-11-05.
+    for backend in BACKENDS {
+        let smtp = SmtpServer::start();
+        let w = world(
+            backend,
+            &smtp,
+            "id;organisation;committee;officer_name;officer_email;start_date\n\
+             S1;Suicide Zero test;kbn;Sara Nilsson;sara@example.org;2023-01-10\n",
+        );
+        let subject = "[IOP] IOP-ärenden till Kultur- och bildningsnämnden 2026-12-17";
+        let heads_up = |smtp: &SmtpServer| -> Vec<Mail> {
+            smtp.received()
+                .iter()
+                .map(parse)
+                .filter(|m| m.subject == subject)
+                .collect()
+        };
+        w.ok(&["tick", "--now", "2026-11-04T08:05"]);
+        // A tick delivers before it exits, so what it sent has arrived.
+        assert!(heads_up(&smtp).is_empty(), "{backend:?}: too early");
+        w.ok(&["tick", "--now", "2026-11-05T08:05"]);
+        let got = heads_up(&smtp);
+        assert_eq!(got.len(), 1, "{backend:?}");
+        assert_eq!(got[0].to, vec!["kbn-sekreterare@example.org"]);
+        let agenda = rows(&got[0].html, "arenden");
+        assert_eq!(agenda.len(), 1, "{agenda:?}");
+        assert_eq!(agenda[0][0], "S1 Suicide Zero test");
+        assert_eq!(agenda[0][1], "Fördjupad uppföljning till nämnden");
+        assert_eq!(agenda[0][2], "2026-11-26");
+        assert_eq!(agenda[0][4], "Sara Nilsson <sara@example.org>");
+        assert!(
+            got[0].text.contains("underlag senast 2026-11-26"),
+            "{}",
+            got[0].text
+        );
+        // Meetings with nothing expected (hsn has no partnership) get no mail.
+        assert!(
+            smtp.received()
+                .iter()
+                .all(|r| r.to != vec!["hsn-sekreterare@example.org"]),
+            "{backend:?}"
+        );
+        // Once per meeting and secretary.
+        w.ok(&["tick", "--now", "2026-11-06T08:05"]);
+        w.ok(&["tick", "--now", "2026-11-09T08:05"]);
+        assert_eq!(heads_up(&smtp).len(), 1, "{backend:?}");
+    }
+}
+
+/// P1 (kbn) and P2 (hsn) both start in 2022. P1's check-in window y3-w2
+/// (2025-07-10..2026-01-09) is due Friday 2026-01-09; its overdue stage
+/// goes out Friday 2026-01-16. A check-in on 2026-03-02 closes it 52 days
+/// late (RULES 1); one on 2026-05-05 closes y4-w1 (due 2026-07-09) on time.
+/// The annual report for agreement year 3 (2025-01-10..2026-01-09, due that day) is registered 2026-02-10:
+/// 32 days late. P1's follow-up is decided at kbn's 2026-02-19 meeting
+/// (§ 12); hsn has no decision at all: silent.
+fn report_world(backend: Backend) -> World {
+    let w = World::new(backend);
+    let csv = w.write(
+        "r.csv",
+        "id;organisation;committee;officer_name;officer_email;deputy_email;start_date\n\
+         P1;Kulturföreningen;kbn;Olle Officer;olle@example.org;dora@example.org;2022-01-10\n\
+         P2;Vårdföreningen;hsn;Maja Vård;maja@example.org;;2022-03-01\n",
+    );
+    w.ok(&["import", path_str(&csv), "--now", "2026-01-02"]);
+    w.ok(&["tick", "--now", "2026-01-16T08:05"]);
+    for args in [
+        vec![
+            "record",
+            "annual-report-received",
+            "-p",
+            "P1",
+            "--on",
+            "2026-02-10",
+            "--diarienummer",
+            "KUB/2026:12",
+        ],
+        vec![
+            "record",
+            "committee-followup-reported",
+            "-p",
+            "P1",
+            "--meeting",
+            "2026-02-19",
+            "--paragraph",
+            "§ 12",
+            "--decision",
+            "approved",
+            "--on",
+            "2026-02-19",
+        ],
+        vec!["record", "checkin-held", "-p", "P1", "--on", "2026-03-02"],
+        vec!["record", "checkin-held", "-p", "P1", "--on", "2026-05-05"],
+    ] {
+        let mut a = args.clone();
+        a.extend(["--now", "2026-06-01"]);
+        w.ok(&a);
+    }
+    w
+}
+
+#[test]
+fn the_report_in_each_format() {
+    for backend in BACKENDS {
+        let w = report_world(backend);
+        let period = [
+            "--now",
+            "2026-12-31T12:00",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-12-31",
+        ];
+        let run = |format: &str| {
+            let mut a = vec!["report"];
+            a.extend(period);
+            a.extend(["--format", format]);
+            w.ok(&a).stdout
+        };
+
+        let j = json(&run("json"));
+        let cps = j["checkpoints"].as_array().unwrap();
+        let row = |key: &str| {
+            cps.iter()
+                .find(|r| r["key"] == key)
+                .unwrap_or_else(|| panic!("{key} missing: {j:#}"))
+                .clone()
+        };
+        let y3w2 = row("P1/checkin/y3-w2");
+        assert_eq!(y3w2["due"], "2026-01-09");
+        assert_eq!(y3w2["status"], "done");
+        assert_eq!(y3w2["evidence_on"], "2026-03-02");
+        assert_eq!(y3w2["days_late"], 52);
+        let sent: Vec<String> = y3w2["reminders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["sent_on"].as_str().unwrap(),
+                    r["recipient"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert!(
+            sent.contains(&"2026-01-16 olle@example.org".to_string()),
+            "{sent:?}"
+        );
+        assert!(
+            sent.contains(&"2026-01-16 dora@example.org".to_string()),
+            "{sent:?}"
+        );
+        assert_eq!(row("P1/checkin/y4-w1")["days_late"], 0);
+        let ar = row("P1/annual_report/y3");
+        assert_eq!(ar["diarienummer"], "KUB/2026:12");
+        assert_eq!(ar["days_late"], 32);
+        // The decision with its paragraph, and silence: hsn only.
+        let decisions = j["decisions"].as_array().unwrap();
+        assert_eq!(decisions.len(), 1, "{j:#}");
+        assert_eq!(decisions[0]["meeting"], "2026-02-19");
+        assert_eq!(decisions[0]["paragraph"], "§ 12");
+        assert_eq!(decisions[0]["committee"], "Kultur- och bildningsnämnden");
+        let silent: Vec<&str> = j["silent_partnerships"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["partnership"].as_str().unwrap())
+            .collect();
+        assert_eq!(silent, vec!["P2"]);
+        let silent_committees: Vec<&str> = j["silent_committees"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["committee"].as_str().unwrap())
+            .collect();
+        assert_eq!(silent_committees, vec!["Hälso- och sjukvårdsnämnden"]);
+        assert_eq!(j["guidelines"][0]["checkins_per_year"], 2);
+        assert_eq!(j["agreements"].as_array().unwrap().len(), 2);
+
+        // CSV: one row per checkpoint, the same rows as the JSON.
+        let csv = run("csv");
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(b';')
+            .from_reader(csv.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        assert_eq!(&header[0], "nämnd");
+        assert_eq!(&header[8], "diarienummer");
+        let records: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+        assert_eq!(records.len(), cps.len(), "{csv}");
+        let ar = records
+            .iter()
+            .find(|r| &r[4] == "P1/annual_report/y3")
+            .expect("annual report row");
+        assert_eq!(&ar[5], "2026-01-09");
+        assert_eq!(&ar[7], "2026-02-10");
+        assert_eq!(&ar[8], "KUB/2026:12");
+        assert_eq!(&ar[11], "32");
+
+        // Markdown: the decision and a checkpoint row.
+        let md = run("md");
+        assert!(md.contains("| 2026-02-19 | Kultur- och bildningsnämnden | P1 Kulturföreningen | Uppföljning av IOP | § 12 |"), "{md}");
+        assert!(md.contains("| Kultur- och bildningsnämnden | P1 Kulturföreningen | Avstämningsmöte | 2026-01-09 | klar | 2026-03-02 |"), "{md}");
+
+        // HTML: the checkpoint table, sorted by committee, partnership and due date.
+        let html = run("html");
+        assert!(html.contains("<html lang=\"sv\">"));
+        let table = rows(&html, "kontrollpunkter");
+        assert_eq!(table.len(), cps.len());
+        let order: Vec<(String, String)> =
+            table.iter().map(|r| (r[0].clone(), r[3].clone())).collect();
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(order, sorted, "sorted by committee then due date");
+        let first_kbn = table
+            .iter()
+            .find(|r| {
+                r[1] == "P1 Kulturföreningen" && r[3] == "2026-01-09" && r[2] == "Avstämningsmöte"
+            })
+            .expect("the check-in row");
+        assert_eq!(first_kbn[4], "klar");
+        assert_eq!(first_kbn[8], "52");
+        let rates = rows(&html, "andel");
+        let kbn = rates
+            .iter()
+            .find(|r| r[0] == "Kultur- och bildningsnämnden")
+            .unwrap();
+        // P1's y4-w1 check-in is the only one of its rows done on time.
+        assert_eq!(kbn[2], "1", "{rates:?}");
+
+        // --committee narrows everything to one committee.
+        let mut a = vec!["report"];
+        a.extend(period);
+        a.extend(["--committee", "hsn", "--format", "json"]);
+        let j = json(&w.ok(&a).stdout);
+        assert!(
+            j["checkpoints"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["committee"] == "Hälso- och sjukvårdsnämnden")
+        );
+        assert_eq!(j["agreements"].as_array().unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn report_arguments_are_checked() {
+    let w = World::new(Backend::Sqlite);
+    let r = w.refused(&["report", "--now", "2026-06-01", "--from", "2026-13-01"]);
+    assert!(r.stderr.contains("--from \"2026-13-01\""), "{}", r.stderr);
+    let r = w.refused(&[
+        "report",
+        "--now",
+        "2026-06-01",
+        "--from",
+        "2026-05-01",
+        "--to",
+        "2026-04-01",
+    ]);
+    assert!(
+        r.stderr
+            .contains("--from 2026-05-01 is after --to 2026-04-01"),
+        "{}",
+        r.stderr
+    );
+    let r = w.refused(&["report", "--now", "2026-06-01", "--to", "2026-07-01"]);
+    assert!(
+        r.stderr.contains("--to 2026-07-01 is after today"),
+        "{}",
+        r.stderr
+    );
+    let r = w.refused(&["report", "--now", "2026-06-01", "--committee", "kfn"]);
+    assert!(
+        r.stderr
+            .contains("--committee kfn is not configured (known: hsn, kbn)"),
+        "{}",
+        r.stderr
+    );
+    let r = w.run(&["report", "--format", "pdf"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
+#[test]
+fn with_digest_officers_the_monday_list_replaces_the_planning_mail() {
+    let smtp = SmtpServer::start();
+    let mut w = world(Backend::Sqlite, &smtp, T1_T2);
+    w.env.push(("IOPD__DIGEST__OFFICERS".into(), "true".into()));
+    // Thursday 2026-04-30 is T1's planera day: no mail to the officer.
+    w.ok(&["tick", "--now", "2026-04-30T08:05"]);
+    assert!(
+        smtp.received()
+            .iter()
+            .all(|r| r.to != vec!["olle@example.org"]),
+        "no planning mail"
+    );
+    // Monday 2026-05-04: the digest plus one list per officer with items.
+    let r = w.ok(&["digest", "--now", "2026-05-04T07:00"]);
+    assert!(r.stdout.contains("(2 officer lists)"), "{}", r.stdout);
+    let lists: Vec<Mail> = smtp
+        .received()
+        .iter()
+        .map(parse)
+        .filter(|m| m.subject == "[IOP] Dina IOP-uppgifter vecka 2026-W19")
+        .collect();
+    assert_eq!(lists.len(), 2);
+    let olle = lists
+        .iter()
+        .find(|m| m.to == vec!["olle@example.org"])
+        .expect("Olle's list");
+    let items = rows(&olle.html, "uppgifter");
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0][0], "2026-05-29");
+    assert_eq!(items[0][1], "T1 Testföreningen");
+    let maja = lists
+        .iter()
+        .find(|m| m.to == vec!["maja@example.org"])
+        .expect("Maja's list");
+    assert!(maja.text.contains("4 dagar sen"), "{}", maja.text);
+    // Once a week: a second run sends no list again.
+    w.ok(&["digest", "--now", "2026-05-05T07:00"]);
+    let again = smtp
+        .received()
+        .iter()
+        .map(parse)
+        .filter(|m| m.subject.starts_with("[IOP] Dina IOP-uppgifter"))
+        .count();
+    assert_eq!(again, 2);
+}
