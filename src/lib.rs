@@ -14,5 +14,6 @@ pub mod ical;
 pub mod import;
 pub mod ladder;
 pub mod mail;
+pub mod record;
 pub mod store;
 pub mod synth;
