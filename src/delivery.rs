@@ -251,6 +251,7 @@ pub async fn enqueue(
         .map(|(k, c)| (k.clone(), (c.calendar(), cfg.policy_for(k, tracking))))
         .collect();
     let pending = store.checkpoints_with_pending().await?;
+    let postponed = store.postponed_until(now.today).await?;
     let live = store.live_invite_recipients().await?;
     let today = now.today;
 
@@ -329,6 +330,13 @@ pub async fn enqueue(
                     let Some((planned, late)) = ladder::current(&cp, &ladder, today) else {
                         continue;
                     };
+                    // "Jag behöver mer tid": the checkpoint's own stages wait;
+                    // the escalation never does (the date is capped at it).
+                    if planned.stage.kind < StageKind::Escalation
+                        && postponed.get(&cp.key).is_some_and(|until| today < *until)
+                    {
+                        continue;
+                    }
                     let roles = ladder::route(&ladder, cp.kind, cp.parent, planned.stage.kind);
                     let recipients = resolve(cfg, &p, &events, &committee.secretary, &roles, today);
                     candidates.push(Candidate {
@@ -487,7 +495,12 @@ fn render_one(
         } else {
             Vec::new()
         },
-        links: None,
+        // Signed links for this recipient when `[web]` is configured.
+        links: if cancel {
+            None
+        } else {
+            crate::web::links(cfg, &c.cp.key, &t.email, now.today)
+        },
         diarienummer_hint: None,
     };
     let map_err = |source| DeliveryError::Mail {

@@ -17,3 +17,4 @@ pub mod mail;
 pub mod record;
 pub mod store;
 pub mod synth;
+pub mod web;

@@ -787,4 +787,6 @@ fn changed_columns(a: &Partnership, b: &Partnership) -> Vec<&'static str> {
 }
 
 mod outbox;
+mod postpone;
 pub use outbox::{Claimed, Enqueue, InviteState, NewMail, OutboxRow};
+pub use postpone::Postponement;
