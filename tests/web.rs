@@ -728,13 +728,36 @@ async fn fill(c: &fantoccini::Client, id: &str, value: &str) {
     e.send_keys(value).await.expect("type");
 }
 
+/// Clicks the submit button and waits until the answer page has loaded (the
+/// form and its answer share one address, so the old page is marked).
 async fn submit(c: &fantoccini::Client) {
+    c.execute("window.iopdOldPage = true;", vec![])
+        .await
+        .expect("mark the page");
     c.find(fantoccini::Locator::Css("button[type=submit]"))
         .await
         .expect("a submit button")
         .click()
         .await
         .expect("submit");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let loaded = c
+            .execute(
+                "return window.iopdOldPage === undefined && document.readyState === 'complete';",
+                vec![],
+            )
+            .await
+            .unwrap_or(serde_json::Value::Bool(false));
+        if loaded == serde_json::Value::Bool(true) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the answer page did not load"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn h1(c: &fantoccini::Client) -> String {

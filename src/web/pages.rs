@@ -155,13 +155,13 @@ fn check_link(
     ext: &Extensions,
     headers: &HeaderMap,
     want: &[Action],
-) -> Result<Checked, Response> {
+) -> Result<Checked, Box<Response>> {
     let cfg = st.config.borrow().clone();
     let now = st.clock.with_tz(cfg.body.time_zone).now();
     let ip = client_ip(ext.get::<ConnectInfo<SocketAddr>>(), headers);
     let t0 = Instant::now();
     if st.limiter.blocked(ip, t0) {
-        return Err(message(
+        return Err(Box::new(message(
             StatusCode::TOO_MANY_REQUESTS,
             Some(&cfg),
             "För många försök",
@@ -170,11 +170,11 @@ fn check_link(
                och öppna sedan länken i mejlet igen."
                     .into(),
             ],
-        ));
+        )));
     }
     let keys = secrets(&cfg);
     if keys.is_empty() {
-        return Err(not_found_sync(&cfg));
+        return Err(Box::new(not_found_sync(&cfg)));
     }
     let refused = |why: TokenError| {
         // The token itself is never logged, only that one failed and why.
@@ -185,11 +185,11 @@ fn check_link(
         Ok(claims) if want.contains(&claims.action) => Ok(Checked { cfg, now, claims }),
         Ok(_) => {
             refused(TokenError::Malformed);
-            Err(bad_link(&cfg))
+            Err(Box::new(bad_link(&cfg)))
         }
         Err(TokenError::Expired) => {
             refused(TokenError::Expired);
-            Err(message(
+            Err(Box::new(message(
                 StatusCode::GONE,
                 Some(&cfg),
                 "Länken har gått ut",
@@ -198,11 +198,11 @@ fn check_link(
                      du kan också kontakta IOP-ansvarig.",
                     cfg.web.link_days
                 )],
-            ))
+            )))
         }
         Err(why) => {
             refused(why);
-            Err(bad_link(&cfg))
+            Err(Box::new(bad_link(&cfg)))
         }
     }
 }
@@ -257,9 +257,14 @@ struct Found {
     all: Vec<Checkpoint>,
 }
 
-async fn find(st: &WebState, cfg: &Config, today: NaiveDate, key: &str) -> Result<Found, Response> {
+async fn find(
+    st: &WebState,
+    cfg: &Config,
+    today: NaiveDate,
+    key: &str,
+) -> Result<Found, Box<Response>> {
     let gone = || {
-        message(
+        Box::new(message(
             StatusCode::GONE,
             Some(cfg),
             "Kontrollpunkten finns inte längre",
@@ -268,7 +273,7 @@ async fn find(st: &WebState, cfg: &Config, today: NaiveDate, key: &str) -> Resul
                registrera. Kontakta IOP-ansvarig om något ser fel ut."
                     .into(),
             ],
-        )
+        ))
     };
     let Some((id, _)) = split_key(key) else {
         return Err(gone());
@@ -276,11 +281,11 @@ async fn find(st: &WebState, cfg: &Config, today: NaiveDate, key: &str) -> Resul
     let partnership = match st.store.partnership(&id).await {
         Ok(p) => p,
         Err(StoreError::UnknownPartnership(_)) => return Err(gone()),
-        Err(e) => return Err(server_error(cfg, &e)),
+        Err(e) => return Err(Box::new(server_error(cfg, &e))),
     };
     let (events, tracking) = match (st.store.events(&id).await, st.store.created_on().await) {
         (Ok(e), Ok(t)) => (e, t),
-        (Err(e), _) | (_, Err(e)) => return Err(server_error(cfg, &e)),
+        (Err(e), _) | (_, Err(e)) => return Err(Box::new(server_error(cfg, &e))),
     };
     let Some(committee) = cfg.committees.get(&partnership.committee) else {
         return Err(gone());
@@ -482,16 +487,27 @@ fn title_of(a: Action) -> &'static str {
     }
 }
 
+/// What a submitted form gets back: its values and what was wrong.
+#[derive(Default)]
+struct Answer<'a> {
+    values: Fields,
+    errors: &'a [FieldError],
+    general: Option<String>,
+}
+
 fn form_page(
     status: StatusCode,
     c: &Checked,
     f: &Found,
     token: &str,
     extra: Value,
-    values: &Fields,
-    errors: &[FieldError],
-    general: Option<String>,
+    answer: Answer<'_>,
 ) -> Response {
+    let Answer {
+        values,
+        errors,
+        general,
+    } = answer;
     let secret = c
         .cfg
         .web
@@ -553,27 +569,18 @@ pub async fn action_page(
         &[Action::Done, Action::Absent, Action::MoreTime],
     ) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let f = match find(&st, &c.cfg, c.now.today, &c.claims.checkpoint).await {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if is_closed(f.cp.status) {
         return closed_page(&c.cfg, &f);
     }
     match offer(&st, &c, &f).await {
         Offer::Page(r) => r,
-        Offer::Form(extra) => form_page(
-            StatusCode::OK,
-            &c,
-            &f,
-            &token,
-            extra,
-            &Fields::default(),
-            &[],
-            None,
-        ),
+        Offer::Form(extra) => form_page(StatusCode::OK, &c, &f, &token, extra, Answer::default()),
     }
 }
 
@@ -592,7 +599,7 @@ pub async fn action_submit(
         &[Action::Done, Action::Absent, Action::MoreTime],
     ) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let cfg = c.cfg.clone();
     let fields = match body {
@@ -634,7 +641,7 @@ pub async fn action_submit(
     }
     let f = match find(&st, &cfg, c.now.today, &c.claims.checkpoint).await {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if is_closed(f.cp.status) {
         return closed_page(&cfg, &f);
@@ -650,9 +657,11 @@ pub async fn action_submit(
             &f,
             &token,
             extra.clone(),
-            &fields,
-            &errors,
-            general,
+            Answer {
+                values: fields.clone(),
+                errors: &errors,
+                general,
+            },
         )
     };
     let today = c.now.today;
@@ -906,7 +915,7 @@ pub async fn overview(
 ) -> Response {
     let c = match check_link(&st, &token, &ext, &headers, &[Action::Overview]) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let cfg = &c.cfg;
     let today = c.now.today;
