@@ -21,6 +21,7 @@ use crate::domain::{CheckinsPerYear, CommitteeKey, Email, MonthDay, Person, pars
 use crate::engine::Role;
 use crate::engine::{CommitteeCalendar, Policy};
 use crate::ladder::{Ladder, Quiet, Recipients, StageKind};
+use crate::schedule::LocalSchedule;
 
 /// A secret (password, key) whose `Debug` and `Display` never show the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -333,6 +334,9 @@ pub struct Mail {
     pub redirect_all_to: Option<Email>,
     pub send_at: NaiveTime,
     pub max_retry_hours: u32,
+    /// How long a process holds a mail it has claimed; after that another
+    /// process (a replica, or this one restarted) may send it.
+    pub claim_lease: Duration,
     pub smtp: Option<Smtp>,
     pub file_dir: PathBuf,
 }
@@ -340,8 +344,8 @@ pub struct Mail {
 #[derive(Debug, Clone)]
 pub struct Schedule {
     /// Six-field cron expressions (with seconds), local time.
-    pub tick: String,
-    pub digest: String,
+    pub tick: LocalSchedule,
+    pub digest: LocalSchedule,
 }
 
 #[derive(Debug, Clone)]
@@ -484,6 +488,7 @@ struct RawMail {
     redirect_all_to: Option<String>,
     send_at: Option<String>,
     max_retry_hours: Option<u32>,
+    claim_lease: Option<String>,
     smtp: Option<RawSmtp>,
     file: Option<RawMailFile>,
 }
@@ -738,15 +743,12 @@ fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-fn cron6(l: &mut Loader, key: &str, raw: Option<String>, default: &str) -> String {
+fn cron6(l: &mut Loader, key: &str, raw: Option<String>, default: &str) -> LocalSchedule {
     let s = raw.unwrap_or_else(|| default.to_string());
-    if s.split_whitespace().count() != 6 {
-        l.problem(
-            key,
-            format!("{s:?} must have six fields (seconds minutes hours day month weekday), e.g. \"{default}\""),
-        );
-    }
-    s
+    s.parse().unwrap_or_else(|e: String| {
+        l.problem(key, format!("{e}; for example \"{default}\""));
+        default.parse().expect("the default schedule parses")
+    })
 }
 
 impl Config {
@@ -1162,6 +1164,28 @@ impl Config {
                 })
             }
         };
+        let lease_raw = raw_mail.claim_lease.clone().unwrap_or_else(|| "5m".into());
+        let claim_lease = match humantime::parse_duration(&lease_raw) {
+            Ok(d) if d >= Duration::from_secs(5) => d,
+            _ => {
+                l.problem(
+                    "mail.claim_lease",
+                    format!("{lease_raw:?} must be a duration of at least 5 s, such as \"5m\""),
+                );
+                Duration::from_secs(300)
+            }
+        };
+        if let Some(smtp) = &smtp
+            && claim_lease < smtp.timeout * 2
+        {
+            l.problem(
+                "mail.claim_lease",
+                format!(
+                    "{lease_raw:?} is shorter than twice mail.smtp.timeout_secs ({} s): a slow send could be taken over and sent twice",
+                    smtp.timeout.as_secs()
+                ),
+            );
+        }
         let mail = from.map(|from| Mail {
             transport,
             from,
@@ -1169,6 +1193,7 @@ impl Config {
             redirect_all_to,
             send_at,
             max_retry_hours: raw_mail.max_retry_hours.unwrap_or(72),
+            claim_lease,
             smtp,
             file_dir: raw_mail
                 .file

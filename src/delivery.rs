@@ -63,6 +63,8 @@ pub struct TickReport {
     pub failed: u64,
     /// Partnerships skipped because their database row is unreadable.
     pub bad_rows: Vec<String>,
+    /// Checkpoints seen, by (status, kind) (for `/metrics`).
+    pub checkpoints: std::collections::BTreeMap<(Status, engine::Kind), u64>,
 }
 
 /// A recipient of one stage.
@@ -289,6 +291,7 @@ pub async fn enqueue(
                         .collect::<Vec<_>>()
                 };
                 for cp in engine::checkpoints(&input) {
+                    *report.checkpoints.entry((cp.status, cp.kind)).or_default() += 1;
                     let is_closed = matches!(
                         cp.status,
                         Status::Done | Status::Cancelled | Status::BeforeTracking
@@ -633,19 +636,26 @@ pub async fn deliver(
     store: &Store,
     sender: &mail::transport::Sender,
     now: DateTime<Utc>,
-    stop: &dyn Fn() -> bool,
+    stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<(u64, u64, u64), DeliveryError> {
     let (mut sent, mut retried, mut failed) = (0, 0, 0);
     let give_up = Duration::hours(i64::from(cfg.mail.max_retry_hours));
-    loop {
+    let lease = Duration::from_std(cfg.mail.claim_lease).unwrap_or(Duration::minutes(5));
+    'batches: loop {
         if stop() {
             break;
         }
-        let batch = store.claim(now, 50).await?;
+        // Small batches, so replicas share the work and a shutdown gives back little.
+        let batch = store.claim(now, lease, 10).await?;
         if batch.is_empty() {
             break;
         }
-        for row in batch {
+        let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();
+        for (i, row) in batch.into_iter().enumerate() {
+            if stop() {
+                store.release(&ids[i..]).await?;
+                break 'batches;
+            }
             let to = match Email::parse(&row.envelope_to) {
                 Ok(e) => e,
                 Err(e) => {

@@ -15,6 +15,8 @@ pub mod import;
 pub mod ladder;
 pub mod mail;
 pub mod record;
+pub mod schedule;
+pub mod service;
 pub mod store;
 pub mod synth;
 pub mod web;

@@ -41,6 +41,7 @@ fn mail_config(transport: Transport, smtp: Option<Smtp>, dir: &Path) -> Mail {
         redirect_all_to: None,
         send_at: NaiveTime::from_hms_opt(8, 0, 0).expect("08:00"),
         max_retry_hours: 72,
+        claim_lease: Duration::from_secs(300),
         smtp,
         file_dir: dir.to_path_buf(),
     }

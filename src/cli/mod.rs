@@ -64,6 +64,8 @@ pub enum Command {
     Show(register::ShowArgs),
     /// List checkpoints: what is due, overdue, upcoming or done.
     Plan(plan::PlanArgs),
+    /// Run as a service: ticks and digests on schedule, health and metrics.
+    Run(NowArg),
     /// Enqueue the reminders due now and deliver what is waiting.
     Tick(tick::TickArgs),
     /// The send log.
@@ -88,8 +90,22 @@ pub enum TableOrJson {
 
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
     let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // Under systemd, stderr lands in the journal at one priority; talk to
+    // journald directly so levels survive.
+    if matches!(format, LogFormat::Text)
+        && std::env::var_os("JOURNAL_STREAM").is_some()
+        && let Ok(journald) = tracing_journald::layer()
+    {
+        let _ = tracing_subscriber::registry()
+            .with(filter())
+            .with(journald.with_syslog_identifier("iopd".into()))
+            .try_init();
+        return;
+    }
+    let filter = filter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -123,6 +139,13 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Partnerships(args) => register::list(&cli.config, args).await,
         Command::Show(args) => register::show(&cli.config, args).await,
         Command::Plan(args) => plan::plan(&cli.config, args).await,
+        Command::Run(now) => {
+            crate::service::run(crate::service::Options {
+                config_path: cli.config,
+                now: now.now,
+            })
+            .await
+        }
         Command::Tick(args) => tick::tick(&cli.config, args).await,
         Command::Outbox(args) => tick::outbox(&cli.config, args).await,
         Command::Synth(args) => synth::synth(&cli.config, args).await,

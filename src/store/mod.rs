@@ -790,3 +790,5 @@ mod outbox;
 mod postpone;
 pub use outbox::{Claimed, Enqueue, InviteState, NewMail, OutboxRow};
 pub use postpone::Postponement;
+mod jobs;
+pub use jobs::DeliveryFigures;

@@ -75,10 +75,6 @@ pub struct OutboxRow {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
-/// A claimed row not marked within this time is taken again (its process
-/// died mid-send: the one allowed repeat, with the same Message-ID).
-const LEASE_SECS: i64 = 300;
-
 macro_rules! outbox_row {
     ($B:ty, $r:expr) => {{
         let r = $r;
@@ -244,9 +240,15 @@ impl Store {
     /// Takes up to `limit` rows that are due for a (re)try. PostgreSQL skips
     /// rows another process holds (`FOR UPDATE SKIP LOCKED`); SQLite has one
     /// writer at a time. A row stays `sending` under a lease, so a process
-    /// that dies mid-send leaves it to be taken again after the lease.
-    pub async fn claim(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Claimed>> {
-        let lease = now + Duration::seconds(LEASE_SECS);
+    /// that dies mid-send leaves it to be taken again after the lease (the
+    /// one allowed repeat, with the same Message-ID).
+    pub async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<Claimed>> {
+        let lease = now + lease;
         macro_rules! claim_with {
             ($pool:expr, $B:ty, $lock:literal) => {{
                 let mut tx = $pool.begin_with(<$B as Backend>::BEGIN_WRITE).await?;
