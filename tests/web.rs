@@ -769,15 +769,101 @@ async fn h1(c: &fantoccini::Client) -> String {
         .expect("text")
 }
 
+/// `iopd run` with `[web] listen` on a free loopback port, ticking every
+/// few seconds, its log in the world's directory; killed when dropped.
+struct Daemon {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    addr: SocketAddr,
+}
+
+impl Daemon {
+    fn start(w: &World, now: &str) -> Daemon {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        web_config(w, &format!("http://{addr}"), Some(addr));
+        let log = w.path("run.log");
+        let child = w
+            .cmd(&["run", "--now", now])
+            .env("IOPD__SCHEDULE__TICK", "*/2 * * * * *")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start iopd run");
+        let d = Daemon { child, log, addr };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "iopd run never listened on {addr}:\n{}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// How many ticks the log reports so far.
+    fn ticks(&self) -> usize {
+        self.log()
+            .lines()
+            .filter(|l| l.contains(" tick ") || l.ends_with(" tick"))
+            .count()
+    }
+
+    fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait().ok().flatten().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "iopd run did not stop:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recipient_closes_a_checkpoint_in_a_real_browser() {
     let axe = axe_source();
     let driver = chromedriver();
     for backend in BACKENDS {
-        let s = site(backend, "2026-05-22T09:00").await;
+        let smtp = SmtpServer::start();
+        let mut w = World::new(backend);
+        w.use_smtp(smtp.port);
+        let csv = w.write("t.csv", CSV);
+        w.ok(&["import", path_str(&csv), "--now", "2026-04-01"]);
+        // The service's first tick (catch-up at start) sends the -7 reminders.
+        let d = Daemon::start(&w, "2026-05-22T09:00");
+        let got = smtp.wait_for(2, Duration::from_secs(30));
+        assert_eq!(got.len(), 2, "{backend:?}:\n{}", d.log());
+        let cfg = Config::load_with_env(&w.config, false).unwrap();
+        let store = Store::open(
+            &cfg.database,
+            chrono::NaiveDate::from_ymd_opt(2026, 5, 22).unwrap(),
+        )
+        .await
+        .expect("store");
         let c = browser(&driver).await;
-        s.w.ok(&["tick", "--now", "2026-05-22T08:05"]);
-        let got = s.smtp.wait_for(2, Duration::from_secs(10));
         let [done, absent, more] = links_of(&mail_to(&got, "olle@example.org")[0].data);
         let shots = backend == Backend::Sqlite;
         let check = |name: &'static str| {
@@ -805,14 +891,13 @@ async fn a_recipient_closes_a_checkpoint_in_a_real_browser() {
         let src = c.source().await.expect("source");
         assert!(src.contains("ligger i framtiden"), "{src}");
         check("done-error").await;
-        assert_eq!(event_count(&s.store, "T1").await, 0);
+        assert_eq!(event_count(&store, "T1").await, 0);
 
         fill(&c, "f-datum", "2026-05-21").await;
         submit(&c).await;
         assert_eq!(h1(&c).await, "Registrerat");
         check("done-confirmation").await;
-        let events = s
-            .store
+        let events = store
             .events(&PartnershipId::parse("T1").unwrap())
             .await
             .unwrap();
@@ -829,7 +914,6 @@ async fn a_recipient_closes_a_checkpoint_in_a_real_browser() {
         assert_eq!(h1(&c).await, "Det här är redan registrerat");
         check("already").await;
 
-        let cfg = Config::load_with_env(&s.w.config, false).unwrap();
         let ov = iopd::web::overview_link(
             &cfg,
             &iopd::domain::Email::parse("iop-ansvarig@example.org").unwrap(),
@@ -839,31 +923,37 @@ async fn a_recipient_closes_a_checkpoint_in_a_real_browser() {
         c.goto(&ov).await.expect("overview");
         assert_eq!(h1(&c).await, "Översikt över IOP-uppföljningen");
         check("overview").await;
-        c.goto(&format!("http://{}/a/not.valid", s.addr))
+        c.goto(&format!("http://{}/a/not.valid", d.addr))
             .await
             .expect("bad link");
         assert_eq!(h1(&c).await, "Länken fungerar inte");
         check("bad-link").await;
-
-        // The next tick: a CANCEL for the calendar entry, no reminder for it.
-        let n = s.smtp.received().len();
-        s.w.ok(&["tick", "--now", "2026-05-25T08:05"]);
-        let got = s.smtp.wait_for(n + 1, Duration::from_secs(10));
-        assert_eq!(got.len(), n + 1, "{backend:?}");
-        let raw = String::from_utf8_lossy(&got[n].data).into_owned();
-        assert!(raw.contains("METHOD:CANCEL"), "{raw}");
-        for day in ["2026-05-29T08:05", "2026-06-05T08:05"] {
-            s.w.ok(&["tick", "--now", day]);
-        }
-        let after: Vec<_> = mail_to(&s.smtp.received(), "olle@example.org")
-            .into_iter()
-            .skip(2)
-            .map(|r| r.data.len())
-            .collect();
-        assert!(
-            after.is_empty(),
-            "{backend:?}: no reminder after the CANCEL"
-        );
         c.close().await.ok();
+
+        // The service's next tick withdraws the calendar entry (CANCEL) …
+        let got = smtp.wait_for(3, Duration::from_secs(30));
+        assert_eq!(got.len(), 3, "{backend:?}:\n{}", d.log());
+        let raw = String::from_utf8_lossy(&got[2].data).into_owned();
+        assert_eq!(got[2].to, vec!["olle@example.org"]);
+        assert!(raw.contains("METHOD:CANCEL"), "{raw}");
+        // … and the ticks after it send nothing more.
+        let seen = d.ticks();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while d.ticks() < seen + 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no more ticks:\n{}",
+                d.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        d.stop();
+        store.close().await;
+        // Nor the due day or the overdue stage, ticked from the command line.
+        for day in ["2026-05-29T08:05", "2026-06-05T08:05"] {
+            w.ok(&["tick", "--now", day]);
+        }
+        let to_olle = mail_to(&smtp.received(), "olle@example.org").len();
+        assert_eq!(to_olle, 2, "{backend:?}: the reminder and the CANCEL only");
     }
 }
