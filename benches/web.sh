@@ -44,8 +44,8 @@ for p in sorted(pathlib.Path(sys.argv[1]).glob("*.eml")):
     for part in m.walk():
         if part.get_content_type() == "text/plain":
             for line in part.get_payload(decode=True).decode().splitlines():
-                if line.strip().startswith("Klart:"):
-                    print(line.split("Klart:", 1)[1].strip())
+                if line.strip().startswith("Registrera att det är gjort:"):
+                    print(line.split("gjort:", 1)[1].strip())
                     sys.exit(0)
 sys.exit("no link in the mails")
 EOF

@@ -216,9 +216,9 @@ pub fn links_of(raw: &[u8]) -> [String; 3] {
             .unwrap_or_else(|| panic!("no {label} link in:\n{text}"))
     };
     [
-        find("Klart:"),
+        find("Registrera att det är gjort:"),
         find("Jag är frånvarande:"),
-        find("Behöver mer tid:"),
+        find("Jag behöver mer tid:"),
     ]
 }
 
