@@ -1244,26 +1244,34 @@ impl Config {
             None => None,
         };
         let public_url = raw_web.public_url.filter(|s| !s.trim().is_empty());
-        if web_listen.is_some() {
-            match &link_secret {
-                None if raw_web.link_secret_file.is_none() => l.problem(
-                    "web.link_secret_file",
-                    "missing: links in mails must be signed",
-                ),
-                Some(s) if s.expose().len() < 32 => l.problem(
-                    "web.link_secret_file",
-                    "the secret is shorter than 32 bytes",
-                ),
-                _ => {}
+        // Links go into mails as soon as public_url is set, so a secret is
+        // needed then too, not only when this process serves the pages.
+        if (web_listen.is_some() || public_url.is_some())
+            && link_secret.is_none()
+            && raw_web.link_secret_file.is_none()
+        {
+            l.problem(
+                "web.link_secret_file",
+                "missing: links in mails must be signed (a file with at least 32 random bytes)",
+            );
+        }
+        if let Some(s) = &link_secret
+            && s.expose().len() < 32
+        {
+            l.problem(
+                "web.link_secret_file",
+                "the secret is shorter than 32 bytes",
+            );
+        }
+        match &public_url {
+            None if web_listen.is_some() => {
+                l.problem("web.public_url", "missing: the base of the links in mails")
             }
-            match &public_url {
-                None => l.problem("web.public_url", "missing: the base of the links in mails"),
-                Some(u) if !web_url_ok(u) => l.problem(
-                    "web.public_url",
-                    format!("{u:?} must start with https:// (http:// only for localhost)"),
-                ),
-                _ => {}
-            }
+            Some(u) if !web_url_ok(u) => l.problem(
+                "web.public_url",
+                format!("{u:?} must start with https:// (http:// only for localhost)"),
+            ),
+            _ => {}
         }
         if let Some(s) = &previous_secret
             && s.expose().len() < 32

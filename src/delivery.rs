@@ -253,6 +253,7 @@ pub async fn enqueue(
         .map(|(k, c)| (k.clone(), (c.calendar(), cfg.policy_for(k, tracking))))
         .collect();
     let pending = store.checkpoints_with_pending().await?;
+    let postponed = store.postponed_until(now.today).await?;
     let live = store.live_invite_recipients().await?;
     let today = now.today;
 
@@ -334,6 +335,13 @@ pub async fn enqueue(
                     };
                     // The officer's Monday list takes the place of *planera* (issue 6 item 2).
                     if cfg.digest.officers && planned.stage.kind == StageKind::Planning {
+                        continue;
+                    }
+                    // "Jag behöver mer tid": the checkpoint's own stages wait;
+                    // the escalation never does (the date is capped at it).
+                    if planned.stage.kind < StageKind::Escalation
+                        && postponed.get(&cp.key).is_some_and(|until| today < *until)
+                    {
                         continue;
                     }
                     let roles = ladder::route(&ladder, cp.kind, cp.parent, planned.stage.kind);
@@ -494,7 +502,12 @@ fn render_one(
         } else {
             Vec::new()
         },
-        links: None,
+        // Signed links for this recipient when `[web]` is configured.
+        links: if cancel {
+            None
+        } else {
+            crate::web::links(cfg, &c.cp.key, &t.email, now.today)
+        },
         diarienummer_hint: None,
     };
     let map_err = |source| DeliveryError::Mail {

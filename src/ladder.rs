@@ -404,6 +404,20 @@ pub fn current(cp: &Checkpoint, ladder: &Ladder, today: NaiveDate) -> Option<(Pl
     Some((latest, late))
 }
 
+/// The day the escalation to IOP-ansvarig goes out for `cp`, if its ladder
+/// has one. A postponement never reaches past it (issue 10: "never past the
+/// escalation to IOP-ansvarig").
+pub fn escalation_on(cp: &Checkpoint, ladder: &Ladder) -> Option<NaiveDate> {
+    let until = shift(
+        cp.due,
+        days(ladder.escalation_days).saturating_add(MONTHLY_STEP),
+    )?;
+    plan(cp, ladder, until)
+        .into_iter()
+        .find(|p| p.stage.kind >= StageKind::Escalation)
+        .map(|p| p.send_on)
+}
+
 /// Roles that receive a stage; absence (officer or deputy) is resolved by the
 /// caller with `responsible_on`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -3,16 +3,15 @@
 use std::path::Path;
 
 use anyhow::Result;
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::{NowArg, load_config, now_from, open_store};
-use crate::config::Config;
 use crate::domain::{
-    Amount, Channel, Email, Event, EventKind, FollowupDecision, NoticeParty, Partnership,
-    PartnershipId, clean_text, parse_date,
+    Amount, Channel, Email, EventKind, FollowupDecision, NoticeParty, PartnershipId, clean_text,
+    parse_date,
 };
-use crate::engine;
+use crate::record::reference;
 use crate::store::NewEvent;
 
 #[derive(Args, Debug)]
@@ -212,18 +211,6 @@ pub enum RecordEvent {
     Retraction(Retract),
 }
 
-/// A short reference (diarienummer, minute §): one line, no markup.
-fn reference(field: &str, s: &str) -> Result<String, String> {
-    let t = clean_text(field, s, 64).map_err(|e| e.0)?;
-    if t.is_empty() {
-        return Err(format!("{field} is empty"));
-    }
-    if t.contains(['<', '>']) {
-        return Err(format!("{field} {t:?} contains < or >"));
-    }
-    Ok(t)
-}
-
 impl RecordEvent {
     /// The common arguments and the event, with its text fields checked.
     fn into_parts(self) -> Result<(Common, EventKind), String> {
@@ -360,8 +347,6 @@ pub async fn record(config: &Path, args: RecordArgs) -> Result<()> {
         None => os_user(),
     };
     let store = open_store(&cfg, &now).await?;
-    let tracking = store.created_on().await?;
-    let today = now.today;
     let new = NewEvent {
         partnership: id.clone(),
         on,
@@ -370,12 +355,7 @@ pub async fn record(config: &Path, args: RecordArgs) -> Result<()> {
         recorded_by: by,
         channel: Channel::Cli,
     };
-    let check_kind = new.kind.clone();
-    let result = store
-        .record(new, |p, events| {
-            check(&cfg, tracking, today, on, &check_kind, p, events)
-        })
-        .await;
+    let result = crate::record::record(&cfg, &store, now.today, new).await;
     store.close().await;
     let event = result?;
     println!(
@@ -386,69 +366,5 @@ pub async fn record(config: &Path, args: RecordArgs) -> Result<()> {
         event.on,
         event.recorded_by
     );
-    Ok(())
-}
-
-/// Whether an event may be recorded against this partnership and history.
-pub fn check(
-    cfg: &Config,
-    tracking: NaiveDate,
-    today: NaiveDate,
-    on: NaiveDate,
-    kind: &EventKind,
-    p: &Partnership,
-    events: &[Event],
-) -> Result<(), String> {
-    // One day of slack for a time zone or a clock set slightly wrong.
-    if on > today + Duration::days(1) {
-        return Err(format!(
-            "--on {on} is after tomorrow ({today} today): record what has happened"
-        ));
-    }
-    if on < p.start {
-        return Err(format!(
-            "--on {on} is before the agreement started ({})",
-            p.start
-        ));
-    }
-    let policy = cfg.policy_for(&p.committee, tracking);
-    let end = engine::agreement_end(p, events, &policy, today);
-    match kind {
-        EventKind::NoticeGiven { .. } => {
-            if let Some(end) = end
-                && end <= on
-            {
-                return Err(format!(
-                    "{} has already ended ({end}); a notice cannot be given",
-                    p.id
-                ));
-            }
-        }
-        EventKind::AgreementExtended { new_end } => {
-            let Some(current) = end else {
-                return Err(format!(
-                    "{} runs until further notice and has no end date to extend",
-                    p.id
-                ));
-            };
-            if *new_end <= current {
-                return Err(format!(
-                    "--new-end {new_end} is not after the current end {current}"
-                ));
-            }
-        }
-        EventKind::Retraction { event } => {
-            let Some(target) = events.iter().find(|e| e.id == *event) else {
-                return Err(format!(
-                    "event #{event} does not exist for {} (see `iopd show {}`)",
-                    p.id, p.id
-                ));
-            };
-            if target.retracted {
-                return Err(format!("event #{event} is already retracted"));
-            }
-        }
-        _ => {}
-    }
     Ok(())
 }

@@ -80,10 +80,15 @@ fn rules(cfg: &Config, tracking: NaiveDate) -> HashMap<CommitteeKey, (CommitteeC
         .collect()
 }
 
-/// The link to the read-only overview page. The web pages provide that
-/// page; until they do there is no address to give.
-fn overview_link(_cfg: &Config) -> Option<DigestLinks> {
-    None
+/// The link to the live, read-only overview page, signed for the digest's
+/// main recipient (the copy to the advisory mailbox carries the same link).
+fn overview_link(cfg: &Config, today: chrono::NaiveDate) -> Option<DigestLinks> {
+    let to = cfg
+        .digest
+        .to
+        .as_ref()
+        .unwrap_or(&cfg.roles.iop_ansvarig.email);
+    crate::web::overview_link(cfg, to, today).map(|overview| DigestLinks { overview })
 }
 
 /// Streams the register through the engine and collects the digest at `now`.
@@ -129,13 +134,20 @@ pub async fn gather(
         .await?;
     let monday = local_to_utc(model::week_start(today), NaiveTime::MIN, now.tz);
     let health = store.service_health(monday).await?;
-    let postponements = store.postponements(today).await?;
+    // In force, or asked for in the last week (so each one is seen once).
+    let week_ago = now.instant - chrono::Duration::days(7);
+    let postponements: Vec<_> = store
+        .postponements()
+        .await?
+        .into_iter()
+        .filter(|p| p.until >= today || p.recorded_at >= week_ago)
+        .collect();
     Ok(b.finish(
         &reminders,
         &problems,
         &health,
         postponements,
-        overview_link(cfg),
+        overview_link(cfg, today),
     ))
 }
 

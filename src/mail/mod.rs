@@ -30,6 +30,12 @@ mod tests;
 pub use message::{Envelope, Invite, build, message_id};
 pub use render::{render_cancel, render_reminder};
 
+/// The guideline's rule behind a checkpoint, as the reminder states it (the
+/// pages reached from the mail say the same).
+pub fn rule_sv(kind: Kind, parent: Option<Kind>) -> &'static str {
+    guidance::guidance(kind, parent).rule
+}
+
 /// A recipient or sender: an address with an optional display name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Person {

@@ -230,7 +230,7 @@ fn late_delivery_redirect_and_links_are_shown() {
     // Plain text is not HTML-escaped; the HTML attribute is.
     assert!(
         r.text
-            .contains("Klart: https://iopd.example.se/l/done?t=a&s=b")
+            .contains("Registrera att det är gjort: https://iopd.example.se/l/done?t=a&s=b")
     );
     assert!(
         r.html

@@ -145,6 +145,14 @@ pub async fn run(opts: Options) -> Result<()> {
         ),
         None => None,
     };
+    let web = match cfg.web.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (web.listen)"))?,
+        ),
+        None => None,
+    };
     let (config_tx, config_rx) = watch::channel(Arc::new(cfg));
     let shared = Arc::new(Shared {
         config: config_rx,
@@ -167,6 +175,28 @@ pub async fn run(opts: Options) -> Result<()> {
         let stop = shutdown.clone();
         tracing::info!(addr = %listener.local_addr()?, "health and metrics listening");
         servers.spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.notified().await })
+                .await;
+        });
+    }
+
+    if let Some(listener) = web {
+        let shared = shared.clone();
+        let stop = shutdown.clone();
+        tracing::info!(addr = %listener.local_addr()?, "pages listening");
+        servers.spawn(async move {
+            // The pages need the database; the port is bound already, so
+            // early visitors wait in the backlog rather than being refused.
+            let store = loop {
+                if let Some(s) = shared.store.get() {
+                    break s.clone();
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            let state = crate::web::WebState::new(shared.config.clone(), store, shared.clock);
+            let app = crate::web::router(state)
+                .into_make_service_with_connect_info::<std::net::SocketAddr>();
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { stop.notified().await })
                 .await;

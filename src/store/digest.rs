@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{Postgres, Row, Sqlite};
 
@@ -37,15 +37,6 @@ pub struct ServiceHealth {
     pub last_tick: Option<DateTime<Utc>>,
     pub sent_since: i64,
     pub pending: i64,
-}
-
-/// A postponement asked for with "Jag behöver mer tid" on the web pages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Postponement {
-    pub checkpoint_key: String,
-    pub partnership_id: String,
-    pub until: NaiveDate,
-    pub by: String,
 }
 
 impl Store {
@@ -131,13 +122,5 @@ impl Store {
                 pending,
             })
         })
-    }
-
-    /// Postponements in force at `today`. They are recorded by the web pages,
-    /// whose table is not part of this schema yet, so there is nothing to
-    /// list; the digest already has its section for them.
-    pub async fn postponements(&self, today: NaiveDate) -> Result<Vec<Postponement>> {
-        let _ = today;
-        Ok(Vec::new())
     }
 }

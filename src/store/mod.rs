@@ -788,7 +788,9 @@ fn changed_columns(a: &Partnership, b: &Partnership) -> Vec<&'static str> {
 
 mod digest;
 mod outbox;
-pub use digest::{DeliveryProblem, Postponement, SentReminder, ServiceHealth};
+pub use digest::{DeliveryProblem, SentReminder, ServiceHealth};
+mod postpone;
 pub use outbox::{Claimed, Enqueue, InviteState, NewMail, OutboxRow};
+pub use postpone::Postponement;
 mod jobs;
 pub use jobs::DeliveryFigures;

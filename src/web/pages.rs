@@ -1,0 +1,1014 @@
+//! The handlers and their pages. Each request reads the configuration once,
+//! checks the link before anything else, and only a POST with a valid form
+//! token writes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{ConnectInfo, Form, Path, State};
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{Duration, NaiveDate};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde_json::{Value, json};
+
+use super::form::{self, Evidence, FieldError, Fields};
+use super::token::{self, Action, Claims, TokenError};
+use super::{WebState, client_ip, secrets};
+use crate::clock::Now;
+use crate::config::Config;
+use crate::domain::{Channel, Event, EventKind, Partnership, PartnershipId};
+use crate::engine::{self, Checkpoint, Input, Kind, Status};
+use crate::ladder;
+use crate::store::{NewEvent, Postponement, StoreError};
+
+const TEMPLATES: [(&str, &str); 5] = [
+    (
+        "layout.html",
+        include_str!("../../templates/web/layout.html"),
+    ),
+    (
+        "macros.html",
+        include_str!("../../templates/web/macros.html"),
+    ),
+    (
+        "action.html",
+        include_str!("../../templates/web/action.html"),
+    ),
+    (
+        "message.html",
+        include_str!("../../templates/web/message.html"),
+    ),
+    (
+        "overview.html",
+        include_str!("../../templates/web/overview.html"),
+    ),
+];
+
+const CSS: &str = include_str!("../../templates/web/iopd.css");
+
+/// What the guard in the write transaction answers when the work is done.
+const ALREADY: &str = "redan registrerat";
+
+static ENV: OnceLock<Result<Environment<'static>, String>> = OnceLock::new();
+
+fn env() -> Result<&'static Environment<'static>, String> {
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        // Printing a missing value is a bug; testing for one is not.
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(".html") {
+                AutoEscape::Html
+            } else {
+                AutoEscape::None
+            }
+        });
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .map_err(|e| format!("{name}: {e:#}"))?;
+        }
+        Ok(env)
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+fn render(status: StatusCode, template: &str, ctx: Value) -> Response {
+    let html = env().and_then(|e| {
+        e.get_template(template)
+            .and_then(|t| t.render(&ctx))
+            .map_err(|e| format!("{template}: {e:#}"))
+    });
+    match html {
+        Ok(h) => (status, Html(h)).into_response(),
+        Err(e) => {
+            tracing::error!("page template failed: {e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html("<!doctype html><html lang=\"sv\"><head><meta charset=\"utf-8\"><title>Fel</title></head>\
+                      <body><main><h1>Något gick fel</h1><p>Försök igen om en stund.</p></main></body></html>"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A page with a heading and a few paragraphs (errors, confirmations).
+fn message(status: StatusCode, cfg: Option<&Config>, title: &str, paras: &[String]) -> Response {
+    render(
+        status,
+        "message.html",
+        json!({
+            "body_name": cfg.map_or("", |c| c.body.name.as_str()),
+            "css": "../iopd.css",
+            "title": title,
+            "paras": paras,
+            "ok": status.is_success(),
+        }),
+    )
+}
+
+pub async fn css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
+}
+
+pub async fn not_found() -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        None,
+        "Sidan finns inte",
+        &["Kontrollera adressen, eller öppna länken i mejlet igen.".into()],
+    )
+}
+
+fn server_error(cfg: &Config, e: &dyn std::fmt::Display) -> Response {
+    tracing::error!("web page failed: {e}");
+    message(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Some(cfg),
+        "Något gick fel",
+        &[
+            "Det gick inte att hämta eller spara uppgifterna just nu. Ingenting har registrerats. \
+           Försök igen om en stund."
+                .into(),
+        ],
+    )
+}
+
+/// The request's link, checked: the configuration, the client's failures so
+/// far, the signature, the expiry and the action.
+struct Checked {
+    cfg: std::sync::Arc<Config>,
+    now: Now,
+    claims: Claims,
+}
+
+fn check_link(
+    st: &WebState,
+    token: &str,
+    ext: &Extensions,
+    headers: &HeaderMap,
+    want: &[Action],
+) -> Result<Checked, Box<Response>> {
+    let cfg = st.config.borrow().clone();
+    let now = st.clock.with_tz(cfg.body.time_zone).now();
+    let ip = client_ip(ext.get::<ConnectInfo<SocketAddr>>(), headers);
+    let t0 = Instant::now();
+    if st.limiter.blocked(ip, t0) {
+        return Err(Box::new(message(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&cfg),
+            "För många försök",
+            &[
+                "Det har kommit för många felaktiga länkar från din anslutning. Vänta tio minuter \
+               och öppna sedan länken i mejlet igen."
+                    .into(),
+            ],
+        )));
+    }
+    let keys = secrets(&cfg);
+    if keys.is_empty() {
+        return Err(Box::new(not_found_sync(&cfg)));
+    }
+    let refused = |why: TokenError| {
+        // The token itself is never logged, only that one failed and why.
+        tracing::info!(client = %ip, reason = ?why, "link refused");
+        st.limiter.fail(ip, t0);
+    };
+    match token::verify(&keys, token, now.today) {
+        Ok(claims) if want.contains(&claims.action) => Ok(Checked { cfg, now, claims }),
+        Ok(_) => {
+            refused(TokenError::Malformed);
+            Err(Box::new(bad_link(&cfg)))
+        }
+        Err(TokenError::Expired) => {
+            refused(TokenError::Expired);
+            Err(Box::new(message(
+                StatusCode::GONE,
+                Some(&cfg),
+                "Länken har gått ut",
+                &[format!(
+                    "Länkarna i påminnelserna gäller i {} dagar. Nästa påminnelse har nya länkar; \
+                     du kan också kontakta IOP-ansvarig.",
+                    cfg.web.link_days
+                )],
+            )))
+        }
+        Err(why) => {
+            refused(why);
+            Err(Box::new(bad_link(&cfg)))
+        }
+    }
+}
+
+fn not_found_sync(cfg: &Config) -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        Some(cfg),
+        "Sidan finns inte",
+        &["Kontrollera adressen, eller öppna länken i mejlet igen.".into()],
+    )
+}
+
+fn bad_link(cfg: &Config) -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        Some(cfg),
+        "Länken fungerar inte",
+        &[
+            "Länken är inte giltig. Kontrollera att hela länken från mejlet kom med, eller öppna \
+           den direkt från mejlet igen."
+                .into(),
+        ],
+    )
+}
+
+/// A checkpoint's partnership id and kind from its key
+/// (`{partnership}/{kind}` or `{partnership}/{kind}/{period}`; the id may
+/// itself contain `/`).
+fn split_key(key: &str) -> Option<(PartnershipId, Kind)> {
+    let parts: Vec<&str> = key.split('/').collect();
+    let n = parts.len();
+    for k in [1, 2] {
+        if n > k
+            && let Some(kind) = Kind::parse(parts[n - k])
+        {
+            return PartnershipId::parse(&parts[..n - k].join("/"))
+                .ok()
+                .map(|id| (id, kind));
+        }
+    }
+    None
+}
+
+/// The partnership, its history and the checkpoint the link names, as the
+/// engine sees them today.
+struct Found {
+    partnership: Partnership,
+    committee_name: String,
+    events: Vec<Event>,
+    cp: Checkpoint,
+    all: Vec<Checkpoint>,
+}
+
+async fn find(
+    st: &WebState,
+    cfg: &Config,
+    today: NaiveDate,
+    key: &str,
+) -> Result<Found, Box<Response>> {
+    let gone = || {
+        Box::new(message(
+            StatusCode::GONE,
+            Some(cfg),
+            "Kontrollpunkten finns inte längre",
+            &[
+                "Det som länken gällde finns inte längre i registret, så det finns inget att \
+               registrera. Kontakta IOP-ansvarig om något ser fel ut."
+                    .into(),
+            ],
+        ))
+    };
+    let Some((id, _)) = split_key(key) else {
+        return Err(gone());
+    };
+    let partnership = match st.store.partnership(&id).await {
+        Ok(p) => p,
+        Err(StoreError::UnknownPartnership(_)) => return Err(gone()),
+        Err(e) => return Err(Box::new(server_error(cfg, &e))),
+    };
+    let (events, tracking) = match (st.store.events(&id).await, st.store.created_on().await) {
+        (Ok(e), Ok(t)) => (e, t),
+        (Err(e), _) | (_, Err(e)) => return Err(Box::new(server_error(cfg, &e))),
+    };
+    let Some(committee) = cfg.committees.get(&partnership.committee) else {
+        return Err(gone());
+    };
+    let all = checkpoints_of(cfg, &partnership, &events, tracking, today);
+    let Some(cp) = all.iter().find(|c| c.key == key).cloned() else {
+        return Err(gone());
+    };
+    Ok(Found {
+        committee_name: committee.name.clone(),
+        partnership,
+        events,
+        cp,
+        all,
+    })
+}
+
+fn checkpoints_of(
+    cfg: &Config,
+    p: &Partnership,
+    events: &[Event],
+    tracking: NaiveDate,
+    today: NaiveDate,
+) -> Vec<Checkpoint> {
+    let Some(committee) = cfg.committees.get(&p.committee) else {
+        return Vec::new();
+    };
+    let calendar = committee.calendar();
+    let policy = cfg.policy_for(&p.committee, tracking);
+    engine::checkpoints(&Input {
+        partnership: p,
+        events,
+        policy: &policy,
+        committee: &calendar,
+        today,
+        // A link can come from the planning stage, before the period starts.
+        horizon: today + Duration::days(120),
+    })
+}
+
+fn status_sv(s: Status) -> &'static str {
+    match s {
+        Status::Upcoming => "Kommande",
+        Status::Due => "Sista dag i dag",
+        Status::Overdue => "Försenad",
+        Status::Done => "Klar",
+        Status::Cancelled => "Inte längre aktuell",
+        Status::BeforeTracking => "Före uppföljningens start",
+    }
+}
+
+fn checkpoint_json(f: &Found) -> Value {
+    json!({
+        "key": f.cp.key,
+        "label": f.cp.kind.label_sv(),
+        "due": f.cp.due.to_string(),
+        "status": status_sv(f.cp.status),
+        "overdue": f.cp.status == Status::Overdue,
+        "period_start": f.cp.period_start.to_string(),
+        "period_end": f.cp.period_end.to_string(),
+        "meeting": f.cp.meeting.map(|d| d.to_string()),
+        "rule": crate::mail::rule_sv(f.cp.kind, f.cp.parent),
+        "partnership": f.partnership.id.as_str(),
+        "organisation": f.partnership.organisation,
+        "committee": f.committee_name,
+    })
+}
+
+/// The calm answer for a checkpoint that needs nothing more.
+fn closed_page(cfg: &Config, f: &Found) -> Response {
+    let what = format!(
+        "{} för {} (senast {})",
+        f.cp.kind.label_sv(),
+        f.partnership.organisation,
+        f.cp.due
+    );
+    let (title, text) = match f.cp.status {
+        Status::Done => (
+            "Det här är redan registrerat",
+            format!("{what} är redan registrerat som gjort. Du behöver inte göra något mer."),
+        ),
+        _ => (
+            "Inte längre aktuellt",
+            format!("{what} är inte längre aktuellt, så det finns inget att registrera."),
+        ),
+    };
+    message(StatusCode::OK, Some(cfg), title, &[text])
+}
+
+fn is_closed(s: Status) -> bool {
+    matches!(s, Status::Done | Status::Cancelled | Status::BeforeTracking)
+}
+
+/// What the page for one action offers, before anything is submitted.
+enum Offer {
+    Form(Value),
+    Page(Response),
+}
+
+async fn offer(st: &WebState, c: &Checked, f: &Found) -> Offer {
+    let cfg = &c.cfg;
+    let today = c.now.today;
+    match c.claims.action {
+        Action::Done => {
+            let evidence = form::evidence_for(f.cp.kind, f.cp.parent);
+            if evidence == Evidence::Nothing {
+                return Offer::Page(message(
+                    StatusCode::OK,
+                    Some(cfg),
+                    "Inget att registrera",
+                    &[format!(
+                        "{} för {}: det här är ett datum i överenskommelsen och behöver inget \
+                         underlag. Påminnelsen är för kännedom.",
+                        f.cp.kind.label_sv(),
+                        f.partnership.organisation
+                    )],
+                ));
+            }
+            Offer::Form(json!({ "evidence": evidence, "defaults": {} }))
+        }
+        Action::Absent => {
+            let who = engine::responsible_on(&f.partnership, &f.events, today);
+            if who.officer.email != c.claims.recipient {
+                return Offer::Page(message(
+                    StatusCode::OK,
+                    Some(cfg),
+                    "Frånvaro anmäls av handläggaren",
+                    &[format!(
+                        "Frånvaro för {} kan bara anmälas av handläggaren ({}). Kontakta \
+                         IOP-ansvarig om handläggaren är borta utan att ha anmält det.",
+                        f.partnership.organisation, who.officer.name
+                    )],
+                ));
+            }
+            Offer::Form(json!({
+                "deputy": f.partnership.deputy.as_ref().map(|d| d.to_string()),
+                "defaults": { "fran": today.to_string() },
+            }))
+        }
+        Action::MoreTime => {
+            match st.store.postponements().await {
+                Ok(list) => {
+                    if let Some(p) = list.iter().find(|p| p.checkpoint_key == f.cp.key) {
+                        return Offer::Page(message(
+                            StatusCode::OK,
+                            Some(cfg),
+                            "Redan uppskjutet",
+                            &[format!(
+                                "Påminnelserna om det här är redan uppskjutna till {} ({ALREADY}). \
+                                 Det går att skjuta upp en gång.",
+                                p.until
+                            )],
+                        ));
+                    }
+                }
+                Err(e) => return Offer::Page(server_error(cfg, &e)),
+            }
+            let latest = latest_postpone(cfg, &f.cp);
+            let limit = (today + Duration::days(i64::from(cfg.web.max_postpone_days))).min(latest);
+            if limit <= today {
+                return Offer::Page(message(
+                    StatusCode::OK,
+                    Some(cfg),
+                    "Det går inte att skjuta upp längre",
+                    &["Påminnelsen har redan gått vidare till IOP-ansvarig, så den kan inte skjutas \
+                       upp. Registrera det som är gjort, eller kontakta IOP-ansvarig."
+                        .into()],
+                ));
+            }
+            Offer::Form(json!({
+                "limit": limit.to_string(),
+                "defaults": { "till": limit.to_string() },
+            }))
+        }
+        Action::Overview => Offer::Page(not_found_sync(cfg)),
+    }
+}
+
+/// A postponement ends at the latest on the escalation's send day.
+fn latest_postpone(cfg: &Config, cp: &Checkpoint) -> NaiveDate {
+    ladder::escalation_on(cp, &cfg.ladder()).unwrap_or(cp.due)
+}
+
+fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::Done => "done",
+        Action::Absent => "absent",
+        Action::MoreTime => "more",
+        Action::Overview => "overview",
+    }
+}
+
+fn title_of(a: Action) -> &'static str {
+    match a {
+        Action::Done => "Registrera att det är gjort",
+        Action::Absent => "Anmäl frånvaro",
+        Action::MoreTime => "Jag behöver mer tid",
+        Action::Overview => "Översikt",
+    }
+}
+
+/// What a submitted form gets back: its values and what was wrong.
+#[derive(Default)]
+struct Answer<'a> {
+    values: Fields,
+    errors: &'a [FieldError],
+    general: Option<String>,
+}
+
+fn form_page(
+    status: StatusCode,
+    c: &Checked,
+    f: &Found,
+    token: &str,
+    extra: Value,
+    answer: Answer<'_>,
+) -> Response {
+    let Answer {
+        values,
+        errors,
+        general,
+    } = answer;
+    let secret = c
+        .cfg
+        .web
+        .link_secret
+        .as_ref()
+        .map(|s| token::form_token(s.expose().as_bytes(), token, c.now.instant))
+        .unwrap_or_default();
+    let mut vals: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(d) = extra.get("defaults").and_then(Value::as_object) {
+        for (k, v) in d {
+            vals.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
+        }
+    }
+    for (k, v) in &values.0 {
+        if k != "skydd" {
+            vals.entry(k.clone()).or_default();
+            vals.insert(k.clone(), v.chars().take(200).collect());
+        }
+    }
+    let errs: BTreeMap<&str, &str> = errors
+        .iter()
+        .map(|e| (e.field, e.message.as_str()))
+        .collect();
+    let title = title_of(c.claims.action);
+    render(
+        status,
+        "action.html",
+        json!({
+            "body_name": c.cfg.body.name,
+            "css": "../iopd.css",
+            "title": if errors.is_empty() && general.is_none() { title.to_string() } else { format!("Fel i formuläret: {title}") },
+            "heading": title,
+            "action": action_name(c.claims.action),
+            "cp": checkpoint_json(f),
+            "recipient": c.claims.recipient.as_str(),
+            "today": c.now.today.to_string(),
+            "form_token": secret,
+            "values": vals,
+            "errors": errs,
+            "error_list": errors,
+            "general": general,
+            "max_postpone_days": c.cfg.web.max_postpone_days,
+            "extra": extra,
+        }),
+    )
+}
+
+pub async fn action_page(
+    State(st): State<WebState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    ext: Extensions,
+) -> Response {
+    let c = match check_link(
+        &st,
+        &token,
+        &ext,
+        &headers,
+        &[Action::Done, Action::Absent, Action::MoreTime],
+    ) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let f = match find(&st, &c.cfg, c.now.today, &c.claims.checkpoint).await {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    if is_closed(f.cp.status) {
+        return closed_page(&c.cfg, &f);
+    }
+    match offer(&st, &c, &f).await {
+        Offer::Page(r) => r,
+        Offer::Form(extra) => form_page(StatusCode::OK, &c, &f, &token, extra, Answer::default()),
+    }
+}
+
+pub async fn action_submit(
+    State(st): State<WebState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    ext: Extensions,
+    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    let c = match check_link(
+        &st,
+        &token,
+        &ext,
+        &headers,
+        &[Action::Done, Action::Absent, Action::MoreTime],
+    ) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let cfg = c.cfg.clone();
+    let fields = match body {
+        Ok(Form(v)) => Fields(v),
+        Err(rej) => {
+            let (status, text) = if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Formuläret är för stort. Ingenting har registrerats.",
+                )
+            } else {
+                (
+                    StatusCode::BAD_REQUEST,
+                    "Formuläret kunde inte läsas. Ingenting har registrerats.",
+                )
+            };
+            return message(
+                status,
+                Some(&cfg),
+                "Formuläret kunde inte tas emot",
+                &[
+                    text.into(),
+                    "Öppna länken i mejlet igen och fyll i formuläret där.".into(),
+                ],
+            );
+        }
+    };
+    if !token::form_ok(&secrets(&cfg), &token, fields.get("skydd"), c.now.instant) {
+        return message(
+            StatusCode::BAD_REQUEST,
+            Some(&cfg),
+            "Formuläret har gått ut",
+            &[format!(
+                "Formuläret måste skickas inom {} timmar från att sidan öppnades. Ingenting har \
+                 registrerats. Öppna länken i mejlet igen.",
+                token::FORM_HOURS
+            )],
+        );
+    }
+    let f = match find(&st, &cfg, c.now.today, &c.claims.checkpoint).await {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    if is_closed(f.cp.status) {
+        return closed_page(&cfg, &f);
+    }
+    let extra = match offer(&st, &c, &f).await {
+        Offer::Page(r) => return r,
+        Offer::Form(extra) => extra,
+    };
+    let invalid = |errors: Vec<FieldError>, general: Option<String>| {
+        form_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &c,
+            &f,
+            &token,
+            extra.clone(),
+            Answer {
+                values: fields.clone(),
+                errors: &errors,
+                general,
+            },
+        )
+    };
+    let today = c.now.today;
+    match c.claims.action {
+        Action::Done => {
+            let (on, kind) =
+                match form::parse_done(f.cp.kind, f.cp.parent, &fields, today, f.partnership.start)
+                {
+                    Ok(v) => v,
+                    Err(e) => return invalid(e, None),
+                };
+            submit_done(&st, &c, &f, on, kind, invalid).await
+        }
+        Action::Absent => {
+            let (from, to) = match form::parse_absence(&fields, today) {
+                Ok(v) => v,
+                Err(e) => return invalid(e, None),
+            };
+            submit_absence(&st, &c, &f, from, to, invalid).await
+        }
+        Action::MoreTime => {
+            let latest = latest_postpone(&cfg, &f.cp);
+            let until =
+                match form::parse_postpone(&fields, today, cfg.web.max_postpone_days, latest) {
+                    Ok(v) => v,
+                    Err(e) => return invalid(e, None),
+                };
+            submit_postpone(&st, &c, &f, until).await
+        }
+        Action::Overview => not_found_sync(&cfg),
+    }
+}
+
+fn new_event(c: &Checked, f: &Found, on: NaiveDate, kind: EventKind) -> NewEvent {
+    NewEvent {
+        partnership: f.partnership.id.clone(),
+        on,
+        kind,
+        recorded_at: c.now.instant,
+        recorded_by: c.claims.recipient.to_string(),
+        channel: Channel::Web,
+    }
+}
+
+async fn submit_done(
+    st: &WebState,
+    c: &Checked,
+    f: &Found,
+    on: NaiveDate,
+    kind: EventKind,
+    invalid: impl Fn(Vec<FieldError>, Option<String>) -> Response,
+) -> Response {
+    let cfg = &c.cfg;
+    let today = c.now.today;
+    let tracking = match st.store.created_on().await {
+        Ok(t) => t,
+        Err(e) => return server_error(cfg, &e),
+    };
+    let key = f.cp.key.clone();
+    // Inside the write transaction: the checkpoint must still be open, so a
+    // second submission (or two at once) records nothing.
+    let guard = |p: &Partnership, events: &[Event]| {
+        let now_open = checkpoints_of(cfg, p, events, tracking, today)
+            .iter()
+            .any(|cp| cp.key == key && !is_closed(cp.status));
+        if now_open {
+            Ok(())
+        } else {
+            Err(ALREADY.to_string())
+        }
+    };
+    let event =
+        match crate::record::record_with(cfg, &st.store, today, new_event(c, f, on, kind), guard)
+            .await
+        {
+            Ok(e) => e,
+            Err(StoreError::Refused(m)) if m == ALREADY => {
+                return message(
+                    StatusCode::OK,
+                    Some(cfg),
+                    "Det här är redan registrerat",
+                    &["Det här var redan registrerat, så ingenting nytt har sparats.".into()],
+                );
+            }
+            Err(StoreError::Refused(m)) => {
+                return invalid(
+                    Vec::new(),
+                    Some(format!("Det gick inte att registrera: {m}")),
+                );
+            }
+            Err(e) => return server_error(cfg, &e),
+        };
+    tracing::info!(event = event.id, checkpoint = %f.cp.key, "evidence recorded from a page");
+    // Which checkpoints this closed (RULES 1: the oldest open one of its kind).
+    let mut events = f.events.clone();
+    events.push(event.clone());
+    let after = checkpoints_of(cfg, &f.partnership, &events, tracking, today);
+    let was_open: HashMap<&str, &Checkpoint> = f
+        .all
+        .iter()
+        .filter(|cp| !is_closed(cp.status))
+        .map(|cp| (cp.key.as_str(), cp))
+        .collect();
+    let closed: Vec<&Checkpoint> = after
+        .iter()
+        .filter(|cp| is_closed(cp.status) && was_open.contains_key(cp.key.as_str()))
+        .collect();
+    for cp in &closed {
+        // The waiting reminders go now; the next tick cancels the calendar entry.
+        if let Err(e) = st.store.cancel_pending(&cp.key).await {
+            tracing::error!(checkpoint = %cp.key, "pending reminders not withdrawn: {e}");
+        }
+    }
+    let mut paras = vec![format!(
+        "Tack! Det är registrerat för {} ({}).",
+        f.partnership.organisation, f.partnership.id
+    )];
+    if closed.iter().any(|cp| cp.key == f.cp.key) {
+        paras.push(format!(
+            "{} med sista dag {} är nu klar. Påminnelserna om den upphör, och kalenderposten tas bort.",
+            f.cp.kind.label_sv(),
+            f.cp.due
+        ));
+    } else if let Some(other) = closed.first() {
+        paras.push(format!(
+            "Registreringen räknades för den äldsta öppna: {} med sista dag {}. Den här \
+             kontrollpunkten (sista dag {}) är fortfarande öppen.",
+            other.kind.label_sv(),
+            other.due,
+            f.cp.due
+        ));
+    }
+    paras.push(format!(
+        "Registrerad av {} den {}.",
+        c.claims.recipient, today
+    ));
+    message(StatusCode::OK, Some(cfg), "Registrerat", &paras)
+}
+
+async fn submit_absence(
+    st: &WebState,
+    c: &Checked,
+    f: &Found,
+    from: NaiveDate,
+    to: NaiveDate,
+    invalid: impl Fn(Vec<FieldError>, Option<String>) -> Response,
+) -> Response {
+    let cfg = &c.cfg;
+    let kind = EventKind::OfficerAbsent { from, to };
+    let same = kind.clone();
+    let guard = |_: &Partnership, events: &[Event]| {
+        if events.iter().any(|e| !e.retracted && e.kind == same) {
+            Err(ALREADY.to_string())
+        } else {
+            Ok(())
+        }
+    };
+    let ev = new_event(c, f, c.now.today, kind);
+    match crate::record::record_with(cfg, &st.store, c.now.today, ev, guard).await {
+        Ok(e) => {
+            tracing::info!(event = e.id, partnership = %f.partnership.id, "absence recorded from a page");
+            let cover = match &f.partnership.deputy {
+                Some(d) => format!("Ersättaren ({d}) får påminnelserna under tiden."),
+                None => "Det finns ingen ersättare angiven för överenskommelsen, så du får \
+                         påminnelserna ändå. Kontakta IOP-ansvarig om någon annan ska ta över."
+                    .into(),
+            };
+            message(
+                StatusCode::OK,
+                Some(cfg),
+                "Frånvaron är registrerad",
+                &[
+                    format!(
+                        "Du är registrerad som frånvarande {from}–{to} för {} ({}).",
+                        f.partnership.organisation, f.partnership.id
+                    ),
+                    cover,
+                ],
+            )
+        }
+        Err(StoreError::Refused(m)) if m == ALREADY => message(
+            StatusCode::OK,
+            Some(cfg),
+            "Det här är redan registrerat",
+            &[format!(
+                "Frånvaron {from}–{to} var redan registrerad, så ingenting nytt har sparats."
+            )],
+        ),
+        Err(StoreError::Refused(m)) => invalid(
+            Vec::new(),
+            Some(format!("Det gick inte att registrera: {m}")),
+        ),
+        Err(e) => server_error(cfg, &e),
+    }
+}
+
+async fn submit_postpone(st: &WebState, c: &Checked, f: &Found, until: NaiveDate) -> Response {
+    let cfg = &c.cfg;
+    let p = Postponement {
+        checkpoint_key: f.cp.key.clone(),
+        partnership_id: f.partnership.id.to_string(),
+        due: f.cp.due,
+        until,
+        recorded_at: c.now.instant,
+        recorded_by: c.claims.recipient.to_string(),
+    };
+    match st.store.postpone(&p).await {
+        Ok(true) => {
+            tracing::info!(checkpoint = %f.cp.key, %until, "reminders postponed from a page");
+            if let Err(e) = st.store.cancel_pending(&f.cp.key).await {
+                tracing::error!(checkpoint = %f.cp.key, "pending reminders not withdrawn: {e}");
+            }
+            message(
+                StatusCode::OK,
+                Some(cfg),
+                "Påminnelserna väntar",
+                &[
+                    format!(
+                        "Påminnelserna om {} för {} väntar till {until}.",
+                        f.cp.kind.label_sv().to_lowercase(),
+                        f.partnership.organisation
+                    ),
+                    format!(
+                        "Sista dagen är fortfarande {}. Är det inte gjort går eskaleringen till \
+                         IOP-ansvarig ut som vanligt, och uppskjutningen syns i veckosammanställningen.",
+                        f.cp.due
+                    ),
+                ],
+            )
+        }
+        Ok(false) => message(
+            StatusCode::OK,
+            Some(cfg),
+            "Det här är redan registrerat",
+            &[
+                "Påminnelserna var redan uppskjutna, så ingenting nytt har sparats. Det går att \
+               skjuta upp en gång."
+                    .into(),
+            ],
+        ),
+        Err(e) => server_error(cfg, &e),
+    }
+}
+
+/// The digest's overview: overdue and soon-due checkpoints by committee, live.
+pub async fn overview(
+    State(st): State<WebState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    ext: Extensions,
+) -> Response {
+    let c = match check_link(&st, &token, &ext, &headers, &[Action::Overview]) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let cfg = &c.cfg;
+    let today = c.now.today;
+    let soon = today + Duration::weeks(i64::from(cfg.digest.heads_up_weeks.max(1)));
+    let tracking = match st.store.created_on().await {
+        Ok(t) => t,
+        Err(e) => return server_error(cfg, &e),
+    };
+    // committee name → (overdue rows, due-soon rows)
+    let mut groups: BTreeMap<String, (Vec<Value>, Vec<Value>)> = BTreeMap::new();
+    let walked = st
+        .store
+        .each_partnership(
+            |p, events| {
+                let Some(committee) = cfg.committees.get(&p.committee) else {
+                    return;
+                };
+                for cp in checkpoints_of(cfg, &p, &events, tracking, today) {
+                    let row = || {
+                        json!({
+                            "organisation": p.organisation,
+                            "partnership": p.id.as_str(),
+                            "label": cp.kind.label_sv(),
+                            "due": cp.due.to_string(),
+                            "days_late": (today - cp.due).num_days(),
+                        })
+                    };
+                    let g = groups.entry(committee.name.clone()).or_default();
+                    match cp.status {
+                        Status::Overdue => g.0.push(row()),
+                        Status::Due | Status::Upcoming if cp.due <= soon => g.1.push(row()),
+                        _ => {}
+                    }
+                }
+            },
+            |e| tracing::error!("partnership skipped on the overview: {e}"),
+        )
+        .await;
+    if let Err(e) = walked {
+        return server_error(cfg, &e);
+    }
+    let committees: Vec<Value> = groups
+        .into_iter()
+        .filter(|(_, (o, s))| !o.is_empty() || !s.is_empty())
+        .map(|(name, (overdue, soon))| json!({ "name": name, "overdue": overdue, "soon": soon }))
+        .collect();
+    render(
+        StatusCode::OK,
+        "overview.html",
+        json!({
+            "body_name": cfg.body.name,
+            "css": "../iopd.css",
+            "title": "Översikt över IOP-uppföljningen",
+            "today": today.to_string(),
+            "soon": soon.to_string(),
+            "committees": committees,
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_name_their_partnership_even_with_slashes_in_the_id() {
+        for (key, id, kind) in [
+            ("T1/checkin/y0-w1", "T1", Kind::Checkin),
+            (
+                "KUB/2021:101/annual_report/y3",
+                "KUB/2021:101",
+                Kind::AnnualReport,
+            ),
+            (
+                "RS/2023:145/agreement_end",
+                "RS/2023:145",
+                Kind::AgreementEnd,
+            ),
+            (
+                "RS/2023:145/committee_minutes/committee_followup-f1",
+                "RS/2023:145",
+                Kind::CommitteeMinutes,
+            ),
+        ] {
+            let (p, k) = split_key(key).unwrap();
+            assert_eq!((p.as_str(), k), (id, kind), "{key}");
+        }
+        assert!(split_key("nothing").is_none());
+        assert!(split_key("T1/nokind/y0").is_none());
+    }
+
+    #[test]
+    fn every_template_parses() {
+        env().unwrap();
+    }
+}

@@ -1,0 +1,959 @@
+//! The pages behind the links in reminder mails, over real HTTP, on SQLite
+//! and PostgreSQL: a tick sends a reminder with signed links to the real SMTP
+//! test server; the links are taken from the mail.
+//!
+//! T1 and T2 both started 2025-12-01 with two check-ins a year: window 1 is
+//! due Friday 2026-05-29; the −7 reminder goes out Friday 2026-05-22, the
+//! escalation (+21 = Midsummer Eve 2026-06-19) on Monday 2026-06-22.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use iopd::clock::Clock;
+use iopd::config::Config;
+use iopd::domain::{Channel, EventKind, PartnershipId};
+use iopd::store::Store;
+use iopd::web::token::{Action, Claims, sign};
+use iopd::web::{WebState, router};
+use mail_parser::MessageParser;
+use support::smtp::SmtpServer;
+use support::{BACKENDS, Backend, World, path_str};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const CSV: &str = "id;organisation;committee;officer_name;officer_email;deputy_email;start_date\n\
+T1;Testföreningen;kbn;Olle Officer;olle@example.org;dora@example.org;2025-12-01\n\
+T2;Andra föreningen;kbn;Petra Officer;petra@example.org;;2025-12-01\n";
+
+const SECRET: &str = "test-secret-0123456789-abcdefghijklmnop";
+
+/// A world with the pages served in-process on a loopback port and mail
+/// going to the SMTP test server.
+pub struct Site {
+    pub w: World,
+    pub smtp: SmtpServer,
+    pub addr: SocketAddr,
+    pub store: Store,
+}
+
+/// The example configuration with this world's database and `[web]` filled in.
+fn web_config(w: &World, public_url: &str, listen: Option<SocketAddr>) {
+    let secret = w.write("link-secret", SECRET);
+    let mut text = std::fs::read_to_string(&w.config).expect("read config");
+    text = text.replace(
+        "url = \"sqlite://iopd.db\"",
+        &format!("url = \"{}\"", w.db_url),
+    );
+    text = text.replace(
+        "# public_url = \"https://iop.example.org\"",
+        &format!("public_url = \"{public_url}\""),
+    );
+    text = text.replace(
+        "# link_secret_file = \"/run/credentials/iopd.service/link-secret\"",
+        &format!("link_secret_file = \"{}\"", path_str(&secret)),
+    );
+    if let Some(l) = listen {
+        text = text.replace(
+            "# listen = \"127.0.0.1:8080\"",
+            &format!("listen = \"{l}\""),
+        );
+    }
+    std::fs::write(&w.config, text).expect("write config");
+}
+
+pub async fn site(backend: Backend, now: &str) -> Site {
+    let smtp = SmtpServer::start();
+    let mut w = World::new(backend);
+    w.use_smtp(smtp.port);
+    let csv = w.write("t.csv", CSV);
+    w.ok(&["import", path_str(&csv), "--now", "2026-04-01"]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    web_config(&w, &format!("http://{addr}"), None);
+    let cfg = Config::load_with_env(&w.config, false).expect("config");
+    let clock = Clock::from_arg(Some(now), cfg.body.time_zone).expect("clock");
+    let store = Store::open(&cfg.database, clock.now().today)
+        .await
+        .expect("store");
+    let (_tx, rx) = tokio::sync::watch::channel(Arc::new(cfg));
+    let app = router(WebState::new(rx, store.clone(), clock));
+    tokio::spawn(async move {
+        // Keep the sender alive as long as the server runs.
+        let _tx = _tx;
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .ok();
+    });
+    Site {
+        w,
+        smtp,
+        addr,
+        store,
+    }
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection; no client library needed.
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if method == "POST" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    // The server may answer (413) before reading a large body.
+    let _ = s.write_all(body).await;
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw).await;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+pub fn form_body(pairs: &[(&str, &str)]) -> Vec<u8> {
+    fn enc(s: &str) -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+        .into_bytes()
+}
+
+const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+
+pub fn form_token(page: &str) -> String {
+    let at = page
+        .find("name=\"skydd\" value=\"")
+        .unwrap_or_else(|| panic!("no form token on the page:\n{page}"))
+        + "name=\"skydd\" value=\"".len();
+    page[at..].split('"').next().unwrap_or_default().to_string()
+}
+
+/// The three links (done, absent, more time) in a reminder's text part.
+pub fn links_of(raw: &[u8]) -> [String; 3] {
+    let m = MessageParser::default().parse(raw).expect("a mail");
+    let text = m.body_text(0).expect("a text part").to_string();
+    let find = |label: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(label).map(|u| u.trim().to_string()))
+            .unwrap_or_else(|| panic!("no {label} link in:\n{text}"))
+    };
+    [
+        find("Registrera att det är gjort:"),
+        find("Jag är frånvarande:"),
+        find("Jag behöver mer tid:"),
+    ]
+}
+
+pub fn path_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.find('/').map_or("/".into(), |i| rest[i..].to_string())
+}
+
+pub fn mail_to<'a>(
+    got: &'a [support::smtp::Received],
+    to: &str,
+) -> Vec<&'a support::smtp::Received> {
+    got.iter()
+        .filter(|r| r.to.iter().any(|t| t == to))
+        .collect()
+}
+
+async fn event_count(store: &Store, id: &str) -> usize {
+    store
+        .events(&PartnershipId::parse(id).unwrap())
+        .await
+        .expect("events")
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_from_a_reminder_record_postpone_and_report_absence() {
+    for backend in BACKENDS {
+        let s = site(backend, "2026-05-22T09:00").await;
+        let w = &s.w;
+        w.ok(&["tick", "--now", "2026-05-22T08:05"]);
+        let got = s.smtp.wait_for(2, Duration::from_secs(10));
+        assert_eq!(got.len(), 2, "{backend:?}");
+        let [done, absent, more] = links_of(&mail_to(&got, "olle@example.org")[0].data);
+        assert!(done.starts_with(&format!("http://{}/a/", s.addr)), "{done}");
+        let [_, t2_absent, t2_more] = links_of(&mail_to(&got, "petra@example.org")[0].data);
+
+        // GET shows the page and writes nothing; every header is there.
+        let before = event_count(&s.store, "T1").await;
+        let page = http(s.addr, "GET", &path_of(&done), &[], b"").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("lang=\"sv\""));
+        assert!(page.body.contains("Testföreningen") && page.body.contains("2026-05-29"));
+        assert!(page.body.contains("minst två avstämningsmöten"), "the rule");
+        assert!(!page.body.contains("<script"));
+        for (h, v) in [
+            ("content-security-policy", "frame-ancestors 'none'"),
+            ("content-security-policy", "default-src 'none'"),
+            ("referrer-policy", "no-referrer"),
+            ("cache-control", "no-store"),
+            ("x-content-type-options", "nosniff"),
+        ] {
+            assert!(
+                page.header(h).is_some_and(|x| x.contains(v)),
+                "{h}: {:?}",
+                page.header(h)
+            );
+        }
+        assert_eq!(event_count(&s.store, "T1").await, before);
+        let token = form_token(&page.body);
+        let post = |body: Vec<u8>| {
+            let p = path_of(&done);
+            async move { http(s.addr, "POST", &p, &[FORM], &body).await }
+        };
+
+        // Refused, each with its own page, and nothing written.
+        let r = post(form_body(&[("datum", "2026-05-21")])).await;
+        assert_eq!(r.status, 400, "no anti-forgery token");
+        assert!(r.body.contains("Formuläret har gått ut"));
+        let r = post(form_body(&[("skydd", "1.AAAA"), ("datum", "2026-05-21")])).await;
+        assert_eq!(r.status, 400, "forged anti-forgery token");
+        let r = post(form_body(&[("skydd", &token), ("datum", "2026-05-23")])).await;
+        assert_eq!(r.status, 422, "a date in the future");
+        assert!(r.body.contains("ligger i framtiden") && r.body.contains("aria-invalid=\"true\""));
+        assert!(
+            r.body.contains("href=\"#f-datum\""),
+            "the error links to its field"
+        );
+        let r = post(form_body(&[("skydd", &token), ("datum", "2025-11-30")])).await;
+        assert_eq!(r.status, 422, "before the agreement started");
+        assert!(r.body.contains("före överenskommelsens start"));
+        let r = post(form_body(&[("skydd", &token), ("datum", "<b>x</b>")])).await;
+        assert_eq!(r.status, 422);
+        assert!(
+            !r.body.contains("<b>x</b>") && r.body.contains("&lt;b&gt;"),
+            "escaped"
+        );
+        let big = vec![b'a'; 20_000];
+        let r = http(s.addr, "POST", &path_of(&done), &[FORM], &big).await;
+        assert_eq!(r.status, 413, "oversized body");
+        let r = http(
+            s.addr,
+            "POST",
+            &path_of(&done),
+            &[("Content-Type", "text/plain")],
+            b"datum=1",
+        )
+        .await;
+        assert_eq!(r.status, 400, "not a form");
+        let r = post(b"%%%=%zz&&==".to_vec()).await;
+        assert!(
+            r.status == 400 || r.status == 422,
+            "malformed: {}",
+            r.status
+        );
+        assert_eq!(event_count(&s.store, "T1").await, before, "{backend:?}");
+
+        // Tampered, truncated, expired and foreign tokens.
+        let p = path_of(&done);
+        let mut tampered = p.clone().into_bytes();
+        let i = tampered.len() - 3;
+        tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        for bad in [tampered.as_str(), &p[..p.len() - 6], "/a/abc", "/a/x.y"] {
+            let r = http(s.addr, "GET", bad, &[], b"").await;
+            assert_eq!(r.status, 404, "{bad}");
+            assert!(r.body.contains("Länken fungerar inte"));
+        }
+        let expired = sign(
+            SECRET.as_bytes(),
+            &Claims {
+                action: Action::Done,
+                checkpoint: "T1/checkin/y0-w1".into(),
+                recipient: iopd::domain::Email::parse("olle@example.org").unwrap(),
+                expires: chrono::NaiveDate::from_ymd_opt(2026, 5, 21).unwrap(),
+            },
+        );
+        let r = http(s.addr, "GET", &format!("/a/{expired}"), &[], b"").await;
+        assert_eq!(r.status, 410);
+        assert!(r.body.contains("Länken har gått ut"));
+        // The overview link is not an action link.
+        let ov = iopd::web::overview_link(
+            &Config::load_with_env(&w.config, false).unwrap(),
+            &iopd::domain::Email::parse("iop-ansvarig@example.org").unwrap(),
+            chrono::NaiveDate::from_ymd_opt(2026, 5, 22).unwrap(),
+        )
+        .unwrap();
+        let r = http(
+            s.addr,
+            "GET",
+            &path_of(&ov).replacen("/o/", "/a/", 1),
+            &[],
+            b"",
+        )
+        .await;
+        assert_eq!(r.status, 404);
+        let r = http(s.addr, "GET", &path_of(&ov), &[], b"").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.body.contains("Kultur- och bildningsnämnden") && r.body.contains("Testföreningen")
+        );
+        assert_eq!(event_count(&s.store, "T1").await, before);
+
+        // Absence: only the officer may report it; recorded once.
+        let page = http(s.addr, "GET", &path_of(&absent), &[], b"").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let t = form_token(&page.body);
+        let body = form_body(&[
+            ("skydd", &t),
+            ("fran", "2026-06-01"),
+            ("till", "2026-05-31"),
+        ]);
+        let r = http(s.addr, "POST", &path_of(&absent), &[FORM], &body).await;
+        assert_eq!(r.status, 422, "the last day before the first");
+        let body = form_body(&[
+            ("skydd", &t),
+            ("fran", "2026-06-01"),
+            ("till", "2026-06-30"),
+        ]);
+        let r = http(s.addr, "POST", &path_of(&absent), &[FORM], &body).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("dora@example.org"), "the deputy covers");
+        let r = http(s.addr, "POST", &path_of(&absent), &[FORM], &body).await;
+        assert!(r.body.contains("redan registrerad"), "{}", r.body);
+        let events = s
+            .store
+            .events(&PartnershipId::parse("T1").unwrap())
+            .await
+            .unwrap();
+        let absences: Vec<_> = events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::OfficerAbsent { .. }))
+            .collect();
+        assert_eq!(absences.len(), 1);
+        assert_eq!(absences[0].channel, Channel::Web);
+        let _ = more;
+
+        // A valid submission records through `iopd record`'s path.
+        let r = post(form_body(&[("skydd", &token), ("datum", "2026-05-21")])).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.body.contains("Registrerat") && r.body.contains("är nu klar"),
+            "{}",
+            r.body
+        );
+        let events = s
+            .store
+            .events(&PartnershipId::parse("T1").unwrap())
+            .await
+            .unwrap();
+        let e = events.last().unwrap();
+        assert_eq!(e.kind, EventKind::CheckinHeld);
+        assert_eq!(e.on.to_string(), "2026-05-21");
+        assert_eq!(e.channel, Channel::Web);
+        assert_eq!(e.recorded_by, "olle@example.org");
+        // The same form again: "redan registrerat", nothing new.
+        let r = post(form_body(&[("skydd", &token), ("datum", "2026-05-21")])).await;
+        assert_eq!(r.status, 200);
+        assert!(r.body.contains("redan registrerat"), "{}", r.body);
+        // The absence above and this one check-in.
+        assert_eq!(event_count(&s.store, "T1").await, before + 2);
+        let r = http(s.addr, "GET", &path_of(&done), &[], b"").await;
+        assert!(
+            r.body.contains("redan registrerat"),
+            "the link now says so calmly"
+        );
+
+        // More time for T2: at most 14 days and never past the escalation.
+        let page = http(s.addr, "GET", &path_of(&t2_more), &[], b"").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let t = form_token(&page.body);
+        let r = http(
+            s.addr,
+            "POST",
+            &path_of(&t2_more),
+            &[FORM],
+            &form_body(&[("skydd", &t), ("till", "2026-06-06")]),
+        )
+        .await;
+        assert_eq!(r.status, 422, "more than 14 days");
+        assert!(s.store.postponements().await.unwrap().is_empty());
+        let r = http(
+            s.addr,
+            "POST",
+            &path_of(&t2_more),
+            &[FORM],
+            &form_body(&[("skydd", &t), ("till", "2026-06-01")]),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = http(
+            s.addr,
+            "POST",
+            &path_of(&t2_more),
+            &[FORM],
+            &form_body(&[("skydd", &t), ("till", "2026-06-02")]),
+        )
+        .await;
+        assert!(r.body.contains("redan registrerat"), "once per checkpoint");
+        let list = s.store.postponements().await.unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].until.to_string(), "2026-06-01");
+        assert_eq!(list[0].recorded_by, "petra@example.org");
+        // Petra has no deputy, but she is the officer: the absence page is hers.
+        let r = http(s.addr, "GET", &path_of(&t2_absent), &[], b"").await;
+        assert_eq!(r.status, 200);
+
+        // The next tick: a CANCEL for T1's entry; nothing for postponed T2 on
+        // its due day; T2's overdue stage after the postponement.
+        let n = s.smtp.received().len();
+        w.ok(&["tick", "--now", "2026-05-25T08:05"]);
+        let got = s.smtp.wait_for(n + 1, Duration::from_secs(10));
+        assert_eq!(got.len(), n + 1, "{backend:?}");
+        let raw = String::from_utf8_lossy(&got[n].data).into_owned();
+        assert!(
+            raw.contains("method=CANCEL") || raw.contains("METHOD:CANCEL"),
+            "{raw}"
+        );
+        assert_eq!(got[n].to, vec!["olle@example.org"]);
+        w.ok(&["tick", "--now", "2026-05-29T08:05"]);
+        assert_eq!(
+            s.smtp.received().len(),
+            n + 1,
+            "{backend:?}: T2 postponed, T1 done"
+        );
+        w.ok(&["tick", "--now", "2026-06-05T08:05"]);
+        let got = s.smtp.wait_for(n + 2, Duration::from_secs(10));
+        assert_eq!(got.len(), n + 2, "{backend:?}");
+        assert_eq!(
+            got[n + 1].to,
+            vec!["petra@example.org"],
+            "T2 overdue after the postponement"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_token_checks_are_limited_per_client() {
+    let s = site(Backend::Sqlite, "2026-05-22T09:00").await;
+    // Behind the proxy (peer on loopback) the forwarded address is the client.
+    let a = [("X-Forwarded-For", "198.51.100.7")];
+    let b = [("X-Forwarded-For", "198.51.100.8")];
+    for _ in 0..iopd::web::limit::MAX_FAILURES {
+        let r = http(s.addr, "GET", "/a/forged.token", &a, b"").await;
+        assert_eq!(r.status, 404);
+    }
+    let r = http(s.addr, "GET", "/a/forged.token", &a, b"").await;
+    assert_eq!(r.status, 429);
+    assert!(r.body.contains("För många försök"));
+    let r = http(s.addr, "GET", "/a/forged.token", &b, b"").await;
+    assert_eq!(r.status, 404, "another client is not affected");
+    let r = http(s.addr, "GET", "/iopd.css", &[], b"").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-type")
+            .is_some_and(|c| c.starts_with("text/css"))
+    );
+    let r = http(s.addr, "GET", "/healthz", &[], b"").await;
+    assert_eq!(r.status, 404, "nothing else is served here");
+}
+
+#[test]
+fn check_config_refuses_unsigned_weak_or_plain_http_links() {
+    let w = World::new(Backend::Sqlite);
+    let base = std::fs::read_to_string(&w.config).unwrap();
+    let short = w.write("short", "too-short");
+    let good = w.write("good", SECRET);
+    let set = |public: &str, secret: Option<&std::path::Path>, listen: bool| {
+        let mut t = base.replace(
+            "# public_url = \"https://iop.example.org\"",
+            &format!("public_url = \"{public}\""),
+        );
+        if let Some(p) = secret {
+            t = t.replace(
+                "# link_secret_file = \"/run/credentials/iopd.service/link-secret\"",
+                &format!("link_secret_file = \"{}\"", path_str(p)),
+            );
+        }
+        if listen {
+            t = t.replace("# listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"");
+        }
+        std::fs::write(&w.config, t).unwrap();
+    };
+    for (public, secret, listen, problem) in [
+        (
+            "https://iop.example.org",
+            None,
+            false,
+            "web.link_secret_file",
+        ),
+        (
+            "https://iop.example.org",
+            None,
+            true,
+            "web.link_secret_file",
+        ),
+        (
+            "https://iop.example.org",
+            Some(short.as_path()),
+            false,
+            "shorter than 32 bytes",
+        ),
+        (
+            "http://iop.example.org",
+            Some(good.as_path()),
+            false,
+            "must start with https://",
+        ),
+    ] {
+        set(public, secret, listen);
+        let r = w.refused(&["check-config"]);
+        assert!(
+            r.stderr.contains(problem),
+            "{public} {secret:?}: {}",
+            r.stderr
+        );
+    }
+    for public in [
+        "https://iop.example.org",
+        "http://localhost:8080",
+        "http://127.0.0.1:8080",
+    ] {
+        set(public, Some(good.as_path()), true);
+        w.ok(&["check-config"]);
+    }
+}
+
+// ------------------------------------------------------------------ browser
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    child: std::process::Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Driver {
+    for bin in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+        assert!(
+            std::path::Path::new(bin).exists(),
+            "{bin} is missing: install Debian's chromium and chromium-driver \
+             (`apt-get install chromium chromium-driver`; .ci/run does it)"
+        );
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let child = std::process::Command::new("/usr/bin/chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "chromedriver did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Driver {
+        child,
+        port,
+        _profile: tempfile::tempdir().expect("profile dir"),
+    }
+}
+
+async fn browser(d: &Driver) -> fantoccini::Client {
+    let profile = format!("--user-data-dir={}", d._profile.path().display());
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            // As root, on a closed network: see CRATES.md.
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync",
+                     "--disable-dev-shm-usage", profile, "--lang=sv-SE"]
+        }
+    });
+    let caps = match caps {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!(),
+    };
+    fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", d.port))
+        .await
+        .expect("a browser session")
+}
+
+fn axe_source() -> String {
+    let p = support::repo().join("tests/browser/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&p).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: run `npm ci` in tests/browser (.ci/run does it)",
+            p.display()
+        )
+    })
+}
+
+/// Screenshots at phone and desktop width, then axe-core at levels A and AA.
+async fn check_page(c: &fantoccini::Client, axe: &str, name: &str) {
+    let dir = support::repo().join("target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    for (label, width) in [("phone", 375), ("desktop", 1280)] {
+        c.set_window_size(width, 900).await.expect("resize");
+        let png = c.screenshot().await.expect("screenshot");
+        std::fs::write(dir.join(format!("{name}-{label}.png")), png).expect("write png");
+    }
+    // Nothing scrolls sideways at phone width (WCAG 1.4.10 reflow).
+    c.set_window_size(320, 900).await.expect("resize");
+    let wide = c
+        .execute(
+            "return document.documentElement.scrollWidth > document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .expect("measure");
+    assert_eq!(
+        wide,
+        serde_json::Value::Bool(false),
+        "{name}: scrolls sideways at 320 px"
+    );
+    c.set_window_size(1280, 900).await.expect("resize");
+    c.execute(&format!("{axe}\n;return typeof window.axe;"), vec![])
+        .await
+        .expect("inject axe-core");
+    let out = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']})\
+               .then(r => done(JSON.stringify(r.violations)))\
+               .catch(e => done('error: ' + e));",
+            vec![],
+        )
+        .await
+        .expect("run axe-core");
+    let text = out.as_str().unwrap_or_default().to_string();
+    assert_eq!(text, "[]", "{name}: accessibility violations: {text}");
+}
+
+async fn fill(c: &fantoccini::Client, id: &str, value: &str) {
+    let e = c
+        .find(fantoccini::Locator::Id(id))
+        .await
+        .unwrap_or_else(|_| panic!("no #{id}"));
+    e.clear().await.expect("clear");
+    e.send_keys(value).await.expect("type");
+}
+
+/// Clicks the submit button and waits until the answer page has loaded (the
+/// form and its answer share one address, so the old page is marked).
+async fn submit(c: &fantoccini::Client) {
+    c.execute("window.iopdOldPage = true;", vec![])
+        .await
+        .expect("mark the page");
+    c.find(fantoccini::Locator::Css("button[type=submit]"))
+        .await
+        .expect("a submit button")
+        .click()
+        .await
+        .expect("submit");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let loaded = c
+            .execute(
+                "return window.iopdOldPage === undefined && document.readyState === 'complete';",
+                vec![],
+            )
+            .await
+            .unwrap_or(serde_json::Value::Bool(false));
+        if loaded == serde_json::Value::Bool(true) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the answer page did not load"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn h1(c: &fantoccini::Client) -> String {
+    c.find(fantoccini::Locator::Css("h1"))
+        .await
+        .expect("a heading")
+        .text()
+        .await
+        .expect("text")
+}
+
+/// `iopd run` with `[web] listen` on a free loopback port, ticking every
+/// few seconds, its log in the world's directory; killed when dropped.
+struct Daemon {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    addr: SocketAddr,
+}
+
+impl Daemon {
+    fn start(w: &World, now: &str) -> Daemon {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        web_config(w, &format!("http://{addr}"), Some(addr));
+        let log = w.path("run.log");
+        let child = w
+            .cmd(&["run", "--now", now])
+            .env("IOPD__SCHEDULE__TICK", "*/2 * * * * *")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start iopd run");
+        let d = Daemon { child, log, addr };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "iopd run never listened on {addr}:\n{}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// How many ticks the log reports so far.
+    fn ticks(&self) -> usize {
+        self.log()
+            .lines()
+            .filter(|l| l.contains(" tick ") || l.ends_with(" tick"))
+            .count()
+    }
+
+    fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait().ok().flatten().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "iopd run did not stop:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_closes_a_checkpoint_in_a_real_browser() {
+    let axe = axe_source();
+    let driver = chromedriver();
+    for backend in BACKENDS {
+        let smtp = SmtpServer::start();
+        let mut w = World::new(backend);
+        w.use_smtp(smtp.port);
+        let csv = w.write("t.csv", CSV);
+        w.ok(&["import", path_str(&csv), "--now", "2026-04-01"]);
+        // The service's first tick (catch-up at start) sends the -7 reminders.
+        let d = Daemon::start(&w, "2026-05-22T09:00");
+        let got = smtp.wait_for(2, Duration::from_secs(30));
+        assert_eq!(got.len(), 2, "{backend:?}:\n{}", d.log());
+        let cfg = Config::load_with_env(&w.config, false).unwrap();
+        let store = Store::open(
+            &cfg.database,
+            chrono::NaiveDate::from_ymd_opt(2026, 5, 22).unwrap(),
+        )
+        .await
+        .expect("store");
+        let c = browser(&driver).await;
+        let [done, absent, more] = links_of(&mail_to(&got, "olle@example.org")[0].data);
+        let shots = backend == Backend::Sqlite;
+        let check = |name: &'static str| {
+            let (c, axe) = (&c, &axe);
+            async move {
+                if shots {
+                    check_page(c, axe, name).await;
+                }
+            }
+        };
+
+        c.goto(&absent).await.expect("open");
+        assert_eq!(h1(&c).await, "Anmäl frånvaro");
+        check("absent").await;
+        c.goto(&more).await.expect("open");
+        assert_eq!(h1(&c).await, "Jag behöver mer tid");
+        check("more-time").await;
+
+        c.goto(&done).await.expect("open the link from the mail");
+        assert_eq!(h1(&c).await, "Registrera att det är gjort");
+        check("done").await;
+        // A date in the future: explained next to the field, nothing written.
+        fill(&c, "f-datum", "2026-06-30").await;
+        submit(&c).await;
+        let src = c.source().await.expect("source");
+        assert!(src.contains("ligger i framtiden"), "{src}");
+        check("done-error").await;
+        assert_eq!(event_count(&store, "T1").await, 0);
+
+        fill(&c, "f-datum", "2026-05-21").await;
+        submit(&c).await;
+        assert_eq!(h1(&c).await, "Registrerat");
+        check("done-confirmation").await;
+        let events = store
+            .events(&PartnershipId::parse("T1").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 1, "{backend:?}");
+        assert_eq!(events[0].kind, EventKind::CheckinHeld);
+        assert_eq!(events[0].on.to_string(), "2026-05-21");
+        assert_eq!(events[0].channel, Channel::Web);
+        assert_eq!(events[0].recorded_by, "olle@example.org");
+
+        // Back and submit again: "redan registrerat", nothing new.
+        c.back().await.expect("back");
+        c.refresh().await.ok();
+        c.goto(&done).await.expect("open again");
+        assert_eq!(h1(&c).await, "Det här är redan registrerat");
+        check("already").await;
+
+        let ov = iopd::web::overview_link(
+            &cfg,
+            &iopd::domain::Email::parse("iop-ansvarig@example.org").unwrap(),
+            chrono::NaiveDate::from_ymd_opt(2026, 5, 22).unwrap(),
+        )
+        .unwrap();
+        c.goto(&ov).await.expect("overview");
+        assert_eq!(h1(&c).await, "Översikt över IOP-uppföljningen");
+        check("overview").await;
+        c.goto(&format!("http://{}/a/not.valid", d.addr))
+            .await
+            .expect("bad link");
+        assert_eq!(h1(&c).await, "Länken fungerar inte");
+        check("bad-link").await;
+        c.close().await.ok();
+
+        // The service's next tick withdraws the calendar entry (CANCEL) …
+        let got = smtp.wait_for(3, Duration::from_secs(30));
+        assert_eq!(got.len(), 3, "{backend:?}:\n{}", d.log());
+        let raw = String::from_utf8_lossy(&got[2].data).into_owned();
+        assert_eq!(got[2].to, vec!["olle@example.org"]);
+        assert!(raw.contains("METHOD:CANCEL"), "{raw}");
+        // … and the ticks after it send nothing more.
+        let seen = d.ticks();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while d.ticks() < seen + 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no more ticks:\n{}",
+                d.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        d.stop();
+        store.close().await;
+        // Nor the due day or the overdue stage, ticked from the command line.
+        for day in ["2026-05-29T08:05", "2026-06-05T08:05"] {
+            w.ok(&["tick", "--now", day]);
+        }
+        let to_olle = mail_to(&smtp.received(), "olle@example.org").len();
+        assert_eq!(to_olle, 2, "{backend:?}: the reminder and the CANCEL only");
+    }
+}
