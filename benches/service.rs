@@ -6,7 +6,8 @@
 //!   and its peak RSS (target ≤ 200 MB); the next working day's tick, which
 //!   has some stages due, for comparison.
 //!
-//! Run: `cargo bench --bench service` (IOPD_BENCH_PARTNERSHIPS scales the tick part).
+//! Run: `cargo bench --bench service` (IOPD_BENCH_PARTNERSHIPS scales the tick
+//! part; 0 skips it).
 
 #[path = "common.rs"]
 mod common;
@@ -119,6 +120,18 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(&out_dir);
 
+    println!(
+        "start to READY=1, 10 000 partnerships, SQLite: median {:.0} ms of {readies:.0?}",
+        median(readies.clone())
+    );
+    println!(
+        "idle RSS after the catch-up tick: {} KB (peak during start and catch-up {} KB)",
+        idle.0, idle.1
+    );
+    if n == 0 {
+        return;
+    }
+
     // Ticks at n partnerships.
     let db = sqlite("tick.db");
     iopd(
@@ -153,14 +166,6 @@ fn main() {
         timed(&cfg, &db, &file_env, &["tick", "--now", "2026-11-03T08:05"]);
     let _ = std::fs::remove_dir_all(&out_dir);
 
-    println!(
-        "start to READY=1, 10 000 partnerships, SQLite: median {:.0} ms of {readies:.0?}",
-        median(readies.clone())
-    );
-    println!(
-        "idle RSS after the catch-up tick: {} KB (peak during start and catch-up {} KB)",
-        idle.0, idle.1
-    );
     println!(
         "tick, {n} partnerships, first of the day: {first:.2} s, peak RSS {} MB: {}",
         first_kb / 1024,

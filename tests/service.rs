@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 use support::smtp::{Mode, SmtpServer};
 use support::{Backend, World};
 
-/// Mails the example register gives when the service starts on Monday
+/// Mails the example register gives when the service first starts on Monday
 /// 2026-11-23 at 08:05: 47 reminders (one per stage and recipient; see
-/// tests/delivery.rs), the heads-up to both committee secretaries (meetings on
-/// 8 and 17 December are within six weeks), and week 48's digest to
-/// IOP-ansvarig and the advisory mailbox (its slot, Monday 07:00, had passed).
-const EXPECTED_AT_START: usize = 47 + 2 + 2;
+/// tests/delivery.rs) and the heads-up to both committee secretaries
+/// (meetings on 8 and 17 December are within six weeks). No digest: a new
+/// installation has missed none.
+const EXPECTED_AT_START: usize = 47 + 2;
 const NOW: &str = "2026-11-23T08:05";
 
 fn free_port() -> u16 {
@@ -278,6 +278,42 @@ fn catches_up_reports_health_and_stops(backend: Backend) {
     d.stop();
     let seen = by_message_id(&smtp);
     assert_eq!(seen.len(), EXPECTED_AT_START);
+
+    // Down over the next Monday's 07:00 digest: it goes out when the service
+    // is back (08:05), once, and not again after another restart.
+    let d = Daemon::start(&w, "c", "2026-11-30T08:05", true);
+    d.wait_note("READY=1", Duration::from_secs(10));
+    d.wait_http("/healthz", Duration::from_secs(10), |c, b| {
+        c == 200 && b.contains("last_successful_tick\":\"2026-11-30T07:05")
+    });
+    d.wait_log("digest week=2026-W49", Duration::from_secs(10));
+    d.stop();
+    let after_monday = smtp.received().len();
+    let d = Daemon::start(&w, "d", "2026-11-30T08:07", true);
+    d.wait_note("READY=1", Duration::from_secs(10));
+    d.wait_http("/healthz", Duration::from_secs(10), |c, b| {
+        c == 200 && b.contains("last_successful_tick\":\"2026-11-30T07:07")
+    });
+    d.stop();
+    assert_eq!(smtp.received().len(), after_monday);
+    let out = w.ok(&["outbox", "--status", "sent", "--format", "json"]);
+    let digests: Vec<String> = support::json(&out.stdout)
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["stage"] == "digest")
+        .map(|r| r["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        digests.len(),
+        2,
+        "week 49's digest to IOP-ansvarig and the advisory mailbox, once: {digests:?}"
+    );
+    assert!(
+        digests.iter().all(|k| k.starts_with("digest|2026-W49|")),
+        "{digests:?}"
+    );
+    let seen = by_message_id(&smtp);
     assert!(seen.values().all(|n| *n == 1), "{seen:?}");
 }
 

@@ -668,8 +668,21 @@ async fn browser(d: &Driver) -> fantoccini::Client {
         .expect("a browser session")
 }
 
+/// axe-core from npm, pinned by tests/browser/package-lock.json; installed
+/// here on first use so `cargo test` alone is enough once npm is on the machine.
 fn axe_source() -> String {
     let p = support::repo().join("tests/browser/node_modules/axe-core/axe.min.js");
+    if !p.exists() {
+        let ok = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(support::repo().join("tests/browser"))
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "`npm ci` in tests/browser failed (npm comes from Debian's npm package)"
+        );
+    }
     std::fs::read_to_string(&p).unwrap_or_else(|_| {
         panic!(
             "{} is missing: run `npm ci` in tests/browser (.ci/run does it)",

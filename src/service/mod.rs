@@ -407,6 +407,18 @@ async fn dispatch(shared: &Arc<Shared>, jobs: &[Arc<Job>], tasks: &mut JoinSet<(
             }))
         } else {
             match store.job_last_slot(job.kind.name()).await {
+                // A new installation starts counting now: last week's digest
+                // was never missed, so it is not sent.
+                Ok(None) if job.kind != JobKind::Tick => {
+                    if let Some(slot) = schedule.latest(now.instant, now.tz)
+                        && let Err(e) = store
+                            .job_done(job.kind.name(), slot.at, now.instant, 0)
+                            .await
+                    {
+                        failed(shared, job, &now.instant, &e.to_string());
+                    }
+                    continue;
+                }
                 Ok(last) => schedule.due(now.instant, now.tz, last),
                 Err(e) => {
                     failed(shared, job, &now.instant, &format!("{e}"));
@@ -426,6 +438,7 @@ async fn dispatch(shared: &Arc<Shared>, jobs: &[Arc<Job>], tasks: &mut JoinSet<(
                 JobKind::Digest => run_digest(&shared, &cfg, &store, &now).await,
             };
             let ms = began.elapsed().as_millis() as i64;
+            give_back_memory();
             match result {
                 Ok(()) => {
                     if let Err(e) = store
@@ -441,6 +454,17 @@ async fn dispatch(shared: &Arc<Shared>, jobs: &[Arc<Job>], tasks: &mut JoinSet<(
                 Err(e) => failed(&shared, &job, &now.instant, &format!("{e:#}")),
             }
         });
+    }
+}
+
+/// A tick touches every partnership and then the service idles for minutes:
+/// hand the freed heap back to the system instead of keeping its high-water
+/// mark (glibc keeps freed memory in its per-thread arenas).
+fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free pages of the allocator's own heap.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
