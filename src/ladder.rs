@@ -408,10 +408,12 @@ pub fn current(cp: &Checkpoint, ladder: &Ladder, today: NaiveDate) -> Option<(Pl
 /// has one. A postponement never reaches past it (issue 10: "never past the
 /// escalation to IOP-ansvarig").
 pub fn escalation_on(cp: &Checkpoint, ladder: &Ladder) -> Option<NaiveDate> {
-    let until = shift(
-        cp.due,
-        days(ladder.escalation_days).saturating_add(MONTHLY_STEP),
-    )?;
+    // The escalation's nominal day is at most this far after the due date,
+    // and `send_date` moves it at most `SEARCH_DAYS` further: a summer quiet
+    // period moves it by weeks, past any shorter horizon (which then found
+    // no escalation at all).
+    let nominal = days(ladder.escalation_days).max(COMMITTEE_ESCALATION_OFFSET);
+    let until = shift(cp.due, nominal.saturating_add(days(SEARCH_DAYS)))?;
     plan(cp, ladder, until)
         .into_iter()
         .find(|p| p.stage.kind >= StageKind::Escalation)
@@ -798,6 +800,104 @@ mod tests {
             esc.map(|p| (p.nominal, p.send_on)),
             Some((d("2027-03-26"), d("2027-03-30")))
         );
+    }
+
+    #[test]
+    fn escalation_on_is_the_first_allowed_day_of_the_escalation() {
+        // Issue 10: a postponement never reaches past this day. Ordinary
+        // checkpoints escalate 21 days after the due date (RULES 11), committee
+        // items the first working day after the missed deadline (RULES 12);
+        // both move forwards off holidays and quiet periods (RULES 13).
+        // +21 days keeps the weekday, so only holidays move an ordinary one.
+        let none = Ladder::default();
+        let summer = summer();
+        let cases: [(Kind, &str, &Ladder, Option<&str>); 15] = [
+            // RULES 11: due Wed 2027-03-03, +21 = Wed 03-24, a working day.
+            (Kind::Checkin, "2027-03-03", &none, Some("2027-03-24")),
+            // RULES 11+13: due Fri 2027-03-05, +21 = Good Friday 03-26 → Easter
+            // weekend, Easter Monday 03-29 → Tuesday 03-30.
+            (Kind::Checkin, "2027-03-05", &none, Some("2027-03-30")),
+            // RULES 11+13: due Fri 2026-05-29, +21 = Midsummer Eve 2026-06-19
+            // → Midsummer Day, Sunday → Monday 06-22.
+            (Kind::AnnualReport, "2026-05-29", &none, Some("2026-06-22")),
+            // RULES 11+13: due Fri 2027-12-03, +21 = Christmas Eve 12-24 →
+            // Christmas Day Sat, Boxing Day Sun → Monday 12-27.
+            (Kind::PaymentsStop, "2027-12-03", &none, Some("2027-12-27")),
+            // RULES 6b+11: minutes due Wed 2027-04-14, +21 = Wed 05-05.
+            (
+                Kind::CommitteeMinutes,
+                "2027-04-14",
+                &none,
+                Some("2027-05-05"),
+            ),
+            // RULES 12: deadline Thu 2027-02-25 → Friday 02-26.
+            (
+                Kind::CommitteeFollowup,
+                "2027-02-25",
+                &none,
+                Some("2027-02-26"),
+            ),
+            // RULES 12+13: deadline Fri 2027-03-19 → weekend → Monday 03-22.
+            (
+                Kind::CommitteeFollowup,
+                "2027-03-19",
+                &none,
+                Some("2027-03-22"),
+            ),
+            // RULES 12+13: deadline Thu 2027-03-25 → Good Friday, Easter
+            // weekend, Easter Monday → Tuesday 03-30.
+            (
+                Kind::CommitteeFollowup,
+                "2027-03-25",
+                &none,
+                Some("2027-03-30"),
+            ),
+            // RULES 12+13: deadline Wed 2027-05-05 → Ascension Thu 05-06 →
+            // Friday 05-07.
+            (
+                Kind::TerminationDecision,
+                "2027-05-05",
+                &none,
+                Some("2027-05-07"),
+            ),
+            // RULES 12+13: deadline Thu 2027-12-23 → Christmas Eve, Christmas
+            // Day, Boxing Day (Sunday) → Monday 12-27.
+            (
+                Kind::CommitteeFollowup,
+                "2027-12-23",
+                &none,
+                Some("2027-12-27"),
+            ),
+            // RULES 13, quiet 06-19..08-09 (Tuesday 08-10 is the first working
+            // day after it): due Thu 2027-07-15, +21 = Thu 08-05 → 08-10.
+            (Kind::Checkin, "2027-07-15", &summer, Some("2027-08-10")),
+            // RULES 13: due Fri 2027-06-04, +21 = Midsummer Eve 06-25, also
+            // quiet → 08-10 (the mails of +28 … +63 move there too and merge,
+            // RULES 14; the day stays the same).
+            (Kind::Checkin, "2027-06-04", &summer, Some("2027-08-10")),
+            // RULES 12+13: deadline Fri 2027-06-18, the last working day
+            // before the quiet period → Saturday 06-19 is quiet → 08-10.
+            (
+                Kind::CommitteeFollowup,
+                "2027-06-18",
+                &summer,
+                Some("2027-08-10"),
+            ),
+            // RULES 13: a quiet period never pulls an after-due stage back:
+            // due Wed 2027-05-26, +21 = Wed 06-16, before the quiet period.
+            (Kind::Checkin, "2027-05-26", &summer, Some("2027-06-16")),
+            // RULES 2: agreement_end is never overdue and has no escalation.
+            (Kind::AgreementEnd, "2027-10-29", &none, None),
+        ];
+        for (kind, due, ladder, want) in cases {
+            let c = cp(kind, due, "2025-01-01");
+            assert_eq!(
+                escalation_on(&c, ladder),
+                want.map(d),
+                "{} due {due}",
+                kind.name()
+            );
+        }
     }
 
     #[test]

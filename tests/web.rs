@@ -714,6 +714,37 @@ async fn check_page(c: &fantoccini::Client, axe: &str, name: &str) {
         serde_json::Value::Bool(false),
         "{name}: scrolls sideways at 320 px"
     );
+    // 200 % zoom (WCAG 1.4.4 resize text, 1.4.10 reflow). Browser zoom at
+    // 200 % in a 1280 px window lays the page out in a viewport of 640 CSS
+    // px, and media queries see 640 px; a 640 px window gives that same
+    // layout (only the pixel density differs, which a screenshot would show
+    // but layout does not). The DevTools zoom call is out of fantoccini's
+    // reach, and CSS `zoom` on the body is no equivalent: the viewport stays
+    // 1280 px wide and no media query changes.
+    c.set_window_size(640, 900).await.expect("resize");
+    let png = c.screenshot().await.expect("screenshot");
+    std::fs::write(dir.join(format!("{name}-zoom200.png")), png).expect("write png");
+    let problems = c
+        .execute(
+            "const root = document.documentElement, out = [];\
+             if (root.scrollWidth > root.clientWidth) out.push('scrolls sideways');\
+             for (const e of document.querySelectorAll('input, select, textarea, button')) {\
+               if (e.type === 'hidden') continue;\
+               const r = e.getBoundingClientRect(), s = getComputedStyle(e);\
+               if (r.width === 0 || r.height === 0 || s.visibility === 'hidden'\
+                   || r.left < 0 || r.right > root.clientWidth)\
+                 out.push((e.id || e.name || e.tagName) + ' not fully visible');\
+             }\
+             return out;",
+            vec![],
+        )
+        .await
+        .expect("measure");
+    assert_eq!(
+        problems,
+        serde_json::json!([]),
+        "{name}: at 200 % zoom (640 px)"
+    );
     c.set_window_size(1280, 900).await.expect("resize");
     c.execute(&format!("{axe}\n;return typeof window.axe;"), vec![])
         .await
@@ -941,6 +972,47 @@ async fn a_recipient_closes_a_checkpoint_in_a_real_browser() {
             .expect("bad link");
         assert_eq!(h1(&c).await, "Länken fungerar inte");
         check("bad-link").await;
+
+        // A link whose last day (2026-05-21) has passed, signed as the
+        // service would with this world's secret.
+        let expired = sign(
+            SECRET.as_bytes(),
+            &Claims {
+                action: Action::Done,
+                checkpoint: "T1/checkin/y0-w1".into(),
+                recipient: iopd::domain::Email::parse("olle@example.org").unwrap(),
+                expires: chrono::NaiveDate::from_ymd_opt(2026, 5, 21).unwrap(),
+            },
+        );
+        c.goto(&format!("http://{}/a/{expired}", d.addr))
+            .await
+            .expect("expired link");
+        assert_eq!(h1(&c).await, "Länken har gått ut");
+        check("expired").await;
+
+        // "För många försök": the browser cannot set X-Forwarded-For, so its
+        // requests count for its peer address, 127.0.0.1 (`client_ip`: a
+        // loopback peer without the header is itself). The same holds for a
+        // plain HTTP request from this test without the header, so these
+        // failures use up the browser's allowance; last, because from here
+        // on every link from this address is refused.
+        for _ in 0..iopd::web::limit::MAX_FAILURES {
+            let r = http(d.addr, "GET", "/a/forged.token", &[], b"").await;
+            assert!(r.status == 404 || r.status == 429, "{}", r.status);
+        }
+        c.goto(&done).await.expect("a good link, refused");
+        assert_eq!(h1(&c).await, "För många försök");
+        check("rate-limited").await;
+        // A client behind the proxy with its own address is not affected.
+        let r = http(
+            d.addr,
+            "GET",
+            &path_of(&done),
+            &[("X-Forwarded-For", "198.51.100.7")],
+            b"",
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
         c.close().await.ok();
 
         // The service's next tick withdraws the calendar entry (CANCEL) …
