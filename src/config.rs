@@ -324,6 +324,26 @@ pub struct Smtp {
     pub password: Option<Secret>,
     pub timeout: Duration,
     pub pool_size: u32,
+    /// Root certificates trusted besides the system's (`mail.smtp.ca_file`).
+    pub ca_file: Option<CaFile>,
+}
+
+/// The certificates of `mail.smtp.ca_file`: a server whose certificate comes from an
+/// internal CA is trusted only through these.
+#[derive(Clone)]
+pub struct CaFile {
+    pub path: PathBuf,
+    /// DER, one per certificate in the file, in file order; never empty.
+    pub certificates: Vec<Vec<u8>>,
+}
+
+impl fmt::Debug for CaFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaFile")
+            .field("path", &self.path)
+            .field("certificates", &self.certificates.len())
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -473,6 +493,7 @@ struct RawSmtp {
     password_file: Option<PathBuf>,
     timeout_secs: Option<u64>,
     pool_size: Option<u32>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -636,6 +657,44 @@ fn read_secret_file(l: &mut Loader, key: &str, path: &Path) -> Option<Secret> {
         }
         Err(e) => {
             l.problem(key, format!("cannot read {}: {e}", path.display()));
+            None
+        }
+    }
+}
+
+/// Reads PEM certificates; other PEM sections (a private key put there by mistake) are
+/// skipped, but a file without any certificate is refused.
+fn read_ca_file(l: &mut Loader, key: &str, path: &Path) -> Option<CaFile> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            l.problem(key, format!("cannot read {}: {e}", path.display()));
+            return None;
+        }
+    };
+    match CertificateDer::pem_slice_iter(&bytes).collect::<Result<Vec<_>, _>>() {
+        Ok(certs) if !certs.is_empty() => Some(CaFile {
+            path: path.to_path_buf(),
+            certificates: certs.into_iter().map(|c| c.to_vec()).collect(),
+        }),
+        Ok(_) => {
+            l.problem(
+                key,
+                format!(
+                    "{} holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\")",
+                    path.display()
+                ),
+            );
+            None
+        }
+        Err(e) => {
+            l.problem(
+                key,
+                format!("{} is not a valid PEM file: {e}", path.display()),
+            );
             None
         }
     }
@@ -1148,6 +1207,16 @@ impl Config {
                         "credentials are never sent unencrypted; use \"starttls\" or \"tls\"",
                     );
                 }
+                let ca_file = raw
+                    .ca_file
+                    .as_deref()
+                    .and_then(|p| read_ca_file(&mut l, "mail.smtp.ca_file", p));
+                if tls == Tls::None && raw.ca_file.is_some() {
+                    l.problem(
+                        "mail.smtp.ca_file",
+                        "has no effect with tls = \"none\"; use \"starttls\" or \"tls\", or remove it",
+                    );
+                }
                 let port = raw.port.unwrap_or(match tls {
                     Tls::Tls => 465,
                     Tls::Starttls => 587,
@@ -1161,6 +1230,7 @@ impl Config {
                     password,
                     timeout: Duration::from_secs(raw.timeout_secs.unwrap_or(30).max(1)),
                     pool_size: raw.pool_size.unwrap_or(4).max(1),
+                    ca_file,
                 })
             }
         };
@@ -1378,4 +1448,114 @@ fn web_url_ok(u: &str) -> bool {
     };
     let host = rest.split(['/', ':']).next().unwrap_or("");
     is_loopback_host(host) || rest.starts_with("[::1]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../config/iopd.example.toml");
+
+    /// The example configuration with a `[mail.smtp]` section made of `smtp_lines`.
+    fn load_with_smtp(dir: &Path, smtp_lines: &str) -> Result<Config, ConfigError> {
+        let commented = "# [mail.smtp]\n# host = \"smtp.example.org\"";
+        assert!(
+            EXAMPLE.contains(commented),
+            "the example has a [mail.smtp] stub"
+        );
+        let text = EXAMPLE.replace(commented, &format!("[mail.smtp]\n{smtp_lines}"));
+        let path = dir.join("iopd.toml");
+        std::fs::write(&path, text).expect("write the config");
+        Config::load_with_env(&path, false)
+    }
+
+    fn toml_path(p: &Path) -> String {
+        p.display().to_string().replace('\\', "\\\\")
+    }
+
+    #[test]
+    fn smtp_ca_file_holds_every_certificate_of_the_pem_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = rcgen::generate_simple_self_signed(vec!["ca.internal".into()]).expect("cert");
+        let second = rcgen::generate_simple_self_signed(vec!["ca2.internal".into()]).expect("cert");
+        // A key in the same file (a common slip) is skipped, not taken as a certificate.
+        let pem = format!(
+            "{}{}{}",
+            root.cert.pem(),
+            root.signing_key.serialize_pem(),
+            second.cert.pem()
+        );
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, pem).expect("write");
+
+        let cfg = load_with_smtp(
+            dir.path(),
+            &format!(
+                "host = \"smtp.example.org\"\nca_file = \"{}\"",
+                toml_path(&ca)
+            ),
+        )
+        .expect("valid");
+        let smtp = cfg.mail.smtp.expect("smtp section");
+        let ca_file = smtp.ca_file.expect("ca_file read");
+        assert_eq!(ca_file.path, ca);
+        assert_eq!(
+            ca_file.certificates,
+            [root.cert.der().to_vec(), second.cert.der().to_vec()]
+        );
+    }
+
+    #[test]
+    fn smtp_ca_file_without_one_is_none() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cfg = load_with_smtp(dir.path(), "host = \"smtp.example.org\"").expect("valid");
+        assert!(cfg.mail.smtp.expect("smtp section").ca_file.is_none());
+    }
+
+    #[test]
+    fn smtp_ca_file_problems_are_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key_only = dir.path().join("key.pem");
+        let key = rcgen::KeyPair::generate().expect("key");
+        std::fs::write(&key_only, key.serialize_pem()).expect("write");
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\n!!! not base64 !!!\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        let missing = dir.path().join("missing.pem");
+        let good = dir.path().join("good.pem");
+        let cert = rcgen::generate_simple_self_signed(vec!["ca.internal".into()]).expect("cert");
+        std::fs::write(&good, cert.cert.pem()).expect("write");
+
+        // (tls, ca_file, start of the message)
+        let rows = [
+            ("starttls", &missing, "cannot read "),
+            ("starttls", &key_only, "holds no PEM certificate"),
+            ("tls", &broken, "is not a valid PEM file"),
+            ("none", &good, "has no effect with tls = \"none\""),
+        ];
+        for (tls, ca, expected) in rows {
+            let err = load_with_smtp(
+                dir.path(),
+                &format!(
+                    "host = \"127.0.0.1\"\ntls = \"{tls}\"\nca_file = \"{}\"",
+                    toml_path(ca)
+                ),
+            )
+            .expect_err("refused");
+            let config_file = dir.path().join("iopd.toml").display().to_string();
+            let lines: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
+            let prefix = format!("{config_file}: mail.smtp.ca_file: ");
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.starts_with(&prefix) && l.contains(expected)),
+                "{tls} {}: {lines:?}",
+                ca.display()
+            );
+            assert_eq!(lines.len(), 1, "{lines:?}");
+        }
+    }
 }

@@ -30,6 +30,7 @@ fn smtp_config(port: u16) -> Smtp {
         password: None,
         timeout: TIMEOUT,
         pool_size: 2,
+        ca_file: None,
     }
 }
 

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls as SmtpTls, TlsParameters};
 use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -218,20 +219,27 @@ impl SmtpSender {
             host: cfg.host.clone(),
             source,
         };
-        // `relay` is implicit TLS (465) and `starttls_relay` requires STARTTLS (587);
-        // mixing them up hangs or fails (lettre #842), hence the explicit enum.
-        let mut builder = match cfg.tls {
-            Tls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host)
-                .map_err(tls_error)?,
-            Tls::Tls => {
-                AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host).map_err(tls_error)?
+        // What lettre's `relay` (implicit TLS, 465) and `starttls_relay` (STARTTLS
+        // required, 587) set up, plus the roots of `ca_file`. Mixing the two modes up hangs
+        // or fails (lettre #842), hence the explicit enum.
+        let tls_parameters = || {
+            let mut params = TlsParameters::builder(cfg.host.clone());
+            for der in cfg.ca_file.iter().flat_map(|ca| &ca.certificates) {
+                params = params.add_root_certificate(Certificate::from_der(der.clone())?);
             }
-            Tls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host),
-        }
-        .port(cfg.port)
-        // Covers the TCP connect only (lettre #1027); `send` bounds the rest.
-        .timeout(Some(cfg.timeout))
-        .pool_config(PoolConfig::new().max_size(cfg.pool_size.max(1)));
+            params.build()
+        };
+        let tls = match cfg.tls {
+            Tls::Starttls => SmtpTls::Required(tls_parameters().map_err(tls_error)?),
+            Tls::Tls => SmtpTls::Wrapper(tls_parameters().map_err(tls_error)?),
+            Tls::None => SmtpTls::None,
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
+            .tls(tls)
+            .port(cfg.port)
+            // Covers the TCP connect only (lettre #1027); `send` bounds the rest.
+            .timeout(Some(cfg.timeout))
+            .pool_config(PoolConfig::new().max_size(cfg.pool_size.max(1)));
         if let Some(c) = credentials {
             builder = builder.credentials(c);
         }
