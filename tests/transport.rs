@@ -7,12 +7,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveTime, TimeZone, Utc};
-use iopd::config::{Mail, Secret, Smtp, Tls, Transport};
+use iopd::config::{CaFile, Mail, Secret, Smtp, Tls, Transport};
 use iopd::domain::Email;
 use iopd::mail::transport::{FailureKind, Sender, TransportError};
 use iopd::mail::{Envelope, Person, Rendered};
 use lettre::Message;
-use support::smtp::{Mode, SmtpServer};
+use support::smtp::{Mode, Options, ServerTls, SmtpServer, TestCert};
 
 /// Short, so the timeout cases stay quick; generous enough for a loaded machine.
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -410,6 +410,249 @@ async fn credentials_are_never_sent_unencrypted_and_never_shown() {
         Sender::from_config(&mail),
         Err(TransportError::PlaintextToRemote { .. })
     ));
+}
+
+// ---------------------------------------------------------------- TLS and AUTH
+
+const USER: &str = "iopd";
+const PASSWORD: &str = "hemligt-lösen";
+
+/// `cert` as `mail.smtp.ca_file` holds it once loaded.
+fn ca_file(cert: &TestCert) -> CaFile {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let certificates = CertificateDer::pem_slice_iter(cert.pem.as_bytes())
+        .map(|c| c.expect("PEM").to_vec())
+        .collect();
+    CaFile {
+        path: "test-ca.pem".into(),
+        certificates,
+    }
+}
+
+fn tls_server(tls: ServerTls, auth: bool) -> SmtpServer {
+    SmtpServer::start_with(Options {
+        tls,
+        auth: auth.then(|| (USER.to_string(), PASSWORD.to_string())),
+    })
+}
+
+/// A sender to `server` with `tls`, trusting `ca` and logging in with `password`.
+fn tls_sender(
+    server: &SmtpServer,
+    tls: Tls,
+    ca: Option<&TestCert>,
+    password: Option<&str>,
+) -> Sender {
+    let mut smtp = smtp_config(server.port);
+    smtp.tls = tls;
+    smtp.ca_file = ca.map(ca_file);
+    if let Some(p) = password {
+        smtp.username = Some(USER.into());
+        smtp.password = Some(Secret::new(p));
+    }
+    let mail = mail_config(Transport::Smtp, Some(smtp), Path::new("unused"));
+    Sender::from_config(&mail).expect("SMTP sender")
+}
+
+fn assert_is_reminder(got: &support::smtp::Received, id: &str) {
+    assert_eq!(got.from, "iop@region.example.org");
+    let mut to = got.to.clone();
+    to.sort();
+    assert_eq!(to, ["anna@region.example.org", "bo@region.example.org"]);
+    let parsed = parse(&got.data);
+    assert_eq!(parsed.message_id(), Some(bare(id)));
+    assert_eq!(
+        parsed.subject(),
+        Some("[IOP] Avstämningsmöte med Fritidsbanken senast 2027-03-31")
+    );
+}
+
+#[tokio::test]
+async fn implicit_tls_delivers_intact() {
+    let cert = TestCert::localhost();
+    let server = tls_server(ServerTls::Implicit(cert.clone()), false);
+    let sender = tls_sender(&server, Tls::Tls, Some(&cert), None);
+    let (msg, id) = reminder(31);
+
+    sender.send(&msg, "row-31").await.expect("sent over TLS");
+
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].tls, "the session was encrypted");
+    assert_is_reminder(&got[0], &id);
+}
+
+#[tokio::test]
+async fn starttls_upgrades_before_mail_from_and_delivers_intact() {
+    let cert = TestCert::localhost();
+    let server = tls_server(ServerTls::Starttls(cert.clone()), false);
+    let sender = tls_sender(&server, Tls::Starttls, Some(&cert), None);
+    let (msg, id) = reminder(31);
+
+    sender
+        .send(&msg, "row-31")
+        .await
+        .expect("sent after STARTTLS");
+
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].tls, "MAIL FROM came after the upgrade");
+    assert_is_reminder(&got[0], &id);
+}
+
+/// lettre #842: `tls` against a STARTTLS port. The server greets in plain text, which
+/// is no TLS handshake: the send fails at once, well within the timeout.
+#[tokio::test]
+async fn implicit_tls_to_a_starttls_port_fails_fast() {
+    let cert = TestCert::localhost();
+    let server = tls_server(ServerTls::Starttls(cert.clone()), false);
+    let sender = tls_sender(&server, Tls::Tls, Some(&cert), None);
+
+    let started = Instant::now();
+    let err = sender.send(&reminder(1).0, "x").await.expect_err("no TLS");
+    let took = started.elapsed();
+
+    assert_eq!(err.kind, FailureKind::Transient, "{err}");
+    assert!(!err.message.contains("timed out"), "{err}");
+    assert!(
+        err.message.contains(&format!("127.0.0.1:{}", server.port)),
+        "{err}"
+    );
+    assert!(took < TIMEOUT, "took {took:?}");
+    assert!(server.received().is_empty());
+}
+
+/// lettre #842 the other way: STARTTLS against an implicit-TLS port. Each side waits
+/// for the other to speak first; the send timeout ends it.
+#[tokio::test]
+async fn starttls_to_an_implicit_tls_port_times_out_instead_of_hanging() {
+    let cert = TestCert::localhost();
+    let server = tls_server(ServerTls::Implicit(cert.clone()), false);
+    let sender = tls_sender(&server, Tls::Starttls, Some(&cert), None);
+
+    let started = Instant::now();
+    let err = sender
+        .send(&reminder(1).0, "x")
+        .await
+        .expect_err("no greeting");
+    let took = started.elapsed();
+
+    assert_eq!(err.kind, FailureKind::Transient, "{err}");
+    assert!(err.message.contains("timed out"), "{err}");
+    assert!(took >= TIMEOUT, "gave up early: {took:?}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(server.received().is_empty());
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_refused() {
+    let cert = TestCert::localhost();
+    let other = TestCert::localhost();
+    for (server_tls, tls) in [
+        (ServerTls::Implicit(cert.clone()), Tls::Tls),
+        (ServerTls::Starttls(cert.clone()), Tls::Starttls),
+    ] {
+        let server = tls_server(server_tls, false);
+        // No ca_file: the system roots do not hold a self-signed test certificate; a
+        // ca_file with another certificate does not help either.
+        for ca in [None, Some(&other)] {
+            let sender = tls_sender(&server, tls, ca, None);
+            let err = sender
+                .send(&reminder(1).0, "x")
+                .await
+                .expect_err("untrusted");
+            assert_eq!(err.kind, FailureKind::Transient, "{tls:?} {err}");
+            assert!(
+                err.message.contains("invalid peer certificate"),
+                "{tls:?}: {err}"
+            );
+            // Another certificate with the same issuer name is found but does not verify.
+            let reason = if ca.is_none() {
+                "UnknownIssuer"
+            } else {
+                "BadSignature"
+            };
+            assert!(err.message.contains(reason), "{tls:?}: {err}");
+            assert!(server.received().is_empty());
+        }
+    }
+}
+
+#[tokio::test]
+async fn correct_credentials_send() {
+    let cert = TestCert::localhost();
+    for (server_tls, tls) in [
+        (ServerTls::Implicit(cert.clone()), Tls::Tls),
+        (ServerTls::Starttls(cert.clone()), Tls::Starttls),
+    ] {
+        let server = tls_server(server_tls, true);
+        let sender = tls_sender(&server, tls, Some(&cert), Some(PASSWORD));
+        let (msg, id) = reminder(31);
+
+        sender.send(&msg, "x").await.expect("sent");
+
+        let got = server.received();
+        assert_eq!(got.len(), 1, "{tls:?}");
+        assert_eq!(got[0].user.as_deref(), Some(USER), "{tls:?}");
+        assert_is_reminder(&got[0], &id);
+    }
+}
+
+/// 535 refuses the password, not the mail: transient, so the rows wait (and are sent
+/// once the password is fixed) instead of failing for good.
+#[tokio::test]
+async fn a_535_is_transient_and_never_shows_the_password() {
+    let cert = TestCert::localhost();
+    let server = tls_server(ServerTls::Implicit(cert.clone()), true);
+    let wrong = tls_sender(&server, Tls::Tls, Some(&cert), Some("fel-lösen-123"));
+
+    let err = wrong.send(&reminder(1).0, "x").await.expect_err("refused");
+    assert_eq!(err.kind, FailureKind::Transient, "{err}");
+    assert!(err.message.contains("535"), "{err}");
+    assert!(err.message.contains("Invalid credentials"), "{err}");
+    assert!(!err.message.contains("fel-lösen"), "{err}");
+    assert!(server.received().is_empty());
+
+    // The right password is refused while the server rejects every login...
+    let sender = tls_sender(&server, Tls::Tls, Some(&cert), Some(PASSWORD));
+    server.set_mode(Mode::AuthReject);
+    let err = sender.send(&reminder(1).0, "x").await.expect_err("refused");
+    assert_eq!(err.kind, FailureKind::Transient, "{err}");
+    assert!(err.message.contains("535"), "{err}");
+    assert!(server.received().is_empty());
+
+    // ... and the retry goes through once it accepts again.
+    server.set_mode(Mode::Accept);
+    let (msg, id) = reminder(31);
+    sender.send(&msg, "x").await.expect("sent on retry");
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].user.as_deref(), Some(USER));
+    assert_is_reminder(&got[0], &id);
+}
+
+/// 530: the server wants a login that was not configured. Like 535 it is about the
+/// account, not the mail, so it is retried.
+#[tokio::test]
+async fn a_530_is_transient_and_the_retry_goes_through() {
+    let cert = TestCert::localhost();
+    let server = tls_server(ServerTls::Starttls(cert.clone()), false);
+    let sender = tls_sender(&server, Tls::Starttls, Some(&cert), None);
+    server.set_mode(Mode::AuthRequired);
+
+    let err = sender.send(&reminder(1).0, "x").await.expect_err("refused");
+    assert_eq!(err.kind, FailureKind::Transient, "{err}");
+    assert!(err.message.contains("530"), "{err}");
+    assert!(err.message.contains("Authentication required"), "{err}");
+    assert!(server.received().is_empty());
+
+    server.set_mode(Mode::Accept);
+    let (msg, id) = reminder(31);
+    sender.send(&msg, "x").await.expect("sent on retry");
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    assert_is_reminder(&got[0], &id);
 }
 
 fn file_names(dir: &Path) -> Vec<String> {

@@ -5,19 +5,25 @@
 //! `mailin-embedded`'s `serve()` never returns and keeps its listener, so it can
 //! neither go down and come back on the same port nor stop answering.
 //!
+//! TLS (implicit, or STARTTLS on the same socket) is rustls over the blocking
+//! socket, with a self-signed certificate for 127.0.0.1 and `localhost` made by
+//! `rcgen`; AUTH is mailin's (PLAIN and LOGIN, offered only once TLS is on).
+//!
 //! One thread accepts connections, one thread serves each. Nothing here sleeps
 //! to wait for the server: `start`/`up` return once the port accepts, and
 //! `wait_for` polls.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use mailin::{Action, Handler, Response, SessionBuilder, response};
+use mailin::{Action, AuthMechanism, Handler, Response, SessionBuilder, response};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 /// How the server answers from now on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +41,59 @@ pub enum Mode {
     /// until the mode changes (the mail is recorded then, as a real server
     /// would accept it after the client gave up).
     StallData,
+    /// `535` to every AUTH, whatever the credentials.
+    AuthReject,
+    /// `530` to MAIL FROM in a session that did not authenticate, as a server
+    /// that requires AUTH answers a client that sent none.
+    AuthRequired,
+}
+
+/// A self-signed certificate for `localhost` and 127.0.0.1.
+#[derive(Clone)]
+pub struct TestCert {
+    /// The certificate in PEM, for a client's `ca_file`.
+    pub pem: String,
+    config: Arc<ServerConfig>,
+}
+
+impl TestCert {
+    pub fn localhost() -> TestCert {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+            .expect("generate a test certificate");
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+        let chain = vec![CertificateDer::from(cert.cert.der().to_vec())];
+        // The provider is named: the dependency tree may enable more than one.
+        let config =
+            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("TLS versions")
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .expect("server certificate");
+        TestCert {
+            pem: cert.cert.pem(),
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// How the server secures a connection.
+#[derive(Clone, Default)]
+pub enum ServerTls {
+    /// Plain text throughout.
+    #[default]
+    None,
+    /// TLS from the first byte (port 465 style): the greeting is sent encrypted.
+    Implicit(TestCert),
+    /// Plain greeting, STARTTLS offered in EHLO, the same socket upgraded.
+    Starttls(TestCert),
+}
+
+#[derive(Clone, Default)]
+pub struct Options {
+    pub tls: ServerTls,
+    /// The one username and password AUTH accepts; `None`: AUTH is not offered.
+    pub auth: Option<(String, String)>,
 }
 
 /// One mail as the server received it.
@@ -44,9 +103,14 @@ pub struct Received {
     pub to: Vec<String>,
     /// The message as sent, dot-unstuffed, without the final `.`.
     pub data: Vec<u8>,
+    /// Whether the session was encrypted when MAIL FROM came.
+    pub tls: bool,
+    /// The user the session authenticated as before MAIL FROM.
+    pub user: Option<String>,
 }
 
 struct Shared {
+    options: Options,
     mode: Mutex<Mode>,
     received: Mutex<Vec<Received>>,
     /// TCP connections accepted so far.
@@ -93,11 +157,17 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// A server on a free port that accepts everything.
     pub fn start() -> SmtpServer {
+        Self::start_with(Options::default())
+    }
+
+    /// A server with TLS and AUTH as `options` say.
+    pub fn start_with(options: Options) -> SmtpServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind an SMTP test port");
         let port = listener.local_addr().expect("local address").port();
         let mut server = SmtpServer {
             port,
             shared: Arc::new(Shared {
+                options,
                 mode: Mutex::new(Mode::Accept),
                 received: Mutex::new(Vec::new()),
                 connections: AtomicUsize::new(0),
@@ -220,13 +290,51 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, epoch: u64) {
     // The listener is dropped here: the port refuses connections from now on.
 }
 
+/// A connection before or after TLS.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+}
+
+impl Conn {
+    fn tls(tcp: TcpStream, cert: &TestCert) -> std::io::Result<Conn> {
+        let conn =
+            ServerConnection::new(Arc::clone(&cert.config)).map_err(std::io::Error::other)?;
+        Ok(Conn::Tls(Box::new(StreamOwned::new(conn, tcp))))
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
 fn serve(stream: TcpStream, shared: Arc<Shared>, epoch: u64) {
     let _ = stream.set_nonblocking(false);
     // Answers go out as several small writes; without this Nagle's algorithm
     // and the client's delayed ACK add tens of milliseconds to every reply.
     let _ = stream.set_nodelay(true);
     let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
-    let (Ok(reader), Ok(registered)) = (stream.try_clone(), stream.try_clone()) else {
+    let (Ok(tcp), Ok(registered)) = (stream.try_clone(), stream.try_clone()) else {
         return;
     };
     lock(&shared.live).insert(id, registered);
@@ -237,52 +345,102 @@ fn serve(stream: TcpStream, shared: Arc<Shared>, epoch: u64) {
     let peer = stream
         .peer_addr()
         .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
+    let secure = Arc::new(AtomicBool::new(false));
     let handler = Recorder {
         shared: Arc::clone(&shared),
         epoch,
+        secure: Arc::clone(&secure),
+        user: None,
+        mail_tls: false,
         from: String::new(),
         to: Vec::new(),
         data: Vec::new(),
     };
-    let mut session = SessionBuilder::new("iopd-test-smtp").build(peer, handler);
-    let mut reader = BufReader::new(reader);
-    let mut writer = stream;
-    let answer = |w: &mut TcpStream, res: &Response| {
+    let mut builder = SessionBuilder::new("iopd-test-smtp");
+    if let ServerTls::Starttls(_) = shared.options.tls {
+        builder.enable_start_tls();
+    }
+    if shared.options.auth.is_some() {
+        builder
+            .enable_auth(AuthMechanism::Plain)
+            .enable_auth(AuthMechanism::Login);
+    }
+    let mut session = builder.build(peer, handler);
+    let conn = match &shared.options.tls {
+        ServerTls::Implicit(cert) => {
+            // mailin offers AUTH only on an encrypted session.
+            session.tls_active();
+            secure.store(true, Ordering::SeqCst);
+            Conn::tls(stream, cert)
+        }
+        _ => Ok(Conn::Plain(stream)),
+    };
+    let Ok(conn) = conn else {
+        let _ = tcp.shutdown(Shutdown::Both);
+        lock(&shared.live).remove(&id);
+        return;
+    };
+    let mut conn = BufReader::new(conn);
+    let answer = |c: &mut BufReader<Conn>, res: &Response| {
         // `Stall`: the server stops answering (it still holds the connection).
         let mut buf = Vec::with_capacity(128);
         shared.hold_while(epoch, |m| m == Mode::Stall)
             && res.write_to(&mut buf).is_ok()
-            && w.write_all(&buf).is_ok()
-            && w.flush().is_ok()
+            && c.get_mut().write_all(&buf).is_ok()
+            && c.get_mut().flush().is_ok()
     };
-    if answer(&mut writer, &session.greeting()) {
+    // With implicit TLS the handshake runs inside this first write.
+    if answer(&mut conn, &session.greeting()) {
         let mut line = Vec::with_capacity(128);
         loop {
             line.clear();
-            match reader.read_until(b'\n', &mut line) {
+            match conn.read_until(b'\n', &mut line) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
             // Acknowledge at once: the client's small writes would otherwise
             // wait for the kernel's delayed ACK (about 40 ms a reply).
-            let _ = socket2::SockRef::from(&writer).set_tcp_quickack(true);
+            let _ = socket2::SockRef::from(&tcp).set_tcp_quickack(true);
             let res = session.process(&line);
             let go_on = match res.action {
-                Action::Reply => answer(&mut writer, &res),
+                Action::Reply => answer(&mut conn, &res),
                 Action::NoReply => true,
                 Action::Close => {
-                    answer(&mut writer, &res);
+                    answer(&mut conn, &res);
+                    if let Conn::Tls(s) = conn.get_mut() {
+                        s.conn.send_close_notify();
+                        let _ = s.flush();
+                    }
                     false
                 }
-                // No TLS in the tests.
-                Action::UpgradeTls => false,
+                Action::UpgradeTls => {
+                    // Anything the client sent after STARTTLS is dropped with the
+                    // buffer: commands pipelined past it must not count as encrypted
+                    // (RFC 3207, section 4.2; the STARTTLS injection bugs).
+                    let upgraded = match (answer(&mut conn, &res), &shared.options.tls) {
+                        (true, ServerTls::Starttls(cert)) => match conn.into_inner() {
+                            Conn::Plain(s) => Conn::tls(s, cert).ok(),
+                            Conn::Tls(_) => None,
+                        },
+                        _ => None,
+                    };
+                    match upgraded {
+                        Some(c) => {
+                            conn = BufReader::new(c);
+                            session.tls_active();
+                            secure.store(true, Ordering::SeqCst);
+                            true
+                        }
+                        None => break,
+                    }
+                }
             };
             if !go_on {
                 break;
             }
         }
     }
-    let _ = writer.shutdown(Shutdown::Both);
+    let _ = tcp.shutdown(Shutdown::Both);
     lock(&shared.live).remove(&id);
 }
 
@@ -290,13 +448,40 @@ fn serve(stream: TcpStream, shared: Arc<Shared>, epoch: u64) {
 struct Recorder {
     shared: Arc<Shared>,
     epoch: u64,
+    /// Set by `serve` once the connection is encrypted.
+    secure: Arc<AtomicBool>,
+    /// Who authenticated in this session.
+    user: Option<String>,
+    /// Whether the session was encrypted at this mail's MAIL FROM.
+    mail_tls: bool,
     from: String,
     to: Vec<String>,
     data: Vec<u8>,
 }
 
+impl Recorder {
+    fn check(&mut self, user: &str, password: &str) -> Response {
+        let matches = self
+            .shared
+            .options
+            .auth
+            .as_ref()
+            .is_some_and(|(u, p)| u == user && p == password);
+        if matches && self.shared.mode() != Mode::AuthReject {
+            self.user = Some(user.to_string());
+            response::AUTH_OK
+        } else {
+            response::INVALID_CREDENTIALS
+        }
+    }
+}
+
 impl Handler for Recorder {
     fn mail(&mut self, _ip: IpAddr, _domain: &str, from: &str) -> Response {
+        if self.shared.mode() == Mode::AuthRequired && self.user.is_none() {
+            return response::AUTHENTICATION_REQUIRED;
+        }
+        self.mail_tls = self.secure.load(Ordering::SeqCst);
         self.from = from.to_string();
         self.to.clear();
         self.data.clear();
@@ -330,7 +515,22 @@ impl Handler for Recorder {
             from: std::mem::take(&mut self.from),
             to: std::mem::take(&mut self.to),
             data: std::mem::take(&mut self.data),
+            tls: self.mail_tls,
+            user: self.user.clone(),
         });
         response::OK
+    }
+
+    fn auth_plain(
+        &mut self,
+        _authorization_id: &str,
+        authentication_id: &str,
+        password: &str,
+    ) -> Response {
+        self.check(authentication_id, password)
+    }
+
+    fn auth_login(&mut self, username: &str, password: &str) -> Response {
+        self.check(username, password)
     }
 }
