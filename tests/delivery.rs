@@ -510,3 +510,61 @@ fn routing_is_configuration() {
     to.sort();
     assert_eq!(to, vec!["dora@example.org", "olle@example.org"]);
 }
+
+/// A relay that refuses the login (535) or wants one first (530): the mail
+/// waits in the outbox and is retried, the password never reaches the log or
+/// the outbox, and nothing is sent twice once the relay accepts.
+#[test]
+fn refused_logins_are_retried_and_the_password_stays_secret() {
+    const PASSWORD: &str = "hemligt-lösen-535";
+    // Credentials only ever travel encrypted (check-config refuses otherwise).
+    let cert = support::smtp::TestCert::localhost();
+    let smtp = SmtpServer::start_with(support::smtp::Options {
+        auth: Some(("iopd".into(), PASSWORD.into())),
+        tls: support::smtp::ServerTls::Starttls(cert.clone()),
+    });
+    let mut w = world(Backend::Sqlite, &smtp);
+    let secret = w.write("smtp-password", PASSWORD);
+    let ca = w.write("ca.pem", &cert.pem);
+    w.env
+        .push(("IOPD__MAIL__SMTP__TLS".into(), "starttls".into()));
+    w.env.push((
+        "IOPD__MAIL__SMTP__CA_FILE".into(),
+        path_str(&ca).to_string(),
+    ));
+    w.env
+        .push(("IOPD__MAIL__SMTP__USERNAME".into(), "iopd".into()));
+    w.env.push((
+        "IOPD__MAIL__SMTP__PASSWORD_FILE".into(),
+        path_str(&secret).to_string(),
+    ));
+
+    smtp.set_mode(Mode::AuthReject);
+    let r = w.ok(&["tick", "--now", "2026-04-30T08:05"]);
+    assert!(r.stdout.contains("0 sent, 1 to retry"), "{}", r.stdout);
+    assert!(!r.stdout.contains(PASSWORD) && !r.stderr.contains(PASSWORD));
+    let pending = w.ok(&["outbox", "--status", "pending", "--format", "json"]);
+    assert!(!pending.stdout.contains(PASSWORD));
+    let pending = json(&pending.stdout);
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    let error = pending[0]["last_error"].as_str().unwrap();
+    assert!(error.contains("535"), "{error}");
+
+    // Still refused after the backoff: still waiting, not failed.
+    let r = w.ok(&["tick", "--now", "2026-04-30T08:07"]);
+    assert!(r.stdout.contains("1 to retry"), "{}", r.stdout);
+
+    smtp.set_mode(Mode::Accept);
+    w.ok(&["tick", "--now", "2026-04-30T08:15"]);
+    let got = smtp.wait_for(1, Duration::from_secs(10));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].user.as_deref(), Some("iopd"));
+    assert!(got[0].tls, "the login went over an unencrypted session");
+    w.ok(&["tick", "--now", "2026-04-30T09:15"]);
+    assert_eq!(smtp.received().len(), 1);
+    let failed = json(
+        &w.ok(&["outbox", "--status", "failed", "--format", "json"])
+            .stdout,
+    );
+    assert!(failed.as_array().unwrap().is_empty(), "{failed:#}");
+}
