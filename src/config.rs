@@ -297,6 +297,22 @@ impl Config {
             tracking_start: self.policy.tracking_start.unwrap_or(tracking_start),
         }
     }
+
+    /// Each committee's meeting calendar and policy, as the engine takes them.
+    pub fn committee_rules(
+        &self,
+        tracking_start: NaiveDate,
+    ) -> std::collections::HashMap<CommitteeKey, (crate::engine::CommitteeCalendar, Policy)> {
+        self.committees
+            .iter()
+            .map(|(k, c)| {
+                (
+                    k.clone(),
+                    (c.calendar(), self.policy_for(k, tracking_start)),
+                )
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

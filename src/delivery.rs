@@ -17,7 +17,7 @@ use crate::calendar::is_working_day;
 use crate::clock::Now;
 use crate::config::Config;
 use crate::domain::{Email, Event, EventKind, Partnership};
-use crate::engine::{self, Checkpoint, CommitteeCalendar, Input, Policy, Role, Status};
+use crate::engine::{self, Checkpoint, Input, Role, Status};
 use crate::ical;
 use crate::ladder::{self, Ladder, Planned, StageKind};
 use crate::mail::{self, ReminderContext};
@@ -247,11 +247,7 @@ pub async fn enqueue(
     let open = window.is_ok();
     let ladder = cfg.ladder();
     let tracking = store.created_on().await?;
-    let rules: HashMap<_, (CommitteeCalendar, Policy)> = cfg
-        .committees
-        .iter()
-        .map(|(k, c)| (k.clone(), (c.calendar(), cfg.policy_for(k, tracking))))
-        .collect();
+    let rules = cfg.committee_rules(tracking);
     let pending = store.checkpoints_with_pending().await?;
     let postponed = store.postponed_until(now.today).await?;
     let live = store.live_invite_recipients().await?;

@@ -7,7 +7,7 @@
 //! Statuses are the engine's at *now* (what is known today); silence is
 //! judged at the end of the period.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -318,11 +318,7 @@ pub async fn build(
         rows: Vec::new(),
         silence: Silence::new(scope.to, cfg.digest.silence_months),
     };
-    let rules: HashMap<CommitteeKey, (engine::CommitteeCalendar, Policy)> = cfg
-        .committees
-        .iter()
-        .map(|(k, c)| (k.clone(), (c.calendar(), cfg.policy_for(k, tracking))))
-        .collect();
+    let rules = cfg.committee_rules(tracking);
     store
         .each_partnership(
             |p, events| {

@@ -14,7 +14,8 @@ mod support;
 
 use std::time::Duration;
 
-use mail_parser::{MessageParser, MimeHeaders};
+use mail_parser::MessageParser;
+use support::mail::parse;
 use support::smtp::{Mode, SmtpServer};
 use support::{BACKENDS, Backend, World, json, path_str};
 
@@ -22,49 +23,7 @@ const T1: &str = "id;organisation;committee;officer_name;officer_email;deputy_em
 T1;Testföreningen;kbn;Olle Officer;olle@example.org;dora@example.org;2025-12-01\n";
 
 fn world(backend: Backend, smtp: &SmtpServer) -> World {
-    let mut w = World::new(backend);
-    w.use_smtp(smtp.port);
-    let csv = w.write("t1.csv", T1);
-    w.ok(&["import", path_str(&csv), "--now", "2026-04-01"]);
-    w
-}
-
-struct Mail {
-    to: Vec<String>,
-    subject: String,
-    text: String,
-    html: String,
-    message_id: String,
-    calendar: String,
-    calendar_method: String,
-    raw: String,
-}
-
-fn parse(r: &support::smtp::Received) -> Mail {
-    let m = MessageParser::default()
-        .parse(&r.data)
-        .expect("a parseable message");
-    let mut calendar = String::new();
-    let mut calendar_method = String::new();
-    for part in &m.parts {
-        if let Some(ct) = part.content_type()
-            && ct.ctype() == "text"
-            && ct.subtype() == Some("calendar")
-        {
-            calendar = part.text_contents().unwrap_or_default().to_string();
-            calendar_method = ct.attribute("method").unwrap_or_default().to_string();
-        }
-    }
-    Mail {
-        to: r.to.clone(),
-        subject: m.subject().unwrap_or_default().to_string(),
-        text: m.body_text(0).map(|t| t.to_string()).unwrap_or_default(),
-        html: m.body_html(0).map(|t| t.to_string()).unwrap_or_default(),
-        message_id: m.message_id().unwrap_or_default().to_string(),
-        calendar,
-        calendar_method,
-        raw: String::from_utf8_lossy(&r.data).into_owned(),
-    }
+    World::with_register(backend, smtp.port, T1)
 }
 
 fn unfolded(ics: &str) -> String {

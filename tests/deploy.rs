@@ -18,6 +18,7 @@ fn the_unit_is_hardened_to_an_exposure_of_at_most_2() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no exposure level in:\n{text}"));
     assert!(level <= 2.0, "exposure {level}:\n{text}");
+    let unit_text = std::fs::read_to_string(unit).unwrap();
     for must in [
         "Type=notify",
         "WatchdogSec=",
@@ -25,7 +26,6 @@ fn the_unit_is_hardened_to_an_exposure_of_at_most_2() {
         "StateDirectory=iopd",
         "LoadCredential=",
     ] {
-        let unit_text = std::fs::read_to_string(unit).unwrap();
         assert!(unit_text.contains(must), "the unit lacks {must}");
     }
 }

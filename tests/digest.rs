@@ -11,8 +11,8 @@ mod support;
 
 use std::time::Duration;
 
-use mail_parser::MessageParser;
 use scraper::{Html, Selector};
+use support::mail::{Mail, parse};
 use support::smtp::SmtpServer;
 use support::{BACKENDS, Backend, World, json, path_str};
 
@@ -21,32 +21,7 @@ T1;Testföreningen;kbn;Olle Officer;olle@example.org;dora@example.org;2025-12-01
 T2;Vårdföreningen;hsn;Maja Vård;maja@example.org;;2025-11-01\n";
 
 fn world(backend: Backend, smtp: &SmtpServer, csv: &str) -> World {
-    let mut w = World::new(backend);
-    w.use_smtp(smtp.port);
-    let file = w.write("register.csv", csv);
-    w.ok(&["import", path_str(&file), "--now", "2026-04-01"]);
-    w
-}
-
-struct Mail {
-    to: Vec<String>,
-    subject: String,
-    text: String,
-    html: String,
-    message_id: String,
-}
-
-fn parse(r: &support::smtp::Received) -> Mail {
-    let m = MessageParser::default()
-        .parse(&r.data)
-        .expect("a parseable message");
-    Mail {
-        to: r.to.clone(),
-        subject: m.subject().unwrap_or_default().to_string(),
-        text: m.body_text(0).map(|t| t.to_string()).unwrap_or_default(),
-        html: m.body_html(0).map(|t| t.to_string()).unwrap_or_default(),
-        message_id: m.message_id().unwrap_or_default().to_string(),
-    }
+    World::with_register(backend, smtp.port, csv)
 }
 
 fn digests(smtp: &SmtpServer) -> Vec<Mail> {

@@ -118,17 +118,6 @@ impl Selection {
     }
 }
 
-/// Each committee's calendar and resolved policy, computed once.
-pub fn committee_rules(
-    cfg: &Config,
-    tracking: NaiveDate,
-) -> HashMap<CommitteeKey, (CommitteeCalendar, Policy)> {
-    cfg.committees
-        .iter()
-        .map(|(k, c)| (k.clone(), (c.calendar(), cfg.policy_for(k, tracking))))
-        .collect()
-}
-
 /// The checkpoints of one partnership that `sel` wants, as output rows.
 fn rows_for(
     rules: &HashMap<CommitteeKey, (CommitteeCalendar, Policy)>,
@@ -214,7 +203,7 @@ pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
     };
     let store = open_store(&cfg, &now).await?;
     let tracking = store.created_on().await?;
-    let rules = committee_rules(&cfg, tracking);
+    let rules = cfg.committee_rules(tracking);
     let mut rows = Vec::new();
     match &args.partnership {
         Some(id) => {

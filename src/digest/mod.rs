@@ -9,7 +9,7 @@
 //! replica or a second `iopd digest` in the same ISO week sends nothing new;
 //! the Message-ID derives from the key, like every reminder's.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{Duration, NaiveDate, NaiveTime};
 use serde::Serialize;
@@ -19,7 +19,7 @@ use crate::clock::Now;
 use crate::config::Config;
 use crate::delivery::{self, DeliveryError};
 use crate::domain::{CommitteeKey, Email};
-use crate::engine::{self, CommitteeCalendar, Input, Kind, Policy, Status};
+use crate::engine::{self, Input, Kind, Status};
 use crate::mail::{self, MailError, Rendered};
 use crate::store::{Enqueue, NewMail, Store, StoreError};
 
@@ -72,14 +72,6 @@ pub enum DigestError {
     Delivery(#[from] DeliveryError),
 }
 
-/// Each committee's calendar and resolved policy.
-fn rules(cfg: &Config, tracking: NaiveDate) -> HashMap<CommitteeKey, (CommitteeCalendar, Policy)> {
-    cfg.committees
-        .iter()
-        .map(|(k, c)| (k.clone(), (c.calendar(), cfg.policy_for(k, tracking))))
-        .collect()
-}
-
 /// The link to the live, read-only overview page, signed for the digest's
 /// main recipient (the copy to the advisory mailbox carries the same link).
 fn overview_link(cfg: &Config, today: chrono::NaiveDate) -> Option<DigestLinks> {
@@ -98,7 +90,7 @@ pub async fn gather(
     now: &Now,
 ) -> Result<(Digest, Vec<OfficerList>), StoreError> {
     let today = now.today;
-    let rules = rules(cfg, store.created_on().await?);
+    let rules = cfg.committee_rules(store.created_on().await?);
     let horizon = model::Builder::horizon(today);
     let mut b = model::Builder::new(cfg, today);
     let mut bad = Vec::new();
@@ -451,7 +443,7 @@ pub async fn heads_up(
     let wanted: HashSet<(CommitteeKey, NaiveDate)> =
         due.iter().map(|d| (d.0.clone(), d.1)).collect();
     let committees: HashSet<&CommitteeKey> = due.iter().map(|d| &d.0).collect();
-    let rules = rules(cfg, store.created_on().await?);
+    let rules = cfg.committee_rules(store.created_on().await?);
     let mut agenda: BTreeMap<(CommitteeKey, NaiveDate), Vec<Item>> = BTreeMap::new();
     store
         .each_partnership(

@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::mail::{MailError, Rendered};
@@ -60,25 +60,8 @@ fn env() -> Result<&'static Environment<'static>, MailError> {
     if let Some(env) = ENV.get() {
         return Ok(env);
     }
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(|name| {
-        if name.ends_with(".html") {
-            AutoEscape::Html
-        } else {
-            AutoEscape::None
-        }
-    });
-    env.set_trim_blocks(true);
-    env.set_lstrip_blocks(true);
+    let mut env = crate::mail::environment(&TEMPLATES, UndefinedBehavior::Strict)?;
     env.add_filter("md", md_cell);
-    for (name, source) in TEMPLATES {
-        env.add_template(name, source)
-            .map_err(|source| MailError::Template {
-                template: name,
-                source,
-            })?;
-    }
     Ok(ENV.get_or_init(|| env))
 }
 

@@ -28,6 +28,7 @@ pub mod transport;
 mod tests;
 
 pub use message::{Envelope, Invite, build, message_id};
+pub(crate) use render::environment;
 pub use render::{render_cancel, render_reminder};
 
 /// The guideline's rule behind a checkpoint, as the reminder states it (the

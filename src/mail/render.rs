@@ -57,14 +57,16 @@ const TEMPLATES: [(&str, &str); 11] = [
 
 static ENV: OnceLock<Environment<'static>> = OnceLock::new();
 
-/// The shared environment; parsed once, since every tick renders many mails.
-fn env() -> Result<&'static Environment<'static>, MailError> {
-    if let Some(env) = ENV.get() {
-        return Ok(env);
-    }
+/// A template environment as every iopd template wants it: escaping by the
+/// file's extension (explicit rather than minijinja's default, so a renamed
+/// template cannot change escaping), no stray newlines from block tags, and
+/// every template parsed up front.
+pub(crate) fn environment(
+    templates: &[(&'static str, &'static str)],
+    undefined: UndefinedBehavior,
+) -> Result<Environment<'static>, MailError> {
     let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    // Explicit rather than minijinja's default, so a renamed template cannot change escaping.
+    env.set_undefined_behavior(undefined);
     env.set_auto_escape_callback(|name| {
         if name.ends_with(".html") {
             AutoEscape::Html
@@ -74,13 +76,22 @@ fn env() -> Result<&'static Environment<'static>, MailError> {
     });
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
-    for (name, source) in TEMPLATES {
+    for (name, source) in templates {
         env.add_template(name, source)
             .map_err(|source| MailError::Template {
                 template: name,
                 source,
             })?;
     }
+    Ok(env)
+}
+
+/// The shared environment; parsed once, since every tick renders many mails.
+fn env() -> Result<&'static Environment<'static>, MailError> {
+    if let Some(env) = ENV.get() {
+        return Ok(env);
+    }
+    let env = environment(&TEMPLATES, UndefinedBehavior::Strict)?;
     Ok(ENV.get_or_init(|| env))
 }
 

@@ -64,6 +64,20 @@ pub struct Shared {
     pub stop: AtomicBool,
 }
 
+impl Shared {
+    /// The mail sender of the configuration in force.
+    fn sender(&self) -> Arc<Sender> {
+        self.sender
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct HealthState {
     pub started: DateTime<Utc>,
@@ -313,7 +327,7 @@ async fn connect_until_up(shared: Arc<Shared>, connected: Arc<Notify>) {
                 .unwrap_or(Duration::from_secs(10)),
         )
         .await;
-        if shared.stop.load(Ordering::SeqCst) {
+        if shared.stopping() {
             return;
         }
         match connect_once(&shared).await {
@@ -380,7 +394,7 @@ async fn dispatch(shared: &Arc<Shared>, jobs: &[Arc<Job>], tasks: &mut JoinSet<(
     let Some(store) = shared.store.get().cloned() else {
         return;
     };
-    if shared.stop.load(Ordering::SeqCst) {
+    if shared.stopping() {
         return;
     }
     let cfg = shared.config.borrow().clone();
@@ -490,16 +504,12 @@ async fn run_digest(
     store: &Store,
     now: &crate::clock::Now,
 ) -> Result<()> {
-    let sender = shared
-        .sender
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let sender = shared.sender();
     let opts = crate::digest::Options {
         to: None,
         dry_run: false,
     };
-    let stop = || shared.stop.load(Ordering::SeqCst);
+    let stop = || shared.stopping();
     let done = crate::digest::weekly(cfg, store, &sender, now, &opts, &stop).await?;
     metrics::counter!("iopd_mails_sent_total").increment(done.sent);
     tracing::info!(
@@ -518,13 +528,9 @@ async fn run_tick(
     store: &Store,
     now: &crate::clock::Now,
 ) -> Result<()> {
-    let sender = shared
-        .sender
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let sender = shared.sender();
     let began = Instant::now();
-    let stop = || shared.stop.load(Ordering::SeqCst);
+    let stop = || shared.stopping();
     let done = delivery::tick(cfg, store, &sender, now, &stop).await?;
     let secs = began.elapsed().as_secs_f64();
     metrics::counter!("iopd_mails_sent_total").increment(done.sent);

@@ -12,7 +12,7 @@ use axum::extract::{ConnectInfo, Form, Path, State};
 use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{Duration, NaiveDate};
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::{Environment, UndefinedBehavior};
 use serde_json::{Value, json};
 
 use super::form::{self, Evidence, FieldError, Fields};
@@ -57,23 +57,9 @@ static ENV: OnceLock<Result<Environment<'static>, String>> = OnceLock::new();
 
 fn env() -> Result<&'static Environment<'static>, String> {
     ENV.get_or_init(|| {
-        let mut env = Environment::new();
         // Printing a missing value is a bug; testing for one is not.
-        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
-        env.set_auto_escape_callback(|name| {
-            if name.ends_with(".html") {
-                AutoEscape::Html
-            } else {
-                AutoEscape::None
-            }
-        });
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(true);
-        for (name, source) in TEMPLATES {
-            env.add_template(name, source)
-                .map_err(|e| format!("{name}: {e:#}"))?;
-        }
-        Ok(env)
+        crate::mail::environment(&TEMPLATES, UndefinedBehavior::SemiStrict)
+            .map_err(|e| format!("{e:#}"))
     })
     .as_ref()
     .map_err(Clone::clone)

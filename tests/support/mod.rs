@@ -3,6 +3,7 @@
 //! PostgreSQL database, and the real `iopd` binary.
 #![allow(dead_code)]
 
+pub mod mail;
 pub mod pg;
 pub mod proxy;
 pub mod smtp;
@@ -57,6 +58,16 @@ impl World {
             backend,
             env: Vec::new(),
         }
+    }
+
+    /// The example configuration, mail to the test SMTP server on
+    /// `smtp_port`, and the register `csv` imported on 2026-04-01.
+    pub fn with_register(backend: Backend, smtp_port: u16, csv: &str) -> World {
+        let mut w = World::new(backend);
+        w.use_smtp(smtp_port);
+        let file = w.write("register.csv", csv);
+        w.ok(&["import", path_str(&file), "--now", "2026-04-01"]);
+        w
     }
 
     /// The same world with another configuration text.
