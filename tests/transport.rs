@@ -198,23 +198,28 @@ async fn a_5xx_is_permanent() {
     assert!(server.received().is_empty());
 }
 
+/// The send gives up at the configured timeout (lettre's own covers only the
+/// connect), as a transient failure to retry.
+async fn assert_times_out(sender: &Sender) {
+    let started = Instant::now();
+    let err = sender
+        .send(&reminder(1).0, "x")
+        .await
+        .expect_err("the server never answers");
+    let took = started.elapsed();
+    assert_eq!(err.kind, FailureKind::Transient, "{err}");
+    assert!(err.message.contains("timed out"), "{err}");
+    assert!(took >= TIMEOUT, "gave up early: {took:?}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
 #[tokio::test]
 async fn a_server_that_never_answers_times_out_as_transient() {
     let server = SmtpServer::start();
     server.set_mode(Mode::Stall);
     let sender = smtp_sender(&server);
 
-    let started = Instant::now();
-    let err = sender
-        .send(&reminder(1).0, "x")
-        .await
-        .expect_err("no answer");
-    let took = started.elapsed();
-
-    assert_eq!(err.kind, FailureKind::Transient, "{err}");
-    assert!(err.message.contains("timed out"), "{err}");
-    assert!(took >= TIMEOUT, "gave up early: {took:?}");
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_times_out(&sender).await;
     assert_eq!(server.connections(), 1, "the TCP connect itself succeeded");
 }
 
@@ -531,17 +536,7 @@ async fn starttls_to_an_implicit_tls_port_times_out_instead_of_hanging() {
     let server = tls_server(ServerTls::Implicit(cert.clone()), false);
     let sender = tls_sender(&server, Tls::Starttls, Some(&cert), None);
 
-    let started = Instant::now();
-    let err = sender
-        .send(&reminder(1).0, "x")
-        .await
-        .expect_err("no greeting");
-    let took = started.elapsed();
-
-    assert_eq!(err.kind, FailureKind::Transient, "{err}");
-    assert!(err.message.contains("timed out"), "{err}");
-    assert!(took >= TIMEOUT, "gave up early: {took:?}");
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_times_out(&sender).await;
     assert!(server.received().is_empty());
 }
 
