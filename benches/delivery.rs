@@ -102,6 +102,7 @@ fn main() {
             from: from.clone(),
             to: ctx.to.clone(),
             cc: Vec::new(),
+            outbox_key: None,
         };
         let key = format!("KUB/2026:{i:05}/checkin/y0-w1|2027-03-31|d-7|anna@example.org");
         let id = mail::message_id(&key, &cfg.mail.from);

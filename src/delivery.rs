@@ -297,10 +297,12 @@ pub async fn enqueue(
                             closed.push(cp.key.clone());
                         }
                         // Done early or cancelled: withdraw the calendar entries
-                        // that were sent (issue 4 item 7).
-                        let withdraw = cp.status == Status::Cancelled
-                            || cp.status == Status::Done
-                                && cp.evidence.as_ref().is_some_and(|e| e.on < cp.due);
+                        // that were sent (issue 4 item 7), like any mail only
+                        // inside the sending window (never on a holiday).
+                        let withdraw = open
+                            && (cp.status == Status::Cancelled
+                                || cp.status == Status::Done
+                                    && cp.evidence.as_ref().is_some_and(|e| e.on < cp.due));
                         if let (true, Some(holders)) = (withdraw, live.get(&cp.key)) {
                             let recipients: Vec<To> = holders
                                 .iter()
@@ -556,6 +558,7 @@ fn render_one(
             email: envelope_to.clone(),
         }],
         cc: Vec::new(),
+        outbox_key: Some(key.to_string()),
     };
     let message_id = mail::message_id(key, &cfg.mail.from);
     let msg =

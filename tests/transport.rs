@@ -67,6 +67,7 @@ fn reminder(n: u32) -> (Message, String) {
         from: person("IOP-påminnelser", "iop@region.example.org"),
         to: vec![person("Anna Ödman", "anna@region.example.org")],
         cc: vec![person("Bo Ek", "bo@region.example.org")],
+        outbox_key: None,
     };
     let rendered = Rendered {
         subject: format!("[IOP] Avstämningsmöte med Fritidsbanken senast 2027-03-{n:02}"),

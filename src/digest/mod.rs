@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{Duration, NaiveDate, NaiveTime};
 use serde::Serialize;
 
-use crate::calendar::{local_to_utc, working_day_on_or_before};
+use crate::calendar::{is_working_day, local_to_utc, working_day_on_or_before};
 use crate::clock::Now;
 use crate::config::Config;
 use crate::delivery::{self, DeliveryError};
@@ -261,6 +261,7 @@ fn new_mail(
             email: envelope_to.clone(),
         }],
         cc: Vec::new(),
+        outbox_key: Some(row.key.clone()),
     };
     let message_id = mail::message_id(&row.key, &cfg.mail.from);
     let msg = mail::build(&env, rendered, None, &message_id, now.instant)?;
@@ -302,6 +303,16 @@ pub async fn weekly(
     };
     if !cfg.mail.enabled && !opts.dry_run {
         out.closed_reason = Some("mail.enabled is false: nothing is sent".into());
+        return Ok(out);
+    }
+    // Like every reminder, the week's digest waits for a working day (a
+    // Monday holiday moves it to Tuesday, still the same ISO week); a copy
+    // asked for by hand or a dry run is not held back.
+    if opts.to.is_none() && !opts.dry_run && !is_working_day(now.today) {
+        out.closed_reason = Some(format!(
+            "{} is not a working day: the digest goes out on the next working day",
+            now.today
+        ));
         return Ok(out);
     }
     let manual = opts.to.as_ref().map(|_| now.instant.timestamp());

@@ -17,6 +17,9 @@ pub struct Envelope {
     pub from: Person,
     pub to: Vec<Person>,
     pub cc: Vec<Person>,
+    /// The outbox key, written as `X-IOPD-Key` so that mail rules, audits and
+    /// support can tell which checkpoint, due date and stage a mail is about.
+    pub outbox_key: Option<String>,
 }
 
 /// A rendered VCALENDAR (see `ical::calendar`) and the method it was rendered with.
@@ -82,6 +85,12 @@ pub fn build(
             HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
             "All".to_string(),
         ));
+    if let Some(key) = &env.outbox_key {
+        b = b.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-IOPD-Key"),
+            one_line(key),
+        ));
+    }
     for p in &env.to {
         b = b.to(mailbox(p)?);
     }

@@ -77,6 +77,7 @@ fn envelope(ctx: &ReminderContext) -> Envelope {
         from: sender(),
         to: ctx.to.clone(),
         cc: ctx.cc.clone(),
+        outbox_key: None,
     }
 }
 

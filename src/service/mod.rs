@@ -441,6 +441,9 @@ async fn dispatch(shared: &Arc<Shared>, jobs: &[Arc<Job>], tasks: &mut JoinSet<(
             }
         };
         let Some(slot) = slot else { continue };
+        if job.kind == JobKind::Digest && !digest_may_run(&slot, &now) {
+            continue; // held for the next working day; the slot stays undone
+        }
         tracing::debug!(job = job.kind.name(), slot = %slot.local, "job due");
         let (shared, job, store, cfg) = (shared.clone(), job.clone(), store.clone(), cfg.clone());
         tasks.spawn(async move {
@@ -469,6 +472,14 @@ async fn dispatch(shared: &Arc<Shared>, jobs: &[Arc<Job>], tasks: &mut JoinSet<(
             }
         });
     }
+}
+
+/// The digest goes out on working days only: a slot on a holiday (Easter
+/// Monday) is held until the same time on the next working day.
+fn digest_may_run(slot: &Slot, now: &crate::clock::Now) -> bool {
+    let local = now.instant.with_timezone(&now.tz).naive_local();
+    crate::calendar::is_working_day(now.today)
+        && (now.today == slot.local.date() || local.time() >= slot.local.time())
 }
 
 /// A tick touches every partnership and then the service idles for minutes:
@@ -564,4 +575,37 @@ async fn run_tick(
         "tick"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Now;
+
+    fn now(local: &str) -> Now {
+        Now::from_arg(Some(local), chrono_tz::Europe::Stockholm).unwrap()
+    }
+
+    fn monday_slot(date: &str) -> Slot {
+        let n = now(&format!("{date}T07:00"));
+        Slot {
+            local: n.instant.with_timezone(&n.tz).naive_local(),
+            at: n.instant,
+        }
+    }
+
+    #[test]
+    fn a_digest_on_a_holiday_waits_for_the_same_time_next_working_day() {
+        // 2027-03-29 is Easter Monday.
+        let easter = monday_slot("2027-03-29");
+        assert!(!digest_may_run(&easter, &now("2027-03-29T07:00")));
+        assert!(!digest_may_run(&easter, &now("2027-03-29T15:00")));
+        assert!(!digest_may_run(&easter, &now("2027-03-30T06:59")));
+        assert!(digest_may_run(&easter, &now("2027-03-30T07:00")));
+        // An ordinary Monday runs at its slot.
+        let ordinary = monday_slot("2027-04-05");
+        assert!(digest_may_run(&ordinary, &now("2027-04-05T07:00")));
+        // Saturday is no working day either.
+        assert!(!digest_may_run(&ordinary, &now("2027-04-10T08:00")));
+    }
 }

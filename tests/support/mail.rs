@@ -13,6 +13,8 @@ pub struct Mail {
     /// The `text/calendar` part and its `method=`, if any.
     pub calendar: String,
     pub calendar_method: String,
+    /// The `X-IOPD-Key` header: the outbox key the mail was sent under.
+    pub key: String,
     pub raw: String,
 }
 
@@ -39,6 +41,11 @@ pub fn parse(r: &Received) -> Mail {
         message_id: m.message_id().unwrap_or_default().to_string(),
         calendar,
         calendar_method,
+        key: m
+            .header_raw("X-IOPD-Key")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
         raw: String::from_utf8_lossy(&r.data).into_owned(),
     }
 }
