@@ -70,27 +70,215 @@ impl StatusArg {
 
 /// A checkpoint with what a reader needs to act on it (the JSON shape).
 #[derive(Serialize)]
-pub struct PlanRow {
-    pub key: String,
-    pub partnership: String,
-    pub organisation: String,
-    pub committee: String,
-    pub kind: Kind,
+struct PlanRow<'a> {
+    key: &'a str,
+    partnership: &'a str,
+    organisation: &'a str,
+    committee: &'a str,
+    kind: Kind,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub parent: Option<Kind>,
-    pub due: NaiveDate,
-    pub status: Status,
-    pub period_start: NaiveDate,
-    pub period_end: NaiveDate,
-    pub roles: Vec<engine::Role>,
+    parent: Option<Kind>,
+    due: NaiveDate,
+    status: Status,
+    period_start: NaiveDate,
+    period_end: NaiveDate,
+    roles: &'a [engine::Role],
     /// The acting officer's address on the due date (RULES 10).
-    pub officer: String,
+    officer: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub meeting: Option<NaiveDate>,
+    meeting: Option<NaiveDate>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub no_meeting: bool,
+    no_meeting: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<engine::Evidence>,
+    evidence: Option<&'a engine::Evidence>,
+}
+
+/// One selected checkpoint, small: a full plan holds about a million of them
+/// until they are sorted, so the strings its rows repeat (partnership,
+/// officer, roles) are stored once and referred to by index, and the keys
+/// share one buffer.
+struct Pick {
+    due: NaiveDate,
+    key_at: u32,
+    key_len: u32,
+    owner: u32,
+    officer: u32,
+    roles: u32,
+    evidence: Option<u32>,
+    period_start: NaiveDate,
+    period_end: NaiveDate,
+    meeting: Option<NaiveDate>,
+    kind: Kind,
+    parent: Option<Kind>,
+    status: Status,
+    no_meeting: bool,
+}
+
+/// The partnership fields every row of it repeats.
+struct Owner {
+    id: PartnershipId,
+    organisation: String,
+    committee: CommitteeKey,
+}
+
+/// The selected checkpoints, in the order they are written: (due, key).
+#[derive(Default)]
+struct Picked {
+    picks: Vec<Pick>,
+    keys: String,
+    owners: Vec<Owner>,
+    officers: Vec<String>,
+    officer_index: HashMap<String, u32>,
+    roles: Vec<Vec<engine::Role>>,
+    evidence: Vec<engine::Evidence>,
+}
+
+/// More rows than the compact indexes hold (beyond 4 GB of keys).
+#[derive(Debug)]
+struct TooMany;
+
+fn index(n: usize) -> Result<u32, TooMany> {
+    u32::try_from(n).map_err(|_| TooMany)
+}
+
+impl Picked {
+    /// Adds the checkpoints of one partnership that `sel` wants.
+    fn add(
+        &mut self,
+        rules: &HashMap<CommitteeKey, (CommitteeCalendar, Policy)>,
+        sel: &Selection,
+        p: Partnership,
+        events: &[Event],
+    ) -> Result<(), TooMany> {
+        if sel.committee.as_ref().is_some_and(|k| &p.committee != k) {
+            return Ok(());
+        }
+        let Some((calendar, policy)) = rules.get(&p.committee) else {
+            eprintln!(
+                "warning: {} belongs to committee {:?}, which is not configured; skipped",
+                p.id,
+                p.committee.as_str()
+            );
+            return Ok(());
+        };
+        let input = Input {
+            partnership: &p,
+            events,
+            policy,
+            committee: calendar,
+            today: sel.today,
+            horizon: sel.until,
+        };
+        let owner = index(self.owners.len())?;
+        let mut any = false;
+        for c in engine::checkpoints(&input) {
+            if !sel.wants(&c) {
+                continue;
+            }
+            any = true;
+            let acting = engine::responsible_on(&p, events, c.due);
+            let officer = acting.acting().as_str();
+            let officer = match self.officer_index.get(officer) {
+                Some(&i) => i,
+                None => {
+                    let i = index(self.officers.len())?;
+                    self.officers.push(officer.to_string());
+                    self.officer_index.insert(officer.to_string(), i);
+                    i
+                }
+            };
+            let roles = match self.roles.iter().position(|r| *r == c.roles) {
+                Some(i) => index(i)?,
+                None => {
+                    self.roles.push(c.roles);
+                    index(self.roles.len() - 1)?
+                }
+            };
+            let evidence = match c.evidence {
+                Some(e) => {
+                    self.evidence.push(e);
+                    Some(index(self.evidence.len() - 1)?)
+                }
+                None => None,
+            };
+            let key_at = index(self.keys.len())?;
+            self.keys.push_str(&c.key);
+            self.picks.push(Pick {
+                due: c.due,
+                key_at,
+                key_len: index(c.key.len())?,
+                owner,
+                officer,
+                roles,
+                evidence,
+                period_start: c.period_start,
+                period_end: c.period_end,
+                meeting: c.meeting,
+                kind: c.kind,
+                parent: c.parent,
+                status: c.status,
+                no_meeting: c.no_meeting,
+            });
+        }
+        if any {
+            self.owners.push(Owner {
+                id: p.id,
+                organisation: p.organisation,
+                committee: p.committee,
+            });
+        }
+        Ok(())
+    }
+
+    fn key(&self, r: &Pick) -> &str {
+        let at = r.key_at as usize;
+        &self.keys[at..at + r.key_len as usize]
+    }
+
+    /// Output order: (due, key); keys are unique, the buffer position only
+    /// makes the order total.
+    fn sort(&mut self) {
+        let mut picks = std::mem::take(&mut self.picks);
+        picks.sort_unstable_by(|a, b| {
+            a.due
+                .cmp(&b.due)
+                .then_with(|| self.key(a).cmp(self.key(b)))
+                .then(a.key_at.cmp(&b.key_at))
+        });
+        self.picks = picks;
+    }
+
+    fn rows(&self) -> impl ExactSizeIterator<Item = PlanRow<'_>> {
+        self.picks.iter().map(|r| {
+            let owner = &self.owners[r.owner as usize];
+            PlanRow {
+                key: self.key(r),
+                partnership: owner.id.as_str(),
+                organisation: &owner.organisation,
+                committee: owner.committee.as_str(),
+                kind: r.kind,
+                parent: r.parent,
+                due: r.due,
+                status: r.status,
+                period_start: r.period_start,
+                period_end: r.period_end,
+                roles: &self.roles[r.roles as usize],
+                officer: &self.officers[r.officer as usize],
+                meeting: r.meeting,
+                no_meeting: r.no_meeting,
+                evidence: r.evidence.map(|i| &self.evidence[i as usize]),
+            }
+        })
+    }
+}
+
+/// Serialises as the JSON array of rows, without building it first.
+struct Rows<'a>(&'a Picked);
+
+impl Serialize for Rows<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.rows())
+    }
 }
 
 /// What `iopd plan` selects.
@@ -115,58 +303,6 @@ impl Selection {
             None => c.status != Status::BeforeTracking,
         };
         (in_window || c.status == Status::Overdue) && by_status
-    }
-}
-
-/// The checkpoints of one partnership that `sel` wants, as output rows.
-fn rows_for(
-    rules: &HashMap<CommitteeKey, (CommitteeCalendar, Policy)>,
-    sel: &Selection,
-    p: &Partnership,
-    events: &[Event],
-    out: &mut Vec<PlanRow>,
-) {
-    if sel.committee.as_ref().is_some_and(|k| &p.committee != k) {
-        return;
-    }
-    let Some((calendar, policy)) = rules.get(&p.committee) else {
-        eprintln!(
-            "warning: {} belongs to committee {:?}, which is not configured; skipped",
-            p.id,
-            p.committee.as_str()
-        );
-        return;
-    };
-    let input = Input {
-        partnership: p,
-        events,
-        policy,
-        committee: calendar,
-        today: sel.today,
-        horizon: sel.until,
-    };
-    for c in engine::checkpoints(&input) {
-        if !sel.wants(&c) {
-            continue;
-        }
-        let acting = engine::responsible_on(p, events, c.due);
-        out.push(PlanRow {
-            key: c.key,
-            partnership: p.id.to_string(),
-            organisation: p.organisation.clone(),
-            committee: p.committee.to_string(),
-            kind: c.kind,
-            parent: c.parent,
-            due: c.due,
-            status: c.status,
-            period_start: c.period_start,
-            period_end: c.period_end,
-            roles: c.roles,
-            officer: acting.acting().to_string(),
-            meeting: c.meeting,
-            no_meeting: c.no_meeting,
-            evidence: c.evidence,
-        });
     }
 }
 
@@ -204,52 +340,62 @@ pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
     let store = open_store(&cfg, &now).await?;
     let tracking = store.created_on().await?;
     let rules = cfg.committee_rules(tracking);
-    let mut rows = Vec::new();
+    let mut picked = Picked::default();
+    let mut too_many = None;
     match &args.partnership {
         Some(id) => {
             let id =
                 PartnershipId::parse(id).map_err(|e| anyhow::anyhow!("--partnership: {}", e.0))?;
             let p = store.partnership(&id).await?;
             let events = store.events(&id).await?;
-            rows_for(&rules, &sel, &p, &events, &mut rows);
+            too_many = picked.add(&rules, &sel, p, &events).err();
         }
         None => {
             store
                 .each_partnership(
-                    |p, events| rows_for(&rules, &sel, &p, &events, &mut rows),
+                    |p, events| {
+                        if too_many.is_none() {
+                            too_many = picked.add(&rules, &sel, p, &events).err();
+                        }
+                    },
                     |e| eprintln!("warning: skipped: {e}"),
                 )
                 .await?
         }
     }
     store.close().await;
-    rows.sort_by(|a, b| (a.due, &a.key).cmp(&(b.due, &b.key)));
+    if too_many.is_some() {
+        bail!(
+            "too many checkpoints to sort; narrow the selection with --until, --committee or --status"
+        );
+    }
+    picked.sort();
 
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     match args.format {
         PlanFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &rows)?;
+            serde_json::to_writer_pretty(&mut out, &Rows(&picked))?;
             writeln!(out)?;
         }
         PlanFormat::Ics => {
-            let events: Vec<ical::EventSpec> = rows
-                .iter()
-                .map(|r| ics_event(&cfg, r, now.instant))
+            let events: Vec<ical::EventSpec> = picked
+                .rows()
+                .map(|r| ics_event(&cfg, &r, now.instant))
                 .collect();
             out.write_all(
                 ical::calendar(ical::Method::Publish, &cfg.body.name, &events).as_bytes(),
             )?;
         }
         PlanFormat::Table => {
-            let table: Vec<[String; 6]> = rows
-                .iter()
+            let table: Vec<[String; 6]> = picked
+                .rows()
                 .map(|r| {
                     [
                         r.due.to_string(),
                         r.status.name().to_string(),
                         r.kind.name().to_string(),
-                        r.partnership.clone(),
-                        r.organisation.clone(),
+                        r.partnership.to_string(),
+                        r.organisation.to_string(),
                         r.meeting
                             .map_or(String::new(), |m| format!("sammanträde {m}")),
                     ]
@@ -263,7 +409,7 @@ pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
             writeln!(
                 out,
                 "{} checkpoints (today {today}, until {until})",
-                rows.len()
+                table.len()
             )?;
         }
     }
@@ -285,7 +431,7 @@ pub fn checkpoint_uid(key: &str) -> String {
     format!("{key}@iopd")
 }
 
-fn ics_event(cfg: &Config, r: &PlanRow, now: chrono::DateTime<chrono::Utc>) -> ical::EventSpec {
+fn ics_event(cfg: &Config, r: &PlanRow<'_>, now: chrono::DateTime<chrono::Utc>) -> ical::EventSpec {
     let mut description = format!(
         "{} – {} ({})\nStatus: {}",
         r.kind.label_sv(),
@@ -300,7 +446,7 @@ fn ics_event(cfg: &Config, r: &PlanRow, now: chrono::DateTime<chrono::Utc>) -> i
         ));
     }
     ical::EventSpec {
-        uid: checkpoint_uid(&r.key),
+        uid: checkpoint_uid(r.key),
         sequence: 0,
         dtstamp: now,
         date: r.due,
