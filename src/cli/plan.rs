@@ -360,6 +360,15 @@ fn json_row(b: &mut Vec<u8>, r: &PlanRow<'_>) {
 fn json_str(b: &mut Vec<u8>, s: &str) {
     b.push(b'"');
     let bytes = s.as_bytes();
+    // Almost no string needs escaping; a scan without early exit is fast.
+    let plain = bytes
+        .iter()
+        .fold(true, |ok, &c| ok & (c >= 0x20 && c != b'"' && c != b'\\'));
+    if plain {
+        b.extend_from_slice(bytes);
+        b.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &c) in bytes.iter().enumerate() {
         let short = match c {
