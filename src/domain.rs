@@ -33,9 +33,12 @@ pub fn clean_text(field: &str, s: &str, max: usize) -> Result<String, Invalid> {
 }
 
 /// The stable key of a partnership, usually its diarienummer (e.g. `RS/2023:145`).
+///
+/// Shared, not owned: every event of a partnership carries its id, and a full
+/// register read clones it millions of times.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct PartnershipId(String);
+pub struct PartnershipId(std::sync::Arc<str>);
 
 impl PartnershipId {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
@@ -51,7 +54,7 @@ impl PartnershipId {
         {
             return invalid(format!("partnership id {t:?} contains a control character"));
         }
-        Ok(Self(t.to_string()))
+        Ok(Self(t.into()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -66,7 +69,7 @@ impl TryFrom<String> for PartnershipId {
 }
 impl From<PartnershipId> for String {
     fn from(v: PartnershipId) -> String {
-        v.0
+        v.0.to_string()
     }
 }
 impl fmt::Display for PartnershipId {

@@ -224,3 +224,102 @@ fn plan_table_and_bad_arguments() {
         r.stderr
     );
 }
+
+/// The JSON of a full plan, in its order, byte for byte. Partnerships KUB/1
+/// and KUB/1-2 start 2026-01-01 with two check-ins a year (the policy
+/// default): window y0-w1 runs 2026-01-01..2026-06-30, due Tuesday 30 June.
+/// KUB/9 starts 2026-02-01 with four: window y0-w1 runs
+/// 2026-02-01..2026-04-30, due Thursday 30 April, overdue on 1 June; its
+/// second window is due 2026-07-31, after the window asked for. Annual items
+/// and committee follow-ups fall in 2027 and later. Rows are ordered by due
+/// date, then key in byte order: "KUB/1-2/" before "KUB/1/" ('-' < '/'),
+/// though the register lists KUB/1 first. A quote in a name is escaped.
+#[test]
+fn plan_json_order_and_content_on_both_backends() {
+    const CSV: &str = "Diarienummer;Organisation;Nämnd;Handläggare;Handläggare e-post;Ersättare e-post;Kontakt e-post;Startdatum;Slutdatum;Årligt belopp;Avstämningar per år;Uppsägningstid;Anteckningar
+KUB/1;\"Förening \"\"Ett\"\"\";kbn;Anna Lindqvist;anna.lindqvist@example.org;erik.berg@example.org;;2026-01-01;;100 000;;;
+KUB/1-2;Två;kbn;Sara Nilsson;sara.nilsson@example.org;;;2026-01-01;;100 000;;;
+KUB/9;Nio;kbn;Erik Berg;erik.berg@example.org;;;2026-02-01;;100 000;4;;
+";
+    const EXPECTED: &str = r#"[
+  {
+    "key": "KUB/9/checkin/y0-w1",
+    "partnership": "KUB/9",
+    "organisation": "Nio",
+    "committee": "kbn",
+    "kind": "checkin",
+    "due": "2026-04-30",
+    "status": "overdue",
+    "period_start": "2026-02-01",
+    "period_end": "2026-04-30",
+    "roles": [
+      "officer",
+      "deputy"
+    ],
+    "officer": "erik.berg@example.org"
+  },
+  {
+    "key": "KUB/1-2/checkin/y0-w1",
+    "partnership": "KUB/1-2",
+    "organisation": "Två",
+    "committee": "kbn",
+    "kind": "checkin",
+    "due": "2026-06-30",
+    "status": "upcoming",
+    "period_start": "2026-01-01",
+    "period_end": "2026-06-30",
+    "roles": [
+      "officer",
+      "deputy"
+    ],
+    "officer": "sara.nilsson@example.org"
+  },
+  {
+    "key": "KUB/1/checkin/y0-w1",
+    "partnership": "KUB/1",
+    "organisation": "Förening \"Ett\"",
+    "committee": "kbn",
+    "kind": "checkin",
+    "due": "2026-06-30",
+    "status": "upcoming",
+    "period_start": "2026-01-01",
+    "period_end": "2026-06-30",
+    "roles": [
+      "officer",
+      "deputy"
+    ],
+    "officer": "anna.lindqvist@example.org"
+  }
+]
+"#;
+    for backend in BACKENDS {
+        let w = World::new(backend);
+        let csv = w.write("register.csv", CSV);
+        w.ok(&["import", csv.to_str().unwrap(), "--now", "2026-01-01"]);
+        let out = w
+            .ok(&[
+                "plan",
+                "--now",
+                "2026-06-01T09:00",
+                "--days",
+                "45",
+                "--format",
+                "json",
+            ])
+            .stdout;
+        assert_eq!(out, EXPECTED, "{backend:?}");
+        // Nothing selected is an empty array.
+        let none = w
+            .ok(&[
+                "plan",
+                "--now",
+                "2026-06-01T09:00",
+                "--status",
+                "cancelled",
+                "--format",
+                "json",
+            ])
+            .stdout;
+        assert_eq!(none, "[]\n", "{backend:?}");
+    }
+}

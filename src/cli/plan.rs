@@ -68,29 +68,362 @@ impl StatusArg {
     }
 }
 
-/// A checkpoint with what a reader needs to act on it (the JSON shape).
-#[derive(Serialize)]
-pub struct PlanRow {
-    pub key: String,
-    pub partnership: String,
-    pub organisation: String,
-    pub committee: String,
-    pub kind: Kind,
+/// A checkpoint with what a reader needs to act on it (the JSON shape,
+/// written by `write_json`; a test holds it equal to serde's rendering).
+#[derive(Clone, Copy, Serialize)]
+struct PlanRow<'a> {
+    key: &'a str,
+    partnership: &'a str,
+    organisation: &'a str,
+    committee: &'a str,
+    kind: Kind,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub parent: Option<Kind>,
-    pub due: NaiveDate,
-    pub status: Status,
-    pub period_start: NaiveDate,
-    pub period_end: NaiveDate,
-    pub roles: Vec<engine::Role>,
+    parent: Option<Kind>,
+    due: NaiveDate,
+    status: Status,
+    period_start: NaiveDate,
+    period_end: NaiveDate,
+    roles: &'a [engine::Role],
     /// The acting officer's address on the due date (RULES 10).
-    pub officer: String,
+    officer: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub meeting: Option<NaiveDate>,
+    meeting: Option<NaiveDate>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub no_meeting: bool,
+    no_meeting: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<engine::Evidence>,
+    evidence: Option<&'a engine::Evidence>,
+}
+
+/// One selected checkpoint, small: a full plan holds about a million of them
+/// until they are sorted, so the strings its rows repeat (partnership,
+/// officer, roles) are stored once and referred to by index, and the keys
+/// share one buffer.
+struct Pick {
+    due: NaiveDate,
+    key_at: u32,
+    key_len: u32,
+    owner: u32,
+    officer: u32,
+    roles: u32,
+    evidence: Option<u32>,
+    period_start: NaiveDate,
+    period_end: NaiveDate,
+    meeting: Option<NaiveDate>,
+    kind: Kind,
+    parent: Option<Kind>,
+    status: Status,
+    no_meeting: bool,
+}
+
+/// The partnership fields every row of it repeats.
+struct Owner {
+    id: PartnershipId,
+    organisation: String,
+    committee: CommitteeKey,
+}
+
+/// The selected checkpoints, in the order they are written: (due, key).
+#[derive(Default)]
+struct Picked {
+    picks: Vec<Pick>,
+    keys: String,
+    owners: Vec<Owner>,
+    officers: Vec<String>,
+    officer_index: HashMap<String, u32>,
+    roles: Vec<Vec<engine::Role>>,
+    evidence: Vec<engine::Evidence>,
+}
+
+/// More rows than the compact indexes hold (beyond 4 GB of keys).
+#[derive(Debug)]
+struct TooMany;
+
+fn index(n: usize) -> Result<u32, TooMany> {
+    u32::try_from(n).map_err(|_| TooMany)
+}
+
+impl Picked {
+    /// Adds the checkpoints of one partnership that `sel` wants.
+    fn add(
+        &mut self,
+        rules: &HashMap<CommitteeKey, (CommitteeCalendar, Policy)>,
+        sel: &Selection,
+        p: Partnership,
+        events: &[Event],
+    ) -> Result<(), TooMany> {
+        if sel.committee.as_ref().is_some_and(|k| &p.committee != k) {
+            return Ok(());
+        }
+        let Some((calendar, policy)) = rules.get(&p.committee) else {
+            eprintln!(
+                "warning: {} belongs to committee {:?}, which is not configured; skipped",
+                p.id,
+                p.committee.as_str()
+            );
+            return Ok(());
+        };
+        let input = Input {
+            partnership: &p,
+            events,
+            policy,
+            committee: calendar,
+            today: sel.today,
+            horizon: sel.until,
+        };
+        let owner = index(self.owners.len())?;
+        let mut any = false;
+        for c in engine::checkpoints(&input) {
+            if !sel.wants(&c) {
+                continue;
+            }
+            any = true;
+            let acting = engine::responsible_on(&p, events, c.due);
+            let officer = acting.acting().as_str();
+            let officer = match self.officer_index.get(officer) {
+                Some(&i) => i,
+                None => {
+                    let i = index(self.officers.len())?;
+                    self.officers.push(officer.to_string());
+                    self.officer_index.insert(officer.to_string(), i);
+                    i
+                }
+            };
+            let roles = match self.roles.iter().position(|r| *r == c.roles) {
+                Some(i) => index(i)?,
+                None => {
+                    self.roles.push(c.roles);
+                    index(self.roles.len() - 1)?
+                }
+            };
+            let evidence = match c.evidence {
+                Some(e) => {
+                    self.evidence.push(e);
+                    Some(index(self.evidence.len() - 1)?)
+                }
+                None => None,
+            };
+            let key_at = index(self.keys.len())?;
+            self.keys.push_str(&c.key);
+            self.picks.push(Pick {
+                due: c.due,
+                key_at,
+                key_len: index(c.key.len())?,
+                owner,
+                officer,
+                roles,
+                evidence,
+                period_start: c.period_start,
+                period_end: c.period_end,
+                meeting: c.meeting,
+                kind: c.kind,
+                parent: c.parent,
+                status: c.status,
+                no_meeting: c.no_meeting,
+            });
+        }
+        if any {
+            self.owners.push(Owner {
+                id: p.id,
+                organisation: p.organisation,
+                committee: p.committee,
+            });
+        }
+        Ok(())
+    }
+
+    fn key(&self, r: &Pick) -> &str {
+        let at = r.key_at as usize;
+        &self.keys[at..at + r.key_len as usize]
+    }
+
+    /// Output order: (due, key); keys are unique, the buffer position only
+    /// makes the order total.
+    fn sort(&mut self) {
+        let mut picks = std::mem::take(&mut self.picks);
+        picks.sort_unstable_by(|a, b| {
+            a.due
+                .cmp(&b.due)
+                .then_with(|| self.key(a).cmp(self.key(b)))
+                .then(a.key_at.cmp(&b.key_at))
+        });
+        self.picks = picks;
+    }
+
+    fn rows(&self) -> impl ExactSizeIterator<Item = PlanRow<'_>> {
+        self.picks.iter().map(|r| {
+            let owner = &self.owners[r.owner as usize];
+            PlanRow {
+                key: self.key(r),
+                partnership: owner.id.as_str(),
+                organisation: &owner.organisation,
+                committee: owner.committee.as_str(),
+                kind: r.kind,
+                parent: r.parent,
+                due: r.due,
+                status: r.status,
+                period_start: r.period_start,
+                period_end: r.period_end,
+                roles: &self.roles[r.roles as usize],
+                officer: &self.officers[r.officer as usize],
+                meeting: r.meeting,
+                no_meeting: r.no_meeting,
+                evidence: r.evidence.map(|i| &self.evidence[i as usize]),
+            }
+        })
+    }
+}
+
+/// Writes `rows` as serde_json's pretty printer writes a `Vec<PlanRow>`, byte
+/// for byte, without building the array first.
+///
+/// By hand because serde_json's writer escaped and wrote the fields one
+/// small write at a time: at 100 000 partnerships (a million rows, 280 MB)
+/// that was about a fifth of the whole plan. Names come from the enums'
+/// `name()`, which their serde names match (tested).
+fn write_json<'a>(
+    out: &mut impl Write,
+    rows: impl ExactSizeIterator<Item = PlanRow<'a>>,
+) -> std::io::Result<()> {
+    if rows.len() == 0 {
+        return out.write_all(b"[]");
+    }
+    let mut buf = Vec::with_capacity(1 << 20);
+    buf.extend_from_slice(b"[");
+    for (i, r) in rows.enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        json_row(&mut buf, &r);
+        if buf.len() >= 1 << 20 {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    buf.extend_from_slice(b"\n]");
+    out.write_all(&buf)
+}
+
+/// One element of the array, at serde_json's pretty indentation.
+fn json_row(b: &mut Vec<u8>, r: &PlanRow<'_>) {
+    b.extend_from_slice(b"\n  {\n    \"key\": ");
+    json_str(b, r.key);
+    b.extend_from_slice(b",\n    \"partnership\": ");
+    json_str(b, r.partnership);
+    b.extend_from_slice(b",\n    \"organisation\": ");
+    json_str(b, r.organisation);
+    b.extend_from_slice(b",\n    \"committee\": ");
+    json_str(b, r.committee);
+    b.extend_from_slice(b",\n    \"kind\": ");
+    json_str(b, r.kind.name());
+    if let Some(k) = r.parent {
+        b.extend_from_slice(b",\n    \"parent\": ");
+        json_str(b, k.name());
+    }
+    b.extend_from_slice(b",\n    \"due\": ");
+    json_date(b, r.due);
+    b.extend_from_slice(b",\n    \"status\": ");
+    json_str(b, r.status.name());
+    b.extend_from_slice(b",\n    \"period_start\": ");
+    json_date(b, r.period_start);
+    b.extend_from_slice(b",\n    \"period_end\": ");
+    json_date(b, r.period_end);
+    b.extend_from_slice(b",\n    \"roles\": [");
+    for (i, role) in r.roles.iter().enumerate() {
+        b.extend_from_slice(if i == 0 { b"\n      " } else { b",\n      " });
+        json_str(b, role.name());
+    }
+    if !r.roles.is_empty() {
+        b.extend_from_slice(b"\n    ");
+    }
+    b.extend_from_slice(b"],\n    \"officer\": ");
+    json_str(b, r.officer);
+    if let Some(m) = r.meeting {
+        b.extend_from_slice(b",\n    \"meeting\": ");
+        json_date(b, m);
+    }
+    if r.no_meeting {
+        b.extend_from_slice(b",\n    \"no_meeting\": true");
+    }
+    if let Some(e) = r.evidence {
+        b.extend_from_slice(b",\n    \"evidence\": {\n      \"event\": ");
+        b.extend_from_slice(e.event.to_string().as_bytes());
+        b.extend_from_slice(b",\n      \"on\": ");
+        json_date(b, e.on);
+        b.extend_from_slice(b",\n      \"days_late\": ");
+        b.extend_from_slice(e.days_late.to_string().as_bytes());
+        b.extend_from_slice(b"\n    }");
+    }
+    b.extend_from_slice(b"\n  }");
+}
+
+/// A JSON string, escaped as serde_json escapes it (RFC 8259 section 7).
+fn json_str(b: &mut Vec<u8>, s: &str) {
+    b.push(b'"');
+    let bytes = s.as_bytes();
+    // Almost no string needs escaping; a scan without early exit is fast.
+    let plain = bytes
+        .iter()
+        .fold(true, |ok, &c| ok & (c >= 0x20 && c != b'"' && c != b'\\'));
+    if plain {
+        b.extend_from_slice(bytes);
+        b.push(b'"');
+        return;
+    }
+    let mut start = 0;
+    for (i, &c) in bytes.iter().enumerate() {
+        let short = match c {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            0x09 => b't',
+            0x0a => b'n',
+            0x0c => b'f',
+            0x0d => b'r',
+            0x00..=0x1f => b'u',
+            _ => continue,
+        };
+        b.extend_from_slice(&bytes[start..i]);
+        b.push(b'\\');
+        b.push(short);
+        if short == b'u' {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            b.extend_from_slice(&[
+                b'0',
+                b'0',
+                HEX[usize::from(c >> 4)],
+                HEX[usize::from(c & 0xf)],
+            ]);
+        }
+        start = i + 1;
+    }
+    b.extend_from_slice(&bytes[start..]);
+    b.push(b'"');
+}
+
+/// A date as chrono writes it: `YYYY-MM-DD` (other years through chrono).
+fn json_date(b: &mut Vec<u8>, d: NaiveDate) {
+    use chrono::Datelike;
+    let (y, m, day) = (d.year(), d.month(), d.day());
+    if (0..=9999).contains(&y) {
+        let y = y as u32;
+        let digit = |n: u32| b'0' + (n % 10) as u8;
+        b.extend_from_slice(&[
+            b'"',
+            digit(y / 1000),
+            digit(y / 100),
+            digit(y / 10),
+            digit(y),
+            b'-',
+            digit(m / 10),
+            digit(m),
+            b'-',
+            digit(day / 10),
+            digit(day),
+            b'"',
+        ]);
+    } else {
+        b.extend_from_slice(format!("\"{d}\"").as_bytes());
+    }
 }
 
 /// What `iopd plan` selects.
@@ -115,58 +448,6 @@ impl Selection {
             None => c.status != Status::BeforeTracking,
         };
         (in_window || c.status == Status::Overdue) && by_status
-    }
-}
-
-/// The checkpoints of one partnership that `sel` wants, as output rows.
-fn rows_for(
-    rules: &HashMap<CommitteeKey, (CommitteeCalendar, Policy)>,
-    sel: &Selection,
-    p: &Partnership,
-    events: &[Event],
-    out: &mut Vec<PlanRow>,
-) {
-    if sel.committee.as_ref().is_some_and(|k| &p.committee != k) {
-        return;
-    }
-    let Some((calendar, policy)) = rules.get(&p.committee) else {
-        eprintln!(
-            "warning: {} belongs to committee {:?}, which is not configured; skipped",
-            p.id,
-            p.committee.as_str()
-        );
-        return;
-    };
-    let input = Input {
-        partnership: p,
-        events,
-        policy,
-        committee: calendar,
-        today: sel.today,
-        horizon: sel.until,
-    };
-    for c in engine::checkpoints(&input) {
-        if !sel.wants(&c) {
-            continue;
-        }
-        let acting = engine::responsible_on(p, events, c.due);
-        out.push(PlanRow {
-            key: c.key,
-            partnership: p.id.to_string(),
-            organisation: p.organisation.clone(),
-            committee: p.committee.to_string(),
-            kind: c.kind,
-            parent: c.parent,
-            due: c.due,
-            status: c.status,
-            period_start: c.period_start,
-            period_end: c.period_end,
-            roles: c.roles,
-            officer: acting.acting().to_string(),
-            meeting: c.meeting,
-            no_meeting: c.no_meeting,
-            evidence: c.evidence,
-        });
     }
 }
 
@@ -204,52 +485,62 @@ pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
     let store = open_store(&cfg, &now).await?;
     let tracking = store.created_on().await?;
     let rules = cfg.committee_rules(tracking);
-    let mut rows = Vec::new();
+    let mut picked = Picked::default();
+    let mut too_many = None;
     match &args.partnership {
         Some(id) => {
             let id =
                 PartnershipId::parse(id).map_err(|e| anyhow::anyhow!("--partnership: {}", e.0))?;
             let p = store.partnership(&id).await?;
             let events = store.events(&id).await?;
-            rows_for(&rules, &sel, &p, &events, &mut rows);
+            too_many = picked.add(&rules, &sel, p, &events).err();
         }
         None => {
             store
                 .each_partnership(
-                    |p, events| rows_for(&rules, &sel, &p, &events, &mut rows),
+                    |p, events| {
+                        if too_many.is_none() {
+                            too_many = picked.add(&rules, &sel, p, &events).err();
+                        }
+                    },
                     |e| eprintln!("warning: skipped: {e}"),
                 )
                 .await?
         }
     }
     store.close().await;
-    rows.sort_by(|a, b| (a.due, &a.key).cmp(&(b.due, &b.key)));
+    if too_many.is_some() {
+        bail!(
+            "too many checkpoints to sort; narrow the selection with --until, --committee or --status"
+        );
+    }
+    picked.sort();
 
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     match args.format {
         PlanFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &rows)?;
+            write_json(&mut out, picked.rows())?;
             writeln!(out)?;
         }
         PlanFormat::Ics => {
-            let events: Vec<ical::EventSpec> = rows
-                .iter()
-                .map(|r| ics_event(&cfg, r, now.instant))
+            let events: Vec<ical::EventSpec> = picked
+                .rows()
+                .map(|r| ics_event(&cfg, &r, now.instant))
                 .collect();
             out.write_all(
                 ical::calendar(ical::Method::Publish, &cfg.body.name, &events).as_bytes(),
             )?;
         }
         PlanFormat::Table => {
-            let table: Vec<[String; 6]> = rows
-                .iter()
+            let table: Vec<[String; 6]> = picked
+                .rows()
                 .map(|r| {
                     [
                         r.due.to_string(),
                         r.status.name().to_string(),
                         r.kind.name().to_string(),
-                        r.partnership.clone(),
-                        r.organisation.clone(),
+                        r.partnership.to_string(),
+                        r.organisation.to_string(),
                         r.meeting
                             .map_or(String::new(), |m| format!("sammanträde {m}")),
                     ]
@@ -263,7 +554,7 @@ pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
             writeln!(
                 out,
                 "{} checkpoints (today {today}, until {until})",
-                rows.len()
+                table.len()
             )?;
         }
     }
@@ -285,7 +576,7 @@ pub fn checkpoint_uid(key: &str) -> String {
     format!("{key}@iopd")
 }
 
-fn ics_event(cfg: &Config, r: &PlanRow, now: chrono::DateTime<chrono::Utc>) -> ical::EventSpec {
+fn ics_event(cfg: &Config, r: &PlanRow<'_>, now: chrono::DateTime<chrono::Utc>) -> ical::EventSpec {
     let mut description = format!(
         "{} – {} ({})\nStatus: {}",
         r.kind.label_sv(),
@@ -300,7 +591,7 @@ fn ics_event(cfg: &Config, r: &PlanRow, now: chrono::DateTime<chrono::Utc>) -> i
         ));
     }
     ical::EventSpec {
-        uid: checkpoint_uid(&r.key),
+        uid: checkpoint_uid(r.key),
         sequence: 0,
         dtstamp: now,
         date: r.due,
@@ -313,5 +604,94 @@ fn ics_event(cfg: &Config, r: &PlanRow, now: chrono::DateTime<chrono::Utc>) -> i
         cancelled: r.status == Status::Cancelled,
         alarm_days_before: None,
         categories: vec!["IOP".into()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use engine::{Evidence, Role};
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn write(rows: &[PlanRow<'_>]) -> String {
+        let mut out = Vec::new();
+        write_json(&mut out, rows.iter().copied()).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn json_is_what_serde_json_pretty_prints() {
+        let evidence = Evidence {
+            event: 1234567890123,
+            on: d("2026-02-27"),
+            days_late: -3,
+        };
+        let all_roles = Role::ALL;
+        let base = PlanRow {
+            key: "KUB/2024:029/checkin/y1-w4",
+            partnership: "KUB/2024:029",
+            organisation: "Funktionsrätt Värmland",
+            committee: "kbn",
+            kind: Kind::Checkin,
+            parent: None,
+            due: d("2026-02-27"),
+            status: Status::Upcoming,
+            period_start: d("2025-11-29"),
+            period_end: d("2026-02-27"),
+            roles: &[],
+            officer: "anna.lindqvist@example.org",
+            meeting: None,
+            no_meeting: false,
+            evidence: None,
+        };
+        let mut rows = vec![
+            base.clone_with(|_| {}),
+            // Every optional field, and every role in one list.
+            base.clone_with(|r| {
+                r.parent = Some(Kind::CommitteeFollowup);
+                r.meeting = Some(d("2026-12-08"));
+                r.no_meeting = true;
+                r.evidence = Some(&evidence);
+                r.roles = &all_roles;
+            }),
+            // Quotes, backslashes, control characters and DEL in a name.
+            base.clone_with(|r| {
+                r.organisation = "Förening \"Ö\" \\ a\u{0}b\u{8}\t\n\u{c}\r\u{1f}\u{7f}é";
+                r.partnership = "A\"B";
+                r.roles = &all_roles[..1];
+            }),
+            // Years chrono writes in other forms.
+            base.clone_with(|r| {
+                r.due = d("0099-01-02");
+                r.period_end = NaiveDate::from_ymd_opt(12345, 6, 7).unwrap();
+                r.period_start = NaiveDate::from_ymd_opt(-4, 6, 7).unwrap();
+            }),
+        ];
+        for (i, (k, s)) in Kind::ALL.iter().zip(Status::ALL.iter().cycle()).enumerate() {
+            let (k, s) = (*k, *s);
+            rows.push(base.clone_with(|r| {
+                r.kind = k;
+                r.status = s;
+                r.parent = (i % 2 == 0).then_some(k);
+            }));
+        }
+        assert_eq!(write(&rows), serde_json::to_string_pretty(&rows).unwrap());
+        assert_eq!(
+            write(&rows[..1]),
+            serde_json::to_string_pretty(&rows[..1]).unwrap()
+        );
+        assert_eq!(write(&[]), "[]");
+    }
+
+    impl<'a> PlanRow<'a> {
+        fn clone_with(&self, f: impl FnOnce(&mut PlanRow<'a>)) -> PlanRow<'a> {
+            let mut r = *self;
+            f(&mut r);
+            r
+        }
     }
 }

@@ -170,7 +170,7 @@ macro_rules! load_events {
         .await?;
         let mut events = rows
             .iter()
-            .map(event_from_row::<$B, _>)
+            .map(|r| event_from_row::<$B, _>(r, $id))
             .collect::<Result<Vec<_>>>()?;
         apply_retractions(&mut events);
         events
@@ -440,72 +440,28 @@ impl Store {
     ///
     /// A row that cannot be read (bad database contents) goes to `bad` and the
     /// rest carry on: one broken partnership must not silence all reminders.
+    ///
+    /// Reading and decoding run in a task of their own, a bounded channel
+    /// ahead of `f`, so on the multi-thread runtime they overlap with the
+    /// engine instead of taking turns with it.
     pub async fn each_partnership(
         &self,
         mut f: impl FnMut(Partnership, Vec<Event>),
         mut bad: impl FnMut(StoreError),
     ) -> Result<()> {
-        use futures_util::TryStreamExt;
-        match &self.pool {
-            Pool::Sqlite(pool) => {
-                let mut rows = sqlx::query(SQLITE_REGISTER_WITH_HISTORY).fetch(pool);
-                while let Some(row) = rows.try_next().await? {
-                    let read = partnership_from_row(&row).and_then(|p| {
-                        let history: Option<String> = row.try_get("history")?;
-                        let events = history_from_json(&p.id, history.as_deref().unwrap_or("[]"))?;
-                        Ok((p, events))
-                    });
-                    match read {
-                        Ok((p, mut events)) => {
-                            apply_retractions(&mut events);
-                            f(p, events);
-                        }
-                        Err(e) => bad(e),
-                    }
-                }
-            }
-            Pool::Pg(pool) => {
-                let mut partnerships = sqlx::query(concat!(
-                    "SELECT ",
-                    partnership_columns!(),
-                    " FROM partnerships ORDER BY id"
-                ))
-                .fetch(pool);
-                let mut events = sqlx::query(concat!(
-                    "SELECT ",
-                    event_columns!(),
-                    " FROM events ORDER BY partnership_id, id"
-                ))
-                .fetch(pool);
-                let mut next: Option<Event> = next_event(&mut events, &mut bad).await?;
-                while let Some(row) = partnerships.try_next().await? {
-                    let raw_id: String = row.try_get("id")?;
-                    let p = partnership_from_row(&row);
-                    let mut list = Vec::new();
-                    // Both streams are sorted by the same column type and
-                    // collation, and every event has its partnership (foreign
-                    // key), so an event for another id belongs to a later
-                    // one. Only equality is tested: the collation need not be
-                    // byte order.
-                    while let Some(e) = next.take() {
-                        if e.partnership.as_str() != raw_id {
-                            next = Some(e);
-                            break;
-                        }
-                        list.push(e);
-                        next = next_event(&mut events, &mut bad).await?;
-                    }
-                    match p {
-                        Ok(p) => {
-                            apply_retractions(&mut list);
-                            f(p, list);
-                        }
-                        Err(e) => bad(e),
-                    }
-                }
+        let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+        let pool = self.pool.clone();
+        let reader = tokio::spawn(async move { read_register(&pool, &tx).await });
+        while let Some(read) = rx.recv().await {
+            match read {
+                Ok((p, events)) => f(p, events),
+                Err(e) => bad(e),
             }
         }
-        Ok(())
+        match reader.await {
+            Ok(done) => done,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
     }
 
     /// Appends many events in one transaction (synthetic histories for
@@ -589,6 +545,94 @@ impl Store {
     }
 }
 
+/// One partnership with its history, retractions applied, or why it cannot be read.
+type Read = Result<(Partnership, Vec<Event>)>;
+
+/// The producer behind `Store::each_partnership`; stops early when the
+/// consumer is gone.
+async fn read_register(pool: &Pool, tx: &tokio::sync::mpsc::Sender<Read>) -> Result<()> {
+    use futures_util::TryStreamExt;
+    match pool {
+        Pool::Sqlite(pool) => {
+            let mut rows = sqlx::query(SQLITE_REGISTER_WITH_HISTORY).fetch(pool);
+            while let Some(row) = rows.try_next().await? {
+                let read = partnership_from_row(&row).and_then(|p| {
+                    // The column after the partnership's own.
+                    let history: Option<&str> = row.try_get(13)?;
+                    let events = history_from_json(&p.id, history.unwrap_or("[]"))?;
+                    Ok((p, events))
+                });
+                let read = read.map(|(p, mut events)| {
+                    apply_retractions(&mut events);
+                    (p, events)
+                });
+                if tx.send(read).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        Pool::Pg(pool) => {
+            let mut partnerships = sqlx::query(concat!(
+                "SELECT ",
+                partnership_columns!(),
+                " FROM partnerships ORDER BY id"
+            ))
+            .fetch(pool);
+            let mut events = sqlx::query(concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM events ORDER BY partnership_id, id"
+            ))
+            .fetch(pool);
+            let mut next = events.try_next().await?;
+            while let Some(row) = partnerships.try_next().await? {
+                let raw_id: &str = row.try_get(0)?;
+                let p = partnership_from_row(&row);
+                let mut list = Vec::new();
+                // Both streams are sorted by the same column type and
+                // collation, and every event has its partnership (foreign
+                // key), so an event for another id belongs to a later
+                // one. Only equality is tested: the collation need not be
+                // byte order.
+                while let Some(e) = next.take() {
+                    match e.try_get::<&str, _>(1).map(|pid| pid == raw_id) {
+                        Ok(false) => {
+                            next = Some(e);
+                            break;
+                        }
+                        Ok(true) => {
+                            if let Ok(p) = &p {
+                                match event_from_row::<Postgres, _>(&e, &p.id) {
+                                    Ok(ev) => list.push(ev),
+                                    Err(err) => {
+                                        if tx.send(Err(err)).await.is_err() {
+                                            return Ok(());
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        Err(err) => {
+                            if tx.send(Err(err.into())).await.is_err() {
+                                return Ok(());
+                            }
+                        }
+                    }
+                    next = events.try_next().await?;
+                }
+                let read = p.map(|p| {
+                    apply_retractions(&mut list);
+                    (p, list)
+                });
+                if tx.send(read).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn bad(id: &str, column: &'static str, problem: impl Into<String>) -> StoreError {
     StoreError::BadRow {
         table: "partnerships",
@@ -598,62 +642,65 @@ fn bad(id: &str, column: &'static str, problem: impl Into<String>) -> StoreError
     }
 }
 
+/// Columns by position (the order of `partnership_columns!`): looking a
+/// name up costs a hash and a compare per column per row.
 fn partnership_from_row<R>(r: &R) -> Result<Partnership>
 where
     R: Row,
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    usize: sqlx::ColumnIndex<R>,
+    for<'a> &'a str: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<&'a str>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> NaiveDate: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> Option<NaiveDate>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> Option<i32>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
-    let raw_id: String = r.try_get("id")?;
-    let id = PartnershipId::parse(&raw_id).map_err(|e| bad(&raw_id, "id", e.0))?;
-    let committee: String = r.try_get("committee")?;
-    let committee = CommitteeKey::parse(&committee).map_err(|e| bad(&raw_id, "committee", e.0))?;
-    let officer_email: String = r.try_get("officer_email")?;
+    let raw_id: &str = r.try_get(0)?;
+    let id = PartnershipId::parse(raw_id).map_err(|e| bad(raw_id, "id", e.0))?;
+    let committee: &str = r.try_get(2)?;
+    let committee = CommitteeKey::parse(committee).map_err(|e| bad(raw_id, "committee", e.0))?;
+    let officer_email: &str = r.try_get(4)?;
     let officer_email =
-        Email::parse(&officer_email).map_err(|e| bad(&raw_id, "officer_email", e.0))?;
-    let opt_email = |col: &'static str| -> Result<Option<Email>> {
-        let v: Option<String> = r.try_get(col)?;
+        Email::parse(officer_email).map_err(|e| bad(raw_id, "officer_email", e.0))?;
+    let opt_email = |col: usize, name: &'static str| -> Result<Option<Email>> {
+        let v: Option<&str> = r.try_get(col)?;
         v.filter(|s| !s.is_empty())
-            .map(|s| Email::parse(&s).map_err(|e| bad(&raw_id, col, e.0)))
+            .map(|s| Email::parse(s).map_err(|e| bad(raw_id, name, e.0)))
             .transpose()
     };
-    let deputy = opt_email("deputy_email")?;
-    let partner_contact = opt_email("partner_email")?;
+    let deputy = opt_email(5, "deputy_email")?;
+    let partner_contact = opt_email(6, "partner_email")?;
     let start: NaiveDate = r
-        .try_get("start_date")
-        .map_err(|e| bad(&raw_id, "start_date", e.to_string()))?;
+        .try_get(7)
+        .map_err(|e| bad(raw_id, "start_date", e.to_string()))?;
     let end: Option<NaiveDate> = r
-        .try_get("end_date")
-        .map_err(|e| bad(&raw_id, "end_date", e.to_string()))?;
-    let amount: Option<i64> = r.try_get("annual_amount_ore")?;
+        .try_get(8)
+        .map_err(|e| bad(raw_id, "end_date", e.to_string()))?;
+    let amount: Option<i64> = r.try_get(9)?;
     let annual_amount = amount
-        .map(|a| Amount::from_ore(a).map_err(|e| bad(&raw_id, "annual_amount_ore", e.0)))
+        .map(|a| Amount::from_ore(a).map_err(|e| bad(raw_id, "annual_amount_ore", e.0)))
         .transpose()?;
-    let checkins: Option<i32> = r.try_get("checkins_per_year")?;
+    let checkins: Option<i32> = r.try_get(10)?;
     let checkins_per_year = checkins
         .map(|n| {
             u32::try_from(n)
-                .map_err(|_| bad(&raw_id, "checkins_per_year", "negative"))
+                .map_err(|_| bad(raw_id, "checkins_per_year", "negative"))
                 .and_then(|n| {
-                    CheckinsPerYear::new(n).map_err(|e| bad(&raw_id, "checkins_per_year", e.0))
+                    CheckinsPerYear::new(n).map_err(|e| bad(raw_id, "checkins_per_year", e.0))
                 })
         })
         .transpose()?;
-    let notice: Option<i32> = r.try_get("notice_months")?;
+    let notice: Option<i32> = r.try_get(11)?;
     let notice_months = notice
-        .map(|n| u32::try_from(n).map_err(|_| bad(&raw_id, "notice_months", "negative")))
+        .map(|n| u32::try_from(n).map_err(|_| bad(raw_id, "notice_months", "negative")))
         .transpose()?;
     Ok(Partnership {
         id,
-        organisation: r.try_get("organisation")?,
+        organisation: r.try_get(1)?,
         committee,
         officer: Person {
-            name: r.try_get("officer_name")?,
+            name: r.try_get(3)?,
             email: officer_email,
         },
         deputy,
@@ -663,62 +710,49 @@ where
         annual_amount,
         checkins_per_year,
         notice_months,
-        notes: r.try_get("notes")?,
+        notes: r.try_get(12)?,
     })
 }
 
-fn event_from_row<B, R>(r: &R) -> Result<Event>
+/// One event row (columns by position, as in `event_columns!`) of the
+/// partnership `of`: the caller has matched `partnership_id` already, so the
+/// shared id is reused instead of parsed again for every event.
+fn event_from_row<B, R>(r: &R, of: &PartnershipId) -> Result<Event>
 where
     B: Backend,
     R: Row<Database = B>,
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    usize: sqlx::ColumnIndex<R>,
+    for<'a> &'a str: sqlx::Decode<'a, B> + sqlx::Type<B>,
     for<'a> String: sqlx::Decode<'a, B> + sqlx::Type<B>,
     for<'a> i64: sqlx::Decode<'a, B> + sqlx::Type<B>,
     for<'a> NaiveDate: sqlx::Decode<'a, B> + sqlx::Type<B>,
     for<'a> B::Instant: sqlx::Decode<'a, B> + sqlx::Type<B>,
 {
-    let id: i64 = r.try_get("id")?;
+    let id: i64 = r.try_get(0)?;
     let bad = |column: &'static str, problem: String| StoreError::BadRow {
         table: "events",
         id: id.to_string(),
         column,
         problem,
     };
-    let pid: String = r.try_get("partnership_id")?;
-    let partnership = PartnershipId::parse(&pid).map_err(|e| bad("partnership_id", e.0))?;
-    let data: String = r.try_get("data")?;
-    let kind: EventKind = serde_json::from_str(&data).map_err(|e| bad("data", e.to_string()))?;
-    let channel: String = r.try_get("channel")?;
-    let channel = parse_channel(&channel)
+    let data: &str = r.try_get(4)?;
+    let kind: EventKind = serde_json::from_str(data).map_err(|e| bad("data", e.to_string()))?;
+    let channel: &str = r.try_get(7)?;
+    let channel = parse_channel(channel)
         .ok_or_else(|| bad("channel", format!("unknown channel {channel:?}")))?;
-    let recorded_at: B::Instant = r.try_get("recorded_at")?;
+    let recorded_at: B::Instant = r.try_get(5)?;
     Ok(Event {
         id,
-        partnership,
+        partnership: of.clone(),
         on: r
-            .try_get("occurred_on")
+            .try_get(3)
             .map_err(|e| bad("occurred_on", e.to_string()))?,
         kind,
         recorded_at: B::from_instant(recorded_at).timestamp(),
-        recorded_by: r.try_get("recorded_by")?,
+        recorded_by: r.try_get(6)?,
         channel,
         retracted: false,
     })
-}
-
-/// The next readable event of a stream; an unreadable row is reported and skipped.
-async fn next_event<S>(events: &mut S, bad: &mut impl FnMut(StoreError)) -> Result<Option<Event>>
-where
-    S: futures_util::Stream<Item = std::result::Result<sqlx::postgres::PgRow, sqlx::Error>> + Unpin,
-{
-    use futures_util::TryStreamExt;
-    while let Some(r) = events.try_next().await? {
-        match event_from_row::<Postgres, _>(&r) {
-            Ok(e) => return Ok(Some(e)),
-            Err(e) => bad(e),
-        }
-    }
-    Ok(None)
 }
 
 /// Decodes the JSON history built by `REGISTER_WITH_HISTORY`.
