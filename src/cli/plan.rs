@@ -356,48 +356,22 @@ fn json_row(b: &mut Vec<u8>, r: &PlanRow<'_>) {
     b.extend_from_slice(b"\n  }");
 }
 
-/// A JSON string, escaped as serde_json escapes it (RFC 8259 section 7).
+/// A JSON string. Almost none needs escaping and goes in one piece; serde_json
+/// escapes the rest.
 fn json_str(b: &mut Vec<u8>, s: &str) {
-    b.push(b'"');
     let bytes = s.as_bytes();
-    // Almost no string needs escaping; a scan without early exit is fast.
+    // A scan without early exit is fast.
     let plain = bytes
         .iter()
         .fold(true, |ok, &c| ok & (c >= 0x20 && c != b'"' && c != b'\\'));
     if plain {
+        b.push(b'"');
         b.extend_from_slice(bytes);
         b.push(b'"');
-        return;
+    } else {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *b, s);
     }
-    let mut start = 0;
-    for (i, &c) in bytes.iter().enumerate() {
-        let short = match c {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            0x08 => b'b',
-            0x09 => b't',
-            0x0a => b'n',
-            0x0c => b'f',
-            0x0d => b'r',
-            0x00..=0x1f => b'u',
-            _ => continue,
-        };
-        b.extend_from_slice(&bytes[start..i]);
-        b.push(b'\\');
-        b.push(short);
-        if short == b'u' {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            b.extend_from_slice(&[
-                b'0',
-                b'0',
-                HEX[usize::from(c >> 4)],
-                HEX[usize::from(c & 0xf)],
-            ]);
-        }
-        start = i + 1;
-    }
-    b.extend_from_slice(&bytes[start..]);
-    b.push(b'"');
 }
 
 /// A date as chrono writes it: `YYYY-MM-DD` (other years through chrono).
