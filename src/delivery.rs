@@ -69,8 +69,8 @@ pub struct TickReport {
     /// Partnerships skipped because their database row is unreadable.
     pub bad_rows: Vec<String>,
     /// Checkpoints of the whole register at today, by (status, kind) (for
-    /// `/metrics`): the stored counts of every evaluation, summed by the
-    /// database (not filled with `dry_run`).
+    /// `/metrics`): the stored counts of every evaluation, summed (not
+    /// filled with `dry_run`).
     pub checkpoints: BTreeMap<(Status, engine::Kind), u64>,
 }
 
@@ -334,7 +334,8 @@ pub async fn enqueue(
         today: now.today,
     };
     for chunk in ids.chunks(CHUNK) {
-        // Read first: only this partnership's own evaluations write them.
+        // The chunk's calendar entries: only evaluations of these same
+        // partnerships write them, so they may be read first.
         let invites = store.invites_of(chunk).await?;
         let mut live: HashMap<&str, Vec<&str>> = HashMap::new();
         for ((cp, recipient), st) in &invites {

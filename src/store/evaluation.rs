@@ -214,25 +214,63 @@ impl Store {
     }
 
     /// The stored checkpoint counts of every evaluated partnership, summed by
-    /// `status/kind` in the database.
+    /// `status/kind`. The database joins 2 000 rows' counts into one text at
+    /// a time, summed in one pass here: `json_each` over every row took
+    /// 0.5 s at 100 000 partnerships on SQLite, and one text for all of them
+    /// 100 MB.
     pub async fn checkpoint_counts(&self) -> Result<BTreeMap<String, i64>> {
-        let rows: Vec<(String, i64)> = match &self.pool {
-            Pool::Sqlite(pool) => {
-                sqlx::query_as(
-                    "SELECT j.key, SUM(j.value) FROM evaluations e, json_each(e.counts) j GROUP BY j.key",
-                )
-                .fetch_all(pool)
-                .await?
-            }
-            Pool::Pg(pool) => {
-                sqlx::query_as(
-                    "SELECT j.key, SUM(j.value::bigint)::bigint FROM evaluations e, \
-                     jsonb_each_text(e.counts::jsonb) j GROUP BY j.key",
-                )
-                .fetch_all(pool)
-                .await?
-            }
-        };
-        Ok(rows.into_iter().collect())
+        let mut sum: BTreeMap<String, i64> = BTreeMap::new();
+        let mut after = String::new();
+        loop {
+            let (joined, last): (Option<String>, Option<String>) =
+                match &self.pool {
+                    Pool::Sqlite(pool) => sqlx::query_as(
+                        "SELECT group_concat(counts, char(10)), max(partnership_id) FROM (SELECT \
+                         partnership_id, counts FROM evaluations WHERE partnership_id > $1 \
+                         ORDER BY partnership_id LIMIT 2000)",
+                    )
+                    .bind(&after)
+                    .fetch_one(pool)
+                    .await?,
+                    Pool::Pg(pool) => {
+                        sqlx::query_as(
+                            "SELECT string_agg(counts, E'\\n'), max(partnership_id) FROM (SELECT \
+                         partnership_id, counts FROM evaluations WHERE partnership_id > $1 \
+                         ORDER BY partnership_id LIMIT 2000) page",
+                        )
+                        .bind(&after)
+                        .fetch_one(pool)
+                        .await?
+                    }
+                };
+            let (Some(joined), Some(last)) = (joined, last) else {
+                break;
+            };
+            add_counts(&mut sum, &joined)?;
+            after = last;
+        }
+        Ok(sum)
     }
+}
+
+/// Adds counts given as JSON objects one after another to `sum`.
+fn add_counts(sum: &mut BTreeMap<String, i64>, joined: &str) -> Result<()> {
+    let values = serde_json::Deserializer::from_str(joined).into_iter::<BTreeMap<&str, i64>>();
+    for one in values {
+        let one = one.map_err(|e| StoreError::BadRow {
+            table: "evaluations",
+            id: "(all)".into(),
+            column: "counts",
+            problem: e.to_string(),
+        })?;
+        for (key, n) in one {
+            match sum.get_mut(key) {
+                Some(total) => *total += n,
+                None => {
+                    sum.insert(key.to_string(), n);
+                }
+            }
+        }
+    }
+    Ok(())
 }
