@@ -3,8 +3,8 @@
 //!   (target < 200 ms), median of 5 starts;
 //! - idle RSS of the service after its catch-up tick (target < 30 MB);
 //! - a tick with nothing new to send at 100 000 partnerships (target < 2 s)
-//!   and its peak RSS (target ≤ 200 MB); the next working day's tick, which
-//!   has some stages due, for comparison.
+//!   and its peak RSS (target ≤ 200 MB); the next working days' ticks, which
+//!   have some stages due, and a full pass (`tick --full`), for comparison.
 //!
 //! Run: `cargo bench --bench service` (IOPD_BENCH_PARTNERSHIPS scales the tick
 //! part; 0 skips it).
@@ -165,6 +165,52 @@ fn main() {
     let (next, next_kb, next_out) =
         timed(&cfg, &db, &file_env, &["tick", "--now", "2026-11-03T08:05"]);
     let _ = std::fs::remove_dir_all(&out_dir);
+    // The days after: whatever share of the register reaches its next check.
+    let mut later = Vec::new();
+    for day in ["2026-11-04", "2026-11-05", "2026-11-06", "2026-11-09"] {
+        let r = timed(
+            &cfg,
+            &db,
+            &file_env,
+            &["tick", "--now", &format!("{day}T08:05")],
+        );
+        let _ = std::fs::remove_dir_all(&out_dir);
+        later.push((day, r));
+    }
+    // 1 % due: a new officer recorded for every hundredth partnership after
+    // the day's tick, so their current stages go to the new address.
+    for i in (0..n).step_by(100) {
+        let id = format!("SYN/{}:{i:06}", 2015 + (i % 12));
+        let email = format!("ny{i}@example.org");
+        iopd(
+            &cfg,
+            &db,
+            &[
+                "record",
+                "officer-replaced",
+                "-p",
+                &id,
+                "--name",
+                "Ny handläggare",
+                "--email",
+                &email,
+                "--from",
+                "2026-11-09",
+                "--now",
+                "2026-11-09T09:00",
+            ],
+        );
+    }
+    let (one, one_kb, one_out) =
+        timed(&cfg, &db, &file_env, &["tick", "--now", "2026-11-09T09:30"]);
+    let _ = std::fs::remove_dir_all(&out_dir);
+    // A full pass (what a configuration change or an upgrade costs once).
+    let (full, full_kb, full_out) = timed(
+        &cfg,
+        &db,
+        &file_env,
+        &["tick", "--full", "--now", "2026-11-09T09:45"],
+    );
 
     println!(
         "tick, {n} partnerships, first of the day: {first:.2} s, peak RSS {} MB: {}",
@@ -181,5 +227,22 @@ fn main() {
         "tick, next working day: {next:.2} s, peak RSS {} MB: {}",
         next_kb / 1024,
         next_out.trim()
+    );
+    for (day, (s, kb, out)) in later {
+        println!(
+            "tick, {day}: {s:.2} s, peak RSS {} MB: {}",
+            kb / 1024,
+            out.trim()
+        );
+    }
+    println!(
+        "tick, 1 % due (a new officer for every hundredth partnership): {one:.2} s, peak RSS {} MB: {}",
+        one_kb / 1024,
+        one_out.trim()
+    );
+    println!(
+        "tick --full, nothing new to send: {full:.2} s, peak RSS {} MB: {}",
+        full_kb / 1024,
+        full_out.trim()
     );
 }

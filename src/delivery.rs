@@ -9,19 +9,20 @@
 //! accepted a mail and before the row was marked sent, and that repeat carries
 //! the same Message-ID (derived from the outbox key).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::calendar::is_working_day;
 use crate::clock::Now;
 use crate::config::Config;
-use crate::domain::{Email, Event, EventKind, Partnership};
-use crate::engine::{self, Checkpoint, Input, Role, Status};
+use crate::domain::{CommitteeKey, Email, Event, EventKind, Partnership};
+use crate::engine::{self, Checkpoint, CommitteeCalendar, Input, Role, Status};
 use crate::ical;
 use crate::ladder::{self, Ladder, Planned, StageKind};
 use crate::mail::{self, ReminderContext};
-use crate::store::{Enqueue, InviteState, NewMail, Store};
+use crate::recheck;
+use crate::store::{CHUNK, Enqueue, Evaluation, ForTick, InviteState, NewInvite, NewMail, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
@@ -55,7 +56,11 @@ pub struct Planned1 {
 pub struct TickReport {
     /// Why nothing was enqueued today, if so.
     pub closed_reason: Option<String>,
+    /// The mails rendered (only with `dry_run`, so a first tick over a long
+    /// history does not hold them all).
     pub planned: Vec<Planned1>,
+    /// Partnerships read and evaluated (the rest had nothing that could change).
+    pub evaluated: usize,
     pub enqueued: u64,
     pub cancelled_checkpoints: usize,
     pub sent: u64,
@@ -63,8 +68,10 @@ pub struct TickReport {
     pub failed: u64,
     /// Partnerships skipped because their database row is unreadable.
     pub bad_rows: Vec<String>,
-    /// Checkpoints seen, by (status, kind) (for `/metrics`).
-    pub checkpoints: std::collections::BTreeMap<(Status, engine::Kind), u64>,
+    /// Checkpoints of the whole register at today, by (status, kind) (for
+    /// `/metrics`): the stored counts of every evaluation, summed (not
+    /// filled with `dry_run`).
+    pub checkpoints: BTreeMap<(Status, engine::Kind), u64>,
 }
 
 /// A recipient of one stage.
@@ -231,13 +238,78 @@ fn resolve(
     out
 }
 
+/// Which partnerships a tick evaluates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pass {
+    /// Those whose stored evaluation may be out of date (see [`enqueue`]).
+    #[default]
+    Incremental,
+    /// Every partnership (`iopd tick --full`): the same mails, at the cost
+    /// of reading the whole register.
+    Full,
+}
+
+/// A hash of everything besides a partnership's own data that decides its
+/// reminders: the rule-relevant configuration (roles, committees with their
+/// meetings and policies, the policy, the ladder with quiet periods and
+/// routing, whether officers get the Monday list, the time zone), the
+/// tracking start, and the program's own source (a new version may change a
+/// rule). A partnership evaluated under another hash is evaluated again, so
+/// a configuration change or an upgrade makes the next tick a full pass.
+pub fn rules_hash(cfg: &Config, tracking: NaiveDate) -> String {
+    use sha2::{Digest, Sha256};
+    let text = format!(
+        "{}\n{:?}\n{:?}\n{:?}\n{:?}\n{}\n{}\n{}",
+        env!("IOPD_SOURCE_HASH"),
+        cfg.roles,
+        cfg.committees,
+        cfg.policy,
+        cfg.reminders,
+        cfg.digest.officers,
+        cfg.body.time_zone,
+        tracking
+    );
+    let digest = Sha256::digest(text.as_bytes());
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One partnership as evaluated in a chunk, before its mails are rendered.
+struct Evaluated {
+    id: String,
+    revision: i64,
+    /// False when part of its history could not be read: not marked
+    /// evaluated, so every tick reads (and reports) it again.
+    intact: bool,
+    next_check: NaiveDate,
+    counts: BTreeMap<String, u64>,
+    /// In checkpoint order: the reminder due now for each open checkpoint
+    /// and the withdrawal of the live calendar entries of each closed one
+    /// (whether or not the sending window is open).
+    candidates: Vec<Candidate>,
+}
+
 /// Computes, renders and enqueues this tick's mails; with `dry_run` it only
-/// reports them. Delivery is separate (`deliver`).
+/// reports them and writes nothing. Delivery is separate (`deliver`).
+///
+/// Incremental: only partnerships that were never evaluated, changed since
+/// (their revision), were evaluated under other rules ([`rules_hash`]) or
+/// reached their `next_check` ([`recheck::next_check`]) are read. For every
+/// other one a full evaluation would enqueue nothing: its answer has not
+/// changed since an evaluation whose mails were enqueued. They are read
+/// [`CHUNK`] at a time; each chunk's mails, invites, cancellations and
+/// evaluations are written in one transaction, so a crash between chunks
+/// leaves the rest to the next tick, and the outbox's unique keys keep every
+/// mail to once.
+///
+/// Outside the sending window the reminders are not rendered; a partnership
+/// with one waiting keeps `next_check` at today, so the first tick inside
+/// the window sends it (catch-up after a weekend, a quiet period or an outage).
 pub async fn enqueue(
     cfg: &Config,
     store: &Store,
     now: &Now,
     dry_run: bool,
+    pass: Pass,
 ) -> Result<TickReport, DeliveryError> {
     let mut report = TickReport::default();
     let window = sending_window(cfg, now);
@@ -245,163 +317,279 @@ pub async fn enqueue(
         report.closed_reason = Some(why.clone());
     }
     let open = window.is_ok();
-    let ladder = cfg.ladder();
     let tracking = store.created_on().await?;
-    let rules = cfg.committee_rules(tracking);
+    let hash = rules_hash(cfg, tracking);
+    // Small: only rows waiting to be sent, and running postponements.
     let pending = store.checkpoints_with_pending().await?;
     let postponed = store.postponed_until(now.today).await?;
-    let live = store.live_invite_recipients().await?;
-    let today = now.today;
+    let ids = store
+        .tick_selection(now.today, &hash, pass == Pass::Full)
+        .await?;
+    let ctx = TickContext {
+        cfg,
+        ladder: cfg.ladder(),
+        rules: cfg.committee_rules(tracking),
+        pending: &pending,
+        postponed: &postponed,
+        today: now.today,
+    };
+    for chunk in ids.chunks(CHUNK) {
+        // The chunk's calendar entries: only evaluations of these same
+        // partnerships write them, so they may be read first.
+        let invites = store.invites_of(chunk).await?;
+        let mut live: HashMap<&str, Vec<&str>> = HashMap::new();
+        for ((cp, recipient), st) in &invites {
+            if !st.cancelled {
+                live.entry(cp.as_str())
+                    .or_default()
+                    .push(recipient.as_str());
+            }
+        }
+        let mut evaluated: Vec<Evaluated> = Vec::with_capacity(chunk.len());
+        let mut closed: Vec<String> = Vec::new();
+        store
+            .partnerships_for_tick(
+                chunk,
+                |read| evaluated.push(ctx.evaluate(read, &live, &mut closed)),
+                |e| {
+                    tracing::error!("partnership skipped: {e}");
+                    report.bad_rows.push(e.to_string());
+                },
+            )
+            .await?;
+        report.evaluated += evaluated.len();
+        report.cancelled_checkpoints += closed.len();
 
-    let mut candidates: Vec<Candidate> = Vec::new();
-    let mut closed: Vec<String> = Vec::new();
-    let mut bad_rows: Vec<String> = Vec::new();
-    store
-        .each_partnership(
-            |p, events| {
-                let Some((calendar, policy)) = rules.get(&p.committee) else {
-                    return;
-                };
-                let Some(committee) = cfg.committees.get(&p.committee) else {
-                    return;
-                };
-                let input = Input {
-                    partnership: &p,
-                    events: &events,
-                    policy,
-                    committee: calendar,
-                    today,
-                    horizon: today,
-                };
-                let recent = || {
-                    events
-                        .iter()
-                        .filter(|e| {
-                            !e.retracted
-                                && e.on <= today
-                                && !matches!(e.kind, EventKind::Retraction { .. })
-                        })
-                        .rev()
-                        .take(5)
-                        .map(|e| (e.on, event_sv(&e.kind)))
-                        .collect::<Vec<_>>()
-                };
-                for cp in engine::checkpoints(&input) {
-                    *report.checkpoints.entry((cp.status, cp.kind)).or_default() += 1;
-                    let is_closed = matches!(
-                        cp.status,
-                        Status::Done | Status::Cancelled | Status::BeforeTracking
-                    );
-                    if is_closed {
-                        if pending.contains(&cp.key) {
-                            closed.push(cp.key.clone());
-                        }
-                        // Done early or cancelled: withdraw the calendar entries
-                        // that were sent (issue 4 item 7), like any mail only
-                        // inside the sending window (never on a holiday).
-                        let withdraw = open
-                            && (cp.status == Status::Cancelled
-                                || cp.status == Status::Done
-                                    && cp.evidence.as_ref().is_some_and(|e| e.on < cp.due));
-                        if let (true, Some(holders)) = (withdraw, live.get(&cp.key)) {
-                            let recipients: Vec<To> = holders
-                                .iter()
-                                .filter_map(|r| Email::parse(r).ok())
-                                .map(|email| To {
-                                    email,
-                                    name: None,
-                                    role: Role::Officer,
-                                    cc: false,
-                                })
-                                .collect();
-                            candidates.push(Candidate {
-                                partnership: p.clone(),
-                                committee_name: committee.name.clone(),
-                                cp,
-                                stage: None,
-                                recipients,
-                                recent: recent(),
-                            });
-                        }
+        // Keys first, so nothing already enqueued is rendered again.
+        let mut keys = Vec::new();
+        for ev in &evaluated {
+            for c in &ev.candidates {
+                for t in &c.recipients {
+                    keys.push(candidate_key(c, t, &invites));
+                }
+            }
+        }
+        let existing = store.existing_keys(&keys).await?;
+
+        let mut batch = Enqueue {
+            closed,
+            ..Default::default()
+        };
+        for ev in &mut evaluated {
+            let mut waiting = false;
+            for c in &ev.candidates {
+                for t in &c.recipients {
+                    let key = candidate_key(c, t, &invites);
+                    if existing.contains(&key) {
                         continue;
                     }
+                    // Withdrawals too wait for the window: never on a holiday.
                     if !open {
+                        waiting = true;
                         continue;
                     }
-                    let Some((planned, late)) = ladder::current(&cp, &ladder, today) else {
-                        continue;
-                    };
-                    // The officer's Monday list takes the place of *planera* (issue 6 item 2).
-                    if cfg.digest.officers && planned.stage.kind == StageKind::Planning {
-                        continue;
+                    let (mail, state, planned) = render_one(cfg, now, c, t, &key, &invites)?;
+                    if dry_run {
+                        report.planned.push(planned);
                     }
-                    // "Jag behöver mer tid": the checkpoint's own stages wait;
-                    // the escalation never does (the date is capped at it).
-                    if planned.stage.kind < StageKind::Escalation
-                        && postponed.get(&cp.key).is_some_and(|until| today < *until)
-                    {
-                        continue;
-                    }
-                    let roles = ladder::route(&ladder, cp.kind, cp.parent, planned.stage.kind);
-                    let recipients = resolve(cfg, &p, &events, &committee.secretary, &roles, today);
-                    candidates.push(Candidate {
+                    batch.invites.push(NewInvite {
+                        checkpoint_key: c.cp.key.clone(),
+                        partnership_id: ev.id.clone(),
+                        recipient: t.email.to_string(),
+                        state,
+                    });
+                    batch.mails.push(mail);
+                }
+            }
+            // Outside the window nothing moves past today's waiting work.
+            if waiting {
+                ev.next_check = ev.next_check.min(now.today);
+            }
+            if ev.intact {
+                batch.evaluations.push(Evaluation {
+                    partnership_id: ev.id.clone(),
+                    revision: ev.revision,
+                    rules: hash.clone(),
+                    next_check: ev.next_check,
+                    counts: serde_json::to_string(&ev.counts).unwrap_or_else(|_| "{}".into()),
+                });
+            }
+        }
+        if !dry_run {
+            report.enqueued += store.enqueue(&batch, now.instant).await?;
+        }
+    }
+    if !dry_run {
+        for (key, n) in store.checkpoint_counts().await? {
+            let parsed = key.split_once('/').and_then(|(status, kind)| {
+                Some((Status::parse(status)?, engine::Kind::parse(kind)?))
+            });
+            match parsed {
+                Some(k) => {
+                    report.checkpoints.insert(k, u64::try_from(n).unwrap_or(0));
+                }
+                None => tracing::warn!("stored checkpoint count with an unknown key {key:?}"),
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// What every partnership of a tick is evaluated against.
+struct TickContext<'a> {
+    cfg: &'a Config,
+    ladder: Ladder,
+    rules: HashMap<CommitteeKey, (CommitteeCalendar, engine::Policy)>,
+    pending: &'a HashSet<String>,
+    postponed: &'a HashMap<String, NaiveDate>,
+    today: NaiveDate,
+}
+
+impl TickContext<'_> {
+    /// The engine at today for one partnership: its counts, closed
+    /// checkpoints with reminders to drop (into `closed`) or entries to
+    /// withdraw, the stage due for each open one with its recipients on
+    /// today, and the next day on which any of that can change.
+    fn evaluate(
+        &self,
+        read: ForTick,
+        live: &HashMap<&str, Vec<&str>>,
+        closed: &mut Vec<String>,
+    ) -> Evaluated {
+        let ForTick {
+            partnership: p,
+            revision,
+            events,
+            intact,
+        } = read;
+        let today = self.today;
+        let cfg = self.cfg;
+        let mut ev = Evaluated {
+            id: p.id.to_string(),
+            revision,
+            intact,
+            next_check: recheck::limit(today),
+            counts: BTreeMap::new(),
+            candidates: Vec::new(),
+        };
+        // A committee missing from the configuration: nothing to remind of
+        // until the configuration (and with it the rules hash) changes.
+        let (Some((calendar, policy)), Some(committee)) = (
+            self.rules.get(&p.committee),
+            cfg.committees.get(&p.committee),
+        ) else {
+            return ev;
+        };
+        let input = Input {
+            partnership: &p,
+            events: &events,
+            policy,
+            committee: calendar,
+            today,
+            horizon: today,
+        };
+        let recent = || {
+            events
+                .iter()
+                .filter(|e| {
+                    !e.retracted && e.on <= today && !matches!(e.kind, EventKind::Retraction { .. })
+                })
+                .rev()
+                .take(5)
+                .map(|e| (e.on, event_sv(&e.kind)))
+                .collect::<Vec<_>>()
+        };
+        let checkpoints = engine::checkpoints(&input);
+        let mut postponed_until = Vec::new();
+        for cp in &checkpoints {
+            *ev.counts
+                .entry(format!("{}/{}", cp.status.name(), cp.kind.name()))
+                .or_default() += 1;
+            if let Some(until) = self.postponed.get(&cp.key) {
+                postponed_until.push(*until);
+            }
+            let is_closed = matches!(
+                cp.status,
+                Status::Done | Status::Cancelled | Status::BeforeTracking
+            );
+            if is_closed {
+                if self.pending.contains(&cp.key) {
+                    closed.push(cp.key.clone());
+                }
+                let withdraw = cp.status == Status::Cancelled
+                    || cp.status == Status::Done
+                        && cp.evidence.as_ref().is_some_and(|e| e.on < cp.due);
+                if let (true, Some(holders)) = (withdraw, live.get(cp.key.as_str())) {
+                    let recipients: Vec<To> = holders
+                        .iter()
+                        .filter_map(|r| Email::parse(r).ok())
+                        .map(|email| To {
+                            email,
+                            name: None,
+                            role: Role::Officer,
+                            cc: false,
+                        })
+                        .collect();
+                    ev.candidates.push(Candidate {
                         partnership: p.clone(),
                         committee_name: committee.name.clone(),
-                        cp,
-                        stage: Some((planned, late)),
+                        cp: cp.clone(),
+                        stage: None,
                         recipients,
                         recent: recent(),
                     });
                 }
-            },
-            |e| {
-                tracing::error!("partnership skipped: {e}");
-                bad_rows.push(e.to_string());
-            },
-        )
-        .await?;
-    report.bad_rows = bad_rows;
-    report.cancelled_checkpoints = closed.len();
-
-    // Keys first, so nothing already enqueued is rendered again.
-    let invites = store
-        .invites_for(
-            &candidates
-                .iter()
-                .map(|c| c.cp.key.clone())
-                .collect::<Vec<_>>(),
-        )
-        .await?;
-    let mut keys = Vec::new();
-    for c in &candidates {
-        for t in &c.recipients {
-            keys.push(candidate_key(c, t, &invites));
-        }
-    }
-    let existing = store.existing_keys(&keys).await?;
-
-    let mut batch = Enqueue {
-        closed,
-        ..Default::default()
-    };
-    for c in &candidates {
-        for t in &c.recipients {
-            let key = candidate_key(c, t, &invites);
-            if existing.contains(&key) {
                 continue;
             }
-            let (mail, invite_state, planned) = render_one(cfg, now, c, t, &key, &invites)?;
-            report.planned.push(planned);
-            batch
-                .invites
-                .push((c.cp.key.clone(), t.email.to_string(), invite_state));
-            batch.mails.push(mail);
+            // `latest`, not `current`: on a closed day it tells whether
+            // work waits for the next open one (they agree inside the window).
+            let Some((planned, late)) = ladder::latest(cp, &self.ladder, today) else {
+                continue;
+            };
+            // The officer's Monday list takes the place of *planera* (issue 6 item 2).
+            if cfg.digest.officers && planned.stage.kind == StageKind::Planning {
+                continue;
+            }
+            // "Jag behöver mer tid": the checkpoint's own stages wait;
+            // the escalation never does (the date is capped at it).
+            if planned.stage.kind < StageKind::Escalation
+                && self
+                    .postponed
+                    .get(&cp.key)
+                    .is_some_and(|until| today < *until)
+            {
+                continue;
+            }
+            let roles = ladder::route(&self.ladder, cp.kind, cp.parent, planned.stage.kind);
+            let recipients = resolve(cfg, &p, &events, &committee.secretary, &roles, today);
+            ev.candidates.push(Candidate {
+                partnership: p.clone(),
+                committee_name: committee.name.clone(),
+                cp: cp.clone(),
+                stage: Some((planned, late)),
+                recipients,
+                recent: recent(),
+            });
         }
+        // A second run with a later horizon: the periods that start before
+        // the limit (recheck's completeness argument).
+        let ahead = engine::checkpoints(&Input {
+            horizon: recheck::limit(today),
+            ..input
+        });
+        ev.next_check = recheck::next_check(
+            &recheck::Dates {
+                partnership: &p,
+                events: &events,
+                now: &checkpoints,
+                ahead: &ahead,
+                postponed_until: &postponed_until,
+            },
+            &self.ladder,
+            today,
+        );
+        ev
     }
-    if !dry_run && (!batch.mails.is_empty() || !batch.closed.is_empty()) {
-        report.enqueued = store.enqueue(&batch, now.instant).await?;
-    }
-    Ok(report)
 }
 
 fn invite_of<'a>(
@@ -611,11 +799,12 @@ pub async fn tick(
     store: &Store,
     sender: &mail::transport::Sender,
     now: &Now,
+    pass: Pass,
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<TickOutcome, DeliveryError> {
     // Logged on the (possibly simulated) clock the tick ran on.
     let began = std::time::Instant::now();
-    let mut report = enqueue(cfg, store, now, false).await?;
+    let mut report = enqueue(cfg, store, now, false, pass).await?;
     report.enqueued += crate::digest::heads_up(cfg, store, now, false)
         .await?
         .enqueued;

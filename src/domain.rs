@@ -426,6 +426,36 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every date the event carries besides its own (a meeting, an absence,
+    /// a new end). Exhaustive on purpose: a new variant with a date must say
+    /// so here, or incremental ticks would not look at it (`recheck`).
+    pub fn dates(&self) -> Vec<NaiveDate> {
+        match self {
+            Self::CommitteeFollowupSubmitted { meeting, .. }
+            | Self::TerminationSubmitted { meeting, .. }
+            | Self::TerminationDecided { meeting, .. } => vec![*meeting],
+            Self::CommitteeFollowupReported {
+                meeting, decision, ..
+            } => match decision {
+                FollowupDecision::AmountChanged { from, .. } => vec![*meeting, *from],
+                FollowupDecision::Approved | FollowupDecision::Renegotiation => vec![*meeting],
+            },
+            Self::AgreementExtended { new_end } => vec![*new_end],
+            Self::OfficerReplaced { from, .. } => vec![*from],
+            Self::OfficerAbsent { from, to } => vec![*from, *to],
+            Self::CheckinHeld
+            | Self::AnnualReportReceived { .. }
+            | Self::AnnualEvaluationHeld
+            | Self::RenegotiatedAgreementSigned
+            | Self::NoticeGiven { .. }
+            | Self::WindDownPlanRegistered { .. }
+            | Self::ExpiryEvaluationHeld
+            | Self::PaymentsStopped
+            | Self::PaymentChanged
+            | Self::Retraction { .. } => Vec::new(),
+        }
+    }
+
     /// The snake_case name stored in the database and shown in JSON.
     pub fn name(&self) -> &'static str {
         match self {

@@ -390,18 +390,46 @@ pub fn plan(cp: &Checkpoint, ladder: &Ladder, until: NaiveDate) -> Vec<Planned> 
 /// stage moved back to before `exists_from` goes out, late, on the first
 /// allowed day it exists.
 pub fn current(cp: &Checkpoint, ladder: &Ladder, today: NaiveDate) -> Option<(Planned, bool)> {
+    if !is_working_day(today) || in_quiet(today, &ladder.quiet) {
+        return None;
+    }
+    latest(cp, ladder, today)
+}
+
+/// [`current`] without its day rule: what the next allowed day sends unless a
+/// stage falls between (no stage is sent on a day that is not allowed, so the
+/// latest one on or before a closed day is the latest on or before the next
+/// open one). A tick on a closed day uses it to know whether work is waiting.
+pub fn latest(cp: &Checkpoint, ladder: &Ladder, today: NaiveDate) -> Option<(Planned, bool)> {
     if matches!(
         cp.status,
         Status::Done | Status::Cancelled | Status::BeforeTracking
     ) {
         return None;
     }
-    if today < cp.exists_from || !is_working_day(today) || in_quiet(today, &ladder.quiet) {
+    if today < cp.exists_from {
         return None;
     }
     let latest = plan(cp, ladder, today).pop()?;
     let late = latest.send_on < today;
     Some((latest, late))
+}
+
+/// The first send date of `cp`'s ladder after `after` and on or before
+/// `until`: the next day on which [`latest`] can give another stage. `plan`
+/// up to `until` holds every stage sent by then (the tail is cut by nominal
+/// date and after-due stages only move later), and [`latest`] is the last of
+/// them on or before its day, so it changes on these dates only.
+pub fn next_send(
+    cp: &Checkpoint,
+    ladder: &Ladder,
+    after: NaiveDate,
+    until: NaiveDate,
+) -> Option<NaiveDate> {
+    plan(cp, ladder, until)
+        .into_iter()
+        .map(|p| p.send_on)
+        .find(|d| *d > after)
 }
 
 /// The day the escalation to IOP-ansvarig goes out for `cp`, if its ladder

@@ -243,9 +243,26 @@ fn catches_up_reports_health_and_stops(backend: Backend) {
         )),
         "{metrics}"
     );
+    // The counts the tick stored and the database summed are the engine's:
+    // `iopd plan` lists every overdue checkpoint at the same *now*.
+    let plan = support::json(
+        &w.ok(&[
+            "plan", "--status", "overdue", "--days", "0", "--format", "json", "--now", NOW,
+        ])
+        .stdout,
+    );
+    let overdue_checkins = plan
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|c| c["kind"] == "checkin")
+        .count();
+    assert!(overdue_checkins > 0, "{plan:#}");
     assert!(
-        metrics.contains("iopd_checkpoints{status=\"overdue\",kind=\"checkin\"}"),
-        "{metrics}"
+        metrics.contains(&format!(
+            "iopd_checkpoints{{status=\"overdue\",kind=\"checkin\"}} {overdue_checkins}\n"
+        )),
+        "{overdue_checkins} overdue check-ins: {metrics}"
     );
     // 2026-11-23 07:05 UTC, give or take the seconds the test took.
     assert!(

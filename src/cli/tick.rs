@@ -18,6 +18,10 @@ pub struct TickArgs {
     /// Print what would be sent, to whom and why; send and record nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Evaluate every partnership, not only those that changed or reached
+    /// their next check (the mails are the same; it reads the whole register).
+    #[arg(long)]
+    pub full: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -57,9 +61,14 @@ pub async fn tick(config: &Path, args: TickArgs) -> Result<()> {
     let now = now_from(&args.now, &cfg)?;
     let sender = Sender::from_config(&cfg.mail).map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = open_store(&cfg, &now).await?;
+    let pass = if args.full {
+        delivery::Pass::Full
+    } else {
+        delivery::Pass::Incremental
+    };
     let mut out = std::io::stdout().lock();
     if args.dry_run {
-        let report = delivery::enqueue(&cfg, &store, &now, true).await?;
+        let report = delivery::enqueue(&cfg, &store, &now, true, pass).await?;
         if let Some(why) = &report.closed_reason {
             writeln!(out, "no reminders enqueued: {why}")?;
         }
@@ -85,22 +94,28 @@ pub async fn tick(config: &Path, args: TickArgs) -> Result<()> {
         }
         writeln!(
             out,
-            "dry run: {} mails would be enqueued, {} checkpoints closed; nothing was sent or recorded",
+            "dry run: {} mails would be enqueued, {} checkpoints closed, {} partnerships evaluated; nothing was sent or recorded",
             report.planned.len() + heads_up.planned.len(),
-            report.cancelled_checkpoints
+            report.cancelled_checkpoints,
+            report.evaluated
         )?;
         store.close().await;
         return Ok(());
     }
-    let done = delivery::tick(&cfg, &store, &sender, &now, &|| false).await?;
+    let done = delivery::tick(&cfg, &store, &sender, &now, pass, &|| false).await?;
     store.close().await;
     if let Some(why) = &done.report.closed_reason {
         writeln!(out, "no reminders enqueued: {why}")?;
     }
     writeln!(
         out,
-        "tick {}: {} enqueued, {} sent, {} to retry, {} failed",
-        now.today, done.report.enqueued, done.sent, done.retried, done.failed
+        "tick {}: {} enqueued, {} sent, {} to retry, {} failed; {} partnerships evaluated",
+        now.today,
+        done.report.enqueued,
+        done.sent,
+        done.retried,
+        done.failed,
+        done.report.evaluated
     )?;
     Ok(())
 }

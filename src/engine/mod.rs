@@ -42,9 +42,9 @@ mod responsible;
 mod rules;
 
 #[cfg(test)]
-mod proptests;
+pub(crate) mod proptests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use ending::agreement_end;
 pub use responsible::responsible_on;

@@ -14,13 +14,13 @@ use crate::domain::{
 };
 
 #[derive(Debug, Clone)]
-struct World {
-    p: Partnership,
-    events: Vec<Event>,
-    policy: Policy,
-    committee: CommitteeCalendar,
-    today: NaiveDate,
-    horizon: NaiveDate,
+pub(crate) struct World {
+    pub(crate) p: Partnership,
+    pub(crate) events: Vec<Event>,
+    pub(crate) policy: Policy,
+    pub(crate) committee: CommitteeCalendar,
+    pub(crate) today: NaiveDate,
+    pub(crate) horizon: NaiveDate,
 }
 
 impl World {
@@ -146,7 +146,7 @@ fn events(start: NaiveDate, max: usize) -> impl Strategy<Value = Vec<Event>> {
     })
 }
 
-fn world() -> impl Strategy<Value = World> {
+pub(crate) fn world() -> impl Strategy<Value = World> {
     let base = d("2019-01-01");
     (
         0i64..3000,

@@ -10,11 +10,11 @@ use crate::domain::{
     MonthDay, NoticeParty, Partnership, PartnershipId, Person, apply_retractions,
 };
 
-pub(super) fn d(s: &str) -> NaiveDate {
+pub(crate) fn d(s: &str) -> NaiveDate {
     crate::domain::parse_date(s).unwrap()
 }
 
-pub(super) fn partnership(start: &str) -> Partnership {
+pub(crate) fn partnership(start: &str) -> Partnership {
     Partnership {
         id: PartnershipId::parse("P1").unwrap(),
         organisation: "Fritidsbanken".into(),
@@ -35,7 +35,7 @@ pub(super) fn partnership(start: &str) -> Partnership {
 }
 
 /// Region Värmland's defaults (issue 3, "defaults are Region Värmland's").
-pub(super) fn varmland(tracking_start: &str) -> Policy {
+pub(crate) fn varmland(tracking_start: &str) -> Policy {
     Policy {
         checkins_per_year: CheckinsPerYear::new(2).unwrap(),
         committee_followup_years: 2,
@@ -49,7 +49,7 @@ pub(super) fn varmland(tracking_start: &str) -> Policy {
     }
 }
 
-pub(super) fn calendar(meetings: &[&str], submission_days: u32) -> CommitteeCalendar {
+pub(crate) fn calendar(meetings: &[&str], submission_days: u32) -> CommitteeCalendar {
     CommitteeCalendar {
         key: CommitteeKey::parse("kbn").unwrap(),
         meetings: meetings.iter().map(|m| d(m)).collect(),
@@ -57,7 +57,7 @@ pub(super) fn calendar(meetings: &[&str], submission_days: u32) -> CommitteeCale
     }
 }
 
-pub(super) fn ev(id: i64, on: &str, kind: EventKind) -> Event {
+pub(crate) fn ev(id: i64, on: &str, kind: EventKind) -> Event {
     Event {
         id,
         partnership: PartnershipId::parse("P1").unwrap(),

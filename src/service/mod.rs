@@ -542,7 +542,7 @@ async fn run_tick(
     let sender = shared.sender();
     let began = Instant::now();
     let stop = || shared.stopping();
-    let done = delivery::tick(cfg, store, &sender, now, &stop).await?;
+    let done = delivery::tick(cfg, store, &sender, now, delivery::Pass::Incremental, &stop).await?;
     let secs = began.elapsed().as_secs_f64();
     metrics::counter!("iopd_mails_sent_total").increment(done.sent);
     metrics::counter!("iopd_mails_failed_total").increment(done.failed);
@@ -571,6 +571,7 @@ async fn run_tick(
         sent = done.sent,
         retried = done.retried,
         failed = done.failed,
+        evaluated = done.report.evaluated,
         ms = (secs * 1000.0) as u64,
         "tick"
     );

@@ -821,10 +821,12 @@ fn changed_columns(a: &Partnership, b: &Partnership) -> Vec<&'static str> {
 }
 
 mod digest;
+mod evaluation;
+pub use evaluation::{CHUNK, Evaluation, ForTick};
 mod outbox;
 pub use digest::{DeliveryProblem, SentReminder, ServiceHealth};
 mod postpone;
-pub use outbox::{Claimed, Enqueue, InviteState, NewMail, OutboxRow};
+pub use outbox::{Claimed, Enqueue, InviteState, NewInvite, NewMail, OutboxRow};
 pub use postpone::Postponement;
 mod jobs;
 pub use jobs::DeliveryFigures;

@@ -1,11 +1,11 @@
 //! The outbox, the calendar-invite state and the tick log.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sqlx::{Postgres, Row, Sqlite};
 
-use super::{Backend, Pool, Result, Store};
+use super::{Backend, Evaluation, Pool, Result, Store};
 
 /// One mail to enqueue (a rendered message for one recipient).
 #[derive(Debug, Clone)]
@@ -34,14 +34,24 @@ pub struct InviteState {
     pub cancelled: bool,
 }
 
-/// Everything one tick writes, in one transaction.
+/// The new state of the calendar entry one recipient holds for a checkpoint.
+#[derive(Debug, Clone)]
+pub struct NewInvite {
+    pub checkpoint_key: String,
+    pub partnership_id: String,
+    pub recipient: String,
+    pub state: InviteState,
+}
+
+/// Everything one tick (or one chunk of it) writes, in one transaction.
 #[derive(Debug, Default)]
 pub struct Enqueue {
     pub mails: Vec<NewMail>,
-    /// (checkpoint key, recipient) → the entry's new state.
-    pub invites: Vec<(String, String, InviteState)>,
+    pub invites: Vec<NewInvite>,
     /// Checkpoints now done or cancelled: their pending reminders are dropped.
     pub closed: Vec<String>,
+    /// The partnerships evaluated, with the mails above.
+    pub evaluations: Vec<Evaluation>,
 }
 
 /// A row claimed for delivery.
@@ -100,52 +110,6 @@ macro_rules! outbox_row {
 }
 
 impl Store {
-    /// Who holds a live (not cancelled) calendar entry, by checkpoint key.
-    pub async fn live_invite_recipients(&self) -> Result<HashMap<String, Vec<String>>> {
-        with_pool!(self, |pool, B| {
-            let rows: Vec<(String, String)> =
-                sqlx::query_as("SELECT checkpoint_key, recipient FROM invites WHERE NOT cancelled")
-                    .fetch_all(pool)
-                    .await?;
-            let mut map: HashMap<String, Vec<String>> = HashMap::new();
-            for (cp, recipient) in rows {
-                map.entry(cp).or_default().push(recipient);
-            }
-            Ok(map)
-        })
-    }
-
-    /// The state of every entry ever sent for these checkpoints' recipients.
-    pub async fn invites_for(
-        &self,
-        checkpoint_keys: &[String],
-    ) -> Result<HashMap<(String, String), InviteState>> {
-        let mut map = HashMap::new();
-        for chunk in checkpoint_keys.chunks(500) {
-            with_pool!(self, |pool, B| {
-                let mut q = sqlx::QueryBuilder::<B>::new(
-                    "SELECT checkpoint_key, recipient, sequence, due_date, cancelled FROM invites WHERE checkpoint_key IN (",
-                );
-                let mut sep = q.separated(", ");
-                for k in chunk {
-                    sep.push_bind(k.as_str());
-                }
-                q.push(")");
-                for r in q.build().fetch_all(pool).await? {
-                    map.insert(
-                        (r.try_get("checkpoint_key")?, r.try_get("recipient")?),
-                        InviteState {
-                            sequence: r.try_get("sequence")?,
-                            due: r.try_get("due_date")?,
-                            cancelled: r.try_get("cancelled")?,
-                        },
-                    );
-                }
-            });
-        }
-        Ok(map)
-    }
-
     /// Checkpoint keys with reminders waiting (pending or being sent).
     pub async fn checkpoints_with_pending(&self) -> Result<HashSet<String>> {
         with_pool!(self, |pool, B| {
@@ -177,7 +141,8 @@ impl Store {
         Ok(found)
     }
 
-    /// Writes one tick's mails, invite states and cancellations atomically.
+    /// Writes one tick's (or chunk's) mails, invite states, cancellations and
+    /// evaluations atomically.
     /// A mail whose key exists already is skipped (another process or an
     /// earlier tick enqueued it); returns how many were inserted.
     pub async fn enqueue(&self, e: &Enqueue, now: DateTime<Utc>) -> Result<u64> {
@@ -209,17 +174,19 @@ impl Store {
                 .await?;
                 inserted += r.rows_affected();
             }
-            for (cp, recipient, st) in &e.invites {
+            for i in &e.invites {
                 sqlx::query(
-                    "INSERT INTO invites (checkpoint_key, recipient, sequence, due_date, cancelled) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (checkpoint_key, recipient) DO UPDATE SET \
-                     sequence = excluded.sequence, due_date = excluded.due_date, cancelled = excluded.cancelled",
+                    "INSERT INTO invites (checkpoint_key, recipient, sequence, due_date, cancelled, partnership_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (checkpoint_key, recipient) DO UPDATE SET \
+                     sequence = excluded.sequence, due_date = excluded.due_date, cancelled = excluded.cancelled, \
+                     partnership_id = excluded.partnership_id",
                 )
-                .bind(cp)
-                .bind(recipient)
-                .bind(st.sequence)
-                .bind(st.due)
-                .bind(st.cancelled)
+                .bind(&i.checkpoint_key)
+                .bind(&i.recipient)
+                .bind(i.state.sequence)
+                .bind(i.state.due)
+                .bind(i.state.cancelled)
+                .bind(&i.partnership_id)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -231,6 +198,24 @@ impl Store {
                 .bind(cp)
                 .execute(&mut *tx)
                 .await?;
+            }
+            // 5 parameters a row; SQLite allows 32 766 in one statement.
+            for chunk in e.evaluations.chunks(1000) {
+                let mut q = sqlx::QueryBuilder::<B>::new(
+                    "INSERT INTO evaluations (partnership_id, revision, rules, next_check, counts) ",
+                );
+                q.push_values(chunk, |mut b, ev| {
+                    b.push_bind(ev.partnership_id.as_str())
+                        .push_bind(ev.revision)
+                        .push_bind(ev.rules.as_str())
+                        .push_bind(ev.next_check)
+                        .push_bind(ev.counts.as_str());
+                });
+                q.push(
+                    " ON CONFLICT (partnership_id) DO UPDATE SET revision = excluded.revision, \
+                     rules = excluded.rules, next_check = excluded.next_check, counts = excluded.counts",
+                );
+                q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(inserted)
