@@ -10,7 +10,7 @@ use sqlx::{Postgres, Row, Sqlite};
 use super::{
     Pool, Result, Store, StoreError, event_from_row, history_from_json, partnership_from_row,
 };
-use crate::domain::{Event, Partnership, apply_retractions};
+use crate::domain::{Event, Partnership, PartnershipId, apply_retractions};
 use crate::store::InviteState;
 
 /// The outcome of one partnership's evaluation, written with its mails.
@@ -141,16 +141,29 @@ impl Store {
                 .await?;
                 let mut events: HashMap<String, Vec<Event>> = HashMap::new();
                 let mut broken: std::collections::HashSet<String> = Default::default();
+                // One id per partnership, shared by its events.
+                let mut shared: HashMap<String, PartnershipId> = HashMap::new();
                 for r in &event_rows {
-                    match event_from_row::<Postgres, _>(r) {
-                        Ok(e) => events
-                            .entry(e.partnership.as_str().to_string())
-                            .or_default()
-                            .push(e),
+                    let raw: String = r.try_get(1)?;
+                    let of = match shared.get(&raw) {
+                        Some(id) => Ok(id.clone()),
+                        None => PartnershipId::parse(&raw).map(|id| {
+                            shared.insert(raw.clone(), id.clone());
+                            id
+                        }),
+                    };
+                    let read = of
+                        .map_err(|e| StoreError::BadRow {
+                            table: "events",
+                            id: raw.clone(),
+                            column: "partnership_id",
+                            problem: e.0,
+                        })
+                        .and_then(|of| event_from_row::<Postgres, _>(r, &of));
+                    match read {
+                        Ok(e) => events.entry(raw).or_default().push(e),
                         Err(e) => {
-                            if let Ok(pid) = r.try_get::<String, _>("partnership_id") {
-                                broken.insert(pid);
-                            }
+                            broken.insert(raw);
                             bad(e);
                         }
                     }
