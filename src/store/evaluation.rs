@@ -147,9 +147,8 @@ impl Store {
                     let raw: String = r.try_get(1)?;
                     let of = match shared.get(&raw) {
                         Some(id) => Ok(id.clone()),
-                        None => PartnershipId::parse(&raw).map(|id| {
+                        None => PartnershipId::parse(&raw).inspect(|id| {
                             shared.insert(raw.clone(), id.clone());
-                            id
                         }),
                     };
                     let read = of
