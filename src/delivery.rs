@@ -68,6 +68,8 @@ pub struct TickReport {
     pub failed: u64,
     /// Partnerships skipped because their database row is unreadable.
     pub bad_rows: Vec<String>,
+    /// Mails that could not be built (stored as failed with this reason).
+    pub unrenderable: Vec<String>,
     /// Checkpoints of the whole register at today, by (status, kind) (for
     /// `/metrics`): the stored counts of every evaluation, summed (not
     /// filled with `dry_run`).
@@ -388,17 +390,29 @@ pub async fn enqueue(
                         waiting = true;
                         continue;
                     }
-                    let (mail, state, planned) = render_one(cfg, now, c, t, &key, &invites)?;
-                    if dry_run {
-                        report.planned.push(planned);
+                    match render_one(cfg, now, c, t, &key, &invites) {
+                        Ok((mail, state, planned)) => {
+                            if dry_run {
+                                report.planned.push(planned);
+                            }
+                            batch.invites.push(NewInvite {
+                                checkpoint_key: c.cp.key.clone(),
+                                partnership_id: ev.id.clone(),
+                                recipient: t.email.to_string(),
+                                state,
+                            });
+                            batch.mails.push(mail);
+                        }
+                        // One mail that cannot be built costs that mail only:
+                        // it is stored as failed with its reason (once, under
+                        // its key) and the tick goes on with the others.
+                        Err(e) => {
+                            let reason = unrenderable_reason(c, t, &e);
+                            tracing::error!(key = %key, "{reason}");
+                            report.unrenderable.push(reason.clone());
+                            batch.mails.push(failed_mail(cfg, now, c, t, &key, reason));
+                        }
                     }
-                    batch.invites.push(NewInvite {
-                        checkpoint_key: c.cp.key.clone(),
-                        partnership_id: ev.id.clone(),
-                        recipient: t.email.to_string(),
-                        state,
-                    });
-                    batch.mails.push(mail);
                 }
             }
             // Outside the window nothing moves past today's waiting work.
@@ -777,8 +791,55 @@ fn render_one(
         message_id,
         subject: rendered.subject,
         message: msg.formatted(),
+        failed: None,
     };
     Ok((mail, state, planned))
+}
+
+/// Names the partnership, the recipient's role and address, and what is wrong.
+fn unrenderable_reason(c: &Candidate, t: &To, e: &DeliveryError) -> String {
+    let detail = match e {
+        DeliveryError::Mail { source, .. } => source.to_string(),
+        other => other.to_string(),
+    };
+    format!(
+        "partnership {}: {} {:?}: cannot build the mail: {detail}",
+        c.partnership.id,
+        t.role.name(),
+        t.email.as_str()
+    )
+}
+
+/// The outbox row of a mail that could not be built: never claimed, listed
+/// with `iopd outbox --status failed` and in the digest's data problems.
+fn failed_mail(
+    cfg: &Config,
+    now: &Now,
+    c: &Candidate,
+    t: &To,
+    key: &str,
+    reason: String,
+) -> NewMail {
+    let (stage, due, late) = match &c.stage {
+        Some((p, late)) => (p.stage.key(), c.cp.due, *late),
+        None => ("cancel".to_string(), c.cp.due, false),
+    };
+    NewMail {
+        key: key.to_string(),
+        checkpoint_key: c.cp.key.clone(),
+        partnership_id: c.partnership.id.to_string(),
+        kind: c.cp.kind.name().to_string(),
+        stage,
+        due,
+        recipient: t.email.to_string(),
+        envelope_to: t.email.to_string(),
+        send_on: now.today,
+        late,
+        message_id: mail::message_id(key, &cfg.mail.from),
+        subject: String::new(),
+        message: Vec::new(),
+        failed: Some(reason),
+    }
 }
 
 /// What one full tick did (`iopd tick` and the service's tick job).

@@ -138,6 +138,16 @@ impl Email {
                     "{t:?} is not a valid e-mail address (the domain needs a dot)"
                 ))
             }
+            // One grammar for every door: what the mail builder cannot put on
+            // an envelope is refused here, never stored. RFC 5322 allows a
+            // quoted local part ("john doe"@…), but lettre cannot send it and
+            // no public body hands such addresses out.
+            Ok(_) if t.starts_with('"') || t.contains("\"@") => invalid(format!(
+                "{t:?} cannot be sent to (a quoted local part is not supported; ask for the address without quotes)"
+            )),
+            Ok(_) if t.parse::<lettre::Address>().is_err() => invalid(format!(
+                "{t:?} cannot be sent to (the mail library refuses this address)"
+            )),
             Ok(_) => Ok(Self(t.to_string())),
             Err(e) => invalid(format!("{t:?} is not a valid e-mail address ({e})")),
         }
@@ -592,6 +602,18 @@ mod tests {
         assert!(Email::parse("anna@example").is_err());
         assert!(Email::parse("Anna <anna@example.org>").is_err());
         assert!(Email::parse("a\r\nBcc: x@example.org").is_err());
+        // One grammar: a quoted local part is valid RFC 5322 but cannot be sent.
+        assert!(Email::parse("\"john doe\"@example.org").is_err());
+        assert!(Email::parse("\"john\"@example.org").is_err());
+        // Everything the mail builder accepts at this door stays accepted.
+        for ok in [
+            "o'brien@example.org",
+            "a.b+c@sub.example.org",
+            "x_y-z@example.se",
+        ] {
+            let e = Email::parse(ok).unwrap();
+            assert!(e.as_str().parse::<lettre::Address>().is_ok(), "{ok}");
+        }
         assert!(CommitteeKey::parse("kbn").is_ok());
         assert!(CommitteeKey::parse("KBN").is_err());
     }

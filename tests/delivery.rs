@@ -527,3 +527,104 @@ fn refused_logins_are_retried_and_the_password_stays_secret() {
     );
     assert!(failed.as_array().unwrap().is_empty(), "{failed:#}");
 }
+
+/// Runs one statement on the world's database, whichever backend it is.
+fn exec_sql(w: &World, sql: &str) {
+    // sqlx wants the statement text for 'static on this path.
+    let sql: &'static str = Box::leak(sql.to_string().into_boxed_str());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        match w.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&w.db_url).await.unwrap();
+                sqlx::query(sql).execute(&mut c).await.unwrap();
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&w.db_url).await.unwrap();
+                sqlx::query(sql).execute(&mut c).await.unwrap();
+            }
+        }
+    });
+}
+
+/// A quoted local part (`"john doe"@example.org`) is valid RFC 5322 but
+/// cannot be sent. The import and `record` refuse it at the door; where an
+/// older version stored one, it costs that partnership's new mail only: the
+/// tick exits 0 and names the row, and every other mail goes out, also those
+/// already waiting in the outbox.
+#[test]
+fn an_unsendable_address_costs_only_its_own_mail() {
+    const QUOTED: &str = "\"john doe\"@example.org";
+    for backend in BACKENDS {
+        let mut smtp = SmtpServer::start();
+        let csv = format!("{T1}T2;Andra föreningen;kbn;Per Persson;per@example.org;;2025-12-01\n");
+        let w = World::with_register(backend, smtp.port, &csv);
+
+        // The doors.
+        let bad = w.write(
+            "bad.csv",
+            "id;organisation;committee;officer_name;officer_email;start_date\n\
+             T3;Tredje;kbn;John Doe;\"\"\"john doe\"\"@example.org\";2025-12-01\n",
+        );
+        let r = w.refused(&["import", path_str(&bad), "--now", "2026-04-01"]);
+        assert!(
+            r.stderr.contains("officer_email") && r.stderr.contains("john doe"),
+            "{backend:?}: the import names the field and value:\n{}",
+            r.stderr
+        );
+        let r = w.refused(&[
+            "record",
+            "officer-replaced",
+            "-p",
+            "T1",
+            "--name",
+            "John Doe",
+            "--email",
+            QUOTED,
+            "--now",
+            "2026-04-01",
+        ]);
+        assert!(r.stderr.contains("--email"), "{backend:?}: {}", r.stderr);
+
+        // Planning mails for both wait while the server is down.
+        smtp.down();
+        w.ok(&["tick", "--now", "2026-04-30T08:05"]);
+        assert!(smtp.received().is_empty());
+        // An older version wrote the unsendable address into T2's row.
+        exec_sql(
+            &w,
+            &format!(
+                "UPDATE partnerships SET officer_email = '{}' WHERE id = 'T2'",
+                QUOTED.replace('\'', "''")
+            ),
+        );
+        smtp.up();
+
+        let r = w.ok(&["tick", "--now", "2026-05-22T08:05"]);
+        assert!(
+            r.stderr.contains("T2") && r.stderr.contains("officer_email"),
+            "{backend:?}: the bad row is named:\n{}",
+            r.stderr
+        );
+        assert!(
+            r.stdout.contains("1 partnerships unreadable"),
+            "{backend:?}: counted in the summary:\n{}",
+            r.stdout
+        );
+        let got = smtp.wait_for(3, Duration::from_secs(10));
+        let mut to: Vec<String> = got.iter().flat_map(|m| m.to.clone()).collect();
+        to.sort();
+        // T1: the waiting planning mail and today's reminder; T2: the planning
+        // mail enqueued before its row went bad (its envelope is sound).
+        assert_eq!(
+            to,
+            vec!["olle@example.org", "olle@example.org", "per@example.org"],
+            "{backend:?}"
+        );
+        assert!(!got.iter().any(|m| m.to.iter().any(|t| t.contains("john"))));
+    }
+}

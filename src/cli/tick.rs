@@ -109,12 +109,14 @@ pub async fn tick(config: &Path, args: TickArgs) -> Result<()> {
     }
     writeln!(
         out,
-        "tick {}: {} enqueued, {} sent, {} to retry, {} failed; {} partnerships evaluated",
+        "tick {}: {} enqueued, {} sent, {} to retry, {} failed, {} could not be built, {} partnerships unreadable; {} partnerships evaluated",
         now.today,
         done.report.enqueued,
         done.sent,
         done.retried,
         done.failed,
+        done.report.unrenderable.len(),
+        done.report.bad_rows.len(),
         done.report.evaluated
     )?;
     Ok(())

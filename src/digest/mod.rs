@@ -279,6 +279,7 @@ fn new_mail(
         message_id,
         subject: rendered.subject.clone(),
         message: msg.formatted(),
+        failed: None,
     })
 }
 

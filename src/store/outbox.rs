@@ -24,6 +24,8 @@ pub struct NewMail {
     pub message_id: String,
     pub subject: String,
     pub message: Vec<u8>,
+    /// Why the mail could not be built: stored as failed, never sent.
+    pub failed: Option<String>,
 }
 
 /// The calendar entry a recipient holds for a checkpoint.
@@ -153,7 +155,7 @@ impl Store {
                 let r = sqlx::query(
                     "INSERT INTO outbox (key, checkpoint_key, partnership_id, kind, stage, due_date, recipient, \
                      envelope_to, send_on, late, message_id, subject, message, status, attempts, next_attempt_at, \
-                     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending', 0, $14, $14) \
+                     created_at, last_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, 0, $14, $14, $16) \
                      ON CONFLICT (key) DO NOTHING",
                 )
                 .bind(&m.key)
@@ -170,9 +172,13 @@ impl Store {
                 .bind(&m.subject)
                 .bind(&m.message)
                 .bind(<B as Backend>::instant(now))
+                .bind(if m.failed.is_some() { "failed" } else { "pending" })
+                .bind(m.failed.as_deref())
                 .execute(&mut *tx)
                 .await?;
-                inserted += r.rows_affected();
+                if m.failed.is_none() {
+                    inserted += r.rows_affected();
+                }
             }
             for i in &e.invites {
                 sqlx::query(
