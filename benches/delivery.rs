@@ -121,6 +121,7 @@ fn main() {
             message_id: id,
             subject: r.subject,
             message: msg.formatted(),
+            failed: None,
         });
     }
     let render = t.elapsed().as_secs_f64();

@@ -65,15 +65,15 @@ fn readme_installs() -> Vec<Install> {
                     dest: p.to_string(),
                 });
             }
-        } else if let [src, dest] = paths[..] {
-            if dest.starts_with("/etc/iopd") || dest == "/usr/bin/iopd" {
-                out.push(Install {
-                    mode,
-                    dir,
-                    src: Some(src.to_string()),
-                    dest: dest.to_string(),
-                });
-            }
+        } else if let [src, dest] = paths[..]
+            && (dest.starts_with("/etc/iopd") || dest == "/usr/bin/iopd")
+        {
+            out.push(Install {
+                mode,
+                dir,
+                src: Some(src.to_string()),
+                dest: dest.to_string(),
+            });
         }
     }
     out
