@@ -398,6 +398,49 @@ fn sighup_reloads_a_valid_file_and_keeps_the_old_one_otherwise() {
     d.stop();
 }
 
+/// A row no mail can be built from is named by `/healthz` after the first
+/// tick, while every other partnership's mail goes out.
+#[test]
+fn a_bad_row_makes_health_unhealthy_within_one_tick_and_the_rest_is_sent() {
+    let smtp = SmtpServer::start();
+    let w = world(Backend::Sqlite, &smtp);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&w.db_url).await.unwrap();
+        sqlx::query("UPDATE partnerships SET officer_email = '\"john doe\"@example.org' WHERE id = 'KUB/2021:101'")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    let d = Daemon::start(&w, "a", NOW, true);
+    d.wait_note("READY=1", Duration::from_secs(10));
+    let body = d.wait_http("/healthz", Duration::from_secs(30), |c, b| {
+        c == 503 && b.contains("last_successful_tick\":\"2026-11-23T07:05")
+    });
+    assert!(
+        body.contains("data problem") && body.contains("KUB/2021:101"),
+        "{body}"
+    );
+    assert!(body.contains("\"pending\":0"), "{body}");
+    let mails = smtp.wait_for(EXPECTED_AT_START - 8, Duration::from_secs(30));
+    assert!(
+        mails.len() >= EXPECTED_AT_START - 8,
+        "the other partnerships' mail goes out: {}",
+        mails.len()
+    );
+    assert!(
+        !mails
+            .iter()
+            .any(|m| m.to.iter().any(|t| t.contains("john"))),
+        "nothing to the bad address"
+    );
+    d.stop();
+}
+
 #[test]
 fn sigterm_while_the_mail_server_hangs_exits_in_time_and_gives_rows_back() {
     let mut smtp = SmtpServer::start();
@@ -450,6 +493,8 @@ fn a_database_outage_is_reported_and_survived() {
     relay.down();
     let body = d.wait_http("/healthz", Duration::from_secs(30), |c, _| c == 503);
     assert!(body.contains("database unreachable"), "{body}");
+    // Never a 0 that hides mail waiting.
+    assert!(body.contains("\"pending\":\"unknown\""), "{body}");
     let metrics = d.get("/metrics").1;
     assert!(metrics.contains("iopd_database_up 0"), "{metrics}");
 

@@ -21,13 +21,29 @@ use super::Shared;
 /// Mail failing for this long makes the service unhealthy.
 const MAIL_FAILING: chrono::Duration = chrono::Duration::hours(24);
 
+/// A count from the database, or "unknown" when it does not answer (never a
+/// 0 that hides mail waiting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Figure {
+    Known(i64),
+    #[serde(serialize_with = "unknown")]
+    Unknown,
+}
+
+fn unknown<S: serde::Serializer>(s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("unknown")
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub status: &'static str,
     pub database: String,
     pub last_successful_tick: Option<DateTime<Utc>>,
-    pub pending: i64,
-    pub failed_deliveries: i64,
+    /// The last tick's error, until a tick succeeds.
+    pub last_tick_error: Option<String>,
+    pub pending: Figure,
+    pub failed_deliveries: Figure,
     pub mail_failing_since: Option<DateTime<Utc>>,
     pub problems: Vec<String>,
 }
@@ -44,10 +60,25 @@ pub async fn report(shared: &Shared) -> Report {
     let now = shared.clock.now().instant;
     let cfg = shared.config.borrow().clone();
     let mut problems = Vec::new();
-    let (last_ok, since) = {
+    let (last_ok, since, tick_error, data_problems) = {
         let h = shared.health.lock().unwrap_or_else(|e| e.into_inner());
-        (h.last_tick_ok, h.started)
+        (
+            h.last_tick_ok,
+            h.started,
+            h.last_tick_error.clone(),
+            h.data_problems.clone(),
+        )
     };
+    if let Some(e) = &tick_error {
+        problems.push(format!("the last tick failed: {e}"));
+    }
+    // One bad row costs only its own mail, but someone has to fix it.
+    if let Some(first) = data_problems.first() {
+        problems.push(format!(
+            "{} data problem(s) in the last tick, e.g. {first}",
+            data_problems.len()
+        ));
+    }
     let stale =
         chrono::Duration::from_std(cfg.health.stale_after).unwrap_or(chrono::Duration::hours(2));
     let reference = last_ok.unwrap_or(since);
@@ -64,8 +95,9 @@ pub async fn report(shared: &Shared) -> Report {
         status: "ok",
         database: "ok".into(),
         last_successful_tick: last_ok,
-        pending: 0,
-        failed_deliveries: 0,
+        last_tick_error: tick_error,
+        pending: Figure::Unknown,
+        failed_deliveries: Figure::Unknown,
         mail_failing_since: None,
         problems: Vec::new(),
     };
@@ -83,6 +115,7 @@ pub async fn report(shared: &Shared) -> Report {
     match figures {
         Ok(f) => {
             metrics::gauge!("iopd_database_up").set(1.0);
+            let (mut pending, mut failed) = (0, 0);
             for status in ["pending", "sending", "sent", "failed", "cancelled"] {
                 let n = f
                     .by_status
@@ -91,11 +124,13 @@ pub async fn report(shared: &Shared) -> Report {
                     .map_or(0, |(_, n)| *n);
                 metrics::gauge!("iopd_mails", "status" => status).set(n as f64);
                 match status {
-                    "pending" | "sending" => report.pending += n,
-                    "failed" => report.failed_deliveries = n,
+                    "pending" | "sending" => pending += n,
+                    "failed" => failed = n,
                     _ => {}
                 }
             }
+            report.pending = Figure::Known(pending);
+            report.failed_deliveries = Figure::Known(failed);
             report.mail_failing_since = f.failing_since;
             if let Some(t) = f.failing_since
                 && now - t > MAIL_FAILING

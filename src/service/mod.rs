@@ -83,6 +83,10 @@ pub struct HealthState {
     pub started: DateTime<Utc>,
     pub last_tick_ok: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// The last tick's error, until a tick succeeds: unhealthy at once.
+    pub last_tick_error: Option<String>,
+    /// Rows the last tick could not read or mails it could not build.
+    pub data_problems: Vec<String>,
     /// (status, kind) pairs last reported, so vanished ones are zeroed.
     checkpoint_series: Vec<(Status, Kind)>,
 }
@@ -177,6 +181,8 @@ pub async fn run(opts: Options) -> Result<()> {
             started: clock.now().instant,
             last_tick_ok: None,
             last_error: None,
+            last_tick_error: None,
+            data_problems: Vec::new(),
             checkpoint_series: Vec::new(),
         }),
         metrics,
@@ -506,6 +512,14 @@ fn failed(shared: &Shared, job: &Job, now: &DateTime<Utc>, error: &str) {
     );
     drop(r);
     set_error(shared, format!("{}: {error}", job.kind.name()));
+    if job.kind == JobKind::Tick {
+        metrics::counter!("iopd_tick_failures_total").increment(1);
+        shared
+            .health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_tick_error = Some(error.to_string());
+    }
 }
 
 /// The weekly digest; once per ISO week whoever runs it (outbox key).
@@ -565,6 +579,14 @@ async fn run_tick(
     h.checkpoint_series = done.report.checkpoints.keys().copied().collect();
     h.last_tick_ok = Some(now.instant);
     h.last_error = None;
+    h.last_tick_error = None;
+    h.data_problems = done
+        .report
+        .bad_rows
+        .iter()
+        .chain(&done.report.unrenderable)
+        .cloned()
+        .collect();
     drop(h);
     tracing::info!(
         enqueued = done.report.enqueued,
