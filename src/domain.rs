@@ -19,10 +19,26 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
+/// Zero-width and bidirectional control characters: invisible, so two texts
+/// that print the same could differ (a second partnership that looks like the
+/// first), and bidi controls can reorder what a subject or page shows.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Without invisible characters and in NFC, so texts that look the same are
+/// the same (å typed as one character or as a + ring).
+pub fn visible_nfc(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    s.chars().filter(|c| !is_invisible(*c)).nfc().collect()
+}
+
 /// Text shown to people (organisation names, officer names, notes): no control
-/// characters, so it can never break a mail header or a log line.
+/// characters, so it can never break a mail header or a log line; invisible
+/// characters stripped and NFC-normalised.
 pub fn clean_text(field: &str, s: &str, max: usize) -> Result<String, Invalid> {
-    let t = s.trim();
+    let t = visible_nfc(s);
+    let t = t.trim();
     if has_control(t) {
         return invalid(format!("{field} contains a control character"));
     }
@@ -42,7 +58,9 @@ pub struct PartnershipId(std::sync::Arc<str>);
 
 impl PartnershipId {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
-        let t = s.trim();
+        // Ids that print the same are the same id.
+        let t = visible_nfc(s);
+        let t = t.trim();
         if t.is_empty() {
             return invalid("partnership id is empty");
         }
@@ -132,7 +150,9 @@ impl Email {
             // A domain without a dot is legal in RFC 5321 but in a public
             // body's register it is a typo ("anna@example").
             Ok(_)
-                if has_control(t) || !t.rsplit_once('@').is_some_and(|(_, d)| d.contains('.')) =>
+                if has_control(t)
+                    || t.chars().any(is_invisible)
+                    || !t.rsplit_once('@').is_some_and(|(_, d)| d.contains('.')) =>
             {
                 invalid(format!(
                     "{t:?} is not a valid e-mail address (the domain needs a dot)"
@@ -605,6 +625,16 @@ mod tests {
         // One grammar: a quoted local part is valid RFC 5322 but cannot be sent.
         assert!(Email::parse("\"john doe\"@example.org").is_err());
         assert!(Email::parse("\"john\"@example.org").is_err());
+        assert!(Email::parse("anna\u{200B}@example.org").is_err());
+        // Ids and texts that print the same are the same.
+        assert_eq!(
+            PartnershipId::parse("SN\u{200B} 2021/0312").unwrap(),
+            PartnershipId::parse("SN 2021/0312").unwrap()
+        );
+        assert_eq!(
+            clean_text("organisation", "Fo\u{202E}rening\u{FEFF} a\u{30A}", 100).unwrap(),
+            "Forening \u{E5}"
+        );
         // Everything the mail builder accepts at this door stays accepted.
         for ok in [
             "o'brien@example.org",

@@ -509,6 +509,15 @@ pub fn render(r: &Report, format: Format) -> Result<String, ReportError> {
     }
 }
 
+/// A cell a spreadsheet would run as a formula (`=HYPERLINK(…)`, `+`, `-`,
+/// `@`, tab, CR) gets a leading `'` (OWASP, CSV injection): shown, not run.
+fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
 fn csv(r: &Report) -> Result<String, ReportError> {
     let err = |e: csv::Error| ReportError::Write(e.to_string());
     let mut w = csv::WriterBuilder::new()
@@ -523,7 +532,7 @@ fn csv(r: &Report) -> Result<String, ReportError> {
             .map(|m| format!("{} {}", m.sent_on, m.recipient))
             .collect::<Vec<_>>()
             .join(", ");
-        w.write_record([
+        let cells = [
             row.committee.as_str(),
             &row.partnership,
             &row.organisation,
@@ -537,8 +546,9 @@ fn csv(r: &Report) -> Result<String, ReportError> {
             &opt(row.meeting),
             &row.days_late.map(|d| d.to_string()).unwrap_or_default(),
             &reminders,
-        ])
-        .map_err(err)?;
+        ];
+        w.write_record(cells.iter().map(|c| csv_safe(c).into_owned()))
+            .map_err(err)?;
     }
     let bytes = w
         .into_inner()

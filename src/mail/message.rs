@@ -73,7 +73,7 @@ pub fn build(
     check_message_id(message_id)?;
     let mut b = Message::builder()
         .from(mailbox(&env.from)?)
-        .subject(one_line(&r.subject))
+        .raw_header(subject(&one_line(&r.subject))?)
         .message_id(Some(message_id.to_string()))
         .date(SystemTime::from(date))
         // RFC 3834: automatic mail; Exchange reads the second and sends no out-of-office reply.
@@ -135,6 +135,33 @@ pub fn build(
     Ok(b.multipart(mixed.multipart(alternative).singlepart(attachment))?)
 }
 
+/// The Subject, RFC 2047-encoded whole when it holds `=?`: lettre writes an
+/// ASCII word as it is, and a word that looks like an encoded word
+/// (`=?utf-8?q?Bcc=3A_x=40evil=2Eexample?=`) would be decoded by mail clients
+/// into something the sender never wrote.
+fn subject(text: &str) -> Result<HeaderValue, MailError> {
+    let name = HeaderName::new_from_ascii_str("Subject");
+    if !text.contains("=?") {
+        return Ok(HeaderValue::new(name, text.to_string()));
+    }
+    let mut encoded = String::new();
+    {
+        let mut w = email_encoding::headers::writer::EmailWriter::new(
+            &mut encoded,
+            "Subject: ".len(),
+            0,
+            false,
+        );
+        email_encoding::headers::rfc2047::encode(text, &mut w)
+            .map_err(|_| MailError::Subject(text.to_string()))?;
+    }
+    Ok(HeaderValue::dangerous_new_pre_encoded(
+        name,
+        text.to_string(),
+        encoded,
+    ))
+}
+
 fn mailbox(p: &Person) -> Result<Mailbox, MailError> {
     let address = p
         .email
@@ -144,7 +171,13 @@ fn mailbox(p: &Person) -> Result<Mailbox, MailError> {
             address: p.email.to_string(),
             source,
         })?;
-    let name = p.name.as_deref().map(one_line).filter(|n| !n.is_empty());
+    // A name that looks like an encoded word would be decoded by some clients
+    // even inside quotes; the bare address is shown instead.
+    let name = p
+        .name
+        .as_deref()
+        .map(one_line)
+        .filter(|n| !n.is_empty() && !n.contains("=?"));
     Ok(Mailbox::new(name, address))
 }
 

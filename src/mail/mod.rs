@@ -121,6 +121,8 @@ pub enum MailError {
     },
     #[error("cannot build the mail: {0}")]
     Build(#[from] lettre::error::Error),
+    #[error("cannot encode the subject {0:?}")]
+    Subject(String),
 }
 
 /// One line of header-safe text: every control character and line break (CR, LF, NEL, the
@@ -128,6 +130,10 @@ pub enum MailError {
 /// a line break can neither start a new header nor split a line of the mail body.
 pub(crate) fn one_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    let s: String = s
+        .chars()
+        .filter(|c| !crate::domain::is_invisible(*c))
+        .collect();
     for word in s
         .split(|c: char| c.is_control() || c.is_whitespace())
         .filter(|w| !w.is_empty())
