@@ -242,34 +242,68 @@ impl Store {
         let lease = now + lease;
         macro_rules! claim_with {
             ($pool:expr, $B:ty, $lock:literal) => {{
-                let mut tx = $pool.begin_with(<$B as Backend>::BEGIN_WRITE).await?;
-                let rows = sqlx::query(concat!(
-                    "UPDATE outbox SET status = 'sending', claimed_until = $1 WHERE id IN (SELECT id FROM outbox \
-                     WHERE (status = 'pending' AND next_attempt_at <= $2) OR (status = 'sending' AND claimed_until < $2) \
-                     ORDER BY id LIMIT $3",
-                    $lock,
-                    ") RETURNING id, key, recipient, envelope_to, message, attempts, created_at"
-                ))
-                .bind(<$B as Backend>::instant(lease))
-                .bind(<$B as Backend>::instant(now))
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for r in rows {
-                    out.push(Claimed {
-                        id: r.try_get("id")?,
-                        key: r.try_get("key")?,
-                        recipient: r.try_get("recipient")?,
-                        envelope_to: r.try_get("envelope_to")?,
-                        message: r.try_get("message")?,
-                        attempts: r.try_get("attempts")?,
-                        created_at: <$B as Backend>::from_instant(r.try_get("created_at")?),
-                    });
+                loop {
+                    let mut tx = $pool.begin_with(<$B as Backend>::BEGIN_WRITE).await?;
+                    let rows = sqlx::query(concat!(
+                        "UPDATE outbox SET status = 'sending', claimed_until = $1 WHERE id IN (SELECT id FROM outbox \
+                         WHERE (status = 'pending' AND next_attempt_at <= $2) OR (status = 'sending' AND claimed_until < $2) \
+                         ORDER BY id LIMIT $3",
+                        $lock,
+                        ") RETURNING id, key, recipient, envelope_to, message, attempts, created_at"
+                    ))
+                    .bind(<$B as Backend>::instant(lease))
+                    .bind(<$B as Backend>::instant(now))
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    // RULES 14: a stage that a later stage of the same checkpoint
+                    // and recipient has superseded is never sent, however long the
+                    // service or the mail server was down in between. Checked on
+                    // the claimed rows only, so a claim stays cheap.
+                    let mut superseded = std::collections::HashSet::new();
+                    if !rows.is_empty() {
+                        let mut q = sqlx::QueryBuilder::<$B>::new(
+                            "UPDATE outbox SET status = 'cancelled', claimed_until = NULL, \
+                             last_error = 'superseded by a later stage' WHERE id IN (",
+                        );
+                        let mut ids = q.separated(", ");
+                        for r in &rows {
+                            ids.push_bind(r.try_get::<i64, _>("id")?);
+                        }
+                        q.push(
+                            ") AND (stage LIKE 'd+%' OR stage LIKE 'd-%' OR stage = 'd0') \
+                             AND EXISTS (SELECT 1 FROM outbox later WHERE later.checkpoint_key = outbox.checkpoint_key \
+                             AND later.recipient = outbox.recipient AND later.id > outbox.id \
+                             AND (later.stage LIKE 'd+%' OR later.stage LIKE 'd-%' OR later.stage = 'd0') \
+                             AND later.status IN ('pending', 'sending', 'sent')) RETURNING id",
+                        );
+                        for r in q.build().fetch_all(&mut *tx).await? {
+                            superseded.insert(r.try_get::<i64, _>("id")?);
+                        }
+                    }
+                    tx.commit().await?;
+                    let mut out = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        if superseded.contains(&r.try_get::<i64, _>("id")?) {
+                            continue;
+                        }
+                        out.push(Claimed {
+                            id: r.try_get("id")?,
+                            key: r.try_get("key")?,
+                            recipient: r.try_get("recipient")?,
+                            envelope_to: r.try_get("envelope_to")?,
+                            message: r.try_get("message")?,
+                            attempts: r.try_get("attempts")?,
+                            created_at: <$B as Backend>::from_instant(r.try_get("created_at")?),
+                        });
+                    }
+                    out.sort_by_key(|c| c.id);
+                    // All superseded: claim the next ones rather than stop.
+                    if out.is_empty() && !superseded.is_empty() {
+                        continue;
+                    }
+                    break Ok(out);
                 }
-                out.sort_by_key(|c| c.id);
-                Ok(out)
             }};
         }
         match &self.pool {
