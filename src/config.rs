@@ -56,6 +56,45 @@ pub struct Problem {
     pub message: String,
 }
 
+const MIN_STALE: Duration = Duration::from_secs(60);
+const MAX_STALE: Duration = Duration::from_secs(30 * 86_400);
+
+/// Long values (a pasted file, a 100 000-character key) are cut with "…" so
+/// the message stays readable.
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// Every key below `key` that holds a fractional number.
+fn fractions(key: &str, v: &config::Value, out: &mut Vec<(String, f64)>) {
+    match &v.kind {
+        config::ValueKind::Float(f) => out.push((key.to_string(), *f)),
+        config::ValueKind::Table(t) => {
+            for (k, v) in t {
+                fractions(&format!("{key}.{k}"), v, out);
+            }
+        }
+        config::ValueKind::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                fractions(&format!("{key}[{i}]"), v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn in_range(l: &mut Loader, key: &str, n: u32, lo: u32, hi: u32) {
+    if !(lo..=hi).contains(&n) {
+        l.problem(key, format!("{n} must be between {lo} and {hi}"));
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}: {}", self.origin, self.key, self.message)
@@ -605,8 +644,8 @@ impl Loader {
         let origin = self.origin_of(key);
         self.problems.push(Problem {
             origin,
-            key: key.to_string(),
-            message: message.into(),
+            key: cut(key, 100),
+            message: cut(&message.into(), 400),
         });
     }
 
@@ -828,6 +867,31 @@ fn cron6(l: &mut Loader, key: &str, raw: Option<String>, default: &str) -> Local
 
 impl Config {
     /// Reads the file at `path` and the `IOPD__…` environment.
+    /// What only `check-config` looks at, because other commands may run as
+    /// another user than the service: the mail directory can be written.
+    pub fn check_runtime(&self, path: &Path) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.mail.transport == Transport::File {
+            let dir = &self.mail.file_dir;
+            let probe = dir.join(format!(".iopd-check-{}", std::process::id()));
+            let written = std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::write(&probe, b""))
+                .and_then(|()| std::fs::remove_file(&probe));
+            if let Err(e) = written {
+                problems.push(Problem {
+                    origin: path.display().to_string(),
+                    key: "mail.file.dir".into(),
+                    message: format!("{} cannot be written: {e}", dir.display()),
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         Self::load_with_env(path, true)
     }
@@ -869,6 +933,14 @@ impl Config {
             .clone()
             .try_deserialize()
             .map_err(|e| fail(e.to_string()))?;
+        // No key takes a fraction; the config crate would truncate 1.5 to 1.
+        let mut floats = Vec::new();
+        for (k, v) in &root {
+            fractions(k, v, &mut floats);
+        }
+        for (k, f) in floats {
+            l.problem(&k, format!("{f} is not a whole number"));
+        }
         let mut unknown: Vec<String> = root
             .keys()
             .filter(|k| !SECTIONS.contains(&k.as_str()))
@@ -1308,6 +1380,12 @@ impl Config {
             );
             Duration::from_secs(7200)
         });
+        if !(MIN_STALE..=MAX_STALE).contains(&stale_after) {
+            l.problem(
+                "health.stale_after",
+                format!("{stale_raw:?} must be between 1m and 30d"),
+            );
+        }
         let health = Health { stale_after };
 
         // [digest]
@@ -1367,13 +1445,20 @@ impl Config {
                 "the secret is shorter than 32 bytes",
             );
         }
+        let link_days = raw_web.link_days.unwrap_or(60);
+        in_range(&mut l, "web.link_days", link_days, 1, 3650);
+        let max_postpone_days = raw_web.max_postpone_days.unwrap_or(14);
+        in_range(&mut l, "web.max_postpone_days", max_postpone_days, 0, 365);
+        if let Some(n) = raw_db.max_connections {
+            in_range(&mut l, "database.max_connections", n, 1, 1000);
+        }
         let web = Web {
             listen: web_listen,
             public_url,
             link_secret,
             previous_secret,
-            link_days: raw_web.link_days.unwrap_or(60),
-            max_postpone_days: raw_web.max_postpone_days.unwrap_or(14),
+            link_days,
+            max_postpone_days,
         };
 
         if !l.problems.is_empty() {
@@ -1487,6 +1572,54 @@ mod tests {
 
     fn toml_path(p: &Path) -> String {
         p.display().to_string().replace('\\', "\\\\")
+    }
+
+    /// `check-config` refuses nonsense and names the key: fractional counts,
+    /// zero or absurd durations and days, a mail directory that cannot be
+    /// written; a long value is cut.
+    #[test]
+    fn nonsense_is_refused_with_its_key() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let long = "x".repeat(100_000);
+        let text = EXAMPLE
+            .replace("max_connections = 5", "max_connections = 1.5")
+            .replace("planning_days = 28", "planning_days = 2.5")
+            .replace("stale_after = \"2h\"", "stale_after = \"99999999999h\"")
+            .replace("link_days = 60", "link_days = 0")
+            .replace(
+                "name = \"Region Värmland\"",
+                &format!("name = \"Region Värmland\"\n{long} = 1"),
+            );
+        let path = dir.path().join("iopd.toml");
+        std::fs::write(&path, text).expect("write the config");
+        let err = Config::load_with_env(&path, false).expect_err("refused");
+        let text = err.to_string();
+        for want in [
+            "database.max_connections: 1.5 is not a whole number",
+            "reminders.planning_days: 2.5 is not a whole number",
+            "health.stale_after: \"99999999999h\" must be between 1m and 30d",
+            "web.link_days: 0 must be between 1 and 3650",
+        ] {
+            assert!(text.contains(want), "{want}\n{text}");
+        }
+        assert!(
+            text.len() < 2_000,
+            "long values are cut: {} bytes",
+            text.len()
+        );
+        assert!(text.contains('…'), "{text}");
+
+        // A mail directory under a file cannot be written.
+        let blocker = dir.path().join("a-file");
+        std::fs::write(&blocker, "").unwrap();
+        let text = EXAMPLE.replace(
+            "dir = \"mail-out\"",
+            &format!("dir = \"{}/mail\"", toml_path(&blocker)),
+        );
+        std::fs::write(&path, text).expect("write the config");
+        let cfg = Config::load_with_env(&path, false).expect("loads");
+        let err = cfg.check_runtime(&path).expect_err("refused");
+        assert!(err.to_string().contains("mail.file.dir"), "{err}");
     }
 
     #[test]

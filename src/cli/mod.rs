@@ -129,6 +129,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::CheckConfig => {
             let cfg = load_config(&cli.config)?;
+            cfg.check_runtime(&cli.config)?;
             print!("{}", cfg.summary());
             Ok(())
         }
