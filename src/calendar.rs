@@ -6,7 +6,8 @@
 use std::sync::OnceLock;
 
 use chrono::{
-    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc, Weekday,
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Timelike, Utc,
+    Weekday,
 };
 use chrono_tz::Tz;
 
@@ -159,19 +160,29 @@ pub fn local_date(instant: DateTime<Utc>, tz: Tz) -> NaiveDate {
 }
 
 /// The instant of a local wall-clock time. A time skipped by the spring DST
-/// change is taken as the same number of minutes after the gap (02:30 → 03:30);
-/// a repeated autumn time is taken at its first occurrence, so a job runs once.
+/// change is taken as the first instant after the gap (02:30 → 03:00 CEST), as
+/// the README promises; a repeated autumn time is taken at its first
+/// occurrence, so a job runs once.
 pub fn local_to_utc(date: NaiveDate, time: NaiveTime, tz: Tz) -> DateTime<Utc> {
     let naive = date.and_time(time);
     match tz.from_local_datetime(&naive) {
         LocalResult::Single(t) => t.with_timezone(&Utc),
         LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
         LocalResult::None => {
-            let later = naive + Duration::hours(1);
-            match tz.from_local_datetime(&later) {
-                LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
-                LocalResult::None => Utc.from_utc_datetime(&naive),
-            }
+            // The first whole minute that exists is the end of the gap (gaps
+            // start and end on whole minutes in every zone in use).
+            let start = naive.date().and_time(
+                NaiveTime::from_hms_opt(naive.hour(), naive.minute(), 0).unwrap_or(naive.time()),
+            );
+            (1..=24 * 60)
+                .map(|m| start + Duration::minutes(m))
+                .find_map(|t| match tz.from_local_datetime(&t) {
+                    LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => {
+                        Some(t.with_timezone(&Utc))
+                    }
+                    LocalResult::None => None,
+                })
+                .unwrap_or_else(|| Utc.from_utc_datetime(&naive))
         }
     }
 }
@@ -323,10 +334,10 @@ mod tests {
             local_to_utc(d("2027-06-14"), t(8, 0), tz).to_rfc3339(),
             "2027-06-14T06:00:00+00:00"
         );
-        // 2027-03-28 02:30 does not exist: taken as 03:30 CEST.
+        // 2027-03-28 02:30 does not exist: taken as 03:00 CEST, the end of the gap.
         assert_eq!(
             local_to_utc(d("2027-03-28"), t(2, 30), tz).to_rfc3339(),
-            "2027-03-28T01:30:00+00:00"
+            "2027-03-28T01:00:00+00:00"
         );
         // 2027-10-31 02:30 happens twice: the first (CEST) is used.
         assert_eq!(

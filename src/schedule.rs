@@ -203,8 +203,8 @@ mod tests {
         assert_eq!(
             days,
             [
-                // The skipped 02:30 runs at 03:30 CEST, once.
-                "2027-03-28T01:30:00+00:00",
+                // The skipped 02:30 runs at 03:00 CEST (the first instant after the gap), once.
+                "2027-03-28T01:00:00+00:00",
                 // The next night at 02:30 CEST.
                 "2027-03-29T00:30:00+00:00",
             ]

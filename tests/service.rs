@@ -557,3 +557,34 @@ fn two_services_on_postgres_send_each_mail_once_even_when_one_is_killed() {
     assert_eq!(seen.len(), EXPECTED_AT_START, "{seen:?}");
     assert!(seen.values().all(|n| *n == 1), "{seen:?}");
 }
+
+/// A slot in the spring DST gap (`0 30 2 * * *` on 2027-03-28, when 02:30
+/// never happens) runs at the first instant after the gap, 03:00 CEST, once:
+/// the service starts ten seconds before the gap on a simulated clock.
+#[test]
+fn a_slot_in_the_spring_gap_runs_at_three_once() {
+    let smtp = SmtpServer::start();
+    let mut w = World::new(Backend::Sqlite);
+    w.use_smtp(smtp.port);
+    w.env
+        .push(("IOPD__SCHEDULE__TICK".into(), "0 30 2 * * *".into()));
+    let d = Daemon::start(&w, "a", "2027-03-28T01:59:50", false);
+    d.wait_note("READY=1", Duration::from_secs(10));
+    let ticks = |d: &Daemon| d.log().matches("iopd::service: tick ").count();
+    // The catch-up tick at start (the 02:30 slot of the day before).
+    d.wait_log("iopd::service: tick ", Duration::from_secs(10));
+    assert_eq!(ticks(&d), 1, "{}", d.log());
+    // 03:00:00 CEST is ten seconds later; 03:30 would be half an hour on.
+    let deadline = Instant::now() + Duration::from_secs(25);
+    while ticks(&d) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the 02:30 slot did not run at 03:00 CEST:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(ticks(&d), 2, "once:\n{}", d.log());
+    d.stop();
+}
