@@ -640,3 +640,63 @@ fn events_are_append_only_in_the_database() {
         );
     }
 }
+
+/// `record` run with no `USER` (root under cron or systemd) stores the
+/// uid's name, not "unknown"; and every run exits within seconds after its
+/// work is done (a pool close that never returned once kept one spinning).
+#[test]
+fn record_names_who_ran_it_and_always_exits_promptly() {
+    let w = World::new(Backend::Sqlite);
+    w.import_example();
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let me = String::from_utf8(me.stdout).unwrap().trim().to_string();
+    let mut cmd = w.cmd(&[
+        "record",
+        "checkin-held",
+        "-p",
+        "KUB/2021:101",
+        "--on",
+        "2027-03-02",
+        "--now",
+        "2027-03-03",
+    ]);
+    cmd.env_remove("USER")
+        .env_remove("LOGNAME")
+        .env_remove("SUDO_USER");
+    let r = support::Run::from(cmd.output().unwrap());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(&format!("(by {me})")), "{}", r.stdout);
+
+    for i in 0..500 {
+        let started = std::time::Instant::now();
+        let mut child = w
+            .cmd(&[
+                "record",
+                "annual-report-received",
+                "-p",
+                "KUB/2021:101",
+                "--diarienummer",
+                &format!("KUB/2027:{i}"),
+                "--now",
+                "2027-03-03",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "run {i}");
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "record run {i} still running after 5 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}

@@ -472,6 +472,12 @@ fn sigterm_while_the_mail_server_hangs_exits_in_time_and_gives_rows_back() {
     );
     smtp.down();
     assert!(smtp.received().is_empty());
+    // A clean stop leaves no lock file beside the database.
+    let db = w.db_url.trim_start_matches("sqlite://").to_string();
+    assert!(
+        !std::path::Path::new(&format!("{db}.lock")).exists(),
+        "the lock file stays after a clean stop"
+    );
 }
 
 #[test]

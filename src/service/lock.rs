@@ -67,6 +67,15 @@ pub fn acquire(db_file: &Path) -> Result<DaemonLock, String> {
     Ok(DaemonLock { _file: file, path })
 }
 
+/// A clean stop removes the lock file (while still holding the lock), so
+/// nothing is left beside the database; after a crash the stale file is
+/// harmless, since only the OS lock counts.
+impl Drop for DaemonLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -303,8 +303,15 @@ impl Store {
         })
     }
 
+    /// Closes the pool, waiting at most 5 s: a close that never returns must
+    /// not keep a finished command running.
     pub async fn close(&self) {
-        with_pool!(self, |pool, B| pool.close().await)
+        let closed = with_pool!(self, |pool, B| {
+            tokio::time::timeout(std::time::Duration::from_secs(5), pool.close()).await
+        });
+        if closed.is_err() {
+            tracing::warn!("the database pool did not close within 5 s; exiting anyway");
+        }
     }
 
     // ------------------------------------------------------------ partnerships
