@@ -15,6 +15,7 @@ pub mod ical;
 pub mod import;
 pub mod ladder;
 pub mod mail;
+pub mod outlook;
 pub mod recheck;
 pub mod record;
 pub mod report;

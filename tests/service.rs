@@ -594,3 +594,61 @@ fn a_slot_in_the_spring_gap_runs_at_three_once() {
     assert_eq!(ticks(&d), 2, "once:\n{}", d.log());
     d.stop();
 }
+
+/// The README's first command on a Saturday evening and on a Monday before
+/// 08:00: one line says why nothing goes out, when the next send is and
+/// what it brings; `/healthz` carries `next_send`; and the next send brings
+/// exactly what the line promised.
+#[test]
+fn the_service_says_why_nothing_is_sent_and_what_comes_next() {
+    let smtp = SmtpServer::start();
+    let w = world(Backend::Sqlite, &smtp);
+    let waiting = |log: &str, reason: &str| -> (usize, usize) {
+        let line = log
+            .lines()
+            .find(|l| l.contains(&format!("inget skickas nu: {reason}")))
+            .unwrap_or_else(|| panic!("no line for {reason:?}:\n{log}"));
+        let rest = line
+            .split("; nästa utskick måndag 2026-12-07 08:00, ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no next send in {line}"));
+        let n: Vec<usize> = rest
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        assert!(rest.ends_with("väntar"), "{line}");
+        (n[0], n[1])
+    };
+
+    let d = Daemon::start(&w, "sat", "2026-12-05T18:00", true);
+    d.wait_note("READY=1", Duration::from_secs(10));
+    d.wait_log("inget skickas nu", Duration::from_secs(20));
+    let saturday = waiting(&d.log(), "lördag 2026-12-05 är ingen arbetsdag");
+    let health = d.wait_http("/healthz", Duration::from_secs(10), |c, _| c == 200);
+    assert!(
+        health.contains("\"next_send\":\"2026-12-07T07:00:00Z\""),
+        "{health}"
+    );
+    d.stop();
+
+    let d = Daemon::start(&w, "mon", "2026-12-07T07:00", false);
+    d.wait_note("READY=1", Duration::from_secs(10));
+    d.wait_log("inget skickas nu", Duration::from_secs(20));
+    let monday = waiting(&d.log(), "klockan är 07:00 och utskicket går 08:00");
+    d.stop();
+    assert_eq!(saturday, monday);
+    assert!(saturday.0 > 0, "{saturday:?}");
+
+    // Monday 08:05 brings what was promised.
+    let before = smtp.received().len();
+    w.ok(&["tick", "--now", "2026-12-07T08:05"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let reminders: Vec<_> = smtp.received()[before..]
+        .iter()
+        .map(support::mail::parse)
+        .filter(|m| !m.key.starts_with("heads-up") && !m.key.starts_with("digest"))
+        .collect();
+    let people: std::collections::BTreeSet<_> =
+        reminders.iter().flat_map(|m| m.to.clone()).collect();
+    assert_eq!((reminders.len(), people.len()), saturday);
+}

@@ -99,6 +99,9 @@ pub async fn tick(config: &Path, args: TickArgs) -> Result<()> {
             report.cancelled_checkpoints,
             report.evaluated
         )?;
+        if let Some(line) = crate::outlook::summary(&cfg, &store, &now).await? {
+            writeln!(out, "{line}")?;
+        }
         store.close().await;
         return Ok(());
     }

@@ -42,6 +42,8 @@ pub struct Report {
     pub last_successful_tick: Option<DateTime<Utc>>,
     /// The last tick's error, until a tick succeeds.
     pub last_tick_error: Option<String>,
+    /// When reminders next go out (null with mail off).
+    pub next_send: Option<DateTime<Utc>>,
     pub pending: Figure,
     pub failed_deliveries: Figure,
     pub mail_failing_since: Option<DateTime<Utc>>,
@@ -69,6 +71,7 @@ pub async fn report(shared: &Shared) -> Report {
             h.data_problems.clone(),
         )
     };
+    let next_send = crate::outlook::next_send(&cfg, &shared.clock.now());
     if let Some(e) = &tick_error {
         problems.push(format!("the last tick failed: {e}"));
     }
@@ -96,6 +99,7 @@ pub async fn report(shared: &Shared) -> Report {
         database: "ok".into(),
         last_successful_tick: last_ok,
         last_tick_error: tick_error,
+        next_send,
         pending: Figure::Unknown,
         failed_deliveries: Figure::Unknown,
         mail_failing_since: None,

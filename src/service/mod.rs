@@ -87,6 +87,12 @@ pub struct HealthState {
     pub last_tick_error: Option<String>,
     /// Rows the last tick could not read or mails it could not build.
     pub data_problems: Vec<String>,
+    /// When reminders next go out (`None` with mail off).
+    pub next_send: Option<DateTime<Utc>>,
+    /// The last "inget skickas nu" line, for the next send it was worked
+    /// out for and when: a dry run over the register is not repeated at
+    /// every five-minute tick of a weekend.
+    outlook: Option<(Option<DateTime<Utc>>, Instant, String)>,
     /// (status, kind) pairs last reported, so vanished ones are zeroed.
     checkpoint_series: Vec<(Status, Kind)>,
 }
@@ -183,6 +189,8 @@ pub async fn run(opts: Options) -> Result<()> {
             last_error: None,
             last_tick_error: None,
             data_problems: Vec::new(),
+            next_send: None,
+            outlook: None,
             checkpoint_series: Vec::new(),
         }),
         metrics,
@@ -565,29 +573,30 @@ async fn run_tick(
     metrics::gauge!("iopd_tick_duration_seconds").set(secs);
     metrics::gauge!("iopd_last_successful_tick_timestamp_seconds")
         .set(now.instant.timestamp() as f64);
-    let mut h = shared.health.lock().unwrap_or_else(|p| p.into_inner());
-    for (status, kind) in &h.checkpoint_series {
-        if !done.report.checkpoints.contains_key(&(*status, *kind)) {
-            metrics::gauge!("iopd_checkpoints", "status" => status.name(), "kind" => kind.name())
-                .set(0.0);
+    {
+        let mut h = shared.health.lock().unwrap_or_else(|p| p.into_inner());
+        for (status, kind) in &h.checkpoint_series {
+            if !done.report.checkpoints.contains_key(&(*status, *kind)) {
+                metrics::gauge!("iopd_checkpoints", "status" => status.name(), "kind" => kind.name())
+                    .set(0.0);
+            }
         }
+        for ((status, kind), n) in &done.report.checkpoints {
+            metrics::gauge!("iopd_checkpoints", "status" => status.name(), "kind" => kind.name())
+                .set(*n as f64);
+        }
+        h.checkpoint_series = done.report.checkpoints.keys().copied().collect();
+        h.last_tick_ok = Some(now.instant);
+        h.last_error = None;
+        h.last_tick_error = None;
+        h.data_problems = done
+            .report
+            .bad_rows
+            .iter()
+            .chain(&done.report.unrenderable)
+            .cloned()
+            .collect();
     }
-    for ((status, kind), n) in &done.report.checkpoints {
-        metrics::gauge!("iopd_checkpoints", "status" => status.name(), "kind" => kind.name())
-            .set(*n as f64);
-    }
-    h.checkpoint_series = done.report.checkpoints.keys().copied().collect();
-    h.last_tick_ok = Some(now.instant);
-    h.last_error = None;
-    h.last_tick_error = None;
-    h.data_problems = done
-        .report
-        .bad_rows
-        .iter()
-        .chain(&done.report.unrenderable)
-        .cloned()
-        .collect();
-    drop(h);
     tracing::info!(
         enqueued = done.report.enqueued,
         sent = done.sent,
@@ -597,7 +606,43 @@ async fn run_tick(
         ms = (secs * 1000.0) as u64,
         "tick"
     );
+    if done.sent == 0 && done.report.closed_reason.is_some() {
+        say_what_comes(shared, cfg, store, now).await;
+    }
     Ok(())
+}
+
+/// Logs, once per tick that sends nothing, why and when the next send is.
+async fn say_what_comes(shared: &Shared, cfg: &Config, store: &Store, now: &crate::clock::Now) {
+    let next = crate::outlook::next_send(cfg, now);
+    let cached = {
+        let h = shared.health.lock().unwrap_or_else(|p| p.into_inner());
+        h.outlook
+            .as_ref()
+            .filter(|(n, at, _)| *n == next && at.elapsed() < Duration::from_secs(3600))
+            .map(|(_, _, line)| line.clone())
+    };
+    let line = match cached {
+        // The reason (the hour, say) changes between ticks; the count does not.
+        Some(line) => crate::outlook::closed_sv(cfg, now).map(|reason| {
+            let waiting = line.rsplit_once(", ").map_or("", |(_, w)| w);
+            let waiting = waiting.strip_suffix(" väntar").unwrap_or(waiting);
+            crate::outlook::line(&reason, next, now.tz, waiting)
+        }),
+        None => match crate::outlook::summary(cfg, store, now).await {
+            Ok(line) => line,
+            Err(e) => {
+                tracing::warn!("cannot work out the next send: {e}");
+                None
+            }
+        },
+    };
+    let mut h = shared.health.lock().unwrap_or_else(|p| p.into_inner());
+    h.next_send = next;
+    if let Some(line) = line {
+        tracing::info!("{line}");
+        h.outlook = Some((next, Instant::now(), line));
+    }
 }
 
 #[cfg(test)]
