@@ -111,6 +111,42 @@ pub fn line(reason: &str, next: Option<DateTime<Utc>>, tz: chrono_tz::Tz, waitin
     }
 }
 
+/// The line for `now`, or `None` when reminders may go out now. What the
+/// next send would bring is found by a dry run at that instant, which reads
+/// but writes nothing.
+pub async fn summary(
+    cfg: &Config,
+    store: &crate::store::Store,
+    now: &Now,
+) -> Result<Option<String>, crate::delivery::DeliveryError> {
+    let Some(reason) = closed_sv(cfg, now) else {
+        return Ok(None);
+    };
+    let next = next_send(cfg, now);
+    let waiting = match next {
+        Some(at) => {
+            let then = Now::at(at, now.tz);
+            let report = crate::delivery::enqueue(
+                cfg,
+                store,
+                &then,
+                true,
+                crate::delivery::Pass::Incremental,
+            )
+            .await?;
+            reminders_sv(
+                report
+                    .planned
+                    .iter()
+                    .filter(|p| !p.cancel)
+                    .map(|p| p.recipient.as_str()),
+            )
+        }
+        None => String::new(),
+    };
+    Ok(Some(line(&reason, next, now.tz, &waiting)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,40 +205,4 @@ mod tests {
             "3 påminnelser till 2 personer"
         );
     }
-}
-
-/// The line for `now`, or `None` when reminders may go out now. What the
-/// next send would bring is found by a dry run at that instant, which reads
-/// but writes nothing.
-pub async fn summary(
-    cfg: &Config,
-    store: &crate::store::Store,
-    now: &Now,
-) -> Result<Option<String>, crate::delivery::DeliveryError> {
-    let Some(reason) = closed_sv(cfg, now) else {
-        return Ok(None);
-    };
-    let next = next_send(cfg, now);
-    let waiting = match next {
-        Some(at) => {
-            let then = Now::at(at, now.tz);
-            let report = crate::delivery::enqueue(
-                cfg,
-                store,
-                &then,
-                true,
-                crate::delivery::Pass::Incremental,
-            )
-            .await?;
-            reminders_sv(
-                report
-                    .planned
-                    .iter()
-                    .filter(|p| !p.cancel)
-                    .map(|p| p.recipient.as_str()),
-            )
-        }
-        None => String::new(),
-    };
-    Ok(Some(line(&reason, next, now.tz, &waiting)))
 }
