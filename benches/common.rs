@@ -39,7 +39,7 @@ pub fn config(dir: &Path) -> std::path::PathBuf {
     ))
     .expect("example");
     let mut toml = example.replace(
-        "tracking_start = \"2026-01-01\"",
+        "# tracking_start = \"2026-12-01\"",
         "tracking_start = \"2025-01-01\"",
     );
     let meetings: Vec<String> = (2015..=2030)

@@ -56,8 +56,9 @@
 //! | `notes`             | no  | `notes`, `anteckningar`, `kommentar`, `kommentarer`, `övrigt` |
 //!
 //! An empty `end_date` means until further notice (tills vidare). The
-//! committee key is matched in lowercase (`KBN` is `kbn`) and must be one of
-//! `[committees]` in the config. `checkins_per_year` must divide 12;
+//! committee is a key of `[committees]` or a configured committee name, in any
+//! case (`KBN` and `Kultur- och bildningsnämnden` are both `kbn`). Dates are
+//! also taken as Excel saves them, with a midnight time. `checkins_per_year` must divide 12;
 //! `notice_months` is a whole number 1–60. `notes` may span several lines.
 
 use std::borrow::Cow;
@@ -256,11 +257,37 @@ impl RowProblem {
     }
 }
 
+/// The committee a spreadsheet cell names: its key or its configured name,
+/// in any case ("Socialnämnden", "SOCIALNÄMNDEN", "sn"). `committees` is
+/// every configured (key, name).
+pub fn committee_resolver(
+    committees: Vec<(CommitteeKey, String)>,
+) -> impl Fn(&str) -> Result<CommitteeKey, String> {
+    move |cell: &str| {
+        let wanted = cell.trim().to_lowercase();
+        committees
+            .iter()
+            .find(|(k, name)| k.as_str() == wanted || name.to_lowercase() == wanted)
+            .map(|(k, _)| k.clone())
+            .ok_or_else(|| {
+                let known: Vec<String> = committees
+                    .iter()
+                    .map(|(k, name)| format!("{name} ({k})"))
+                    .collect();
+                format!(
+                    "committee \"{}\" is not configured; write one of: {}",
+                    cell.trim(),
+                    known.join(", ")
+                )
+            })
+    }
+}
+
 /// Parses the whole file. `Ok` only if there is not a single problem; the
 /// `Err` lists every problem found, in file order.
 pub fn parse(
     bytes: &[u8],
-    committee_exists: &dyn Fn(&CommitteeKey) -> bool,
+    committee_of: &dyn Fn(&str) -> Result<CommitteeKey, String>,
 ) -> Result<ParsedImport, Vec<RowProblem>> {
     let (text, notes) = decode(bytes).map_err(|p| vec![p])?;
     let layout = layout(&text).map_err(|p| vec![p])?;
@@ -331,7 +358,7 @@ pub fn parse(
             line,
             problems: &mut problems,
         };
-        if let Some(partnership) = row.partnership(committee_exists, &mut first_line_of) {
+        if let Some(partnership) = row.partnership(committee_of, &mut first_line_of) {
             rows.push(ImportRow { line, partnership });
         }
     }
@@ -744,7 +771,7 @@ impl Row<'_> {
 
     fn partnership(
         &mut self,
-        committee_exists: &dyn Fn(&CommitteeKey) -> bool,
+        committee_of: &dyn Fn(&str) -> Result<CommitteeKey, String>,
         first_line_of: &mut HashMap<PartnershipId, usize>,
     ) -> Option<Partnership> {
         let before = self.problems.len();
@@ -771,17 +798,7 @@ impl Row<'_> {
             }
         }
         let organisation = self.required(Field::Organisation, name_text);
-        let committee = self.required(Field::Committee, |s| {
-            // Keys are lowercase by definition, so `KBN` can only mean `kbn`.
-            let key = CommitteeKey::parse(&s.to_lowercase()).map_err(|e| e.0)?;
-            if committee_exists(&key) {
-                Ok(key)
-            } else {
-                Err(format!(
-                    "committee \"{s}\" is not configured (known keys are in [committees] of the config)"
-                ))
-            }
-        });
+        let committee = self.required(Field::Committee, |s| committee_of(s));
         let officer_name = self.required(Field::OfficerName, name_text);
         let officer_email = self.required(Field::OfficerEmail, email);
         let start = self.required(Field::StartDate, date);
@@ -848,8 +865,32 @@ fn email(s: &str) -> Result<Email, String> {
     Email::parse(s).map_err(|e| e.0)
 }
 
+/// `YYYY-MM-DD`, also as Excel often saves a date: `YYYY-MM-DD 00:00`,
+/// `YYYY-MM-DD 00:00:00` or `YYYY-MM-DDT00:00:00` (midnight only: a cell with
+/// another time is not a date). `1/1/2022` stays refused: day and month
+/// cannot be told apart.
 fn date(s: &str) -> Result<NaiveDate, String> {
-    domain::parse_date(s).map_err(|e| e.0)
+    let t = s.trim();
+    if t.contains('/') {
+        return Err(format!(
+            "{t:?} is ambiguous (day and month cannot be told apart); format the column as a date YYYY-MM-DD in Excel (Formatera celler → Datum → ÅÅÅÅ-MM-DD)"
+        ));
+    }
+    if t.len() > 10 && t.is_char_boundary(10) {
+        let (day, time) = t.split_at(10);
+        let time = time.trim_start_matches(['T', ' ']);
+        if matches!(time, "00:00" | "00:00:00" | "00:00:00.000") {
+            return domain::parse_date(day).map_err(|e| e.0);
+        }
+        if chrono::NaiveTime::parse_from_str(time, "%H:%M:%S").is_ok()
+            || chrono::NaiveTime::parse_from_str(time, "%H:%M").is_ok()
+        {
+            return Err(format!(
+                "{t:?} has a time of day; write the date alone, YYYY-MM-DD"
+            ));
+        }
+    }
+    domain::parse_date(t).map_err(|e| e.0)
 }
 
 /// Organisation and officer names end up in mail headers and one-line lists.
@@ -891,8 +932,46 @@ mod tests {
     const OK: &str = "RS/2023:145;Fritidsbanken Värmland;kbn;Anna Svensson;\
                       anna.svensson@example.org;2024-01-01;;;;;;;";
 
-    fn known(k: &CommitteeKey) -> bool {
-        matches!(k.as_str(), "kbn" | "hsn")
+    fn known(cell: &str) -> Result<CommitteeKey, String> {
+        committee_resolver(vec![
+            (
+                CommitteeKey::parse("kbn").unwrap(),
+                "Kultur- och bildningsnämnden".into(),
+            ),
+            (
+                CommitteeKey::parse("hsn").unwrap(),
+                "Hälso- och sjukvårdsnämnden".into(),
+            ),
+        ])(cell)
+    }
+
+    /// The committee by key or configured name, any case; an unknown one
+    /// lists what is configured.
+    #[test]
+    fn committees_by_key_or_name() {
+        assert_eq!(known("KBN").unwrap().as_str(), "kbn");
+        assert_eq!(
+            known(" kultur- och BILDNINGSnämnden ").unwrap().as_str(),
+            "kbn"
+        );
+        let e = known("Socialnämnden").unwrap_err();
+        assert!(
+            e.contains("Kultur- och bildningsnämnden (kbn), Hälso- och sjukvårdsnämnden (hsn)"),
+            "{e}"
+        );
+    }
+
+    /// Dates as Excel saves them: midnight times pass, other times and
+    /// day/month forms are refused with a hint.
+    #[test]
+    fn excel_dates() {
+        let d = |s| date(s).map(|d| d.to_string());
+        assert_eq!(d("2022-01-01 00:00").unwrap(), "2022-01-01");
+        assert_eq!(d("2022-01-01 00:00:00").unwrap(), "2022-01-01");
+        assert_eq!(d("2022-01-01T00:00:00").unwrap(), "2022-01-01");
+        assert!(d("2022-01-01 13:15").unwrap_err().contains("time of day"));
+        assert!(d("1/1/2022").unwrap_err().contains("ÅÅÅÅ-MM-DD"));
+        assert!(d("2022-02-30").is_err());
     }
 
     fn ok(bytes: &[u8]) -> ParsedImport {
@@ -1304,14 +1383,16 @@ mod tests {
                 one_row(&[(2, "xyz")]).into(),
                 2,
                 "committee",
-                "committee \"xyz\" is not configured (known keys are in [committees] of the config)",
+                "committee \"xyz\" is not configured; write one of: Kultur- och bildningsnämnden (kbn), Hälso- och sjukvårdsnämnden (hsn)",
             ),
             (
-                "malformed committee key",
+                // Neither a key nor a configured name: the list helps more
+                // than the key grammar.
+                "neither key nor name",
                 one_row(&[(2, "Kultur och bildning")]).into(),
                 2,
                 "committee",
-                "must be 1–32 characters",
+                "\"Kultur och bildning\" is not configured; write one of",
             ),
             (
                 "date not in the calendar",
@@ -1325,7 +1406,7 @@ mod tests {
                 one_row(&[(8, "31/12/2027")]).into(),
                 2,
                 "end_date",
-                "is not a date written YYYY-MM-DD",
+                "is ambiguous (day and month cannot be told apart)",
             ),
             (
                 "end before start",

@@ -229,13 +229,23 @@ fn import_list_show_and_reimport_on_both_backends() {
         assert_eq!(funk["checkins_per_year"], 4);
 
         // Re-import: nothing duplicated; a changed row is updated by id.
-        let changed = std::fs::read_to_string(&csv)
-            .unwrap()
-            .replace("Frykcenter;hsn;Johan Holm", "Frykcentret;hsn;Johan Holm");
+        let changed = std::fs::read_to_string(&csv).unwrap().replace(
+            "Frykcenter;hsn;Johan Holm",
+            "Frykcentret;Hälso- och SJUKVÅRDSNÄMNDEN;Johan Holm",
+        );
         let f = w.write("changed.csv", changed);
+        // The dry run shows old → new; the committee given by its name is the same one.
+        let r = w.ok(&["import", path_str(&f), "--dry-run", "--now", "2026-09-02"]);
+        assert!(
+            r.stdout
+                .contains("would change: HSN/2023:045: organisation Frykcenter → Frykcentret\n"),
+            "{}",
+            r.stdout
+        );
         let r = w.ok(&["import", path_str(&f), "--now", "2026-09-02"]);
         assert!(
-            r.stdout.contains("changed: HSN/2023:045 (organisation)"),
+            r.stdout
+                .contains("changed: HSN/2023:045: organisation Frykcenter → Frykcentret"),
             "{}",
             r.stdout
         );

@@ -44,7 +44,13 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
         Ok(b) => b,
         Err(e) => bail!("{name}: cannot read the file: {e}"),
     };
-    let parsed = match import::parse(&bytes, &|k| cfg.committees.contains_key(k)) {
+    let committee_of = import::committee_resolver(
+        cfg.committees
+            .iter()
+            .map(|(k, c)| (k.clone(), c.name.clone()))
+            .collect(),
+    );
+    let parsed = match import::parse(&bytes, &committee_of) {
         Ok(p) => p,
         Err(problems) => {
             let n = problems.len();
@@ -79,7 +85,11 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
         "changed"
     };
     for (id, cols) in &plan.changed {
-        writeln!(out, "{verb_c}: {id} ({})", cols.join(", "))?;
+        let what: Vec<String> = cols
+            .iter()
+            .map(|(col, old, new)| format!("{col} {old} → {new}"))
+            .collect();
+        writeln!(out, "{verb_c}: {id}: {}", what.join("; "))?;
     }
     writeln!(
         out,

@@ -188,7 +188,8 @@ pub struct Store {
 pub struct ImportPlan {
     pub added: Vec<PartnershipId>,
     /// Id and the names of the columns that differ.
-    pub changed: Vec<(PartnershipId, Vec<&'static str>)>,
+    /// Each changed partnership with (column, old value, new value).
+    pub changed: Vec<(PartnershipId, Vec<(&'static str, String, String)>)>,
     pub unchanged: usize,
 }
 
@@ -803,27 +804,69 @@ fn parse_channel(s: &str) -> Option<Channel> {
 }
 
 /// The names of the columns in which two versions of a partnership differ.
-fn changed_columns(a: &Partnership, b: &Partnership) -> Vec<&'static str> {
+fn changed_columns(a: &Partnership, b: &Partnership) -> Vec<(&'static str, String, String)> {
+    fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+        v.as_ref()
+            .map_or_else(|| "–".to_string(), ToString::to_string)
+    }
+    fn person(p: &crate::domain::Person) -> String {
+        format!("{} <{}>", p.name, p.email)
+    }
+    // A long note is shown by its start only.
+    fn short(s: &str) -> String {
+        let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+        if one.chars().count() > 60 {
+            one.chars().take(60).collect::<String>() + "…"
+        } else if one.is_empty() {
+            "–".into()
+        } else {
+            one
+        }
+    }
     let mut v = Vec::new();
-    let mut check = |same: bool, name| {
-        if !same {
-            v.push(name);
+    let mut check = |name, old: String, new: String| {
+        if old != new {
+            v.push((name, old, new));
         }
     };
-    check(a.organisation == b.organisation, "organisation");
-    check(a.committee == b.committee, "committee");
-    check(a.officer == b.officer, "officer");
-    check(a.deputy == b.deputy, "deputy_email");
-    check(a.partner_contact == b.partner_contact, "partner_email");
-    check(a.start == b.start, "start_date");
-    check(a.end == b.end, "end_date");
-    check(a.annual_amount == b.annual_amount, "annual_amount");
     check(
-        a.checkins_per_year == b.checkins_per_year,
-        "checkins_per_year",
+        "organisation",
+        a.organisation.clone(),
+        b.organisation.clone(),
     );
-    check(a.notice_months == b.notice_months, "notice_months");
-    check(a.notes == b.notes, "notes");
+    check(
+        "committee",
+        a.committee.to_string(),
+        b.committee.to_string(),
+    );
+    check("officer", person(&a.officer), person(&b.officer));
+    check("deputy_email", opt(&a.deputy), opt(&b.deputy));
+    check(
+        "partner_email",
+        opt(&a.partner_contact),
+        opt(&b.partner_contact),
+    );
+    check("start_date", a.start.to_string(), b.start.to_string());
+    check("end_date", opt(&a.end), opt(&b.end));
+    check(
+        "annual_amount",
+        opt(&a.annual_amount),
+        opt(&b.annual_amount),
+    );
+    check(
+        "checkins_per_year",
+        opt(&a.checkins_per_year.map(|c| c.get())),
+        opt(&b.checkins_per_year.map(|c| c.get())),
+    );
+    check(
+        "notice_months",
+        opt(&a.notice_months),
+        opt(&b.notice_months),
+    );
+    check("notes", short(&a.notes), short(&b.notes));
+    if a.notes != b.notes && short(&a.notes) == short(&b.notes) {
+        v.push(("notes", "…".into(), "(ändrad längre fram)".into()));
+    }
     v
 }
 

@@ -51,12 +51,17 @@ impl World {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("iopd.db").display()),
             Backend::Postgres => pg::fresh_database(),
         };
+        // The tests' world has tracked since 2026-01-01 (the example leaves
+        // the key out, so a new installation tracks from its first day).
         World {
             dir,
             config,
             db_url,
             backend,
-            env: Vec::new(),
+            env: vec![(
+                "IOPD__POLICY__TRACKING_START".to_string(),
+                "2026-01-01".to_string(),
+            )],
         }
     }
 
