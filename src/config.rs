@@ -56,7 +56,7 @@ pub struct Problem {
     pub message: String,
 }
 
-const MIN_STALE: Duration = Duration::from_secs(60);
+const MIN_STALE: Duration = Duration::from_secs(1);
 const MAX_STALE: Duration = Duration::from_secs(30 * 86_400);
 
 /// Long values (a pasted file, a 100 000-character key) are cut with "…" so
@@ -1383,7 +1383,7 @@ impl Config {
         if !(MIN_STALE..=MAX_STALE).contains(&stale_after) {
             l.problem(
                 "health.stale_after",
-                format!("{stale_raw:?} must be between 1m and 30d"),
+                format!("{stale_raw:?} must be between 1s and 30d"),
             );
         }
         let health = Health { stale_after };
@@ -1597,7 +1597,7 @@ mod tests {
         for want in [
             "database.max_connections: 1.5 is not a whole number",
             "reminders.planning_days: 2.5 is not a whole number",
-            "health.stale_after: \"99999999999h\" must be between 1m and 30d",
+            "health.stale_after: \"99999999999h\" must be between 1s and 30d",
             "web.link_days: 0 must be between 1 and 3650",
         ] {
             assert!(text.contains(want), "{want}\n{text}");

@@ -12,6 +12,7 @@ use crate::clock::Now;
 use crate::config::Config;
 use crate::store::Store;
 
+mod backup;
 mod digest;
 mod plan;
 mod record;
@@ -76,6 +77,10 @@ pub enum Command {
     Digest(digest::DigestArgs),
     /// The compliance report for a period: checkpoints, evidence, reminders, silence.
     Report(report::ReportArgs),
+    /// A consistent copy of the SQLite database while the service runs.
+    Backup(backup::BackupArgs),
+    /// The register, every event and the send log as CSV and JSON (archive).
+    Export(backup::ExportArgs),
     /// Generate a synthetic register (benchmarks).
     #[command(hide = true)]
     Synth(synth::SynthArgs),
@@ -143,6 +148,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Import(args) => register::import(&cli.config, args).await,
         Command::Record(args) => record::record(&cli.config, args).await,
+        Command::Backup(args) => backup::backup(&cli.config, args).await,
+        Command::Export(args) => backup::export(&cli.config, args).await,
         Command::Partnerships(args) => register::list(&cli.config, args).await,
         Command::Show(args) => register::show(&cli.config, args).await,
         Command::Plan(args) => plan::plan(&cli.config, args).await,

@@ -188,8 +188,8 @@ pub struct Store {
 pub struct ImportPlan {
     pub added: Vec<PartnershipId>,
     /// Id and the names of the columns that differ.
-    /// Each changed partnership with (column, old value, new value).
-    pub changed: Vec<(PartnershipId, Vec<(&'static str, String, String)>)>,
+    /// Each changed partnership with its changed fields.
+    pub changed: Vec<(PartnershipId, Vec<FieldChange>)>,
     pub unchanged: usize,
 }
 
@@ -302,6 +302,23 @@ impl Store {
             column: "value",
             problem: format!("{v:?} is not a date"),
         })
+    }
+
+    /// A consistent copy of a SQLite database in a new file, taken in one
+    /// read transaction (`VACUUM INTO`), so the service can go on meanwhile.
+    pub async fn backup_sqlite(&self, path: &std::path::Path) -> Result<()> {
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::query("VACUUM INTO $1")
+                    .bind(path.display().to_string())
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
+            Pool::Pg(_) => Err(StoreError::Refused(
+                "a PostgreSQL database is copied with pg_dump".into(),
+            )),
+        }
     }
 
     /// Closes the pool, waiting at most 5 s: a close that never returns must
@@ -804,7 +821,10 @@ fn parse_channel(s: &str) -> Option<Channel> {
 }
 
 /// The names of the columns in which two versions of a partnership differ.
-fn changed_columns(a: &Partnership, b: &Partnership) -> Vec<(&'static str, String, String)> {
+/// (column, old value, new value) as the import shows them.
+pub type FieldChange = (&'static str, String, String);
+
+fn changed_columns(a: &Partnership, b: &Partnership) -> Vec<FieldChange> {
     fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
         v.as_ref()
             .map_or_else(|| "–".to_string(), ToString::to_string)
