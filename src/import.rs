@@ -54,12 +54,24 @@
 //! | `checkins_per_year` | no  | `checkins_per_year`, `avstämningar per år`, `avstämningar`, `checkins` |
 //! | `notice_months`     | no  | `notice_months`, `uppsägningstid`, `uppsägningstid månader`, `uppsägningstid (månader)`, `notice_period_months` |
 //! | `notes`             | no  | `notes`, `anteckningar`, `kommentar`, `kommentarer`, `övrigt` |
+//! | `last_checkin`      | no  | `last_checkin`, `senaste avstämning`, `senaste avstämningsmöte` |
+//! | `last_annual_report` | no | `last_annual_report`, `senaste årsredovisning`, `årsredovisning registrerad` |
+//! | `last_annual_report_diarienummer` | no | `last_annual_report_diarienummer`, `årsredovisning diarienummer`, `årsredovisning dnr`, `senaste årsredovisning dnr` |
+//! | `last_annual_evaluation` | no | `last_annual_evaluation`, `senaste årliga utvärdering`, `senaste utvärdering` |
+//! | `last_committee_followup` | no | `last_committee_followup`, `senaste nämndsuppföljning`, `nämndsuppföljning sammanträde` |
+//! | `last_committee_followup_paragraph` | no | `last_committee_followup_paragraph`, `nämndsuppföljning §`, `nämndsuppföljning paragraf`, `senaste nämndsuppföljning §` |
 //!
 //! An empty `end_date` means until further notice (tills vidare). The
 //! committee is a key of `[committees]` or a configured committee name, in any
 //! case (`KBN` and `Kultur- och bildningsnämnden` are both `kbn`). Dates are
 //! also taken as Excel saves them, with a midnight time. `checkins_per_year` must divide 12;
 //! `notice_months` is a whole number 1–60. `notes` may span several lines.
+//!
+//! The `last_*` columns bring in what has already happened, so an agreement
+//! does not start with years of "försenad": each filled cell becomes an event
+//! (channel `import`) that closes the checkpoints it evidences by the rules;
+//! re-importing the same file adds nothing. A registered annual report needs
+//! its diarienummer and a committee decision its minute §.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -67,7 +79,8 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 
 use crate::domain::{
-    self, Amount, CheckinsPerYear, CommitteeKey, Email, Partnership, PartnershipId, Person,
+    self, Amount, CheckinsPerYear, CommitteeKey, Email, EventKind, Partnership, PartnershipId,
+    Person,
 };
 
 /// The accepted columns: canonical English name, accepted header names (the
@@ -209,6 +222,64 @@ pub const COLUMNS: &[(&str, &[&str], bool)] = &[
         ],
         false,
     ),
+    // What has already happened, so an agreement does not start with years
+    // of "försenad": each becomes an event (channel import), once.
+    (
+        "last_checkin",
+        &[
+            "last_checkin",
+            "senaste avstämning",
+            "senaste avstämningsmöte",
+        ],
+        false,
+    ),
+    (
+        "last_annual_report",
+        &[
+            "last_annual_report",
+            "senaste årsredovisning",
+            "årsredovisning registrerad",
+        ],
+        false,
+    ),
+    (
+        "last_annual_report_diarienummer",
+        &[
+            "last_annual_report_diarienummer",
+            "årsredovisning diarienummer",
+            "årsredovisning dnr",
+            "senaste årsredovisning dnr",
+        ],
+        false,
+    ),
+    (
+        "last_annual_evaluation",
+        &[
+            "last_annual_evaluation",
+            "senaste årliga utvärdering",
+            "senaste utvärdering",
+        ],
+        false,
+    ),
+    (
+        "last_committee_followup",
+        &[
+            "last_committee_followup",
+            "senaste nämndsuppföljning",
+            "nämndsuppföljning sammanträde",
+        ],
+        false,
+    ),
+    (
+        "last_committee_followup_paragraph",
+        &[
+            "last_committee_followup_paragraph",
+            "nämndsuppföljning §",
+            "nämndsuppföljning paragraf",
+            "senaste nämndsuppföljning §",
+        ],
+        false,
+    ),
 ];
 
 /// The note added when the file was not UTF-8 and was read as Windows-1252.
@@ -233,6 +304,8 @@ pub struct ParsedImport {
 pub struct ImportRow {
     pub line: usize,
     pub partnership: Partnership,
+    /// What the history columns say has already happened: (date, event).
+    pub history: Vec<(NaiveDate, EventKind)>,
 }
 
 /// One reason the file was refused. Displayed as `LINE: column: problem`; the
@@ -358,8 +431,12 @@ pub fn parse(
             line,
             problems: &mut problems,
         };
-        if let Some(partnership) = row.partnership(committee_of, &mut first_line_of) {
-            rows.push(ImportRow { line, partnership });
+        if let Some((partnership, history)) = row.partnership(committee_of, &mut first_line_of) {
+            rows.push(ImportRow {
+                line,
+                partnership,
+                history,
+            });
         }
     }
 
@@ -585,10 +662,16 @@ enum Field {
     CheckinsPerYear,
     NoticeMonths,
     Notes,
+    LastCheckin,
+    LastAnnualReport,
+    LastAnnualReportDnr,
+    LastEvaluation,
+    LastCommitteeFollowup,
+    LastCommitteeParagraph,
 }
 
 impl Field {
-    const ALL: [Field; 13] = [
+    const ALL: [Field; 19] = [
         Field::Id,
         Field::Organisation,
         Field::Committee,
@@ -602,6 +685,12 @@ impl Field {
         Field::CheckinsPerYear,
         Field::NoticeMonths,
         Field::Notes,
+        Field::LastCheckin,
+        Field::LastAnnualReport,
+        Field::LastAnnualReportDnr,
+        Field::LastEvaluation,
+        Field::LastCommitteeFollowup,
+        Field::LastCommitteeParagraph,
     ];
 
     fn column(self) -> (&'static str, &'static [&'static str], bool) {
@@ -637,12 +726,12 @@ enum Slot {
 struct Header {
     slots: Vec<Slot>,
     /// For each field: its cell index and the header as written.
-    found: [Option<(usize, String)>; 13],
+    found: [Option<(usize, String)>; Field::ALL.len()],
 }
 
 impl Header {
     fn parse(record: &csv::StringRecord, line: usize, problems: &mut Vec<RowProblem>) -> Header {
-        let mut found: [Option<(usize, String)>; 13] = Default::default();
+        let mut found: [Option<(usize, String)>; Field::ALL.len()] = Default::default();
         let mut slots = Vec::with_capacity(record.len());
         for (i, cell) in record.iter().enumerate() {
             let name = cell.trim();
@@ -773,7 +862,7 @@ impl Row<'_> {
         &mut self,
         committee_of: &dyn Fn(&str) -> Result<CommitteeKey, String>,
         first_line_of: &mut HashMap<PartnershipId, usize>,
-    ) -> Option<Partnership> {
+    ) -> Option<(Partnership, Vec<(NaiveDate, EventKind)>)> {
         let before = self.problems.len();
         for (i, slot) in self.header.slots.iter().enumerate() {
             let value = self.record.get(i).unwrap_or_default().trim();
@@ -827,6 +916,7 @@ impl Row<'_> {
                 })
         });
         let notes = self.optional(Field::Notes, notes_text);
+        let history = self.history();
 
         if let (Some(start), Some(Some(end))) = (start, end)
             && end <= start
@@ -841,7 +931,7 @@ impl Row<'_> {
         if self.problems.len() > before {
             return None;
         }
-        Some(Partnership {
+        let partnership = Partnership {
             id: id?,
             organisation: organisation?,
             committee: committee?,
@@ -857,8 +947,76 @@ impl Row<'_> {
             checkins_per_year: checkins_per_year?,
             notice_months: notice_months?,
             notes: notes?.unwrap_or_default(),
-        })
+        };
+        Some((partnership, history))
     }
+
+    /// The header's own name for a field's column (for messages).
+    fn column_name(&self, field: Field) -> String {
+        self.cell(field)
+            .map(|c| c.1)
+            .unwrap_or_else(|| field.column().0.to_string())
+    }
+
+    /// The history columns as events; a date without its diarienummer or §
+    /// (or the other way round) is a problem of the row.
+    fn history(&mut self) -> Vec<(NaiveDate, EventKind)> {
+        let mut out = Vec::new();
+        if let Some(Some(on)) = self.optional(Field::LastCheckin, date) {
+            out.push((on, EventKind::CheckinHeld));
+        }
+        if let Some(Some(on)) = self.optional(Field::LastEvaluation, date) {
+            out.push((on, EventKind::AnnualEvaluationHeld));
+        }
+        let report = self.optional(Field::LastAnnualReport, date);
+        let dnr = self.optional(Field::LastAnnualReportDnr, reference);
+        match (report, dnr) {
+            (Some(Some(on)), Some(Some(diarienummer))) => {
+                out.push((on, EventKind::AnnualReportReceived { diarienummer }));
+            }
+            (Some(Some(_)), Some(None)) => self.problem(
+                self.column_name(Field::LastAnnualReportDnr),
+                "is empty; a registered annual report needs its diarienummer".to_string(),
+            ),
+            (Some(None), Some(Some(_))) => self.problem(
+                self.column_name(Field::LastAnnualReport),
+                "is empty; give the date the annual report was registered".to_string(),
+            ),
+            _ => {}
+        }
+        let meeting = self.optional(Field::LastCommitteeFollowup, date);
+        let paragraph = self.optional(Field::LastCommitteeParagraph, reference);
+        match (meeting, paragraph) {
+            (Some(Some(meeting)), Some(Some(paragraph))) => out.push((
+                meeting,
+                EventKind::CommitteeFollowupReported {
+                    meeting,
+                    paragraph,
+                    decision: crate::domain::FollowupDecision::Approved,
+                },
+            )),
+            (Some(Some(_)), Some(None)) => self.problem(
+                self.column_name(Field::LastCommitteeParagraph),
+                "is empty; a committee decision is evidenced by its minute § (e.g. § 31)"
+                    .to_string(),
+            ),
+            (Some(None), Some(Some(_))) => self.problem(
+                self.column_name(Field::LastCommitteeFollowup),
+                "is empty; give the date of the meeting that decided".to_string(),
+            ),
+            _ => {}
+        }
+        out
+    }
+}
+
+/// A diarienummer or minute §: one line of plain text.
+fn reference(s: &str) -> Result<String, String> {
+    let t = domain::clean_text("text", s, 100).map_err(|e| e.0)?;
+    if t.is_empty() {
+        return Err("is empty".into());
+    }
+    Ok(t)
 }
 
 fn email(s: &str) -> Result<Email, String> {

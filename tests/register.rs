@@ -710,3 +710,130 @@ fn record_names_who_ran_it_and_always_exits_promptly() {
         }
     }
 }
+
+/// The spreadsheet a coordinator has, saved by Excel as Windows-1252 and as
+/// UTF-8 with BOM: committee names instead of keys, dates with `00:00`,
+/// amounts in kronor with "kr", and the history columns. Each history cell
+/// becomes one event that closes the checkpoint it evidences; re-importing
+/// adds nothing.
+#[test]
+fn history_columns_bring_in_what_has_happened_once() {
+    const HEAD: &str = "Diarienummer;Organisation;Nämnd;Handläggare;Handläggare e-post;Startdatum;\
+                        Årligt belopp;Senaste avstämning;Senaste årsredovisning;Årsredovisning dnr;\
+                        Senaste nämndsuppföljning;Nämndsuppföljning §\n";
+    const ROW: &str = "KUB/2024:900;Testföreningen;Kultur- och bildningsnämnden;Olle Öberg;\
+                       olle@example.org;2024-01-01 00:00;650 000 kr;2026-10-15 00:00;2026-03-20;\
+                       KUB/2026:77;2026-04-16;§ 31\n";
+    for (backend, bytes) in [
+        (
+            Backend::Sqlite,
+            encoding_rs::WINDOWS_1252
+                .encode(&format!("{HEAD}{ROW}"))
+                .0
+                .into_owned(),
+        ),
+        (
+            Backend::Postgres,
+            [&b"\xef\xbb\xbf"[..], format!("{HEAD}{ROW}").as_bytes()].concat(),
+        ),
+    ] {
+        let mut w = World::new(backend);
+        // Tracked since before the agreement's first follow-up was due.
+        w.env
+            .push(("IOPD__POLICY__TRACKING_START".into(), "2025-01-01".into()));
+        let file = w.write("excel.csv", &bytes);
+        let dry = w.ok(&[
+            "import",
+            path_str(&file),
+            "--dry-run",
+            "--now",
+            "2026-12-01",
+        ]);
+        assert!(
+            dry.stdout
+                .contains("1 to add, 0 to change, 0 unchanged, 3 past events to record"),
+            "{backend:?}: {}",
+            dry.stdout
+        );
+        let r = w.ok(&["import", path_str(&file), "--now", "2026-12-01"]);
+        assert!(
+            r.stdout.contains("3 past events recorded"),
+            "{backend:?}: {}",
+            r.stdout
+        );
+        let again = w.ok(&["import", path_str(&file), "--now", "2026-12-02"]);
+        assert!(
+            again.stdout.contains("0 added, 0 changed, 1 unchanged")
+                && !again.stdout.contains("past events"),
+            "{backend:?}: re-import adds nothing: {}",
+            again.stdout
+        );
+        let shown = json(&w.ok(&["show", "KUB/2024:900", "--format", "json"]).stdout);
+        let text = shown.to_string();
+        assert!(text.contains("\"committee\":\"kbn\""), "{text}");
+        assert!(text.contains("65000000"), "650 000 kr in öre: {text}");
+        assert_eq!(text.matches("\"channel\":\"import\"").count(), 3, "{text}");
+
+        let done = json(
+            &w.ok(&[
+                "plan",
+                "--now",
+                "2026-12-02",
+                "--status",
+                "done",
+                "--format",
+                "json",
+            ])
+            .stdout,
+        );
+        let evidence = |kind: &str| -> Vec<String> {
+            done.as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["kind"] == kind)
+                .map(|c| c["evidence"]["on"].as_str().unwrap_or_default().to_string())
+                .collect()
+        };
+        assert_eq!(evidence("checkin"), ["2026-10-15"], "{backend:?}: {done:#}");
+        assert_eq!(evidence("annual_report"), ["2026-03-20"], "{backend:?}");
+        assert_eq!(
+            evidence("committee_followup"),
+            ["2026-04-16"],
+            "{backend:?}"
+        );
+        assert_eq!(evidence("committee_minutes"), ["2026-04-16"], "{backend:?}");
+    }
+
+    // A history date in the future, or a date without its diarienummer, is refused.
+    let w = World::new(Backend::Sqlite);
+    let bad = w.write(
+        "bad.csv",
+        format!(
+            "{HEAD}{}",
+            ROW.replace("2026-10-15 00:00", "2027-10-15")
+                .replace("KUB/2026:77", "")
+        ),
+    );
+    let r = w.refused(&["import", path_str(&bad), "--now", "2026-12-01"]);
+    assert!(
+        r.stderr.contains("Årsredovisning dnr: is empty"),
+        "{}",
+        r.stderr
+    );
+    let future = w.write(
+        "future.csv",
+        format!("{HEAD}{}", ROW.replace("2026-10-15 00:00", "2027-10-15")),
+    );
+    let r = w.refused(&["import", path_str(&future), "--now", "2026-12-01"]);
+    assert!(
+        r.stderr.contains("2027-10-15 is after today"),
+        "{}",
+        r.stderr
+    );
+    let listed = w.ok(&["partnerships", "--format", "json"]);
+    assert_eq!(
+        json(&listed.stdout).as_array().unwrap().len(),
+        0,
+        "nothing half-written"
+    );
+}

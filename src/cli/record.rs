@@ -323,40 +323,6 @@ impl RecordEvent {
     }
 }
 
-/// Who ran the command: the person behind `sudo` first, then the login, then
-/// the name of the process's uid (root under cron or systemd has no `USER`).
-fn os_user() -> String {
-    ["SUDO_USER", "USER", "LOGNAME"]
-        .iter()
-        .filter_map(|k| std::env::var(k).ok())
-        .find(|v| !v.trim().is_empty())
-        .or_else(uid_name)
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn uid_name() -> Option<String> {
-    let mut buf = vec![0u8; 4096];
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: getpwuid_r writes only into `pwd` and `buf`, whose sizes are
-    // given; `pw_name` points into `buf`, which outlives its use here.
-    let rc = unsafe {
-        libc::getpwuid_r(
-            libc::getuid(),
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
-        return None;
-    }
-    // SAFETY: a NUL-terminated string inside `buf` (see above).
-    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-    name.to_str().ok().map(str::to_string)
-}
-
 pub async fn record(config: &Path, args: RecordArgs) -> Result<()> {
     let (common, mut kind) = args.event.into_parts().map_err(anyhow::Error::msg)?;
     let cfg = load_config(config)?;
@@ -371,7 +337,7 @@ pub async fn record(config: &Path, args: RecordArgs) -> Result<()> {
     }
     let by = match common.by {
         Some(b) => clean_text("--by", &b, 200).map_err(|e| anyhow::anyhow!("{}", e.0))?,
-        None => os_user(),
+        None => super::os_user(),
     };
     let store = open_store(&cfg, &now).await?;
     let new = NewEvent {

@@ -67,12 +67,43 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
     for note in &parsed.notes {
         eprintln!("{name}: note: {note}");
     }
+    let by = super::os_user();
+    let mut history = Vec::new();
+    let mut future = Vec::new();
+    for r in &parsed.rows {
+        for (on, kind) in &r.history {
+            if *on > now.today {
+                future.push(format!(
+                    "{name}:{}: {}: {on} is after today ({}); history cannot be in the future",
+                    r.line,
+                    kind.name(),
+                    now.today
+                ));
+            }
+            history.push(crate::store::NewEvent {
+                partnership: r.partnership.id.clone(),
+                on: *on,
+                kind: kind.clone(),
+                recorded_at: now.instant,
+                recorded_by: by.clone(),
+                channel: crate::domain::Channel::Import,
+            });
+        }
+    }
+    if !future.is_empty() {
+        bail!(
+            "{name}: refused, nothing was imported ({} problem{}):\n{}",
+            future.len(),
+            if future.len() == 1 { "" } else { "s" },
+            future.join("\n")
+        );
+    }
     let rows: Vec<Partnership> = parsed.rows.into_iter().map(|r| r.partnership).collect();
     let store = open_store(&cfg, &now).await?;
     let plan = if args.dry_run {
-        store.plan_import(&rows).await?
+        store.plan_import(&rows, &history).await?
     } else {
-        store.import(&rows, now.instant).await?
+        store.import(&rows, &history, now.instant).await?
     };
     let verb = if args.dry_run { "would add" } else { "added" };
     let mut out = std::io::stdout().lock();
@@ -91,6 +122,20 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
             .collect();
         writeln!(out, "{verb_c}: {id}: {}", what.join("; "))?;
     }
+    let verb_h = if args.dry_run {
+        "would record"
+    } else {
+        "recorded"
+    };
+    for e in &plan.history {
+        writeln!(
+            out,
+            "{verb_h}: {}: {} {}",
+            e.partnership,
+            e.kind.name(),
+            e.on
+        )?;
+    }
     writeln!(
         out,
         "{name}: {} rows; {} {}, {} {}, {} unchanged{}",
@@ -100,7 +145,19 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
         plan.changed.len(),
         if args.dry_run { "to change" } else { "changed" },
         plan.unchanged,
-        if args.dry_run {
+        if plan.history.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} past events {}",
+                plan.history.len(),
+                if args.dry_run {
+                    "to record"
+                } else {
+                    "recorded"
+                }
+            )
+        } + if args.dry_run {
             " (dry run: nothing written)"
         } else {
             ""

@@ -49,7 +49,7 @@ pub async fn synth(config: &Path, args: SynthArgs) -> Result<()> {
         return Ok(());
     }
     let store = open_store(&cfg, &now).await?;
-    store.import(&data.partnerships, now.instant).await?;
+    store.import(&data.partnerships, &[], now.instant).await?;
     let events: Vec<_> = data
         .events
         .into_iter()

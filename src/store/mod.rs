@@ -187,14 +187,15 @@ pub struct Store {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ImportPlan {
     pub added: Vec<PartnershipId>,
-    /// Id and the names of the columns that differ.
     /// Each changed partnership with its changed fields.
     pub changed: Vec<(PartnershipId, Vec<FieldChange>)>,
     pub unchanged: usize,
+    /// History from the spreadsheet not yet recorded (recorded by the import).
+    pub history: Vec<NewEvent>,
 }
 
 /// An event about to be recorded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
     pub partnership: PartnershipId,
     pub on: NaiveDate,
@@ -372,14 +373,38 @@ impl Store {
     }
 
     /// Compares `rows` with the register: what would be added and changed.
-    pub async fn plan_import(&self, rows: &[Partnership]) -> Result<ImportPlan> {
+    pub async fn plan_import(
+        &self,
+        rows: &[Partnership],
+        history: &[NewEvent],
+    ) -> Result<ImportPlan> {
+        // History brought in by earlier imports: the same cell again adds nothing.
+        let imported: Vec<(String, String, NaiveDate)> = with_pool!(self, |pool, B| {
+            sqlx::query_as(
+                "SELECT partnership_id, kind, occurred_on FROM events WHERE channel = 'import'",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        let imported: std::collections::HashSet<(String, String, NaiveDate)> =
+            imported.into_iter().collect();
+        let history: Vec<NewEvent> = history
+            .iter()
+            .filter(|e| {
+                !imported.contains(&(e.partnership.to_string(), e.kind.name().to_string(), e.on))
+            })
+            .cloned()
+            .collect();
         let existing: HashMap<PartnershipId, Partnership> = self
             .partnerships()
             .await?
             .into_iter()
             .map(|p| (p.id.clone(), p))
             .collect();
-        let mut plan = ImportPlan::default();
+        let mut plan = ImportPlan {
+            history,
+            ..ImportPlan::default()
+        };
         for p in rows {
             match existing.get(&p.id) {
                 None => plan.added.push(p.id.clone()),
@@ -397,8 +422,13 @@ impl Store {
     }
 
     /// Adds or updates every row by id, all in one transaction.
-    pub async fn import(&self, rows: &[Partnership], now: DateTime<Utc>) -> Result<ImportPlan> {
-        let plan = self.plan_import(rows).await?;
+    pub async fn import(
+        &self,
+        rows: &[Partnership],
+        history: &[NewEvent],
+        now: DateTime<Utc>,
+    ) -> Result<ImportPlan> {
+        let plan = self.plan_import(rows, history).await?;
         let changed: std::collections::HashSet<&PartnershipId> = plan
             .added
             .iter()
@@ -441,6 +471,23 @@ impl Store {
                      notes = excluded.notes, updated_at = excluded.updated_at",
                 );
                 q.build().execute(&mut *tx).await?;
+            }
+            for e in &plan.history {
+                let data = serde_json::to_string(&e.kind)
+                    .map_err(|err| StoreError::Refused(err.to_string()))?;
+                sqlx::query(
+                    "INSERT INTO events (partnership_id, kind, occurred_on, data, recorded_at, recorded_by, channel) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(e.partnership.as_str())
+                .bind(e.kind.name())
+                .bind(e.on)
+                .bind(&data)
+                .bind(<B as Backend>::instant(e.recorded_at))
+                .bind(&e.recorded_by)
+                .bind(e.channel.name())
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
         });
