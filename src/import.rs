@@ -1198,7 +1198,8 @@ mod tests {
             ParsedImport {
                 rows: vec![ImportRow {
                     line: 2,
-                    partnership: expected
+                    partnership: expected,
+                    history: vec![],
                 }],
                 notes: vec![],
                 separator: ';',
@@ -1270,7 +1271,8 @@ mod tests {
                 parsed.rows,
                 vec![ImportRow {
                     line,
-                    partnership: fritidsbanken()
+                    partnership: fritidsbanken(),
+                    history: vec![],
                 }],
                 "{what}"
             );
