@@ -652,3 +652,42 @@ fn the_service_says_why_nothing_is_sent_and_what_comes_next() {
         reminders.iter().flat_map(|m| m.to.clone()).collect();
     assert_eq!((reminders.len(), people.len()), saturday);
 }
+
+/// Mail another replica enqueued is claimed within one wake-up (seconds),
+/// not at the next five-minute tick.
+#[test]
+fn mail_enqueued_elsewhere_is_sent_within_seconds() {
+    for backend in support::BACKENDS {
+        let smtp = SmtpServer::start();
+        let w = world(backend, &smtp);
+        let d = Daemon::start(&w, "a", NOW, false);
+        d.wait_note("READY=1", Duration::from_secs(10));
+        smtp.wait_for(EXPECTED_AT_START, Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(500));
+        let before = smtp.received().len();
+        // What another process would have inserted: one row waiting to be sent.
+        let sql = "UPDATE outbox SET status = 'pending', attempts = 0, sent_at = NULL \
+                   WHERE id = (SELECT MAX(id) FROM outbox WHERE status = 'sent')";
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use sqlx::Connection;
+            match backend {
+                Backend::Sqlite => {
+                    let mut c = sqlx::SqliteConnection::connect(&w.db_url).await.unwrap();
+                    sqlx::query(sql).execute(&mut c).await.unwrap();
+                }
+                Backend::Postgres => {
+                    let mut c = sqlx::PgConnection::connect(&w.db_url).await.unwrap();
+                    sqlx::query(sql).execute(&mut c).await.unwrap();
+                }
+            }
+        });
+        let got = smtp.wait_for(before + 1, Duration::from_secs(15));
+        assert_eq!(got.len(), before + 1, "{backend:?}:\n{}", d.log());
+        assert!(d.log().contains("delivered between ticks"), "{}", d.log());
+        d.stop();
+    }
+}

@@ -486,6 +486,46 @@ async fn dispatch(shared: &Arc<Shared>, jobs: &[Arc<Job>], tasks: &mut JoinSet<(
             }
         });
     }
+    poll_delivery(shared, jobs, tasks, &store, &cfg);
+}
+
+/// Between ticks, mail that another replica enqueued (or that came due for a
+/// retry) is claimed and sent within one wake-up, not at the next tick. It
+/// runs under the tick's lock, so one process never delivers twice at once.
+fn poll_delivery(
+    shared: &Arc<Shared>,
+    jobs: &[Arc<Job>],
+    tasks: &mut JoinSet<()>,
+    store: &Store,
+    cfg: &Arc<Config>,
+) {
+    if !cfg.mail.enabled {
+        return;
+    }
+    let Some(tick) = jobs.iter().find(|j| j.kind == JobKind::Tick) else {
+        return;
+    };
+    let Ok(guard) = tick.running.clone().try_lock_owned() else {
+        return;
+    };
+    let (shared, store, cfg) = (shared.clone(), store.clone(), cfg.clone());
+    tasks.spawn(async move {
+        let _guard = guard;
+        let now = shared.clock.now();
+        let sender = shared.sender();
+        let stop = || shared.stopping();
+        match delivery::deliver(&cfg, &store, &sender, now.instant, &stop).await {
+            Ok((sent, retried, failed)) => {
+                metrics::counter!("iopd_mails_sent_total").increment(sent);
+                metrics::counter!("iopd_mails_failed_total").increment(failed);
+                metrics::counter!("iopd_mails_retried_total").increment(retried);
+                if sent + retried + failed > 0 {
+                    tracing::info!(sent, retried, failed, "delivered between ticks");
+                }
+            }
+            Err(e) => tracing::warn!("delivery between ticks failed: {e}"),
+        }
+    });
 }
 
 /// The digest goes out on working days only: a slot on a holiday (Easter
