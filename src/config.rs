@@ -59,17 +59,7 @@ pub struct Problem {
 const MIN_STALE: Duration = Duration::from_secs(1);
 const MAX_STALE: Duration = Duration::from_secs(30 * 86_400);
 
-/// Long values (a pasted file, a 100 000-character key) are cut with "…" so
-/// the message stays readable.
-fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max).collect();
-        t.push('…');
-        t
-    }
-}
+use crate::domain::cut;
 
 /// Every key below `key` that holds a fractional number.
 fn fractions(key: &str, v: &config::Value, out: &mut Vec<(String, f64)>) {
@@ -97,7 +87,13 @@ fn in_range(l: &mut Loader, key: &str, n: u32, lo: u32, hi: u32) {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.origin, self.key, self.message)
+        write!(
+            f,
+            "{}: {}: {}",
+            cut(&self.origin, 200),
+            cut(&self.key, 100),
+            cut(&self.message, 500)
+        )
     }
 }
 

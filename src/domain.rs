@@ -19,6 +19,18 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
+/// Long values (a pasted file, a 100 000-character header) are cut with "…"
+/// so that a message stays readable.
+pub fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max).collect();
+        t.push('…');
+        t
+    }
+}
+
 /// Zero-width and bidirectional control characters: invisible, so two texts
 /// that print the same could differ (a second partnership that looks like the
 /// first), and bidi controls can reorder what a subject or page shows.

@@ -322,10 +322,11 @@ pub struct RowProblem {
 
 impl RowProblem {
     fn new(line: usize, column: impl Into<String>, problem: impl Into<String>) -> Self {
+        // A 100 000-character header or cell is shown by its start only.
         Self {
             line,
-            column: column.into(),
-            problem: problem.into(),
+            column: domain::cut(&column.into(), 80),
+            problem: domain::cut(&problem.into(), 600),
         }
     }
 }
@@ -740,10 +741,18 @@ impl Header {
                 continue;
             }
             let Some(field) = Field::from_header(name) else {
+                // The known columns once, with the first unknown one.
+                let first = !problems
+                    .iter()
+                    .any(|p: &RowProblem| p.problem.starts_with("unknown column"));
                 problems.push(RowProblem::new(
                     line,
                     name,
-                    format!("unknown column; known columns are {}", known_columns()),
+                    if first {
+                        format!("unknown column; known columns are {}", known_columns())
+                    } else {
+                        "unknown column".to_string()
+                    },
                 ));
                 slots.push(Slot::Unknown);
                 continue;
