@@ -147,6 +147,50 @@ pub async fn summary(
     Ok(Some(line(&reason, next, now.tz, &waiting)))
 }
 
+/// What the first send after `now` brings per recipient, for the end of an
+/// import: "första utskicket måndag 2026-12-07 08:00: 14 påminnelser till 6
+/// personer, flest till anna@example.org (5)".
+pub async fn first_send(
+    cfg: &Config,
+    store: &crate::store::Store,
+    now: &Now,
+) -> Result<String, crate::delivery::DeliveryError> {
+    let Some(at) = next_send(cfg, now) else {
+        return Ok("första utskicket: inget, utskicken är avstängda (mail.enabled = false)".into());
+    };
+    let then = Now::at(at, now.tz);
+    let report =
+        crate::delivery::enqueue(cfg, store, &then, true, crate::delivery::Pass::Full).await?;
+    let recipients: Vec<&str> = report
+        .planned
+        .iter()
+        .filter(|p| !p.cancel)
+        .map(|p| p.recipient.as_str())
+        .collect();
+    let local = at.with_timezone(&now.tz);
+    let when = format!(
+        "{} {}",
+        weekday_sv(local.date_naive()),
+        local.format("%Y-%m-%d %H:%M")
+    );
+    if recipients.is_empty() {
+        return Ok(format!("första utskicket {when}: inga påminnelser"));
+    }
+    let mut per: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for r in &recipients {
+        *per.entry(r).or_default() += 1;
+    }
+    let (top, n) = per
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+        .map(|(r, n)| (*r, *n))
+        .unwrap_or_default();
+    Ok(format!(
+        "första utskicket {when}: {}, flest till {top} ({n})",
+        reminders_sv(recipients.iter().copied())
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -837,3 +837,59 @@ fn history_columns_bring_in_what_has_happened_once() {
         "nothing half-written"
     );
 }
+
+/// The import ends with what the first send will bring per recipient; the
+/// dry run (on a throw-away copy for SQLite) says the same as the import.
+#[test]
+fn the_import_says_what_the_first_send_brings() {
+    let w = World::new(Backend::Sqlite);
+    let csv = support::example_csv();
+    let dry = w.ok(&[
+        "import",
+        path_str(&csv),
+        "--dry-run",
+        "--now",
+        "2026-12-05T18:00",
+    ]);
+    let line = |out: &str| {
+        out.lines()
+            .find(|l| l.starts_with("första utskicket måndag 2026-12-07 08:00: "))
+            .unwrap_or_else(|| panic!("no first-send line:\n{out}"))
+            .to_string()
+    };
+    let promised = line(&dry.stdout);
+    assert!(
+        promised.contains(" påminnelse") && promised.contains(", flest till "),
+        "{promised}"
+    );
+    assert_eq!(
+        json(&w.ok(&["partnerships", "--format", "json"]).stdout)
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "the dry run wrote nothing"
+    );
+    let real = w.ok(&["import", path_str(&csv), "--now", "2026-12-05T18:00"]);
+    assert_eq!(line(&real.stdout), promised);
+    let leftovers: Vec<_> = std::fs::read_dir(w.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("dry-run"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let pg = World::new(Backend::Postgres);
+    let r = pg.ok(&[
+        "import",
+        path_str(&csv),
+        "--dry-run",
+        "--now",
+        "2026-12-05T18:00",
+    ]);
+    assert!(
+        r.stdout.contains("första utskicket visas efter importen"),
+        "{}",
+        r.stdout
+    );
+}

@@ -163,6 +163,44 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
             ""
         }
     )?;
+    // What going live brings: for a dry run on SQLite, worked out on a
+    // throw-away copy with the import applied.
+    let first = if !args.dry_run {
+        Some(crate::outlook::first_send(&cfg, &store, &now).await?)
+    } else if cfg.database.is_postgres() {
+        None
+    } else {
+        let db = crate::service::lock::sqlite_path(cfg.database.url.expose())
+            .unwrap_or_else(|| std::path::PathBuf::from("iopd.db"));
+        let mut copy = db.into_os_string();
+        copy.push(format!(".dry-run-{}.db", std::process::id()));
+        let copy = std::path::PathBuf::from(copy);
+        let _ = std::fs::remove_file(&copy);
+        store.backup_sqlite(&copy).await?;
+        let mut scratch = cfg.clone();
+        scratch.database.url = crate::config::Secret::new(format!("sqlite://{}", copy.display()));
+        let result = async {
+            let s = open_store(&scratch, &now).await?;
+            s.import(&rows, &history, now.instant).await?;
+            let line = crate::outlook::first_send(&scratch, &s, &now).await;
+            s.close().await;
+            anyhow::Ok(line?)
+        }
+        .await;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut f = copy.clone().into_os_string();
+            f.push(suffix);
+            let _ = std::fs::remove_file(f);
+        }
+        Some(result?)
+    };
+    match first {
+        Some(line) => writeln!(out, "{line}")?,
+        None => writeln!(
+            out,
+            "första utskicket visas efter importen (på PostgreSQL räknas det inte fram i förväg)"
+        )?,
+    }
     store.close().await;
     Ok(())
 }
