@@ -238,10 +238,12 @@ fn the_secretary_gets_the_agenda_six_weeks_before_the_meeting_once() {
     }
 }
 
-/// P1 (kbn) and P2 (hsn) both start in 2022. P1's check-in window y3-w2
-/// (2025-07-10..2026-01-09) is due Friday 2026-01-09; its overdue stage
-/// goes out Friday 2026-01-16. A check-in on 2026-03-02 closes it 52 days
-/// late (RULES 1); one on 2026-05-05 closes y4-w1 (due 2026-07-09) on time.
+/// P1 (kbn) and P2 (hsn) both start in 2022; the register is imported on
+/// 2026-01-02 without its history, so that is when tracking starts. P1's
+/// check-in window y3-w2 (2025-07-10..2026-01-09) is due Friday 2026-01-09;
+/// its overdue stage goes out Friday 2026-01-16. A check-in on 2026-03-02
+/// recorded for it (RULES 15) closes it 52 days late; one on 2026-05-05
+/// closes its own window y4-w1 (due 2026-07-09) on time (RULES 16).
 /// The annual report for agreement year 3 (2025-01-10..2026-01-09, due that day) is registered 2026-02-10:
 /// 32 days late. P1's follow-up is decided at kbn's 2026-02-19 meeting
 /// (§ 12); hsn has no decision at all: silent.
@@ -280,7 +282,16 @@ fn report_world(backend: Backend) -> World {
             "--on",
             "2026-02-19",
         ],
-        vec!["record", "checkin-held", "-p", "P1", "--on", "2026-03-02"],
+        vec![
+            "record",
+            "checkin-held",
+            "-p",
+            "P1",
+            "--on",
+            "2026-03-02",
+            "--for",
+            "P1/checkin/y3-w2",
+        ],
         vec!["record", "checkin-held", "-p", "P1", "--on", "2026-05-05"],
     ] {
         let mut a = args.clone();

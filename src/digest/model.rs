@@ -531,6 +531,8 @@ pub fn status_sv(s: Status) -> &'static str {
         Status::Done => "klar",
         Status::Cancelled => "inställd",
         Status::BeforeTracking => "före uppföljningens start",
+        Status::Missed => "missad",
+        Status::Waived => "avskriven",
     }
 }
 

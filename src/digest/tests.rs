@@ -54,6 +54,7 @@ fn event(p: &Partnership, id: i64, on: &str, kind: EventKind) -> Event {
         recorded_at: 0,
         recorded_by: "t".into(),
         channel: Channel::Cli,
+        target: None,
         retracted: false,
     }
 }
@@ -83,6 +84,7 @@ fn cp(p: &Partnership, kind: Kind, period: &str, due: &str, status: Status) -> C
         due: d(due),
         status,
         evidence: None,
+        waiver: None,
         meeting: None,
         no_meeting: false,
         roles: vec![],
