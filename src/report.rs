@@ -130,27 +130,33 @@ pub struct Row {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Rate {
     pub name: String,
-    /// Checkpoints whose due date has passed (or that are done).
+    /// Checkpoints whose due date has passed (or that are done, missed or
+    /// waived); never those before `tracking_start` (RULES 18).
     pub required: u32,
     pub on_time: u32,
     pub late: u32,
+    /// Past due and still open.
     pub open: u32,
+    /// RULES 17: required and not done.
+    pub missed: u32,
+    pub waived: u32,
     /// Whole per cent on time; `None` when nothing was required.
     pub percent: Option<u32>,
 }
 
 impl Rate {
     fn count(&mut self, r: &Row, today: NaiveDate) {
-        let done = r.status == Status::Done;
-        if !done && r.due >= today {
-            return; // not yet required
-        }
-        self.required += 1;
-        match (done, r.days_late) {
-            (true, Some(0)) => self.on_time += 1,
-            (true, _) => self.late += 1,
+        match (r.status, r.days_late) {
+            // RULES 18: "neither required nor missed".
+            (Status::BeforeTracking | Status::Cancelled, _) => return,
+            (Status::Done, Some(0)) => self.on_time += 1,
+            (Status::Done, _) => self.late += 1,
+            (Status::Missed, _) => self.missed += 1,
+            (Status::Waived, _) => self.waived += 1,
+            _ if r.due >= today => return, // not yet required
             _ => self.open += 1,
         }
+        self.required += 1;
         self.percent = Some(self.on_time * 100 / self.required);
     }
 }
@@ -167,6 +173,9 @@ pub struct Report {
     pub agreements: Vec<Agreement>,
     pub decisions: Vec<Decision>,
     pub checkpoints: Vec<Row>,
+    /// Due in the period but before `tracking_start`: "ej följt (före
+    /// start)", listed apart and never counted (RULES 18).
+    pub untracked: Vec<Row>,
     pub total: Rate,
     pub by_committee: Vec<Rate>,
     pub by_kind: Vec<Rate>,
@@ -213,6 +222,7 @@ struct Builder<'a> {
     agreements: Vec<Agreement>,
     decisions: Vec<Decision>,
     rows: Vec<Row>,
+    untracked: Vec<Row>,
     silence: Silence,
 }
 
@@ -279,7 +289,12 @@ impl Builder<'_> {
                 (None, Status::Overdue) => Some((self.today - cp.due).num_days()),
                 _ => None,
             };
-            self.rows.push(Row {
+            let list = if cp.status == Status::BeforeTracking {
+                &mut self.untracked
+            } else {
+                &mut self.rows
+            };
+            list.push(Row {
                 committee: committee.to_string(),
                 partnership: p.id.to_string(),
                 organisation: p.organisation.clone(),
@@ -316,6 +331,7 @@ pub async fn build(
         agreements: Vec::new(),
         decisions: Vec::new(),
         rows: Vec::new(),
+        untracked: Vec::new(),
         silence: Silence::new(scope.to, cfg.digest.silence_months),
     };
     let rules = cfg.committee_rules(tracking);
@@ -363,12 +379,21 @@ pub async fn build(
     }
     let Builder {
         mut rows,
+        mut untracked,
         mut agreements,
         mut decisions,
         silence,
         ..
     } = b;
     rows.sort_by(|a, b| {
+        (&a.committee, &a.partnership, a.due, &a.key).cmp(&(
+            &b.committee,
+            &b.partnership,
+            b.due,
+            &b.key,
+        ))
+    });
+    untracked.sort_by(|a, b| {
         (&a.committee, &a.partnership, a.due, &a.key).cmp(&(
             &b.committee,
             &b.partnership,
@@ -467,6 +492,7 @@ pub async fn build(
         agreements,
         decisions,
         checkpoints: rows,
+        untracked,
         total,
         by_committee: by_committee.into_values().collect(),
         by_kind: by_kind.into_values().collect(),

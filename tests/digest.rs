@@ -357,26 +357,32 @@ fn the_report_in_each_format() {
         let ar = row("P1/annual_report/y3");
         assert_eq!(ar["diarienummer"], "KUB/2026:12");
         assert_eq!(ar["days_late"], 32);
-        // The decision with its paragraph, and silence: hsn only.
+        // The decision with its paragraph.
         let decisions = j["decisions"].as_array().unwrap();
         assert_eq!(decisions.len(), 1, "{j:#}");
         assert_eq!(decisions[0]["meeting"], "2026-02-19");
         assert_eq!(decisions[0]["paragraph"], "§ 12");
         assert_eq!(decisions[0]["committee"], "Kultur- och bildningsnämnden");
-        let silent: Vec<&str> = j["silent_partnerships"]
-            .as_array()
-            .unwrap()
+        // RULES 18: hsn has no decision, but the register has been tracked
+        // for 12 months only (since 2026-01-02), less than the 24 of silence:
+        // no silence counted from 2022.
+        assert_eq!(j["silent_partnerships"], serde_json::json!([]), "{j:#}");
+        assert_eq!(j["silent_committees"], serde_json::json!([]), "{j:#}");
+        // RULES 18: nothing due before tracking started is required; such
+        // checkpoints are listed apart ("ej följt (före start)").
+        for r in j["checkpoints"].as_array().unwrap() {
+            assert!(r["due"].as_str().unwrap() >= "2026-01-02", "{r:#}");
+            assert_ne!(r["status"], "before_tracking", "{r:#}");
+        }
+        let untracked = j["untracked"].as_array().unwrap();
+        assert!(untracked.iter().all(|r| r["status"] == "before_tracking"));
+        // P1's second follow-up had no meeting and was due in December 2025;
+        // its minutes (due 2026-01-23) are untracked with it.
+        let minutes = untracked
             .iter()
-            .map(|s| s["partnership"].as_str().unwrap())
-            .collect();
-        assert_eq!(silent, vec!["P2"]);
-        let silent_committees: Vec<&str> = j["silent_committees"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["committee"].as_str().unwrap())
-            .collect();
-        assert_eq!(silent_committees, vec!["Hälso- och sjukvårdsnämnden"]);
+            .find(|r| r["key"] == "P1/committee_minutes/committee_followup-f2")
+            .unwrap_or_else(|| panic!("untracked minutes missing: {j:#}"));
+        assert_eq!(minutes["due"], "2026-01-23");
         assert_eq!(j["guidelines"][0]["checkins_per_year"], 2);
         assert_eq!(j["agreements"].as_array().unwrap().len(), 2);
 
