@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 use crate::clock::Now;
@@ -25,6 +25,8 @@ use crate::store::{Store, StoreError};
 pub struct Scope {
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// The end asked for, when it was after today (`to` is then today).
+    pub asked_to: Option<NaiveDate>,
     pub committee: Option<CommitteeKey>,
 }
 
@@ -142,6 +144,19 @@ pub struct Rate {
     pub waived: u32,
     /// Whole per cent on time; `None` when nothing was required.
     pub percent: Option<u32>,
+    /// The stacked bar the HTML report draws, in thousandths of its width.
+    pub bar: Vec<Segment>,
+}
+
+/// One part of a stacked bar: done on time, done late, missed, waived, open.
+#[derive(Debug, Clone, Serialize)]
+pub struct Segment {
+    pub label: &'static str,
+    pub count: u32,
+    /// Start and width in thousandths of the bar.
+    pub x: u32,
+    pub width: u32,
+    pub color: &'static str,
 }
 
 impl Rate {
@@ -159,6 +174,37 @@ impl Rate {
         self.required += 1;
         self.percent = Some(self.on_time * 100 / self.required);
     }
+
+    /// Lays out the bar once every row is counted (issue 21: "a picture a
+    /// committee member takes in at a glance").
+    fn with_bar(mut self) -> Self {
+        let parts = [
+            ("i tid", self.on_time, "#2e7d32"),
+            ("sent", self.late, "#f9a825"),
+            ("missade", self.missed, "#b3261e"),
+            ("avskrivna", self.waived, "#6d4c41"),
+            ("ej gjorda", self.open, "#ef9a9a"),
+        ];
+        let total = self.required.max(1);
+        let mut x = 0;
+        self.bar = parts
+            .into_iter()
+            .filter(|p| p.1 > 0)
+            .map(|(label, count, color)| {
+                let width = count * 1000 / total;
+                let s = Segment {
+                    label,
+                    count,
+                    x,
+                    width,
+                    color,
+                };
+                x += width;
+                s
+            })
+            .collect();
+        self
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -167,6 +213,8 @@ pub struct Report {
     pub generated: NaiveDate,
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// The period asked for ended after today; the report stops at today.
+    pub asked_to: Option<NaiveDate>,
     pub committee: Option<String>,
     pub guidelines: Vec<Guideline>,
     pub organisation: Organisation,
@@ -179,6 +227,8 @@ pub struct Report {
     pub total: Rate,
     pub by_committee: Vec<Rate>,
     pub by_kind: Vec<Rate>,
+    /// The whole body per calendar year of the due dates.
+    pub by_year: Vec<Rate>,
     pub silence_months: u32,
     pub silent_partnerships: Vec<SilentPartnership>,
     pub silent_committees: Vec<SilentCommittee>,
@@ -410,8 +460,16 @@ pub async fn build(
     };
     let mut by_committee: BTreeMap<String, Rate> = BTreeMap::new();
     let mut by_kind: BTreeMap<Kind, Rate> = BTreeMap::new();
+    let mut by_year: BTreeMap<i32, Rate> = BTreeMap::new();
     for r in &rows {
         total.count(r, today);
+        by_year
+            .entry(r.due.year())
+            .or_insert_with(|| Rate {
+                name: r.due.year().to_string(),
+                ..Default::default()
+            })
+            .count(r, today);
         by_committee
             .entry(r.committee.clone())
             .or_insert_with(|| Rate {
@@ -444,6 +502,7 @@ pub async fn build(
         generated: today,
         from: scope.from,
         to: scope.to,
+        asked_to: scope.asked_to,
         committee: scope
             .committee
             .as_ref()
@@ -493,9 +552,10 @@ pub async fn build(
         decisions,
         checkpoints: rows,
         untracked,
-        total,
-        by_committee: by_committee.into_values().collect(),
-        by_kind: by_kind.into_values().collect(),
+        total: total.with_bar(),
+        by_committee: by_committee.into_values().map(Rate::with_bar).collect(),
+        by_kind: by_kind.into_values().map(Rate::with_bar).collect(),
+        by_year: by_year.into_values().map(Rate::with_bar).collect(),
         silence_months: cfg.digest.silence_months,
         silent_partnerships,
         silent_committees,

@@ -12,6 +12,7 @@ mod support;
 use std::time::Duration;
 
 use scraper::{Html, Selector};
+use serde_json::json;
 use support::mail::{Mail, parse};
 use support::smtp::SmtpServer;
 use support::{BACKENDS, Backend, World, json, path_str};
@@ -435,6 +436,26 @@ fn the_report_in_each_format() {
             .unwrap();
         // P1's y4-w1 check-in is the only one of its rows done on time.
         assert_eq!(kbn[2], "1", "{rates:?}");
+        // Issue 21: per committee and per year a stacked bar with its text
+        // equivalent (required, on time, late, missed, waived, open).
+        let doc = Html::parse_document(&html);
+        let captions: Vec<String> = doc
+            .select(&Selector::parse("#staplar figcaption").unwrap())
+            .map(|c| c.text().collect::<String>())
+            .collect();
+        let kbn_bar = captions
+            .iter()
+            .find(|c| c.starts_with("Kultur- och bildningsnämnden:"))
+            .unwrap_or_else(|| panic!("{captions:?}"));
+        assert!(
+            kbn_bar.contains(&format!("{} i tid", kbn[2])) && kbn_bar.contains("missade"),
+            "{kbn_bar}"
+        );
+        assert!(
+            captions.iter().any(|c| c.starts_with("2026:")),
+            "{captions:?}"
+        );
+        assert_eq!(j["by_year"][0]["name"], "2026");
 
         // --committee narrows everything to one committee.
         let mut a = vec!["report"];
@@ -472,9 +493,52 @@ fn report_arguments_are_checked() {
         "{}",
         r.stderr
     );
-    let r = w.refused(&["report", "--now", "2026-06-01", "--to", "2026-07-01"]);
+    // Issue 21: an auditor asks for "2026" in June: the report covers up to
+    // today and says so.
+    let out = w.ok(&[
+        "report",
+        "--now",
+        "2026-06-01",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-12-31",
+        "--format",
+        "json",
+    ]);
+    let j = json(&out.stdout);
+    assert_eq!(
+        (&j["to"], &j["asked_to"]),
+        (&json!("2026-06-01"), &json!("2026-12-31"))
+    );
+    let md = w.ok(&[
+        "report",
+        "--now",
+        "2026-06-01",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-12-31",
+        "--format",
+        "md",
+    ]);
     assert!(
-        r.stderr.contains("--to 2026-07-01 is after today"),
+        md.stdout
+            .contains("Perioden som efterfrågades slutar 2026-12-31. Rapporten täcker bara fram till i dag, 2026-06-01."),
+        "{}",
+        md.stdout
+    );
+    let r = w.refused(&[
+        "report",
+        "--now",
+        "2026-06-01",
+        "--from",
+        "2026-07-01",
+        "--to",
+        "2026-12-31",
+    ]);
+    assert!(
+        r.stderr.contains("--from 2026-07-01 is after today"),
         "{}",
         r.stderr
     );
