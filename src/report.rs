@@ -125,6 +125,8 @@ pub struct Row {
     pub meeting: Option<NaiveDate>,
     /// Done: days late by the evidence (0 = on time); open: days past due.
     pub days_late: Option<i64>,
+    /// Why IOP-ansvarig waived it (RULES 17).
+    pub waiver_reason: Option<String>,
     pub reminders: Vec<Reminder>,
 }
 
@@ -354,11 +356,16 @@ impl Builder<'_> {
                 due: cp.due,
                 status: cp.status,
                 status_label: model::status_sv(cp.status),
-                evidence_on: cp.evidence.as_ref().map(|e| e.on),
+                evidence_on: cp
+                    .evidence
+                    .as_ref()
+                    .map(|e| e.on)
+                    .or(cp.waiver.as_ref().map(|w| w.on)),
                 diarienummer,
                 paragraph,
                 meeting: meeting.or(cp.meeting),
                 days_late,
+                waiver_reason: cp.waiver.as_ref().map(|w| w.reason.clone()),
                 reminders: Vec::new(),
             });
         }
