@@ -312,7 +312,10 @@ impl<'a> Builder<'a> {
                 matches!(cp.kind, Kind::CommitteeFollowup | Kind::TerminationDecision);
             let planned = cp.meeting.unwrap_or(cp.due);
             if committee_kind
-                && !matches!(cp.status, Status::Cancelled | Status::BeforeTracking)
+                && !matches!(
+                    cp.status,
+                    Status::Cancelled | Status::BeforeTracking | Status::Waived
+                )
                 && planned >= today
                 && planned <= committee_until
             {
