@@ -166,8 +166,9 @@ fn close_checkin(windows: &mut [Checkpoint], proof: Proof, tracking_start: Naive
 }
 
 /// RULES 17: the open windows a check-in dated in a later window has passed
-/// by (indices into `out`). Windows before `tracking_start` are never missed
-/// (RULES 18); a missed window stays open to evidence, so done wins.
+/// by (indices into `out`). Open as in #1: a waived window stays waived, and
+/// windows before `tracking_start` are never missed (RULES 18); a missed
+/// window stays open to evidence, so done wins.
 pub(super) fn missed(
     out: &[Checkpoint],
     checkin: &Range<usize>,
@@ -194,10 +195,7 @@ pub(super) fn missed(
         .clone()
         .filter(|&i| {
             let w = &out[i];
-            w.status != Status::Cancelled
-                && w.evidence.is_none()
-                && w.due >= tracking_start
-                && w.period_end < latest
+            open(w, tracking_start) && w.period_end < latest
         })
         .collect()
 }

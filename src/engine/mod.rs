@@ -415,9 +415,7 @@ pub fn checkpoints(input: &Input) -> Vec<Checkpoint> {
         cp.status = status_at(cp, input.today, policy.tracking_start);
     }
     for i in missed {
-        if out[i].status != Status::Done {
-            out[i].status = Status::Missed;
-        }
+        out[i].status = Status::Missed;
     }
     // RULES 18: minutes whose item is `before_tracking` are too.
     for (items, minutes) in [
@@ -447,8 +445,9 @@ fn section(
     from..out.len()
 }
 
-/// RULES 3 and 17: the first status that applies: cancelled, done, (missed,
-/// set by the caller), waived, before_tracking, overdue, due, upcoming.
+/// RULES 3 and 17: the first status that applies: cancelled, done, (missed:
+/// open windows only, set by the caller), waived, before_tracking, overdue,
+/// due, upcoming.
 /// RULES 2: `agreement_end` is a fact, done on its date and never overdue.
 fn status_at(cp: &Checkpoint, today: NaiveDate, tracking_start: NaiveDate) -> Status {
     if cp.status == Status::Cancelled {
