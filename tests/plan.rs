@@ -136,6 +136,22 @@ fn plan_json_on_both_backends() {
             "{}",
             r.stderr
         );
+        // … one dated before its window starts (y3-w1: 2027-02-28), and a
+        // key that names no checkpoint.
+        let r = w.refused(&record(&["--for", "KUB/2024:029/checkin/y3-w1"]));
+        assert!(
+            r.stderr
+                .contains("datumet passar inte, perioden börjar 2027-02-28"),
+            "{}",
+            r.stderr
+        );
+        let r = w.refused(&record(&["--for", "KUB/2024:029/checkin/y30-w1"]));
+        assert!(
+            r.stderr
+                .contains("Kontrollpunkten KUB/2024:029/checkin/y30-w1 finns inte"),
+            "{}",
+            r.stderr
+        );
         // RULES 17: IOP-ansvarig closes a checkpoint as waived, with a
         // reason, even before its window starts; a missed window takes no
         // waiver (nothing is expected of it any more).
