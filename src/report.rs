@@ -231,6 +231,8 @@ pub struct Report {
     pub by_kind: Vec<Rate>,
     /// The whole body per calendar year of the due dates.
     pub by_year: Vec<Rate>,
+    /// Per partnership ("Nämnd: id organisation"), committee by committee.
+    pub by_partnership: Vec<Rate>,
     pub silence_months: u32,
     pub silent_partnerships: Vec<SilentPartnership>,
     pub silent_committees: Vec<SilentCommittee>,
@@ -468,8 +470,16 @@ pub async fn build(
     let mut by_committee: BTreeMap<String, Rate> = BTreeMap::new();
     let mut by_kind: BTreeMap<Kind, Rate> = BTreeMap::new();
     let mut by_year: BTreeMap<i32, Rate> = BTreeMap::new();
+    let mut by_partnership: BTreeMap<(String, String), Rate> = BTreeMap::new();
     for r in &rows {
         total.count(r, today);
+        by_partnership
+            .entry((r.committee.clone(), r.partnership.clone()))
+            .or_insert_with(|| Rate {
+                name: format!("{}: {} {}", r.committee, r.partnership, r.organisation),
+                ..Default::default()
+            })
+            .count(r, today);
         by_year
             .entry(r.due.year())
             .or_insert_with(|| Rate {
@@ -563,6 +573,7 @@ pub async fn build(
         by_committee: by_committee.into_values().map(Rate::with_bar).collect(),
         by_kind: by_kind.into_values().map(Rate::with_bar).collect(),
         by_year: by_year.into_values().map(Rate::with_bar).collect(),
+        by_partnership: by_partnership.into_values().map(Rate::with_bar).collect(),
         silence_months: cfg.digest.silence_months,
         silent_partnerships,
         silent_committees,

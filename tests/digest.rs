@@ -456,6 +456,12 @@ fn the_report_in_each_format() {
             "{captions:?}"
         );
         assert_eq!(j["by_year"][0]["name"], "2026");
+        let per = rows(&html, "per-partnerskap");
+        assert!(
+            per.iter()
+                .any(|r| r[0] == "Kultur- och bildningsnämnden: P1 Kulturföreningen"),
+            "{per:?}"
+        );
 
         // --committee narrows everything to one committee.
         let mut a = vec!["report"];
