@@ -35,6 +35,7 @@ fn main() {
                 recorded_at: 0,
                 recorded_by: "synth".into(),
                 channel: Channel::Import,
+                target: None,
                 retracted: false,
             });
         }

@@ -171,6 +171,7 @@ fn event_sv(k: &EventKind) -> String {
         EventKind::OfficerAbsent { from, to } => format!("Handläggaren frånvarande {from}–{to}"),
         EventKind::PaymentsStopped => "Utbetalningarna har upphört".into(),
         EventKind::PaymentChanged => "Ändrat belopp infört".into(),
+        EventKind::CheckpointWaived { reason } => format!("Avskriven av IOP-ansvarig: {reason}"),
         EventKind::Retraction { event } => format!("Registrering #{event} ångrad"),
     }
 }
@@ -522,17 +523,17 @@ impl TickContext<'_> {
             if let Some(until) = self.postponed.get(&cp.key) {
                 postponed_until.push(*until);
             }
-            let is_closed = matches!(
-                cp.status,
-                Status::Done | Status::Cancelled | Status::BeforeTracking
-            );
+            let is_closed = cp.status.is_closed();
             if is_closed {
                 if self.pending.contains(&cp.key) {
                     closed.push(cp.key.clone());
                 }
-                let withdraw = cp.status == Status::Cancelled
-                    || cp.status == Status::Done
-                        && cp.evidence.as_ref().is_some_and(|e| e.on < cp.due);
+                // RULES 17: a missed or waived checkpoint's invite is cancelled.
+                let withdraw = matches!(
+                    cp.status,
+                    Status::Cancelled | Status::Missed | Status::Waived
+                ) || cp.status == Status::Done
+                    && cp.evidence.as_ref().is_some_and(|e| e.on < cp.due);
                 if let (true, Some(holders)) = (withdraw, live.get(cp.key.as_str())) {
                     let recipients: Vec<To> = holders
                         .iter()

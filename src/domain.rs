@@ -461,6 +461,11 @@ pub enum EventKind {
     },
     PaymentsStopped,
     PaymentChanged,
+    /// IOP-ansvarig closes a checkpoint (named by the event's `target`)
+    /// without evidence, with a reason (RULES 17).
+    CheckpointWaived {
+        reason: String,
+    },
     /// Undoes an earlier event; the history keeps both.
     Retraction {
         event: i64,
@@ -494,6 +499,7 @@ impl EventKind {
             | Self::ExpiryEvaluationHeld
             | Self::PaymentsStopped
             | Self::PaymentChanged
+            | Self::CheckpointWaived { .. }
             | Self::Retraction { .. } => Vec::new(),
         }
     }
@@ -517,6 +523,7 @@ impl EventKind {
             Self::OfficerAbsent { .. } => "officer_absent",
             Self::PaymentsStopped => "payments_stopped",
             Self::PaymentChanged => "payment_changed",
+            Self::CheckpointWaived { .. } => "checkpoint_waived",
             Self::Retraction { .. } => "retraction",
         }
     }
@@ -554,6 +561,10 @@ pub struct Event {
     pub recorded_at: i64,
     pub recorded_by: String,
     pub channel: Channel,
+    /// The key of the checkpoint this event is for (RULES 15); `None` for
+    /// events that follow the default rules (RULES 1 and 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     pub retracted: bool,
 }
 
@@ -670,6 +681,7 @@ mod tests {
             recorded_at: 0,
             recorded_by: "t".into(),
             channel: Channel::Cli,
+            target: None,
             retracted: false,
         };
         let mut events = vec![

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::is_working_day;
 use crate::domain::MonthDay;
-use crate::engine::{Checkpoint, Kind, Role, Status};
+use crate::engine::{Checkpoint, Kind, Role};
 
 /// Follow-ups after the escalation: this many weekly mails (RULES 11: "+28,
 /// +35, … +77 days (8 weekly mails)") …
@@ -401,10 +401,7 @@ pub fn current(cp: &Checkpoint, ladder: &Ladder, today: NaiveDate) -> Option<(Pl
 /// latest one on or before a closed day is the latest on or before the next
 /// open one). A tick on a closed day uses it to know whether work is waiting.
 pub fn latest(cp: &Checkpoint, ladder: &Ladder, today: NaiveDate) -> Option<(Planned, bool)> {
-    if matches!(
-        cp.status,
-        Status::Done | Status::Cancelled | Status::BeforeTracking
-    ) {
+    if cp.status.is_closed() {
         return None;
     }
     if today < cp.exists_from {
@@ -521,6 +518,7 @@ mod tests {
 
     use super::*;
     use crate::domain::PartnershipId;
+    use crate::engine::Status;
     use StageKind::*;
 
     fn d(s: &str) -> NaiveDate {
@@ -543,6 +541,7 @@ mod tests {
             due: d(due),
             status: Status::Upcoming,
             evidence: None,
+            waiver: None,
             meeting: None,
             no_meeting: false,
             roles: vec![],
@@ -1020,8 +1019,15 @@ mod tests {
         assert_eq!(now("2027-08-17"), None);
         assert_eq!(now("2027-08-18"), Some(("d-28".into(), false)));
 
-        // RULES 3: done, cancelled and before_tracking are never reminded.
-        for status in [Status::Done, Status::Cancelled, Status::BeforeTracking] {
+        // RULES 3: done, cancelled and before_tracking are never reminded;
+        // RULES 17: "`missed` and `waived` checkpoints get no reminder stages at all".
+        for status in [
+            Status::Done,
+            Status::Cancelled,
+            Status::BeforeTracking,
+            Status::Missed,
+            Status::Waived,
+        ] {
             c.status = status;
             assert_eq!(current(&c, &l, d("2027-10-06")), None, "{status:?}");
         }
@@ -1240,7 +1246,7 @@ mod tests {
         use proptest::prelude::*;
 
         use super::super::*;
-        use super::{cp, md};
+        use super::{Status, cp, md};
 
         fn quiet_sets() -> Vec<Vec<Quiet>> {
             let q = |a: &str, b: &str| Quiet {

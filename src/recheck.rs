@@ -39,7 +39,7 @@
 use chrono::{Days, NaiveDate};
 
 use crate::domain::{Event, Partnership};
-use crate::engine::{Checkpoint, Status};
+use crate::engine::Checkpoint;
 use crate::ladder::{self, Ladder};
 
 /// A partnership is evaluated at least this often, and the engine's second
@@ -103,10 +103,7 @@ pub fn next_check(d: &Dates, ladder: &Ladder, today: NaiveDate) -> NaiveDate {
         if let Some(e) = &cp.evidence {
             take_both(e.on);
         }
-        let open = !matches!(
-            cp.status,
-            Status::Done | Status::Cancelled | Status::BeforeTracking
-        );
+        let open = !cp.status.is_closed();
         if open && let Some(send) = ladder::next_send(cp, ladder, today, limit) {
             take_both(send);
         }

@@ -5,8 +5,8 @@
 use chrono::{Duration, NaiveDate};
 
 use crate::config::Config;
-use crate::domain::{Event, EventKind, Partnership, clean_text};
-use crate::engine;
+use crate::domain::{Channel, Event, EventKind, Partnership, clean_text};
+use crate::engine::{self, Checkpoint, Input, Kind, Status, Unfit};
 use crate::store::{NewEvent, Store, StoreError};
 
 /// A short reference (diarienummer, minute §): one line, no markup.
@@ -21,13 +21,16 @@ pub fn reference(field: &str, s: &str) -> Result<String, String> {
     Ok(t)
 }
 
-/// Whether an event may be recorded against this partnership and history.
+/// Whether an event may be recorded against this partnership and history;
+/// `target` is the checkpoint key it is for (RULES 15).
+#[allow(clippy::too_many_arguments)]
 pub fn check(
     cfg: &Config,
     tracking: NaiveDate,
     today: NaiveDate,
     on: NaiveDate,
     kind: &EventKind,
+    target: Option<&str>,
     p: &Partnership,
     events: &[Event],
 ) -> Result<(), String> {
@@ -80,9 +83,121 @@ pub fn check(
                 return Err(format!("event #{event} is already retracted"));
             }
         }
+        EventKind::CheckpointWaived { .. } if target.is_none() => {
+            return Err("a waiver needs the checkpoint it closes (--for KEY)".into());
+        }
         _ => {}
     }
-    Ok(())
+    match target {
+        Some(key) => check_target(cfg, &policy, today, on, kind, key, p, events),
+        None => Ok(()),
+    }
+}
+
+/// RULES 15: evidence named for a checkpoint must close exactly that one;
+/// the refusal names the checkpoint and says why, in Swedish (the pages show
+/// it as it is).
+#[allow(clippy::too_many_arguments)]
+fn check_target(
+    cfg: &Config,
+    policy: &engine::Policy,
+    today: NaiveDate,
+    on: NaiveDate,
+    kind: &EventKind,
+    key: &str,
+    p: &Partnership,
+    events: &[Event],
+) -> Result<(), String> {
+    let Some(committee) = cfg.committees.get(&p.committee) else {
+        return Err(format!(
+            "nämnden {} finns inte i konfigurationen",
+            p.committee
+        ));
+    };
+    let calendar = committee.calendar();
+    let input = Input {
+        partnership: p,
+        events,
+        policy,
+        committee: &calendar,
+        today,
+        // Far enough to tell a period that has not started from a wrong key.
+        horizon: today + Duration::days(800),
+    };
+    let event = Event {
+        id: 0,
+        partnership: p.id.clone(),
+        on,
+        kind: kind.clone(),
+        recorded_at: 0,
+        recorded_by: String::new(),
+        channel: Channel::Cli,
+        target: Some(key.to_string()),
+        retracted: false,
+    };
+    let Some(why) = engine::unfit(&input, &event) else {
+        return Ok(());
+    };
+    let cp = engine::checkpoints(&input)
+        .into_iter()
+        .find(|c| c.key == key);
+    Err(refusal_sv(key, cp.as_ref(), &why))
+}
+
+/// Swedish words for a status in a sentence ("den är …").
+fn status_sv(s: Status) -> &'static str {
+    match s {
+        Status::Upcoming => "kommande",
+        Status::Due => "förfaller i dag",
+        Status::Overdue => "försenad",
+        Status::Done => "redan klar",
+        Status::Cancelled => "inte längre aktuell",
+        Status::BeforeTracking => "från före uppföljningens start",
+        Status::Missed => "missad (ett senare avstämningsmöte är registrerat)",
+        Status::Waived => "redan avskriven av IOP-ansvarig",
+    }
+}
+
+/// The one-line refusal for evidence that does not fit its checkpoint.
+fn refusal_sv(key: &str, cp: Option<&Checkpoint>, why: &Unfit) -> String {
+    let named = |kind: Kind| match cp {
+        Some(c) => format!(
+            "{} {key} (period {}–{}, sista dag {})",
+            kind.label_sv(),
+            c.period_start,
+            c.period_end,
+            c.due
+        ),
+        None => format!("{} {key}", kind.label_sv()),
+    };
+    let text = match why {
+        Unfit::Unknown => {
+            format!("Kontrollpunkten {key} finns inte. Se nycklarna med `iopd plan --format json`.")
+        }
+        Unfit::WrongKind(kind) => format!(
+            "{} kan inte stängas med den här registreringen: den kräver annat underlag.",
+            named(*kind)
+        ),
+        Unfit::Closed(kind, status) => format!(
+            "{} är inte öppen: den är {}.",
+            named(*kind),
+            status_sv(*status)
+        ),
+        Unfit::BeforePeriod(kind, start) => format!(
+            "{}: datumet passar inte, perioden börjar {start}.",
+            named(*kind)
+        ),
+        Unfit::BeforeMemoMeeting(kind, meeting) => format!(
+            "{}: datumet passar inte, beslutet är före sammanträdet {meeting} som \
+             tjänsteskrivelsen gick till.",
+            named(*kind)
+        ),
+        Unfit::DoesNotFit(kind) => format!(
+            "{}: registreringen passar inte den här kontrollpunkten.",
+            named(*kind)
+        ),
+    };
+    format!("{text} Ingenting har registrerats.")
 }
 
 /// Checks `new` against the partnership and its history inside the write
@@ -109,9 +224,19 @@ pub async fn record_with(
     let tracking = store.created_on().await?;
     let on = new.on;
     let kind = new.kind.clone();
+    let target = new.target.clone();
     store
         .record(new, |p, events| {
-            check(cfg, tracking, today, on, &kind, p, events)?;
+            check(
+                cfg,
+                tracking,
+                today,
+                on,
+                &kind,
+                target.as_deref(),
+                p,
+                events,
+            )?;
             guard(p, events)
         })
         .await

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 use crate::clock::Now;
@@ -25,6 +25,8 @@ use crate::store::{Store, StoreError};
 pub struct Scope {
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// The end asked for, when it was after today (`to` is then today).
+    pub asked_to: Option<NaiveDate>,
     pub committee: Option<CommitteeKey>,
 }
 
@@ -123,6 +125,8 @@ pub struct Row {
     pub meeting: Option<NaiveDate>,
     /// Done: days late by the evidence (0 = on time); open: days past due.
     pub days_late: Option<i64>,
+    /// Why IOP-ansvarig waived it (RULES 17).
+    pub waiver_reason: Option<String>,
     pub reminders: Vec<Reminder>,
 }
 
@@ -130,28 +134,78 @@ pub struct Row {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Rate {
     pub name: String,
-    /// Checkpoints whose due date has passed (or that are done).
+    /// Checkpoints whose due date has passed (or that are done, missed or
+    /// waived); never those before `tracking_start` (RULES 18).
     pub required: u32,
     pub on_time: u32,
     pub late: u32,
+    /// Past due and still open.
     pub open: u32,
+    /// RULES 17: required and not done.
+    pub missed: u32,
+    pub waived: u32,
     /// Whole per cent on time; `None` when nothing was required.
     pub percent: Option<u32>,
+    /// The stacked bar the HTML report draws, in thousandths of its width.
+    pub bar: Vec<Segment>,
+}
+
+/// One part of a stacked bar: done on time, done late, missed, waived, open.
+#[derive(Debug, Clone, Serialize)]
+pub struct Segment {
+    pub label: &'static str,
+    pub count: u32,
+    /// Start and width in thousandths of the bar.
+    pub x: u32,
+    pub width: u32,
+    pub color: &'static str,
 }
 
 impl Rate {
     fn count(&mut self, r: &Row, today: NaiveDate) {
-        let done = r.status == Status::Done;
-        if !done && r.due >= today {
-            return; // not yet required
-        }
-        self.required += 1;
-        match (done, r.days_late) {
-            (true, Some(0)) => self.on_time += 1,
-            (true, _) => self.late += 1,
+        match (r.status, r.days_late) {
+            // RULES 18: "neither required nor missed".
+            (Status::BeforeTracking | Status::Cancelled, _) => return,
+            (Status::Done, Some(0)) => self.on_time += 1,
+            (Status::Done, _) => self.late += 1,
+            (Status::Missed, _) => self.missed += 1,
+            (Status::Waived, _) => self.waived += 1,
+            _ if r.due >= today => return, // not yet required
             _ => self.open += 1,
         }
+        self.required += 1;
         self.percent = Some(self.on_time * 100 / self.required);
+    }
+
+    /// Lays out the bar once every row is counted (issue 21: "a picture a
+    /// committee member takes in at a glance").
+    fn with_bar(mut self) -> Self {
+        let parts = [
+            ("i tid", self.on_time, "#2e7d32"),
+            ("sent", self.late, "#f9a825"),
+            ("missade", self.missed, "#b3261e"),
+            ("avskrivna", self.waived, "#6d4c41"),
+            ("ej gjorda", self.open, "#ef9a9a"),
+        ];
+        let total = self.required.max(1);
+        let mut x = 0;
+        self.bar = parts
+            .into_iter()
+            .filter(|p| p.1 > 0)
+            .map(|(label, count, color)| {
+                let width = count * 1000 / total;
+                let s = Segment {
+                    label,
+                    count,
+                    x,
+                    width,
+                    color,
+                };
+                x += width;
+                s
+            })
+            .collect();
+        self
     }
 }
 
@@ -161,15 +215,24 @@ pub struct Report {
     pub generated: NaiveDate,
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// The period asked for ended after today; the report stops at today.
+    pub asked_to: Option<NaiveDate>,
     pub committee: Option<String>,
     pub guidelines: Vec<Guideline>,
     pub organisation: Organisation,
     pub agreements: Vec<Agreement>,
     pub decisions: Vec<Decision>,
     pub checkpoints: Vec<Row>,
+    /// Due in the period but before `tracking_start`: "ej följt (före
+    /// start)", listed apart and never counted (RULES 18).
+    pub untracked: Vec<Row>,
     pub total: Rate,
     pub by_committee: Vec<Rate>,
     pub by_kind: Vec<Rate>,
+    /// The whole body per calendar year of the due dates.
+    pub by_year: Vec<Rate>,
+    /// Per partnership ("Nämnd: id organisation"), committee by committee.
+    pub by_partnership: Vec<Rate>,
     pub silence_months: u32,
     pub silent_partnerships: Vec<SilentPartnership>,
     pub silent_committees: Vec<SilentCommittee>,
@@ -213,6 +276,7 @@ struct Builder<'a> {
     agreements: Vec<Agreement>,
     decisions: Vec<Decision>,
     rows: Vec<Row>,
+    untracked: Vec<Row>,
     silence: Silence,
 }
 
@@ -279,7 +343,12 @@ impl Builder<'_> {
                 (None, Status::Overdue) => Some((self.today - cp.due).num_days()),
                 _ => None,
             };
-            self.rows.push(Row {
+            let list = if cp.status == Status::BeforeTracking {
+                &mut self.untracked
+            } else {
+                &mut self.rows
+            };
+            list.push(Row {
                 committee: committee.to_string(),
                 partnership: p.id.to_string(),
                 organisation: p.organisation.clone(),
@@ -289,11 +358,16 @@ impl Builder<'_> {
                 due: cp.due,
                 status: cp.status,
                 status_label: model::status_sv(cp.status),
-                evidence_on: cp.evidence.as_ref().map(|e| e.on),
+                evidence_on: cp
+                    .evidence
+                    .as_ref()
+                    .map(|e| e.on)
+                    .or(cp.waiver.as_ref().map(|w| w.on)),
                 diarienummer,
                 paragraph,
                 meeting: meeting.or(cp.meeting),
                 days_late,
+                waiver_reason: cp.waiver.as_ref().map(|w| w.reason.clone()),
                 reminders: Vec::new(),
             });
         }
@@ -316,6 +390,7 @@ pub async fn build(
         agreements: Vec::new(),
         decisions: Vec::new(),
         rows: Vec::new(),
+        untracked: Vec::new(),
         silence: Silence::new(scope.to, cfg.digest.silence_months),
     };
     let rules = cfg.committee_rules(tracking);
@@ -363,12 +438,21 @@ pub async fn build(
     }
     let Builder {
         mut rows,
+        mut untracked,
         mut agreements,
         mut decisions,
         silence,
         ..
     } = b;
     rows.sort_by(|a, b| {
+        (&a.committee, &a.partnership, a.due, &a.key).cmp(&(
+            &b.committee,
+            &b.partnership,
+            b.due,
+            &b.key,
+        ))
+    });
+    untracked.sort_by(|a, b| {
         (&a.committee, &a.partnership, a.due, &a.key).cmp(&(
             &b.committee,
             &b.partnership,
@@ -385,8 +469,24 @@ pub async fn build(
     };
     let mut by_committee: BTreeMap<String, Rate> = BTreeMap::new();
     let mut by_kind: BTreeMap<Kind, Rate> = BTreeMap::new();
+    let mut by_year: BTreeMap<i32, Rate> = BTreeMap::new();
+    let mut by_partnership: BTreeMap<(String, String), Rate> = BTreeMap::new();
     for r in &rows {
         total.count(r, today);
+        by_partnership
+            .entry((r.committee.clone(), r.partnership.clone()))
+            .or_insert_with(|| Rate {
+                name: format!("{}: {} {}", r.committee, r.partnership, r.organisation),
+                ..Default::default()
+            })
+            .count(r, today);
+        by_year
+            .entry(r.due.year())
+            .or_insert_with(|| Rate {
+                name: r.due.year().to_string(),
+                ..Default::default()
+            })
+            .count(r, today);
         by_committee
             .entry(r.committee.clone())
             .or_insert_with(|| Rate {
@@ -419,6 +519,7 @@ pub async fn build(
         generated: today,
         from: scope.from,
         to: scope.to,
+        asked_to: scope.asked_to,
         committee: scope
             .committee
             .as_ref()
@@ -467,9 +568,12 @@ pub async fn build(
         agreements,
         decisions,
         checkpoints: rows,
-        total,
-        by_committee: by_committee.into_values().collect(),
-        by_kind: by_kind.into_values().collect(),
+        untracked,
+        total: total.with_bar(),
+        by_committee: by_committee.into_values().map(Rate::with_bar).collect(),
+        by_kind: by_kind.into_values().map(Rate::with_bar).collect(),
+        by_year: by_year.into_values().map(Rate::with_bar).collect(),
+        by_partnership: by_partnership.into_values().map(Rate::with_bar).collect(),
         silence_months: cfg.digest.silence_months,
         silent_partnerships,
         silent_committees,

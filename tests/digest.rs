@@ -12,6 +12,7 @@ mod support;
 use std::time::Duration;
 
 use scraper::{Html, Selector};
+use serde_json::json;
 use support::mail::{Mail, parse};
 use support::smtp::SmtpServer;
 use support::{BACKENDS, Backend, World, json, path_str};
@@ -238,10 +239,12 @@ fn the_secretary_gets_the_agenda_six_weeks_before_the_meeting_once() {
     }
 }
 
-/// P1 (kbn) and P2 (hsn) both start in 2022. P1's check-in window y3-w2
-/// (2025-07-10..2026-01-09) is due Friday 2026-01-09; its overdue stage
-/// goes out Friday 2026-01-16. A check-in on 2026-03-02 closes it 52 days
-/// late (RULES 1); one on 2026-05-05 closes y4-w1 (due 2026-07-09) on time.
+/// P1 (kbn) and P2 (hsn) both start in 2022; the register is imported on
+/// 2026-01-02 without its history, so that is when tracking starts. P1's
+/// check-in window y3-w2 (2025-07-10..2026-01-09) is due Friday 2026-01-09;
+/// its overdue stage goes out Friday 2026-01-16. A check-in on 2026-03-02
+/// recorded for it (RULES 15) closes it 52 days late; one on 2026-05-05
+/// closes its own window y4-w1 (due 2026-07-09) on time (RULES 16).
 /// The annual report for agreement year 3 (2025-01-10..2026-01-09, due that day) is registered 2026-02-10:
 /// 32 days late. P1's follow-up is decided at kbn's 2026-02-19 meeting
 /// (§ 12); hsn has no decision at all: silent.
@@ -280,7 +283,16 @@ fn report_world(backend: Backend) -> World {
             "--on",
             "2026-02-19",
         ],
-        vec!["record", "checkin-held", "-p", "P1", "--on", "2026-03-02"],
+        vec![
+            "record",
+            "checkin-held",
+            "-p",
+            "P1",
+            "--on",
+            "2026-03-02",
+            "--for",
+            "P1/checkin/y3-w2",
+        ],
         vec!["record", "checkin-held", "-p", "P1", "--on", "2026-05-05"],
     ] {
         let mut a = args.clone();
@@ -346,26 +358,32 @@ fn the_report_in_each_format() {
         let ar = row("P1/annual_report/y3");
         assert_eq!(ar["diarienummer"], "KUB/2026:12");
         assert_eq!(ar["days_late"], 32);
-        // The decision with its paragraph, and silence: hsn only.
+        // The decision with its paragraph.
         let decisions = j["decisions"].as_array().unwrap();
         assert_eq!(decisions.len(), 1, "{j:#}");
         assert_eq!(decisions[0]["meeting"], "2026-02-19");
         assert_eq!(decisions[0]["paragraph"], "§ 12");
         assert_eq!(decisions[0]["committee"], "Kultur- och bildningsnämnden");
-        let silent: Vec<&str> = j["silent_partnerships"]
-            .as_array()
-            .unwrap()
+        // RULES 18: hsn has no decision, but the register has been tracked
+        // for 12 months only (since 2026-01-02), less than the 24 of silence:
+        // no silence counted from 2022.
+        assert_eq!(j["silent_partnerships"], serde_json::json!([]), "{j:#}");
+        assert_eq!(j["silent_committees"], serde_json::json!([]), "{j:#}");
+        // RULES 18: nothing due before tracking started is required; such
+        // checkpoints are listed apart ("ej följt (före start)").
+        for r in j["checkpoints"].as_array().unwrap() {
+            assert!(r["due"].as_str().unwrap() >= "2026-01-02", "{r:#}");
+            assert_ne!(r["status"], "before_tracking", "{r:#}");
+        }
+        let untracked = j["untracked"].as_array().unwrap();
+        assert!(untracked.iter().all(|r| r["status"] == "before_tracking"));
+        // P1's second follow-up had no meeting and was due in December 2025;
+        // its minutes (due 2026-01-23) are untracked with it.
+        let minutes = untracked
             .iter()
-            .map(|s| s["partnership"].as_str().unwrap())
-            .collect();
-        assert_eq!(silent, vec!["P2"]);
-        let silent_committees: Vec<&str> = j["silent_committees"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["committee"].as_str().unwrap())
-            .collect();
-        assert_eq!(silent_committees, vec!["Hälso- och sjukvårdsnämnden"]);
+            .find(|r| r["key"] == "P1/committee_minutes/committee_followup-f2")
+            .unwrap_or_else(|| panic!("untracked minutes missing: {j:#}"));
+        assert_eq!(minutes["due"], "2026-01-23");
         assert_eq!(j["guidelines"][0]["checkins_per_year"], 2);
         assert_eq!(j["agreements"].as_array().unwrap().len(), 2);
 
@@ -418,6 +436,32 @@ fn the_report_in_each_format() {
             .unwrap();
         // P1's y4-w1 check-in is the only one of its rows done on time.
         assert_eq!(kbn[2], "1", "{rates:?}");
+        // Issue 21: per committee and per year a stacked bar with its text
+        // equivalent (required, on time, late, missed, waived, open).
+        let doc = Html::parse_document(&html);
+        let captions: Vec<String> = doc
+            .select(&Selector::parse("#staplar figcaption").unwrap())
+            .map(|c| c.text().collect::<String>())
+            .collect();
+        let kbn_bar = captions
+            .iter()
+            .find(|c| c.starts_with("Kultur- och bildningsnämnden:"))
+            .unwrap_or_else(|| panic!("{captions:?}"));
+        assert!(
+            kbn_bar.contains(&format!("{} i tid", kbn[2])) && kbn_bar.contains("missade"),
+            "{kbn_bar}"
+        );
+        assert!(
+            captions.iter().any(|c| c.starts_with("2026:")),
+            "{captions:?}"
+        );
+        assert_eq!(j["by_year"][0]["name"], "2026");
+        let per = rows(&html, "per-partnerskap");
+        assert!(
+            per.iter()
+                .any(|r| r[0] == "Kultur- och bildningsnämnden: P1 Kulturföreningen"),
+            "{per:?}"
+        );
 
         // --committee narrows everything to one committee.
         let mut a = vec!["report"];
@@ -455,9 +499,52 @@ fn report_arguments_are_checked() {
         "{}",
         r.stderr
     );
-    let r = w.refused(&["report", "--now", "2026-06-01", "--to", "2026-07-01"]);
+    // Issue 21: an auditor asks for "2026" in June: the report covers up to
+    // today and says so.
+    let out = w.ok(&[
+        "report",
+        "--now",
+        "2026-06-01",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-12-31",
+        "--format",
+        "json",
+    ]);
+    let j = json(&out.stdout);
+    assert_eq!(
+        (&j["to"], &j["asked_to"]),
+        (&json!("2026-06-01"), &json!("2026-12-31"))
+    );
+    let md = w.ok(&[
+        "report",
+        "--now",
+        "2026-06-01",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-12-31",
+        "--format",
+        "md",
+    ]);
     assert!(
-        r.stderr.contains("--to 2026-07-01 is after today"),
+        md.stdout
+            .contains("Perioden som efterfrågades slutar 2026-12-31. Rapporten täcker bara fram till i dag, 2026-06-01."),
+        "{}",
+        md.stdout
+    );
+    let r = w.refused(&[
+        "report",
+        "--now",
+        "2026-06-01",
+        "--from",
+        "2026-07-01",
+        "--to",
+        "2026-12-31",
+    ]);
+    assert!(
+        r.stderr.contains("--from 2026-07-01 is after today"),
         "{}",
         r.stderr
     );

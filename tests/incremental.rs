@@ -127,7 +127,8 @@ fn days(from: &str, to: &str) -> Vec<String> {
 
 /// Over four months of simulated days, with an outage, events recorded
 /// between ticks, a postponement, a re-import that changes a row, a notice
-/// and a retraction, and a configuration change (a meeting moved, a quiet
+/// and a retraction, a check-in that makes windows missed, one named for its
+/// window, a waiver and its retraction, and a configuration change (a meeting moved, a quiet
 /// period added), incremental ticks enqueue exactly what full passes enqueue,
 /// and the counts they store are the full pass's.
 #[test]
@@ -210,6 +211,44 @@ fn incremental_ticks_enqueue_what_full_passes_enqueue() {
                         std::fs::write(&w.config, toml).unwrap();
                     }
                 }
+                // RULES 16 and 17: a check-in in window y2-w3 makes the
+                // overdue y2-w2 (and the windows before it) missed; later one
+                // named for y2-w2 closes it late (RULES 15).
+                "2026-09-24" => both(&[
+                    "record",
+                    "checkin-held",
+                    "-p",
+                    "KUB/2024:029",
+                    "--on",
+                    "2026-09-24",
+                    "--now",
+                    &at("07:40"),
+                ]),
+                "2026-11-05" => both(&[
+                    "record",
+                    "checkin-held",
+                    "-p",
+                    "KUB/2024:029",
+                    "--for",
+                    "KUB/2024:029/checkin/y2-w2",
+                    "--on",
+                    "2026-11-05",
+                    "--now",
+                    &at("07:40"),
+                ]),
+                // RULES 17: a waiver stops the annual report's reminders …
+                "2026-10-27" => both(&[
+                    "record",
+                    "checkpoint-waived",
+                    "-p",
+                    "KUB/2024:029",
+                    "--for",
+                    "KUB/2024:029/annual_report/y2",
+                    "--reason",
+                    "Ersatt av revisionens granskning",
+                    "--now",
+                    &at("07:40"),
+                ]),
                 "2026-11-23" => both(&[
                     "record",
                     "notice-given",
@@ -256,6 +295,25 @@ fn incremental_ticks_enqueue_what_full_passes_enqueue() {
                         "retraction",
                         "-p",
                         "KUB/2021:101",
+                        "--event",
+                        &id,
+                        "--now",
+                        &at("10:00"),
+                    ]);
+                }
+                // … until it is retracted (RULES 17: the waiver reopens).
+                "2026-12-14" => {
+                    let id = sql(
+                        &inc,
+                        "SELECT CAST(id AS TEXT) FROM events WHERE kind = 'checkpoint_waived' ORDER BY id LIMIT 1",
+                    )
+                    .pop()
+                    .expect("the waiver");
+                    both(&[
+                        "record",
+                        "retraction",
+                        "-p",
+                        "KUB/2024:029",
                         "--event",
                         &id,
                         "--now",

@@ -65,56 +65,117 @@ fn plan_json_on_both_backends() {
         );
         assert!(rows.iter().all(|r| r["status"] != "before_tracking"));
 
-        // Evidence closes the oldest open window first (RULES 1): the window
-        // due 2026-02-27 (window 4 of year 1: 2025-11-29..2026-02-27) becomes
-        // done, 271 days late.
-        w.ok(&[
-            "record",
-            "checkin-held",
-            "-p",
-            "KUB/2024:029",
-            "--on",
-            "2026-11-25",
-            "--now",
-            "2026-11-25T10:00",
-        ]);
-        let done = json(
-            &w.ok(&[
-                "plan",
-                "--now",
-                "2026-11-25T10:00",
-                "--partnership",
+        // RULES 16: a check-in counts for the window it falls in: 2026-11-25
+        // closes y2-w3 on time, and the three earlier windows that waited
+        // (y1-w4 2025-11-29..2026-02-27, y2-w1, y2-w2) are missed (RULES 17).
+        let at = ["--now", "2026-11-25T10:00"];
+        let record = |extra: &[&'static str]| -> Vec<&'static str> {
+            let mut a = vec![
+                "record",
+                "checkin-held",
+                "-p",
                 "KUB/2024:029",
-                "--status",
-                "done",
-                "--format",
-                "json",
-            ])
-            .stdout,
+                "--on",
+                "2026-11-25",
+            ];
+            a.extend(extra);
+            a.extend(at);
+            a
+        };
+        w.ok(&record(&[]));
+        let listed = |status: &str| {
+            let out = json(
+                &w.ok(&[
+                    "plan",
+                    at[0],
+                    at[1],
+                    "--partnership",
+                    "KUB/2024:029",
+                    "--status",
+                    status,
+                    "--days",
+                    "120",
+                    "--format",
+                    "json",
+                ])
+                .stdout,
+            );
+            out.as_array().unwrap().clone()
+        };
+        let keys = |rows: &[serde_json::Value]| -> Vec<String> {
+            rows.iter()
+                .map(|r| r["key"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let done = listed("done");
+        assert_eq!(keys(&done), ["KUB/2024:029/checkin/y2-w3"]);
+        assert_eq!(done[0]["evidence"]["days_late"], 0);
+        assert_eq!(
+            keys(&listed("missed")),
+            [
+                "KUB/2024:029/checkin/y1-w4",
+                "KUB/2024:029/checkin/y2-w1",
+                "KUB/2024:029/checkin/y2-w2"
+            ]
         );
-        let done = done.as_array().unwrap();
-        assert_eq!(done.len(), 1, "{done:#?}");
-        assert_eq!(done[0]["key"], "KUB/2024:029/checkin/y1-w4");
-        assert_eq!(done[0]["due"], "2026-02-27");
-        assert_eq!(done[0]["evidence"]["days_late"], 271);
-        let still = json(
-            &w.ok(&[
-                "plan",
-                "--now",
-                "2026-11-25T10:00",
-                "--partnership",
-                "KUB/2024:029",
-                "--format",
-                "json",
-            ])
-            .stdout,
-        );
-        let still = still.as_array().unwrap();
+        // RULES 15: named for a missed window, a check-in closes it late
+        // (2026-11-25 − 2026-02-27 = 271 days) …
+        w.ok(&record(&["--for", "KUB/2024:029/checkin/y1-w4"]));
+        let done = listed("done");
+        let late = done
+            .iter()
+            .find(|r| r["key"] == "KUB/2024:029/checkin/y1-w4")
+            .unwrap_or_else(|| panic!("{done:#?}"));
+        assert_eq!(late["evidence"]["days_late"], 271);
+        // … and one named for a closed window is refused, naming it and why.
+        let r = w.refused(&record(&["--for", "KUB/2024:029/checkin/y2-w3"]));
         assert!(
-            still
-                .iter()
-                .any(|r| r["key"] == "KUB/2024:029/checkin/y2-w3" && r["status"] == "upcoming")
+            r.stderr.contains("KUB/2024:029/checkin/y2-w3")
+                && r.stderr.contains("är inte öppen: den är redan klar")
+                && r.stderr.contains("Ingenting har registrerats"),
+            "{}",
+            r.stderr
         );
+        // … one dated before its window starts (y3-w1: 2027-02-28), and a
+        // key that names no checkpoint.
+        let r = w.refused(&record(&["--for", "KUB/2024:029/checkin/y3-w1"]));
+        assert!(
+            r.stderr
+                .contains("datumet passar inte, perioden börjar 2027-02-28"),
+            "{}",
+            r.stderr
+        );
+        let r = w.refused(&record(&["--for", "KUB/2024:029/checkin/y30-w1"]));
+        assert!(
+            r.stderr
+                .contains("Kontrollpunkten KUB/2024:029/checkin/y30-w1 finns inte"),
+            "{}",
+            r.stderr
+        );
+        // RULES 17: IOP-ansvarig closes a checkpoint as waived, with a
+        // reason, even before its window starts; a missed window takes no
+        // waiver (nothing is expected of it any more).
+        let waive = |key: &'static str| -> Vec<&'static str> {
+            let mut a = vec![
+                "record",
+                "checkpoint-waived",
+                "-p",
+                "KUB/2024:029",
+                "--for",
+                key,
+                "--reason",
+                "Ersatt av uppföljningen i nämnden",
+            ];
+            a.extend(at);
+            a
+        };
+        let r = w.refused(&waive("KUB/2024:029/checkin/y2-w1"));
+        assert!(r.stderr.contains("missad"), "{}", r.stderr);
+        w.ok(&waive("KUB/2024:029/checkin/y2-w4"));
+        assert_eq!(keys(&listed("waived")), ["KUB/2024:029/checkin/y2-w4"]);
+        // Nothing about the partnership's check-ins is overdue any more.
+        let still = listed("overdue");
+        assert!(still.iter().all(|r| r["kind"] != "checkin"), "{still:#?}");
 
         // Filters.
         let hsn = json(

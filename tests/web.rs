@@ -424,6 +424,8 @@ async fn links_from_a_reminder_record_postpone_and_report_absence() {
         assert_eq!(e.on.to_string(), "2026-05-21");
         assert_eq!(e.channel, Channel::Web);
         assert_eq!(e.recorded_by, "olle@example.org");
+        // RULES 15: the page records its event for the checkpoint its link names.
+        assert_eq!(e.target.as_deref(), Some("T1/checkin/y0-w1"));
         // The same form again: "redan registrerat", nothing new.
         let r = post(form_body(&[("skydd", &token), ("datum", "2026-05-21")])).await;
         assert_eq!(r.status, 200);

@@ -53,6 +53,10 @@ pub enum StatusArg {
     Done,
     Cancelled,
     BeforeTracking,
+    /// A check-in window passed by a later check-in (RULES 17).
+    Missed,
+    /// Closed without evidence by IOP-ansvarig (RULES 17).
+    Waived,
 }
 
 impl StatusArg {
@@ -64,6 +68,8 @@ impl StatusArg {
             Self::Done => Status::Done,
             Self::Cancelled => Status::Cancelled,
             Self::BeforeTracking => Status::BeforeTracking,
+            Self::Missed => Status::Missed,
+            Self::Waived => Status::Waived,
         }
     }
 }
@@ -410,12 +416,10 @@ struct Selection {
 
 impl Selection {
     /// The window, plus everything overdue; asking for a closed status
-    /// (done, cancelled, before_tracking) looks back to the start as well.
+    /// (done, cancelled, before_tracking, missed, waived) looks back to the
+    /// start as well.
     fn wants(&self, c: &Checkpoint) -> bool {
-        let looks_back = matches!(
-            self.status,
-            Some(Status::Done | Status::Cancelled | Status::BeforeTracking)
-        );
+        let looks_back = self.status.is_some_and(Status::is_closed);
         let in_window = c.due <= self.until && (c.due >= self.today || looks_back);
         let by_status = match self.status {
             Some(s) => c.status == s,
@@ -575,7 +579,11 @@ fn ics_event(cfg: &Config, r: &PlanRow<'_>, now: chrono::DateTime<chrono::Utc>) 
         url: None,
         organizer: Some((cfg.body.name.clone(), cfg.mail.from.clone())),
         attendees: Vec::new(),
-        cancelled: r.status == Status::Cancelled,
+        // RULES 17: nothing is expected any more for missed and waived ones.
+        cancelled: matches!(
+            r.status,
+            Status::Cancelled | Status::Missed | Status::Waived
+        ),
         alarm_days_before: None,
         categories: vec!["IOP".into()],
     }

@@ -31,6 +31,10 @@ pub struct Common {
     /// Who records it (default: the operating-system user).
     #[arg(long, value_name = "NAME")]
     pub by: Option<String>,
+    /// The checkpoint it is for (its key, as in `iopd plan --format json`):
+    /// it closes exactly that one, or nothing is recorded (RULES 15).
+    #[arg(long = "for", value_name = "KEY")]
+    pub target: Option<String>,
     #[command(flatten)]
     pub now: NowArg,
 }
@@ -173,6 +177,15 @@ pub struct Retract {
     event: i64,
 }
 
+#[derive(Args, Debug)]
+pub struct Waived {
+    #[command(flatten)]
+    c: Common,
+    /// Why the checkpoint is closed without evidence.
+    #[arg(long)]
+    reason: String,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum RecordEvent {
     /// Avstämningsmöte hållet.
@@ -207,6 +220,8 @@ pub enum RecordEvent {
     PaymentsStopped(Plain),
     /// Det ändrade beloppet är infört.
     PaymentChanged(Plain),
+    /// IOP-ansvarig avskriver en kontrollpunkt med motivering (kräver --for).
+    CheckpointWaived(Waived),
     /// Ångra en tidigare registrering (historiken behålls).
     Retraction(Retract),
 }
@@ -318,6 +333,18 @@ impl RecordEvent {
             }
             R::PaymentsStopped(a) => (a.c, EventKind::PaymentsStopped),
             R::PaymentChanged(a) => (a.c, EventKind::PaymentChanged),
+            R::CheckpointWaived(a) => {
+                if a.c.target.is_none() {
+                    return Err(
+                        "checkpoint-waived needs --for KEY: the checkpoint it closes".into(),
+                    );
+                }
+                let reason = clean_text("--reason", &a.reason, 500).map_err(|e| e.0)?;
+                if reason.is_empty() {
+                    return Err("--reason is empty: say why the checkpoint is waived".into());
+                }
+                (a.c, EventKind::CheckpointWaived { reason })
+            }
             R::Retraction(a) => (a.c, EventKind::Retraction { event: a.event }),
         })
     }
@@ -347,12 +374,18 @@ pub async fn record(config: &Path, args: RecordArgs) -> Result<()> {
         recorded_at: now.instant,
         recorded_by: by,
         channel: Channel::Cli,
+        target: common.target.map(|t| t.trim().to_string()),
     };
     let result = crate::record::record(&cfg, &store, now.today, new).await;
     store.close().await;
     let event = result?;
+    let target = event
+        .target
+        .as_deref()
+        .map(|t| format!(" for checkpoint {t}"))
+        .unwrap_or_default();
     println!(
-        "recorded event #{}: {} for {} on {} (by {})",
+        "recorded event #{}: {} for {}{target} on {} (by {})",
         event.id,
         event.kind.name(),
         event.partnership,

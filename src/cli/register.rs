@@ -433,6 +433,12 @@ pub async fn show(config: &Path, args: ShowArgs) -> Result<()> {
                     .join(" ")
             })
             .unwrap_or_default();
+        // RULES 15: the checkpoint the event was recorded for.
+        let details = match &e.target {
+            Some(t) if details.is_empty() => format!("for={t}"),
+            Some(t) => format!("{details} for={t}"),
+            None => details,
+        };
         let recorded = chrono::DateTime::from_timestamp(e.recorded_at, 0)
             .map(|t| {
                 t.with_timezone(&cfg.body.time_zone)

@@ -20,7 +20,8 @@ pub struct ReportArgs {
     /// First day of the period (default: one year before --to).
     #[arg(long, value_name = "DATE")]
     pub from: Option<String>,
-    /// Last day of the period (default: today).
+    /// Last day of the period (default: today); a later date is cut to
+    /// today, and the report says so.
     #[arg(long, value_name = "DATE")]
     pub to: Option<String>,
     /// Only this committee.
@@ -44,20 +45,24 @@ fn date_arg(name: &str, v: &str) -> Result<NaiveDate> {
 
 /// The period and committee, checked: each problem names its argument.
 fn scope(cfg: &Config, today: NaiveDate, args: &ReportArgs) -> Result<Scope> {
-    let to = match &args.to {
+    let asked = match &args.to {
         Some(v) => date_arg("--to", v)?,
         None => today,
     };
-    if to > today {
-        bail!("--to {to} is after today ({today}): the report covers what has already happened");
-    }
     let from = match &args.from {
         Some(v) => date_arg("--from", v)?,
-        None => add_months(to, -12) + chrono::Duration::days(1),
+        None => add_months(asked, -12) + chrono::Duration::days(1),
     };
-    if from > to {
-        bail!("--from {from} is after --to {to}: the period must start before it ends");
+    if from > asked {
+        bail!("--from {from} is after --to {asked}: the period must start before it ends");
     }
+    if from > today {
+        bail!(
+            "--from {from} is after today ({today}): the report covers what has already happened"
+        );
+    }
+    // An auditor asks for "2026" in December: the report covers up to today.
+    let to = asked.min(today);
     let committee = match &args.committee {
         Some(k) => {
             let key =
@@ -76,6 +81,7 @@ fn scope(cfg: &Config, today: NaiveDate, args: &ReportArgs) -> Result<Scope> {
     Ok(Scope {
         from,
         to,
+        asked_to: (asked > to).then_some(asked),
         committee,
     })
 }

@@ -479,7 +479,10 @@ pub async fn heads_up(
                 for cp in engine::checkpoints(&input) {
                     let on_agenda =
                         matches!(cp.kind, Kind::CommitteeFollowup | Kind::TerminationDecision)
-                            && !matches!(cp.status, Status::Cancelled | Status::BeforeTracking);
+                            && !matches!(
+                                cp.status,
+                                Status::Cancelled | Status::BeforeTracking | Status::Waived
+                            );
                     if let (true, Some(m)) = (on_agenda, cp.meeting)
                         && wanted.contains(&(p.committee.clone(), m))
                     {

@@ -20,6 +20,8 @@ pub const DUE_SOON_DAYS: i64 = 28;
 pub const COMMITTEE_MONTHS: i32 = 6;
 /// "a committee with no meeting dates in the coming 12 months" (issue 6).
 pub const MEETING_PLAN_MONTHS: i32 = 12;
+/// Missed and waived checkpoints stay listed this long (RULES 17).
+pub const NOT_DONE_MONTHS: i32 = 12;
 /// Failed mails stay listed this long; after that they are history.
 pub const DELIVERY_PROBLEM_DAYS: i64 = 28;
 
@@ -74,7 +76,8 @@ pub struct SilentPartnership {
     pub committee: String,
     /// The last committee decision recorded with a minute §, if any.
     pub last_decision: Option<NaiveDate>,
-    /// Whole months since that decision (or since the start, if none).
+    /// Whole months since that decision, or since tracking or the agreement
+    /// started, whichever is latest (RULES 18).
     pub months: i32,
 }
 
@@ -126,6 +129,8 @@ pub struct Digest {
     pub overdue_count: usize,
     pub due_soon: Vec<Item>,
     pub committee_items: Vec<Item>,
+    /// Missed and waived checkpoints due in the last 12 months (RULES 17).
+    pub not_done: Vec<Item>,
     pub silence_months: u32,
     pub silent_partnerships: Vec<SilentPartnership>,
     pub silent_committees: Vec<SilentCommittee>,
@@ -186,11 +191,15 @@ impl Silence {
         let last = last_decision(events, at);
         let c = self.committees.entry(p.committee.clone()).or_default();
         c.last_decision = c.last_decision.max(last);
-        if p.start >= self.threshold {
-            return; // too young to have been silent that long
+        // RULES 18: silence counts from the latest of the last decision,
+        // `tracking_start` and the agreement's start, never from a start
+        // years before what was recorded.
+        let watched_from = p.start.max(policy.tracking_start);
+        if watched_from >= self.threshold {
+            return; // too young (or watched too briefly) to have been silent that long
         }
         c.due_partnerships += 1;
-        let since = last.unwrap_or(p.start);
+        let since = last.map_or(watched_from, |d| d.max(watched_from));
         if since < self.threshold {
             self.partnerships.push(SilentPartnership {
                 partnership: p.id.to_string(),
@@ -234,6 +243,7 @@ pub struct Builder<'a> {
     overdue: Vec<Item>,
     due_soon: Vec<Item>,
     committee_items: Vec<Item>,
+    not_done: Vec<Item>,
     silence: Silence,
     notices: Vec<NoticeRow>,
     data_problems: Vec<String>,
@@ -248,6 +258,7 @@ impl<'a> Builder<'a> {
             overdue: Vec::new(),
             due_soon: Vec::new(),
             committee_items: Vec::new(),
+            not_done: Vec::new(),
             silence: Silence::new(today, cfg.digest.silence_months),
             notices: Vec::new(),
             data_problems: Vec::new(),
@@ -287,18 +298,24 @@ impl<'a> Builder<'a> {
         let today = self.today;
         let soon = today + Duration::days(DUE_SOON_DAYS);
         let committee_until = add_months(today, COMMITTEE_MONTHS);
+        let year_ago = add_months(today, -NOT_DONE_MONTHS);
         for cp in checkpoints {
             let item = || item(p, events, committee_name, cp, today);
             match cp.status {
                 Status::Overdue => self.overdue.push(item()),
                 Status::Due | Status::Upcoming if cp.due <= soon => self.due_soon.push(item()),
+                // RULES 17: "the digest lists them (last 12 months)".
+                Status::Missed | Status::Waived if cp.due >= year_ago => self.not_done.push(item()),
                 _ => {}
             }
             let committee_kind =
                 matches!(cp.kind, Kind::CommitteeFollowup | Kind::TerminationDecision);
             let planned = cp.meeting.unwrap_or(cp.due);
             if committee_kind
-                && !matches!(cp.status, Status::Cancelled | Status::BeforeTracking)
+                && !matches!(
+                    cp.status,
+                    Status::Cancelled | Status::BeforeTracking | Status::Waived
+                )
                 && planned >= today
                 && planned <= committee_until
             {
@@ -437,6 +454,8 @@ impl<'a> Builder<'a> {
         });
         self.notices
             .sort_by(|a, b| (a.end, &a.partnership).cmp(&(b.end, &b.partnership)));
+        self.not_done
+            .sort_by(|a, b| (&a.committee, a.due, &a.key).cmp(&(&b.committee, b.due, &b.key)));
 
         let (silent_partnerships, silent_committees) = self.silence.finish(self.cfg);
         let plan_until = add_months(today, MEETING_PLAN_MONTHS);
@@ -478,6 +497,7 @@ impl<'a> Builder<'a> {
             overdue_count,
             due_soon: self.due_soon,
             committee_items: self.committee_items,
+            not_done: self.not_done,
             silence_months: self.cfg.digest.silence_months,
             silent_partnerships,
             silent_committees,
@@ -531,6 +551,8 @@ pub fn status_sv(s: Status) -> &'static str {
         Status::Done => "klar",
         Status::Cancelled => "inställd",
         Status::BeforeTracking => "före uppföljningens start",
+        Status::Missed => "missad",
+        Status::Waived => "avskriven",
     }
 }
 

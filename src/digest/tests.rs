@@ -13,7 +13,7 @@ use crate::domain::{
     Channel, CommitteeKey, Email, Event, EventKind, FollowupDecision, NoticeParty, Partnership,
     PartnershipId, Person,
 };
-use crate::engine::{Checkpoint, Kind, Status};
+use crate::engine::{Checkpoint, Kind, Policy, Status};
 use crate::store::{DeliveryProblem, SentReminder, ServiceHealth};
 
 fn d(s: &str) -> NaiveDate {
@@ -54,6 +54,7 @@ fn event(p: &Partnership, id: i64, on: &str, kind: EventKind) -> Event {
         recorded_at: 0,
         recorded_by: "t".into(),
         channel: Channel::Cli,
+        target: None,
         retracted: false,
     }
 }
@@ -83,6 +84,7 @@ fn cp(p: &Partnership, kind: Kind, period: &str, due: &str, status: Status) -> C
         due: d(due),
         status,
         evidence: None,
+        waiver: None,
         meeting: None,
         no_meeting: false,
         roles: vec![],
@@ -149,11 +151,43 @@ fn only_a_decision_with_its_minute_paragraph_breaks_silence() {
 }
 
 #[test]
+fn silence_counts_from_what_was_recorded() {
+    let cfg = cfg();
+    let mut policy = cfg.policy_for(&CommitteeKey::parse("kbn").unwrap(), d("2020-01-01"));
+    let p = partnership("A", "kbn", "2015-01-01", None);
+    let silent = |policy: &Policy, events: &[Event]| {
+        let mut s = Silence::new(d("2027-03-01"), 24);
+        s.add(&p, events, policy, "Kultur");
+        s.finish(&cfg)
+            .0
+            .into_iter()
+            .map(|s| (s.last_decision, s.months))
+            .collect::<Vec<_>>()
+    };
+    // RULES 18: "counted from the latest of: the last such decision,
+    // `tracking_start`, and the agreement's start". Tracked since 2024-03-01:
+    // 36 months without a decision (not 146 since the 2015 start) …
+    policy.tracking_start = d("2024-03-01");
+    assert_eq!(silent(&policy, &[]), vec![(None, 36)]);
+    // … and a decision before tracking started counts from tracking_start.
+    let old = decision(&p, 1, "2019-05-20", "§ 7");
+    assert_eq!(
+        silent(&policy, std::slice::from_ref(&old)),
+        vec![(Some(d("2019-05-20")), 36)]
+    );
+    // Tracked for less than `silence_months`: not silent at all.
+    policy.tracking_start = d("2026-01-01");
+    assert_eq!(silent(&policy, &[]), vec![]);
+}
+
+#[test]
 fn worst_first_silence_notices_and_data_problems() {
     let cfg = cfg();
     let today = d("2027-03-01");
     let mut b = Builder::new(&cfg, today);
-    let policy = cfg.policy_for(&CommitteeKey::parse("kbn").unwrap(), d("2020-01-01"));
+    // Tracked since 2020 (the example configuration starts in 2026, RULES 18).
+    let mut policy = cfg.policy_for(&CommitteeKey::parse("kbn").unwrap(), d("2020-01-01"));
+    policy.tracking_start = d("2020-01-01");
 
     // A: kbn, last decision 2024-02-22 (more than 24 months before
     // 2027-03-01): silent. Two overdue items, 10 and 40 days late.
@@ -171,6 +205,16 @@ fn worst_first_silence_notices_and_data_problems() {
         ),
         // Outside the four weeks: not listed as due soon.
         cp(&a, Kind::Checkin, "y7-w2", "2027-04-30", Status::Upcoming),
+        // RULES 17: missed and waived are listed for 12 months, then history.
+        cp(&a, Kind::Checkin, "y6-w2", "2026-08-31", Status::Missed),
+        cp(
+            &a,
+            Kind::AnnualEvaluation,
+            "y6",
+            "2026-03-02",
+            Status::Waived,
+        ),
+        cp(&a, Kind::Checkin, "y5-w2", "2025-08-29", Status::Missed),
     ];
     b.add(&a, &a_events, &policy, "Kultur", &a_cps);
 
@@ -251,6 +295,18 @@ fn worst_first_silence_notices_and_data_problems() {
     assert_eq!(
         digest.overdue[1].items[0].reminded,
         vec!["2027-01-27 olle@example.org"]
+    );
+    let not_done: Vec<(&str, &str)> = digest
+        .not_done
+        .iter()
+        .map(|i| (i.key.as_str(), i.status_label))
+        .collect();
+    assert_eq!(
+        not_done,
+        vec![
+            ("A/annual_evaluation/y6", "avskriven"),
+            ("A/checkin/y6-w2", "missad")
+        ]
     );
     // Due within 28 days (by 2027-03-29): only A's evaluation.
     let soon: Vec<&str> = digest.due_soon.iter().map(|i| i.key.as_str()).collect();

@@ -40,6 +40,7 @@ mod ending;
 mod evidence;
 mod responsible;
 mod rules;
+mod target;
 
 #[cfg(test)]
 pub(crate) mod proptests;
@@ -48,6 +49,7 @@ pub(crate) mod tests;
 
 pub use ending::agreement_end;
 pub use responsible::responsible_on;
+pub use target::{Unfit, unfit};
 
 /// The body's follow-up policy with every number resolved (preset, then
 /// `[policy]`, then `[committees.KEY.policy]`, then the partnership's own columns).
@@ -193,16 +195,23 @@ pub enum Status {
     Done,
     Cancelled,
     BeforeTracking,
+    /// A check-in window passed by: a check-in dated in a later window was
+    /// recorded (RULES 17).
+    Missed,
+    /// Closed by IOP-ansvarig without evidence (RULES 17).
+    Waived,
 }
 
 impl Status {
-    pub const ALL: [Status; 6] = [
+    pub const ALL: [Status; 8] = [
         Status::Upcoming,
         Status::Due,
         Status::Overdue,
         Status::Done,
         Status::Cancelled,
         Status::BeforeTracking,
+        Status::Missed,
+        Status::Waived,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -212,10 +221,36 @@ impl Status {
             Status::Done => "done",
             Status::Cancelled => "cancelled",
             Status::BeforeTracking => "before_tracking",
+            Status::Missed => "missed",
+            Status::Waived => "waived",
         }
     }
     pub fn parse(s: &str) -> Option<Status> {
         Status::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// Nothing more is reminded: no stages, pending ones dropped (RULES 3,
+    /// 17: missed and waived stop reminders at once).
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            Status::Done
+                | Status::Cancelled
+                | Status::BeforeTracking
+                | Status::Missed
+                | Status::Waived
+        )
+    }
+
+    /// Still waiting for evidence, with reminders.
+    pub fn is_open(self) -> bool {
+        matches!(self, Status::Upcoming | Status::Due | Status::Overdue)
+    }
+
+    /// Required by the guideline and not done (RULES 17: missed and waived
+    /// count as not done everywhere).
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Overdue | Status::Missed | Status::Waived)
     }
 }
 
@@ -270,6 +305,14 @@ pub struct Evidence {
     pub days_late: i64,
 }
 
+/// The waiver that closed a checkpoint without evidence (RULES 17).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiver {
+    pub event: i64,
+    pub on: NaiveDate,
+    pub reason: String,
+}
+
 /// Who is responsible for a partnership on a date (RULES 10, issue 3 rule 7).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Responsible {
@@ -308,7 +351,11 @@ pub struct Checkpoint {
     pub due: NaiveDate,
     pub status: Status,
     pub evidence: Option<Evidence>,
-    /// The planned committee meeting, where there is one.
+    /// Closed without evidence by IOP-ansvarig (RULES 17).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<Waiver>,
+    /// The planned committee meeting, where there is one; for
+    /// `committee_minutes` after a memo, the memo's meeting (RULES 20).
     pub meeting: Option<NaiveDate>,
     /// No configured meeting in the span: due date fell back to the anniversary.
     pub no_meeting: bool,
@@ -363,8 +410,26 @@ pub fn checkpoints(input: &Input) -> Vec<Checkpoint> {
     section(o, |o| schedule.agreement_end(&ending, o));
 
     evidence::close(&mut out, &sections, &events, input);
+    let missed = evidence::missed(&out, &sections.checkin, &events, policy.tracking_start);
     for cp in &mut out {
         cp.status = status_at(cp, input.today, policy.tracking_start);
+    }
+    for i in missed {
+        out[i].status = Status::Missed;
+    }
+    // RULES 18: minutes whose item is `before_tracking` are too.
+    for (items, minutes) in [
+        (&sections.followup, &sections.followup_minutes),
+        (&sections.termination, &sections.termination_minutes),
+    ] {
+        for (i, m) in items.clone().zip(minutes.clone()) {
+            let untracked = out
+                .get(i)
+                .is_some_and(|c| c.status == Status::BeforeTracking);
+            if let Some(m) = out.get_mut(m).filter(|m| untracked && m.status.is_open()) {
+                m.status = Status::BeforeTracking;
+            }
+        }
     }
     out.sort_unstable_by(|a, b| a.due.cmp(&b.due).then_with(|| a.key.cmp(&b.key)));
     out
@@ -380,14 +445,17 @@ fn section(
     from..out.len()
 }
 
-/// RULES 3: the first status that applies: cancelled, done, before_tracking,
-/// overdue, due, upcoming. RULES 2: `agreement_end` is a fact, done on its date
-/// and never overdue.
+/// RULES 3 and 17: the first status that applies: cancelled, done, (missed:
+/// open windows only, set by the caller), waived, before_tracking, overdue,
+/// due, upcoming.
+/// RULES 2: `agreement_end` is a fact, done on its date and never overdue.
 fn status_at(cp: &Checkpoint, today: NaiveDate, tracking_start: NaiveDate) -> Status {
     if cp.status == Status::Cancelled {
         Status::Cancelled
     } else if cp.evidence.is_some() || cp.kind == Kind::AgreementEnd && cp.due <= today {
         Status::Done
+    } else if cp.waiver.is_some() {
+        Status::Waived
     } else if cp.due < tracking_start {
         Status::BeforeTracking
     } else if cp.kind == Kind::AgreementEnd || cp.due > today {

@@ -125,6 +125,20 @@ fn any_kind(on: NaiveDate, count: i64) -> BoxedStrategy<EventKind> {
             })
         }),
         1 => (1..=count.max(1)).prop_map(|event| EventKind::Retraction { event }),
+        1 => Just(EventKind::CheckpointWaived { reason: "Ersatt av revisionen".into() }),
+    ]
+    .boxed()
+}
+
+/// A checkpoint key an event may name (RULES 15): often one that exists,
+/// sometimes one of another kind or not yet started.
+fn target_key() -> BoxedStrategy<String> {
+    prop_oneof![
+        3 => (0u32..8, 1u32..=4).prop_map(|(k, i)| format!("P1/checkin/y{k}-w{i}")),
+        1 => (0u32..8).prop_map(|k| format!("P1/annual_report/y{k}")),
+        1 => (0u32..8).prop_map(|k| format!("P1/annual_evaluation/y{k}")),
+        1 => (1u32..4).prop_map(|n| format!("P1/committee_followup/f{n}")),
+        1 => (1u32..4).prop_map(|n| format!("P1/committee_minutes/committee_followup-f{n}")),
     ]
     .boxed()
 }
@@ -137,10 +151,16 @@ fn events(start: NaiveDate, max: usize) -> impl Strategy<Value = Vec<Event>> {
             .enumerate()
             .map(|(i, offset)| {
                 let on = plus(start, offset);
-                any_kind(on, count).prop_map(move |kind| {
-                    let s = on.format("%Y-%m-%d").to_string();
-                    ev(i as i64 + 1, &s, kind)
-                })
+                (
+                    any_kind(on, count),
+                    prop::option::weighted(0.25, target_key()),
+                )
+                    .prop_map(move |(kind, target)| {
+                        let s = on.format("%Y-%m-%d").to_string();
+                        let mut e = ev(i as i64 + 1, &s, kind);
+                        e.target = target;
+                        e
+                    })
             })
             .collect::<Vec<_>>()
     })
@@ -269,18 +289,34 @@ proptest! {
     /// RULES 8 is the one deliberate exception: an extension reopens the
     /// checkpoints it moves (`expiry_evaluation` "counts only if dated after
     /// the last extension").
+    ///
+    /// RULES 17: a missed or waived checkpoint is never reminded again either
+    /// (a missed window may still be done late). RULES 15: events named for
+    /// their checkpoint apply in the order recorded, so one dated after *now*
+    /// may take a checkpoint once it is visible; such worlds are skipped.
     #[test]
     fn a_done_checkpoint_stays_done(w in world(), step in 1i64..800) {
         let later = plus(w.today, step);
         let before = w.run();
         let after: BTreeMap<String, Checkpoint> =
             w.run_at(later).into_iter().map(|c| (c.key.clone(), c)).collect();
-        let extended = w.events.iter().any(|e| {
-            !e.retracted
-                && matches!(e.kind, EventKind::AgreementExtended { .. })
-                && e.on > w.today
-                && e.on <= later
+        let appears = |e: &&Event| !e.retracted && e.on > w.today && e.on <= later;
+        let extended = w.events.iter().filter(appears).any(|e| {
+            matches!(e.kind, EventKind::AgreementExtended { .. })
         });
+        if w.events.iter().filter(appears).any(|e| e.target.is_some()) {
+            return Ok(());
+        }
+        let closed = |s: Status| {
+            matches!(s, Status::Done | Status::Cancelled | Status::Missed | Status::Waived)
+        };
+        for cp in before.iter().filter(|c| matches!(c.status, Status::Missed | Status::Waived)) {
+            let now = after.get(&cp.key);
+            prop_assert!(
+                now.is_some_and(|c| closed(c.status)),
+                "{} was {:?} at {}, at {} it is {:?}", cp.key, cp.status, w.today, later, now.map(|c| c.status)
+            );
+        }
         for cp in before.iter().filter(|c| c.status == Status::Done) {
             let moved = matches!(
                 cp.kind,
@@ -352,6 +388,87 @@ proptest! {
                 let event = w.events.iter().find(|x| x.id == e.event);
                 prop_assert!(event.is_some_and(|x| !x.retracted && x.on <= w.today));
             }
+        }
+    }
+
+    /// RULES 15: an event named for a checkpoint closes that one or nothing
+    /// (a committee decision: the item and its minutes, RULES 6b); RULES 17:
+    /// so does a waiver.
+    #[test]
+    fn named_evidence_closes_only_its_checkpoint(w in world()) {
+        let target = |id: i64| w.events.iter().find(|e| e.id == id).and_then(|e| e.target.clone());
+        // The item a key belongs to: minutes name theirs in their period.
+        let item = |key: &str| match key.split_once("/committee_minutes/") {
+            Some((p, rest)) => rest
+                .split_once('-')
+                .map_or(key.to_string(), |(kind, period)| format!("{p}/{kind}/{period}")),
+            None => key.to_string(),
+        };
+        for cp in w.run() {
+            if let Some(t) = cp.evidence.as_ref().and_then(|e| target(e.event)) {
+                prop_assert_eq!(item(&t), item(&cp.key));
+            }
+            if let Some(wv) = &cp.waiver {
+                prop_assert_eq!(target(wv.event), Some(cp.key.clone()));
+                let waiver = w.events.iter().find(|e| e.id == wv.event);
+                prop_assert!(waiver.is_some_and(|e| !e.retracted && e.on <= w.today));
+            }
+        }
+    }
+
+    /// RULES 17 and 18: a window is missed exactly when it is tracked, not
+    /// done, waived or cancelled, and a check-in dated in a later window is
+    /// recorded.
+    #[test]
+    fn missed_means_a_later_checkin_was_held(w in world()) {
+        let cps = w.run();
+        let windows: Vec<&Checkpoint> = cps.iter().filter(|c| c.kind == Kind::Checkin).collect();
+        let last_end = windows.iter().map(|c| c.period_end).max();
+        let first_start = windows.iter().map(|c| c.period_start).min();
+        for cp in &cps {
+            let later_checkin = w.events.iter().any(|e| {
+                !e.retracted
+                    && e.kind == EventKind::CheckinHeld
+                    && e.on <= w.today
+                    && e.on > cp.period_end
+                    && first_start.is_some_and(|s| e.on >= s)
+                    && last_end.is_some_and(|l| e.on <= l)
+            });
+            let should = cp.kind == Kind::Checkin
+                && cp.status != Status::Cancelled
+                && cp.evidence.is_none()
+                && cp.waiver.is_none()
+                && cp.due >= w.policy.tracking_start
+                && later_checkin;
+            prop_assert_eq!(cp.status == Status::Missed, should, "{} {:?}", cp.key, cp.status);
+        }
+    }
+
+    /// RULES 18: minutes waiting for a decision belong to a tracked item.
+    #[test]
+    fn untracked_items_have_untracked_minutes(w in world()) {
+        let cps = w.run();
+        for m in cps.iter().filter(|c| c.kind == Kind::CommitteeMinutes && c.status.is_open()) {
+            let (kind, period) = m.key.rsplit('/').next().unwrap().split_once('-').unwrap();
+            let item = format!("P1/{kind}/{period}");
+            let parent = cps.iter().find(|c| c.key == item);
+            prop_assert!(parent.is_some_and(|p| p.status != Status::BeforeTracking), "{}", m.key);
+        }
+    }
+
+    /// RULES 17: "Retracting … the waiver reopens the checkpoint."
+    #[test]
+    fn a_retracted_waiver_reopens(w in world()) {
+        for cp in w.run().into_iter().filter(|c| c.status == Status::Waived) {
+            let id = cp.waiver.as_ref().map(|x| x.event);
+            let mut undone = w.clone();
+            for e in &mut undone.events {
+                if Some(e.id) == id {
+                    e.retracted = true;
+                }
+            }
+            let now = undone.run().into_iter().find(|c| c.key == cp.key);
+            prop_assert!(now.is_some_and(|c| c.waiver.as_ref().map(|x| x.event) != id), "{}", cp.key);
         }
     }
 }

@@ -99,6 +99,7 @@ fn checkpoint(
         due,
         status: Status::Upcoming,
         evidence: None,
+        waiver: None,
         meeting: None,
         no_meeting: false,
         roles: roles(kind, None).to_vec(),
@@ -433,6 +434,7 @@ pub(super) fn minutes(items: Range<usize>, minutes_days: u32, out: &mut Vec<Chec
                 Status::Upcoming
             },
             evidence: None,
+            waiver: None,
             meeting: item.meeting,
             no_meeting: item.no_meeting,
             roles: item.roles.clone(),

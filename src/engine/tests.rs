@@ -66,7 +66,22 @@ pub(crate) fn ev(id: i64, on: &str, kind: EventKind) -> Event {
         recorded_at: 0,
         recorded_by: "test".into(),
         channel: Channel::Cli,
+        target: None,
         retracted: false,
+    }
+}
+
+impl Event {
+    /// The event named for checkpoint `P1/{key}` (RULES 15).
+    pub(crate) fn aimed(mut self, key: &str) -> Event {
+        self.target = Some(format!("P1/{key}"));
+        self
+    }
+}
+
+fn waived(reason: &str) -> EventKind {
+    EventKind::CheckpointWaived {
+        reason: reason.into(),
     }
 }
 
@@ -117,6 +132,23 @@ impl Scenario {
             today: self.today,
             horizon: self.horizon,
         })
+    }
+
+    /// RULES 15: why `e` (named for a checkpoint) would be refused, if it would.
+    fn unfit(&self, e: Event) -> Option<Unfit> {
+        let mut events = self.events.clone();
+        apply_retractions(&mut events);
+        unfit(
+            &Input {
+                partnership: &self.p,
+                events: &events,
+                policy: &self.policy,
+                committee: &self.committee,
+                today: self.today,
+                horizon: self.horizon,
+            },
+            &e,
+        )
     }
 
     fn at(&self, today: &str) -> Vec<Checkpoint> {
@@ -271,31 +303,81 @@ fn action_due_dates_move_back_over_holidays() {
 }
 
 #[test]
-fn a_missed_window_is_closed_late_by_the_next_checkin() {
-    // RULES 1: "window 1 missed, one check-in in window 2 → window 1 done late,
-    // window 2 still open".
-    let mut s = Scenario::new("2025-03-01", "2025-11-01", "2026-03-01");
-    s.events.push(ev(1, "2025-10-15", EventKind::CheckinHeld));
-    let cps = s.run();
-    let w1 = get(&cps, "checkin/y0-w1");
-    // Window 1 ends Sunday 31 Aug → due Friday 29 Aug; 15 Oct is 47 days later.
-    assert_eq!(w1.due, d("2025-08-29"));
-    assert_eq!(w1.status, Status::Done);
-    assert_eq!(
-        w1.evidence,
-        Some(Evidence {
-            event: 1,
-            on: d("2025-10-15"),
-            days_late: 47
-        })
+fn a_checkin_counts_for_the_window_it_falls_in() {
+    // Windows of a 1 March 2025 start: y0-w1 1 Mar–31 Aug 2025 (due Fri 29
+    // Aug), y0-w2 1 Sep 2025–28 Feb 2026 (due Fri 27 Feb), y1-w1 1 Mar–31 Aug
+    // 2026, y1-w2 1 Sep 2026–28 Feb 2027.
+    use Status::*;
+    /// (key, status, (evidence event, days late))
+    type Want = (&'static str, Status, Option<(i64, i64)>);
+    /// (today, check-ins (id, date), expected)
+    type Case = (
+        &'static str,
+        &'static [(i64, &'static str)],
+        &'static [Want],
     );
-    let w2 = get(&cps, "checkin/y0-w2");
-    assert_eq!((w2.status, w2.evidence.clone()), (Status::Upcoming, None));
-    // Before the check-in, window 1 was overdue (RULES 3).
-    assert_eq!(
-        get(&s.at("2025-10-14"), "checkin/y0-w1").status,
-        Status::Overdue
-    );
+    let rows: [Case; 5] = [
+        // RULES 16: "a check-in closes the window whose unmoved span contains
+        // its date"; RULES 17: window 1 is missed, no longer done late
+        // (RULES 1 alone closed window 1, 47 days late, and left window 2 open).
+        (
+            "2025-11-01",
+            &[(1, "2025-10-15")],
+            &[
+                ("checkin/y0-w1", Missed, None),
+                ("checkin/y0-w2", Done, Some((1, 0))),
+            ],
+        ),
+        // RULES 16: "if it is already done (a second meeting in one window),
+        // it closes the oldest open earlier window, late" (1 Dec − 29 Aug = 94).
+        (
+            "2026-01-10",
+            &[(1, "2025-10-15"), (2, "2025-12-01")],
+            &[
+                ("checkin/y0-w1", Done, Some((2, 94))),
+                ("checkin/y0-w2", Done, Some((1, 0))),
+            ],
+        ),
+        // RULES 16 (the issue's partnership): one missed window, then every
+        // meeting on time: each closes its own window and nothing escalates.
+        (
+            "2026-10-02",
+            &[(1, "2025-10-15"), (2, "2026-04-10"), (3, "2026-10-01")],
+            &[
+                ("checkin/y0-w1", Missed, None),
+                ("checkin/y0-w2", Done, Some((1, 0))),
+                ("checkin/y1-w1", Done, Some((2, 0))),
+                ("checkin/y1-w2", Done, Some((3, 0))),
+            ],
+        ),
+        // RULES 16 details: outside every window (before the start) closes nothing.
+        (
+            "2025-04-01",
+            &[(1, "2025-02-10")],
+            &[("checkin/y0-w1", Upcoming, None)],
+        ),
+        // RULES 16: a second meeting with no open earlier window counts for nothing.
+        (
+            "2025-10-01",
+            &[(1, "2025-03-10"), (2, "2025-04-10")],
+            &[
+                ("checkin/y0-w1", Done, Some((1, 0))),
+                ("checkin/y0-w2", Upcoming, None),
+            ],
+        ),
+    ];
+    for (today, checkins, want) in rows {
+        let mut s = Scenario::new("2025-03-01", today, "2027-03-01");
+        for (id, on) in checkins {
+            s.events.push(ev(*id, on, EventKind::CheckinHeld));
+        }
+        let cps = s.run();
+        for (key, status, evidence) in want {
+            let cp = get(&cps, key);
+            let got = cp.evidence.as_ref().map(|e| (e.event, e.days_late));
+            assert_eq!((cp.status, got), (*status, *evidence), "{today} {key}");
+        }
+    }
 }
 
 #[test]
@@ -325,13 +407,15 @@ fn days_late() {
         ("2026-02-28", Some(0)),
         // RULES 1: on or before the due date is on time.
         ("2026-02-27", Some(0)),
-        // RULES 1: "otherwise days late = evidence date − due date" (3 Mar − 27 Feb).
+        // RULES 1: "otherwise days late = evidence date − due date" (3 Mar −
+        // 27 Feb), for a check-in named for the window (RULES 15).
         ("2026-03-03", Some(4)),
     ];
     for (on, expected) in rows {
         let mut s = Scenario::new("2025-03-01", "2026-03-10", "2026-03-10");
         s.events.push(ev(1, "2025-05-05", EventKind::CheckinHeld));
-        s.events.push(ev(2, on, EventKind::CheckinHeld));
+        s.events
+            .push(ev(2, on, EventKind::CheckinHeld).aimed("checkin/y0-w2"));
         let cps = s.run();
         assert_eq!(late(get(&cps, "checkin/y0-w2")), expected, "{on}");
     }
@@ -386,6 +470,7 @@ fn statuses_at_now() {
             on: d("2025-03-01"),
             days_late: 0,
         }),
+        waiver: None,
         meeting: None,
         no_meeting: false,
         roles: Vec::new(),
@@ -533,13 +618,21 @@ fn a_followup_taken_to_a_later_meeting_closes_the_overdue_one() {
         (Status::Done, Some((1, 47)))
     );
     let m1 = get(&cps, "committee_minutes/committee_followup-f1");
-    // Minutes due 15 March; decided 19 April: 35 days late.
+    // RULES 20: the memo names 19 April, so the minutes are due 14 days after
+    // it, Monday 3 May (not 15 March after the planned meeting): on time.
     assert_eq!(
         (
+            m1.due,
+            m1.meeting,
             m1.status,
             m1.evidence.as_ref().map(|e| (e.event, e.days_late))
         ),
-        (Status::Done, Some((2, 35)))
+        (
+            d("2027-05-03"),
+            Some(d("2027-04-19")),
+            Status::Done,
+            Some((2, 0))
+        )
     );
     assert_eq!(get(&cps, "committee_followup/f2").evidence, None);
     assert_eq!(
@@ -1109,5 +1202,308 @@ fn output_is_sorted_by_due_then_key() {
             "P1/annual_report/y0",
             "P1/checkin/y0-w2"
         ]
+    );
+}
+
+#[test]
+fn missed_and_waived() {
+    use Status::*;
+    // Windows of a 1 March 2025 start as in the RULES 16 table; annual_report/y0
+    // is due Friday 27 Feb 2026.
+    let run = |today: &str, events: Vec<Event>| {
+        let mut s = Scenario::new("2025-03-01", today, "2027-03-01");
+        s.events = events;
+        s.run()
+    };
+    let status = |cps: &[Checkpoint], key: &str| get(cps, key).status;
+    // RULES 17: "An open check-in window becomes `missed` as soon as a check-in
+    // dated in a later window is recorded"; the day before, it was overdue.
+    let checkin = ev(1, "2025-10-15", EventKind::CheckinHeld);
+    assert_eq!(
+        status(&run("2025-11-01", vec![checkin.clone()]), "checkin/y0-w1"),
+        Missed
+    );
+    assert_eq!(
+        status(&run("2025-10-14", vec![checkin.clone()]), "checkin/y0-w1"),
+        Overdue
+    );
+    // RULES 17: "Retracting the later check-in … reopens the checkpoint."
+    let retracted = vec![
+        checkin.clone(),
+        ev(2, "2025-10-20", EventKind::Retraction { event: 1 }),
+    ];
+    assert_eq!(
+        status(&run("2025-11-01", retracted), "checkin/y0-w1"),
+        Overdue
+    );
+    // RULES 17 details: "A `missed` window stays open to evidence": named for
+    // it, a check-in closes it late (1 Nov − 29 Aug = 64 days).
+    let cps = run(
+        "2025-11-02",
+        vec![
+            checkin.clone(),
+            ev(2, "2025-11-01", EventKind::CheckinHeld).aimed("checkin/y0-w1"),
+        ],
+    );
+    assert_eq!(
+        (
+            status(&cps, "checkin/y0-w1"),
+            late(get(&cps, "checkin/y0-w1"))
+        ),
+        (Done, Some(64))
+    );
+    // RULES 17: IOP-ansvarig "can close any open checkpoint as `waived` with a
+    // reason"; retracting the waiver reopens it.
+    let waiver = ev(
+        1,
+        "2026-03-10",
+        waived("Årsredovisningen ersätts av revisionen"),
+    )
+    .aimed("annual_report/y0");
+    let cps = run("2026-03-20", vec![waiver.clone()]);
+    let report = get(&cps, "annual_report/y0");
+    assert_eq!(report.status, Waived);
+    assert_eq!(
+        report.waiver.as_ref().map(|w| (w.event, w.reason.as_str())),
+        Some((1, "Årsredovisningen ersätts av revisionen"))
+    );
+    let undone = vec![
+        waiver.clone(),
+        ev(2, "2026-03-11", EventKind::Retraction { event: 1 }),
+    ];
+    assert_eq!(
+        status(&run("2026-03-20", undone), "annual_report/y0"),
+        Overdue
+    );
+    // RULES 17 details: "evidence recorded after it finds that checkpoint
+    // closed (… an untargeted one passes it by)": the check-in dated in the
+    // waived window closes nothing (no open earlier window).
+    let cps = run(
+        "2025-07-01",
+        vec![
+            ev(1, "2025-06-01", waived("Partnern bytte ordförande")).aimed("checkin/y0-w1"),
+            ev(2, "2025-05-05", EventKind::CheckinHeld),
+        ],
+    );
+    assert_eq!(
+        (
+            status(&cps, "checkin/y0-w1"),
+            get(&cps, "checkin/y0-w1").evidence.clone()
+        ),
+        (Waived, None)
+    );
+    // RULES 17: "An open check-in window becomes `missed`": a waived one is
+    // closed and stays waived when a later check-in comes.
+    let cps = run(
+        "2025-11-01",
+        vec![
+            ev(1, "2025-09-10", waived("Partnern bytte ordförande")).aimed("checkin/y0-w1"),
+            checkin,
+        ],
+    );
+    assert_eq!(status(&cps, "checkin/y0-w1"), Waived);
+}
+
+#[test]
+fn a_waiver_closes_an_untracked_checkpoint_too() {
+    // RULES 17 details: "A waiver closes any open checkpoint, `before_tracking`
+    // ones included."
+    let mut s = Scenario::new("2024-03-01", "2026-01-15", "2026-03-01");
+    s.policy.tracking_start = d("2026-01-01");
+    assert_eq!(
+        get(&s.run(), "checkin/y0-w1").status,
+        Status::BeforeTracking
+    );
+    s.events
+        .push(ev(1, "2026-01-10", waived("Före iopd")).aimed("checkin/y0-w1"));
+    assert_eq!(get(&s.run(), "checkin/y0-w1").status, Status::Waived);
+}
+
+#[test]
+fn before_tracking_is_not_a_failure() {
+    // f1 of a 1 March 2025 start: meeting 1 March 2027, deadline Monday 1 Feb,
+    // minutes due 15 March; f2 at the 19 April meeting, deadline 22 March.
+    let scenario = |today: &str| {
+        let mut s = Scenario::new("2025-03-01", today, "2027-06-30");
+        s.committee = calendar(&["2027-03-01", "2027-04-19"], 28);
+        s.policy.tracking_start = d("2027-02-10");
+        s
+    };
+    let s = scenario("2027-03-20");
+    let cps = s.run();
+    use Status::*;
+    // RULES 18: "A `committee_minutes` checkpoint whose parent item is
+    // `before_tracking` is `before_tracking` too" (was overdue since 15 March).
+    assert_eq!(get(&cps, "committee_followup/f1").status, BeforeTracking);
+    assert_eq!(
+        get(&cps, "committee_minutes/committee_followup-f1").status,
+        BeforeTracking
+    );
+    // RULES 18: a window due before tracking started is never missed.
+    let mut s = Scenario::new("2025-03-01", "2025-11-01", "2026-03-01");
+    s.policy.tracking_start = d("2025-09-01");
+    s.events.push(ev(1, "2025-10-15", EventKind::CheckinHeld));
+    assert_eq!(get(&s.run(), "checkin/y0-w1").status, BeforeTracking);
+}
+
+#[test]
+fn a_decision_without_a_memo() {
+    use Status::*;
+    let mut s = Scenario::new("2025-03-01", "2027-05-01", "2027-06-30");
+    s.committee = calendar(&["2027-03-01", "2027-04-19"], 28);
+    s.policy.tracking_start = d("2027-02-10");
+    s.events.push(ev(
+        1,
+        "2027-04-19",
+        decided("2027-04-19", "§ 45", FollowupDecision::Approved),
+    ));
+    let cps = s.run();
+    let state = |key: &str| {
+        let cp = get(&cps, key);
+        (
+            cp.status,
+            cp.evidence.as_ref().map(|e| (e.event, e.days_late)),
+        )
+    };
+    // RULES 19: "closes the oldest open committee item … and that item's
+    // `committee_minutes`, never the minutes of an item that is
+    // `before_tracking`" (the independent rules' one real disagreement).
+    assert_eq!(
+        state("committee_minutes/committee_followup-f1"),
+        (BeforeTracking, None)
+    );
+    // f2: deadline 22 March = the 19 April meeting's, so on time; its minutes
+    // are due 3 May.
+    assert_eq!(state("committee_followup/f2"), (Done, Some((1, 0))));
+    assert_eq!(
+        state("committee_minutes/committee_followup-f2"),
+        (Done, Some((1, 0)))
+    );
+}
+
+#[test]
+fn minutes_follow_the_memo_meeting() {
+    let mut s = Scenario::new("2025-03-01", "2027-03-20", "2027-06-30");
+    s.committee = calendar(&["2027-03-01", "2027-04-19"], 28);
+    let minutes = "committee_minutes/committee_followup-f1";
+    // #6b: without a memo, 14 days after the planned meeting (1 March).
+    assert_eq!(get(&s.run(), minutes).due, d("2027-03-15"));
+    // RULES 20: "When the memo names a meeting, `committee_minutes` is due
+    // `minutes_days` after that meeting": 19 April + 14 = Monday 3 May, so
+    // they are not overdue on 20 March.
+    s.events
+        .push(ev(1, "2027-03-18", memo("KBN 2027/31", "2027-04-19")));
+    let cps = s.run();
+    let m = get(&cps, minutes);
+    assert_eq!((m.due, m.status), (d("2027-05-03"), Status::Upcoming));
+    // "moved back to a working day": 11 April 2027 + 14 = Sunday 25 April → Friday 23.
+    s.events[0].kind = memo("KBN 2027/31", "2027-04-11");
+    assert_eq!(get(&s.run(), minutes).due, d("2027-04-23"));
+}
+
+#[test]
+fn evidence_named_for_its_checkpoint() {
+    use Status::*;
+    let mut s = Scenario::new("2025-03-01", "2025-11-01", "2027-12-31");
+    // RULES 15: "closes exactly that checkpoint, if it is open and the evidence
+    // fits it (a check-in dated inside or after its window's start)": window 1,
+    // 47 days late (15 Oct − 29 Aug), and window 2 stays open.
+    let for_w1 = ev(1, "2025-10-15", EventKind::CheckinHeld).aimed("checkin/y0-w1");
+    assert_eq!(s.unfit(for_w1.clone()), None);
+    s.events.push(for_w1);
+    let cps = s.run();
+    assert_eq!(
+        (
+            get(&cps, "checkin/y0-w1").status,
+            late(get(&cps, "checkin/y0-w1"))
+        ),
+        (Done, Some(47))
+    );
+    assert_eq!(get(&cps, "checkin/y0-w2").status, Upcoming);
+    let rows = [
+        // RULES 15: "otherwise it is refused with a message that names the
+        // checkpoint and why": a window that has not started …
+        (
+            ev(2, "2025-10-20", EventKind::CheckinHeld).aimed("checkin/y1-w1"),
+            Some(Unfit::BeforePeriod(Kind::Checkin, d("2026-03-01"))),
+        ),
+        // … one that is not open …
+        (
+            ev(2, "2025-10-20", EventKind::CheckinHeld).aimed("checkin/y0-w1"),
+            Some(Unfit::Closed(Kind::Checkin, Done)),
+        ),
+        // … evidence of another kind, and a key that does not exist.
+        (
+            ev(2, "2025-10-20", EventKind::AnnualEvaluationHeld).aimed("checkin/y0-w2"),
+            Some(Unfit::WrongKind(Kind::Checkin)),
+        ),
+        (
+            ev(2, "2025-10-20", EventKind::CheckinHeld).aimed("checkin/y9-w1"),
+            Some(Unfit::Unknown),
+        ),
+        (
+            ev(2, "2025-10-20", EventKind::CheckinHeld).aimed("checkin/y0-w2"),
+            None,
+        ),
+    ];
+    for (e, want) in rows {
+        assert_eq!(s.unfit(e.clone()), want, "{:?}", e.target);
+    }
+    // RULES 17 details: a missed window takes evidence, not a waiver.
+    let mut s = Scenario::new("2025-03-01", "2025-11-01", "2027-12-31");
+    s.events.push(ev(1, "2025-10-15", EventKind::CheckinHeld));
+    assert_eq!(
+        s.unfit(ev(2, "2025-10-20", waived("x")).aimed("checkin/y0-w1")),
+        Some(Unfit::Closed(Kind::Checkin, Missed))
+    );
+    assert_eq!(
+        s.unfit(ev(2, "2025-10-20", EventKind::CheckinHeld).aimed("checkin/y0-w1")),
+        None
+    );
+}
+
+#[test]
+fn committee_evidence_named_for_its_checkpoint() {
+    use Status::*;
+    let mut s = Scenario::new("2025-03-01", "2027-04-01", "2027-12-31");
+    s.committee = calendar(&["2027-03-01", "2027-04-19"], 28);
+    // RULES 15: a memo named for f2 closes f2 although f1 is overdue (RULES 1
+    // would have closed f1).
+    s.events.push(
+        ev(1, "2027-03-20", memo("KBN 2027/40", "2027-04-19")).aimed("committee_followup/f2"),
+    );
+    let cps = s.run();
+    assert_eq!(get(&cps, "committee_followup/f1").status, Overdue);
+    assert_eq!(get(&cps, "committee_followup/f2").status, Done);
+    // RULES 15: a decision fits when "dated on or after the memo's meeting".
+    let minutes = "committee_minutes/committee_followup-f2";
+    s.today = d("2027-05-01");
+    assert_eq!(
+        s.unfit(
+            ev(
+                2,
+                "2027-04-01",
+                decided("2027-03-15", "§ 9", FollowupDecision::Approved)
+            )
+            .aimed(minutes)
+        ),
+        Some(Unfit::BeforeMemoMeeting(
+            Kind::CommitteeMinutes,
+            d("2027-04-19")
+        ))
+    );
+    let decision = ev(
+        2,
+        "2027-04-20",
+        decided("2027-04-19", "§ 45", FollowupDecision::Approved),
+    )
+    .aimed(minutes);
+    assert_eq!(s.unfit(decision.clone()), None);
+    s.events.push(decision);
+    let cps = s.run();
+    assert_eq!(get(&cps, minutes).status, Done);
+    assert_eq!(
+        get(&cps, "committee_minutes/committee_followup-f1").status,
+        Overdue
     );
 }

@@ -92,7 +92,7 @@ impl Store {
                     "SELECT ",
                     partnership_columns!(),
                     ", revision, (SELECT json_group_array(json_array(e.id, e.occurred_on, json(e.data), \
-                     e.recorded_at, e.recorded_by, e.channel)) FROM (SELECT * FROM events WHERE \
+                     e.recorded_at, e.recorded_by, e.channel, e.checkpoint_key)) FROM (SELECT * FROM events WHERE \
                      partnership_id = p.id ORDER BY id) e) AS history FROM partnerships p WHERE p.id IN ("
                 ));
                 let mut sep = q.separated(", ");

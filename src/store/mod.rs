@@ -58,17 +58,18 @@ macro_rules! partnership_columns {
 
 macro_rules! event_columns {
     () => {
-        "id, partnership_id, kind, occurred_on, data, recorded_at, recorded_by, channel"
+        "id, partnership_id, kind, occurred_on, data, recorded_at, recorded_by, channel, \
+         checkpoint_key"
     };
 }
 
 /// Every partnership with its events as a JSON array of
-/// `[id, occurred_on, data, recorded_at (unix s), recorded_by, channel]`.
+/// `[id, occurred_on, data, recorded_at (unix s), recorded_by, channel, checkpoint_key]`.
 const SQLITE_REGISTER_WITH_HISTORY: &str = concat!(
     "SELECT ",
     partnership_columns!(),
     ", (SELECT json_group_array(json_array(e.id, e.occurred_on, json(e.data), e.recorded_at, \
-     e.recorded_by, e.channel)) FROM (SELECT * FROM events WHERE partnership_id = p.id ORDER BY id) e) \
+     e.recorded_by, e.channel, e.checkpoint_key)) FROM (SELECT * FROM events WHERE partnership_id = p.id ORDER BY id) e) \
      AS history FROM partnerships p ORDER BY id"
 );
 
@@ -203,6 +204,8 @@ pub struct NewEvent {
     pub recorded_at: DateTime<Utc>,
     pub recorded_by: String,
     pub channel: Channel,
+    /// The checkpoint key it is for (RULES 15).
+    pub target: Option<String>,
 }
 
 impl Store {
@@ -590,8 +593,8 @@ impl Store {
             let events = load_events!(&mut *tx, B, &new.partnership);
             check(&partnership, &events).map_err(StoreError::Refused)?;
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO events (partnership_id, kind, occurred_on, data, recorded_at, recorded_by, channel) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                "INSERT INTO events (partnership_id, kind, occurred_on, data, recorded_at, recorded_by, channel, \
+                 checkpoint_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
             )
             .bind(new.partnership.as_str())
             .bind(new.kind.name())
@@ -600,6 +603,7 @@ impl Store {
             .bind(<B as Backend>::instant(new.recorded_at))
             .bind(&new.recorded_by)
             .bind(new.channel.name())
+            .bind(new.target.as_deref())
             .fetch_one(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -611,6 +615,7 @@ impl Store {
                 recorded_at: new.recorded_at.timestamp(),
                 recorded_by: new.recorded_by,
                 channel: new.channel,
+                target: new.target,
                 retracted: false,
             })
         })
@@ -797,6 +802,7 @@ where
     for<'a> &'a str: sqlx::Decode<'a, B> + sqlx::Type<B>,
     for<'a> String: sqlx::Decode<'a, B> + sqlx::Type<B>,
     for<'a> i64: sqlx::Decode<'a, B> + sqlx::Type<B>,
+    for<'a> Option<String>: sqlx::Decode<'a, B> + sqlx::Type<B>,
     for<'a> NaiveDate: sqlx::Decode<'a, B> + sqlx::Type<B>,
     for<'a> B::Instant: sqlx::Decode<'a, B> + sqlx::Type<B>,
 {
@@ -823,13 +829,22 @@ where
         recorded_at: B::from_instant(recorded_at).timestamp(),
         recorded_by: r.try_get(6)?,
         channel,
+        target: r.try_get(8)?,
         retracted: false,
     })
 }
 
 /// Decodes the JSON history built by `REGISTER_WITH_HISTORY`.
 fn history_from_json(id: &PartnershipId, json: &str) -> Result<Vec<Event>> {
-    type Raw = (i64, NaiveDate, EventKind, i64, String, String);
+    type Raw = (
+        i64,
+        NaiveDate,
+        EventKind,
+        i64,
+        String,
+        String,
+        Option<String>,
+    );
     let raw: Vec<Raw> = serde_json::from_str(json).map_err(|e| StoreError::BadRow {
         table: "events",
         id: format!("of partnership {id}"),
@@ -837,24 +852,27 @@ fn history_from_json(id: &PartnershipId, json: &str) -> Result<Vec<Event>> {
         problem: e.to_string(),
     })?;
     raw.into_iter()
-        .map(|(eid, on, kind, recorded_at, recorded_by, channel)| {
-            let channel = parse_channel(&channel).ok_or_else(|| StoreError::BadRow {
-                table: "events",
-                id: eid.to_string(),
-                column: "channel",
-                problem: format!("unknown channel {channel:?}"),
-            })?;
-            Ok(Event {
-                id: eid,
-                partnership: id.clone(),
-                on,
-                kind,
-                recorded_at,
-                recorded_by,
-                channel,
-                retracted: false,
-            })
-        })
+        .map(
+            |(eid, on, kind, recorded_at, recorded_by, channel, target)| {
+                let channel = parse_channel(&channel).ok_or_else(|| StoreError::BadRow {
+                    table: "events",
+                    id: eid.to_string(),
+                    column: "channel",
+                    problem: format!("unknown channel {channel:?}"),
+                })?;
+                Ok(Event {
+                    id: eid,
+                    partnership: id.clone(),
+                    on,
+                    kind,
+                    recorded_at,
+                    recorded_by,
+                    channel,
+                    target,
+                    retracted: false,
+                })
+            },
+        )
         .collect()
 }
 

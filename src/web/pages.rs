@@ -320,6 +320,8 @@ fn status_sv(s: Status) -> &'static str {
         Status::Done => "Klar",
         Status::Cancelled => "Inte längre aktuell",
         Status::BeforeTracking => "Före uppföljningens start",
+        Status::Missed => "Missad",
+        Status::Waived => "Avskriven",
     }
 }
 
@@ -361,8 +363,10 @@ fn closed_page(cfg: &Config, f: &Found) -> Response {
     message(StatusCode::OK, Some(cfg), title, &[text])
 }
 
+/// Nothing to do from a page: RULES 17 details, a missed window "stays open
+/// to evidence", so its page still records the check-in.
 fn is_closed(s: Status) -> bool {
-    matches!(s, Status::Done | Status::Cancelled | Status::BeforeTracking)
+    s.is_closed() && s != Status::Missed
 }
 
 /// What the page for one action offers, before anything is submitted.
@@ -681,7 +685,14 @@ pub async fn action_submit(
     }
 }
 
-fn new_event(c: &Checked, f: &Found, on: NaiveDate, kind: EventKind) -> NewEvent {
+/// `target`: the checkpoint the page was reached from, for evidence (RULES 15).
+fn new_event(
+    c: &Checked,
+    f: &Found,
+    on: NaiveDate,
+    kind: EventKind,
+    target: Option<&str>,
+) -> NewEvent {
     NewEvent {
         partnership: f.partnership.id.clone(),
         on,
@@ -689,6 +700,7 @@ fn new_event(c: &Checked, f: &Found, on: NaiveDate, kind: EventKind) -> NewEvent
         recorded_at: c.now.instant,
         recorded_by: c.claims.recipient.to_string(),
         channel: Channel::Web,
+        target: target.map(str::to_string),
     }
 }
 
@@ -719,41 +731,52 @@ async fn submit_done(
             Err(ALREADY.to_string())
         }
     };
-    let event =
-        match crate::record::record_with(cfg, &st.store, today, new_event(c, f, on, kind), guard)
-            .await
-        {
-            Ok(e) => e,
-            Err(StoreError::Refused(m)) if m == ALREADY => {
-                return message(
-                    StatusCode::OK,
-                    Some(cfg),
-                    "Det här är redan registrerat",
-                    &["Det här var redan registrerat, så ingenting nytt har sparats.".into()],
-                );
-            }
-            Err(StoreError::Refused(m)) => {
-                return invalid(
-                    Vec::new(),
-                    Some(format!("Det gick inte att registrera: {m}")),
-                );
-            }
-            Err(e) => return server_error(cfg, &e),
-        };
+    let event = match crate::record::record_with(
+        cfg,
+        &st.store,
+        today,
+        new_event(c, f, on, kind, Some(&key)),
+        guard,
+    )
+    .await
+    {
+        Ok(e) => e,
+        Err(StoreError::Refused(m)) if m == ALREADY => {
+            return message(
+                StatusCode::OK,
+                Some(cfg),
+                "Det här är redan registrerat",
+                &["Det här var redan registrerat, så ingenting nytt har sparats.".into()],
+            );
+        }
+        Err(StoreError::Refused(m)) => {
+            return invalid(
+                Vec::new(),
+                Some(format!("Det gick inte att registrera: {m}")),
+            );
+        }
+        Err(e) => return server_error(cfg, &e),
+    };
     tracing::info!(event = event.id, checkpoint = %f.cp.key, "evidence recorded from a page");
-    // Which checkpoints this closed (RULES 1: the oldest open one of its kind).
+    // Which checkpoints this closed: its own (RULES 15), and earlier windows
+    // it made missed (RULES 17).
     let mut events = f.events.clone();
     events.push(event.clone());
     let after = checkpoints_of(cfg, &f.partnership, &events, tracking, today);
     let was_open: HashMap<&str, &Checkpoint> = f
         .all
         .iter()
-        .filter(|cp| !is_closed(cp.status))
+        .filter(|cp| !cp.status.is_closed() || cp.key == key)
         .map(|cp| (cp.key.as_str(), cp))
         .collect();
     let closed: Vec<&Checkpoint> = after
         .iter()
-        .filter(|cp| is_closed(cp.status) && was_open.contains_key(cp.key.as_str()))
+        .filter(|cp| {
+            cp.status.is_closed()
+                && was_open
+                    .get(cp.key.as_str())
+                    .is_some_and(|before| before.status != cp.status)
+        })
         .collect();
     for cp in &closed {
         // The waiting reminders go now; the next tick cancels the calendar entry.
@@ -771,13 +794,13 @@ async fn submit_done(
             f.cp.kind.label_sv(),
             f.cp.due
         ));
-    } else if let Some(other) = closed.first() {
+    }
+    for other in closed.iter().filter(|cp| cp.status == Status::Missed) {
         paras.push(format!(
-            "Registreringen räknades för den äldsta öppna: {} med sista dag {}. Den här \
-             kontrollpunkten (sista dag {}) är fortfarande öppen.",
+            "{} med sista dag {} räknas nu som missat, eftersom ett senare möte är \
+             registrerat. Påminnelserna om det upphör.",
             other.kind.label_sv(),
-            other.due,
-            f.cp.due
+            other.due
         ));
     }
     paras.push(format!(
@@ -805,7 +828,7 @@ async fn submit_absence(
             Ok(())
         }
     };
-    let ev = new_event(c, f, c.now.today, kind);
+    let ev = new_event(c, f, c.now.today, kind, None);
     match crate::record::record_with(cfg, &st.store, c.now.today, ev, guard).await {
         Ok(e) => {
             tracing::info!(event = e.id, partnership = %f.partnership.id, "absence recorded from a page");
