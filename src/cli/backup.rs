@@ -139,6 +139,7 @@ async fn write_export(
         "on",
         "kind",
         "details",
+        "for_checkpoint",
         "recorded_at",
         "recorded_by",
         "channel",
@@ -204,6 +205,7 @@ async fn write_export(
             e.on.to_string(),
             name,
             cell(&details),
+            cell(e.target.as_deref().unwrap_or("")),
             chrono::DateTime::from_timestamp(e.recorded_at, 0)
                 .map(|t| t.to_rfc3339())
                 .unwrap_or_default(),

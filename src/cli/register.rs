@@ -87,6 +87,8 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
                 recorded_at: now.instant,
                 recorded_by: by.clone(),
                 channel: crate::domain::Channel::Import,
+                // History follows the default rules (RULES 1 and 16).
+                target: None,
             });
         }
     }
