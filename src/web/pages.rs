@@ -355,6 +355,21 @@ fn closed_page(cfg: &Config, f: &Found) -> Response {
             "Det här är redan registrerat",
             format!("{what} är redan registrerat som gjort. Du behöver inte göra något mer."),
         ),
+        Status::Missed => (
+            "Räknas som missat",
+            format!(
+                "{what} räknas som missat, eftersom ett senare avstämningsmöte är registrerat. \
+                 Påminnelserna om det har upphört. Har mötet ändå hållits registrerar du det med \
+                 länken \"Registrera att det är gjort\" i mejlet."
+            ),
+        ),
+        Status::Waived => (
+            "Avskrivet av IOP-ansvarig",
+            format!(
+                "{what} är avskrivet av IOP-ansvarig, så det finns inget att registrera. \
+                 Kontakta IOP-ansvarig om något ser fel ut."
+            ),
+        ),
         _ => (
             "Inte längre aktuellt",
             format!("{what} är inte längre aktuellt, så det finns inget att registrera."),
@@ -363,10 +378,20 @@ fn closed_page(cfg: &Config, f: &Found) -> Response {
     message(StatusCode::OK, Some(cfg), title, &[text])
 }
 
-/// Nothing to do from a page: RULES 17 details, a missed window "stays open
-/// to evidence", so its page still records the check-in.
+/// Nothing to record from a page: RULES 17 details, a missed window "stays
+/// open to evidence", so its page still records the check-in.
 fn is_closed(s: Status) -> bool {
     s.is_closed() && s != Status::Missed
+}
+
+/// Nothing to do from a page with this action: a missed window takes
+/// evidence, but no postponement or absence (its reminders have stopped).
+fn closed_for(action: Action, s: Status) -> bool {
+    if action == Action::Done {
+        is_closed(s)
+    } else {
+        s.is_closed()
+    }
 }
 
 /// What the page for one action offers, before anything is submitted.
@@ -565,7 +590,7 @@ pub async fn action_page(
         Ok(f) => f,
         Err(r) => return *r,
     };
-    if is_closed(f.cp.status) {
+    if closed_for(c.claims.action, f.cp.status) {
         return closed_page(&c.cfg, &f);
     }
     match offer(&st, &c, &f).await {
@@ -633,7 +658,7 @@ pub async fn action_submit(
         Ok(f) => f,
         Err(r) => return *r,
     };
-    if is_closed(f.cp.status) {
+    if closed_for(c.claims.action, f.cp.status) {
         return closed_page(&cfg, &f);
     }
     let extra = match offer(&st, &c, &f).await {
@@ -988,6 +1013,18 @@ pub async fn overview(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missed_window_takes_evidence_but_nothing_else() {
+        // RULES 17 details: "A `missed` window stays open to evidence"; its
+        // reminders have stopped, so there is nothing to postpone.
+        assert!(!closed_for(Action::Done, Status::Missed));
+        assert!(closed_for(Action::MoreTime, Status::Missed));
+        assert!(closed_for(Action::Absent, Status::Missed));
+        // "evidence recorded after it finds that checkpoint closed".
+        assert!(closed_for(Action::Done, Status::Waived));
+        assert!(!closed_for(Action::Done, Status::Overdue));
+    }
 
     #[test]
     fn keys_name_their_partnership_even_with_slashes_in_the_id() {
