@@ -357,7 +357,7 @@ impl Builder<'_> {
                 what: model::what(cp),
                 due: cp.due,
                 status: cp.status,
-                status_label: model::status_sv(cp.status),
+                status_label: cp.status.label_sv(),
                 evidence_on: cp
                     .evidence
                     .as_ref()

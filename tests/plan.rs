@@ -270,10 +270,20 @@ fn plan_table_and_bad_arguments() {
         .ok(&["plan", "--now", "2026-11-23", "--days", "10"])
         .stdout;
     assert!(t.starts_with("FÖRFALLER"), "{t}");
+    // Swedish words under the Swedish headings, the committee by its name.
+    let row = t
+        .lines()
+        .find(|l| l.starts_with("2026-11-26"))
+        .unwrap_or_else(|| panic!("{t}"));
     assert!(
-        t.contains("2026-11-26  upcoming  committee_followup"),
-        "{t}"
+        row.contains("kommande") && row.contains("Fördjupad uppföljning till nämnden"),
+        "{row}"
     );
+    assert!(
+        row.contains("Kultur- och bildningsnämnden") || row.contains("Hälso- och sjukvårdsnämnden"),
+        "{row}"
+    );
+    assert!(t.contains("kontrollpunkter (i dag 2026-11-23"), "{t}");
     let r = w.refused(&["plan", "--now", "2026-11-23", "--until", "2026-01-01"]);
     assert!(r.stderr.contains("before today"), "{}", r.stderr);
     let r = w.run(&["plan", "--days", "5", "--until", "2027-01-01"]);

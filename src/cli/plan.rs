@@ -510,15 +510,23 @@ pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
             )?;
         }
         PlanFormat::Table => {
-            let table: Vec<[String; 6]> = picked
+            // Swedish words under Swedish headings; JSON keeps the machine words.
+            let committee_name = |key: &str| {
+                cfg.committees
+                    .iter()
+                    .find(|(k, _)| k.as_str() == key)
+                    .map_or_else(|| key.to_string(), |(_, c)| c.name.clone())
+            };
+            let table: Vec<[String; 7]> = picked
                 .rows()
                 .map(|r| {
                     [
                         r.due.to_string(),
-                        r.status.name().to_string(),
-                        r.kind.name().to_string(),
+                        r.status.label_sv().to_string(),
+                        r.kind.label_sv().to_string(),
                         r.partnership.to_string(),
                         r.organisation.to_string(),
+                        committee_name(r.committee),
                         r.meeting
                             .map_or(String::new(), |m| format!("sammanträde {m}")),
                     ]
@@ -526,12 +534,20 @@ pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
                 .collect();
             write_table(
                 &mut out,
-                &["FÖRFALLER", "STATUS", "SLAG", "ID", "ORGANISATION", "NÄMND"],
+                &[
+                    "FÖRFALLER",
+                    "STATUS",
+                    "SLAG",
+                    "ID",
+                    "ORGANISATION",
+                    "NÄMND",
+                    "SAMMANTRÄDE",
+                ],
                 &table,
             )?;
             writeln!(
                 out,
-                "{} checkpoints (today {today}, until {until})",
+                "{} kontrollpunkter (i dag {today}, till och med {until})",
                 table.len()
             )?;
         }

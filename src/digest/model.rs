@@ -543,19 +543,6 @@ pub fn whole_months(from: NaiveDate, to: NaiveDate) -> i32 {
 }
 
 /// A status in Swedish words.
-pub fn status_sv(s: Status) -> &'static str {
-    match s {
-        Status::Upcoming => "kommande",
-        Status::Due => "förfaller i dag",
-        Status::Overdue => "försenad",
-        Status::Done => "klar",
-        Status::Cancelled => "inställd",
-        Status::BeforeTracking => "före uppföljningens start",
-        Status::Missed => "missad",
-        Status::Waived => "avskriven",
-    }
-}
-
 /// The Swedish label of a checkpoint, with the item a `committee_minutes` belongs to.
 pub fn what(cp: &Checkpoint) -> String {
     match cp.parent {
@@ -592,7 +579,7 @@ pub(crate) fn item(
         what: what(cp),
         due: cp.due,
         status: cp.status,
-        status_label: status_sv(cp.status),
+        status_label: cp.status.label_sv(),
         days_late: if cp.status == Status::Overdue {
             (today - cp.due).num_days()
         } else {

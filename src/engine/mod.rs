@@ -229,6 +229,20 @@ impl Status {
         Status::ALL.into_iter().find(|k| k.name() == s)
     }
 
+    /// The Swedish word in lists and tables (digest, report, `iopd plan`).
+    pub fn label_sv(self) -> &'static str {
+        match self {
+            Status::Upcoming => "kommande",
+            Status::Due => "förfaller i dag",
+            Status::Overdue => "försenad",
+            Status::Done => "klar",
+            Status::Cancelled => "inställd",
+            Status::BeforeTracking => "före uppföljningens start",
+            Status::Missed => "missad",
+            Status::Waived => "avskriven",
+        }
+    }
+
     /// Nothing more is reminded: no stages, pending ones dropped (RULES 3,
     /// 17: missed and waived stop reminders at once).
     pub fn is_closed(self) -> bool {
