@@ -691,3 +691,24 @@ fn mail_enqueued_elsewhere_is_sent_within_seconds() {
         d.stop();
     }
 }
+
+/// The autumn change repeats 02:00–03:00 on 2027-10-31: a `0 30 2 * * *`
+/// slot runs at its first pass (02:30 CEST) only. The service starts at
+/// 02:29:50 CET, in the repeated hour: the catch-up runs the day's slot once
+/// and the second 02:30 ten seconds later runs nothing.
+#[test]
+fn a_slot_in_the_repeated_autumn_hour_runs_once() {
+    let smtp = SmtpServer::start();
+    let mut w = World::new(Backend::Sqlite);
+    w.use_smtp(smtp.port);
+    w.env
+        .push(("IOPD__SCHEDULE__TICK".into(), "0 30 2 * * *".into()));
+    let d = Daemon::start(&w, "a", "2027-10-31T02:29:50+01:00", false);
+    d.wait_note("READY=1", Duration::from_secs(10));
+    let ticks = |d: &Daemon| d.log().matches("iopd::service: tick ").count();
+    d.wait_log("iopd::service: tick ", Duration::from_secs(10));
+    // Past 02:30 CET, with two wake-ups to spare.
+    std::thread::sleep(Duration::from_secs(22));
+    assert_eq!(ticks(&d), 1, "the repeated 02:30 ran again:\n{}", d.log());
+    d.stop();
+}
