@@ -9,7 +9,9 @@
 //! accepted a mail and before the row was marked sent, and that repeat carries
 //! the same Message-ID (derived from the outbox key).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
@@ -832,7 +834,17 @@ pub fn backoff(attempts: i32) -> Duration {
     Duration::minutes((1i64 << exp).min(60))
 }
 
+/// Rows claimed at once for each concurrent session: enough that claiming costs little
+/// next to sending, few enough that replicas share the work and a shutdown gives back little.
+const CLAIM_PER_SESSION: usize = 16;
+
 /// Sends what is waiting, in batches, until nothing is left that is due now.
+///
+/// Each batch is sent over [`Sender::concurrency`](mail::transport::Sender::concurrency)
+/// sessions at once (for SMTP, `mail.smtp.pool_size` connections, each kept open across
+/// its mails). Rows the server accepted are marked sent together, one statement for all
+/// accepted since the last one, so a crash repeats at most the mails in flight and those
+/// accepted while their mark was being written (each with its Message-ID).
 pub async fn deliver(
     cfg: &Config,
     store: &Store,
@@ -840,69 +852,199 @@ pub async fn deliver(
     now: DateTime<Utc>,
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<(u64, u64, u64), DeliveryError> {
-    let (mut sent, mut retried, mut failed) = (0, 0, 0);
-    let give_up = Duration::hours(i64::from(cfg.mail.max_retry_hours));
-    let lease = Duration::from_std(cfg.mail.claim_lease).unwrap_or(Duration::minutes(5));
-    'batches: loop {
-        if stop() {
-            break;
-        }
-        // Small batches, so replicas share the work and a shutdown gives back little.
-        let batch = store.claim(now, lease, 10).await?;
-        if batch.is_empty() {
-            break;
-        }
-        let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();
-        for (i, row) in batch.into_iter().enumerate() {
-            if stop() {
-                store.release(&ids[i..]).await?;
-                break 'batches;
+    let run = Run {
+        cfg,
+        store,
+        sender,
+        now,
+        stop,
+        give_up: Duration::hours(i64::from(cfg.mail.max_retry_hours)),
+        lease: cfg.mail.claim_lease,
+    };
+    let sessions = sender.concurrency().max(1);
+    let mut counts = Counts::default();
+    let result = async {
+        let lease = Duration::from_std(cfg.mail.claim_lease).unwrap_or(Duration::minutes(5));
+        while !stop() {
+            let batch = store
+                .claim(now, lease, (sessions * CLAIM_PER_SESSION) as i64)
+                .await?;
+            if batch.is_empty() {
+                break;
             }
-            let to = match Email::parse(&row.envelope_to) {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::error!(key = %row.key, recipient = %row.recipient, "refused address: {}", e.0);
-                    store
-                        .mark_failed(
-                            row.id,
-                            row.attempts + 1,
-                            &format!("refused address: {}", e.0),
-                        )
-                        .await?;
-                    failed += 1;
-                    continue;
+            run.batch(batch, sessions, &mut counts).await?;
+        }
+        Ok::<_, DeliveryError>(())
+    }
+    .await;
+    // The connections are not needed until the next run.
+    sender.close().await;
+    result?;
+    Ok((counts.sent, counts.retried, counts.failed))
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    sent: u64,
+    retried: u64,
+    failed: u64,
+}
+
+/// One delivery run's settings.
+struct Run<'a> {
+    cfg: &'a Config,
+    store: &'a Store,
+    sender: &'a mail::transport::Sender,
+    now: DateTime<Utc>,
+    stop: &'a (dyn Fn() -> bool + Sync),
+    give_up: Duration,
+    lease: std::time::Duration,
+}
+
+/// What became of one claimed row.
+enum Outcome {
+    Sent,
+    Retry,
+    Failed,
+}
+
+impl Run<'_> {
+    /// Sends one claimed batch over `sessions` sessions; rows not started (shutdown, or
+    /// too close to the end of their lease) are given back.
+    async fn batch(
+        &self,
+        batch: Vec<crate::store::Claimed>,
+        sessions: usize,
+        counts: &mut Counts,
+    ) -> Result<(), DeliveryError> {
+        let claimed_at = std::time::Instant::now();
+        let queue = &Mutex::new(VecDeque::from(batch));
+        let accepted = &Mutex::new(Vec::new());
+        let wake = &tokio::sync::Notify::new();
+        let working = &AtomicUsize::new(sessions);
+        let outcomes = &Mutex::new(Counts::default());
+
+        let worker = move || async move {
+            let result = self.work(claimed_at, queue, accepted, wake, outcomes).await;
+            working.fetch_sub(1, Ordering::SeqCst);
+            wake.notify_one();
+            result
+        };
+        // Marks what the servers accepted since the last mark, in one statement each time.
+        let marker = async {
+            loop {
+                let ids = std::mem::take(&mut *lock(accepted));
+                if !ids.is_empty() {
+                    self.store.mark_sent(&ids, self.now).await?;
+                    lock(outcomes).sent += ids.len() as u64;
+                } else if working.load(Ordering::SeqCst) == 0 {
+                    return Ok::<_, DeliveryError>(());
+                } else {
+                    wake.notified().await;
                 }
+            }
+        };
+        let workers = futures_util::future::try_join_all((0..sessions).map(|_| worker()));
+        let result = futures_util::future::try_join(workers, marker).await;
+        // What the servers accepted is marked even when a database write above failed.
+        let ids = std::mem::take(&mut *lock(accepted));
+        if !ids.is_empty() {
+            self.store.mark_sent(&ids, self.now).await?;
+            lock(outcomes).sent += ids.len() as u64;
+        }
+        result?;
+
+        let left: Vec<i64> = lock(queue).iter().map(|r| r.id).collect();
+        self.store.release(&left).await?;
+        let done = std::mem::take(&mut *lock(outcomes));
+        counts.sent += done.sent;
+        counts.retried += done.retried;
+        counts.failed += done.failed;
+        Ok(())
+    }
+
+    /// One session's share of a batch: takes rows until none is left, the stop flag is up,
+    /// or a send started now could outlast the rows' lease (another process may take them
+    /// after it: the lease is at least twice the send timeout, so this leaves half of it).
+    async fn work(
+        &self,
+        claimed_at: std::time::Instant,
+        queue: &Mutex<VecDeque<crate::store::Claimed>>,
+        accepted: &Mutex<Vec<i64>>,
+        wake: &tokio::sync::Notify,
+        outcomes: &Mutex<Counts>,
+    ) -> Result<(), DeliveryError> {
+        let mut session = self.sender.session().await;
+        let bound = self.sender.send_timeout();
+        loop {
+            if (self.stop)() || claimed_at.elapsed() + bound > self.lease {
+                return Ok(());
+            }
+            let Some(row) = lock(queue).pop_front() else {
+                return Ok(());
             };
-            let stem = format!("{:08}", row.id);
-            match sender
-                .send_raw(&cfg.mail.from, &to, &row.message, &stem)
-                .await
-            {
-                Ok(()) => {
-                    store.mark_sent(row.id, now).await?;
-                    tracing::info!(key = %row.key, recipient = %row.recipient, "mail sent");
-                    sent += 1;
+            match self.send(&mut session, &row).await? {
+                Outcome::Sent => {
+                    lock(accepted).push(row.id);
+                    wake.notify_one();
                 }
-                Err(e)
-                    if e.kind == mail::transport::FailureKind::Transient
-                        && now - row.created_at < give_up =>
-                {
-                    let attempts = row.attempts + 1;
-                    store
-                        .mark_retry(row.id, attempts, now + backoff(attempts), &e.message)
-                        .await?;
-                    tracing::warn!(key = %row.key, recipient = %row.recipient, attempts, "mail not sent, will retry: {}", e.message);
-                    retried += 1;
-                }
-                Err(e) => {
-                    store
-                        .mark_failed(row.id, row.attempts + 1, &e.message)
-                        .await?;
-                    tracing::error!(key = %row.key, recipient = %row.recipient, "mail failed: {}", e.message);
-                    failed += 1;
-                }
+                Outcome::Retry => lock(outcomes).retried += 1,
+                Outcome::Failed => lock(outcomes).failed += 1,
             }
         }
     }
-    Ok((sent, retried, failed))
+
+    /// Sends one row; a failure is recorded on it at once (retry with backoff, or failed).
+    async fn send(
+        &self,
+        session: &mut mail::transport::Session<'_>,
+        row: &crate::store::Claimed,
+    ) -> Result<Outcome, DeliveryError> {
+        let to = match Email::parse(&row.envelope_to) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(key = %row.key, recipient = %row.recipient, "refused address: {}", e.0);
+                self.store
+                    .mark_failed(
+                        row.id,
+                        row.attempts + 1,
+                        &format!("refused address: {}", e.0),
+                    )
+                    .await?;
+                return Ok(Outcome::Failed);
+            }
+        };
+        let stem = format!("{:08}", row.id);
+        match session
+            .send_raw(&self.cfg.mail.from, &to, &row.message, &stem)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(key = %row.key, recipient = %row.recipient, "mail sent");
+                Ok(Outcome::Sent)
+            }
+            Err(e)
+                if e.kind == mail::transport::FailureKind::Transient
+                    && self.now - row.created_at < self.give_up =>
+            {
+                let attempts = row.attempts + 1;
+                self.store
+                    .mark_retry(row.id, attempts, self.now + backoff(attempts), &e.message)
+                    .await?;
+                tracing::warn!(key = %row.key, recipient = %row.recipient, attempts, "mail not sent, will retry: {}", e.message);
+                Ok(Outcome::Retry)
+            }
+            Err(e) => {
+                self.store
+                    .mark_failed(row.id, row.attempts + 1, &e.message)
+                    .await?;
+                tracing::error!(key = %row.key, recipient = %row.recipient, "mail failed: {}", e.message);
+                Ok(Outcome::Failed)
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -272,14 +272,23 @@ impl Store {
         }
     }
 
-    pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
-        with_pool!(self, |pool, B| {
-            sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $1, claimed_until = NULL, last_error = NULL WHERE id = $2")
-                .bind(<B as Backend>::instant(now))
-                .bind(id)
-                .execute(pool)
-                .await?;
-        });
+    /// Marks the rows whose mails the server accepted, in one statement.
+    pub async fn mark_sent(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
+        // One parameter a row; SQLite allows 32 766 in one statement.
+        for chunk in ids.chunks(10_000) {
+            with_pool!(self, |pool, B| {
+                let mut q =
+                    sqlx::QueryBuilder::<B>::new("UPDATE outbox SET status = 'sent', sent_at = ");
+                q.push_bind(<B as Backend>::instant(now));
+                q.push(", claimed_until = NULL, last_error = NULL WHERE id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                q.push(")");
+                q.build().execute(pool).await?;
+            });
+        }
         Ok(())
     }
 
