@@ -836,15 +836,20 @@ pub fn backoff(attempts: i32) -> Duration {
 
 /// Rows claimed at once for each concurrent session: enough that claiming costs little
 /// next to sending, few enough that replicas share the work and a shutdown gives back little.
-const CLAIM_PER_SESSION: usize = 16;
+const CLAIM_PER_SESSION: usize = 64;
+
+/// At most one "mark sent" statement this often while sends go on, so each carries many
+/// rows (a statement a mail cost more than the send itself on one connection).
+const MARK_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Sends what is waiting, in batches, until nothing is left that is due now.
 ///
 /// Each batch is sent over [`Sender::concurrency`](mail::transport::Sender::concurrency)
 /// sessions at once (for SMTP, `mail.smtp.pool_size` connections, each kept open across
 /// its mails). Rows the server accepted are marked sent together, one statement for all
-/// accepted since the last one, so a crash repeats at most the mails in flight and those
-/// accepted while their mark was being written (each with its Message-ID).
+/// accepted since the last one (at most every [`MARK_EVERY`]), so a crash repeats at most
+/// the mails in flight and those accepted in the last few milliseconds, each with its
+/// Message-ID.
 pub async fn deliver(
     cfg: &Config,
     store: &Store,
@@ -863,16 +868,36 @@ pub async fn deliver(
     };
     let sessions = sender.concurrency().max(1);
     let mut counts = Counts::default();
+    let lease = Duration::from_std(cfg.mail.claim_lease).unwrap_or(Duration::minutes(5));
+    let claim = || async {
+        if stop() {
+            return Ok((Vec::new(), std::time::Instant::now()));
+        }
+        let rows = store
+            .claim(now, lease, (sessions * CLAIM_PER_SESSION) as i64)
+            .await?;
+        Ok::<_, DeliveryError>((rows, std::time::Instant::now()))
+    };
     let result = async {
-        let lease = Duration::from_std(cfg.mail.claim_lease).unwrap_or(Duration::minutes(5));
-        while !stop() {
-            let batch = store
-                .claim(now, lease, (sessions * CLAIM_PER_SESSION) as i64)
-                .await?;
-            if batch.is_empty() {
-                break;
-            }
-            run.batch(batch, sessions, &mut counts).await?;
+        let mut next = claim().await?;
+        while !next.0.is_empty() {
+            let (batch, claimed_at) = next;
+            // The next batch is claimed while this one is sent, so the connections do not
+            // wait for the database between batches.
+            let (sent, claimed) = futures_util::future::join(
+                run.batch(batch, claimed_at, sessions, &mut counts),
+                claim(),
+            )
+            .await;
+            next = match (sent, claimed) {
+                (Ok(()), Ok(next)) => next,
+                (Err(e), Ok((rows, _))) => {
+                    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+                    store.release(&ids).await?;
+                    return Err(e);
+                }
+                (_, Err(e)) => return Err(e),
+            };
         }
         Ok::<_, DeliveryError>(())
     }
@@ -914,10 +939,10 @@ impl Run<'_> {
     async fn batch(
         &self,
         batch: Vec<crate::store::Claimed>,
+        claimed_at: std::time::Instant,
         sessions: usize,
         counts: &mut Counts,
     ) -> Result<(), DeliveryError> {
-        let claimed_at = std::time::Instant::now();
         let queue = &Mutex::new(VecDeque::from(batch));
         let accepted = &Mutex::new(Vec::new());
         let wake = &tokio::sync::Notify::new();
@@ -932,15 +957,23 @@ impl Run<'_> {
         };
         // Marks what the servers accepted since the last mark, in one statement each time.
         let marker = async {
+            let mut last = tokio::time::Instant::now();
             loop {
                 let ids = std::mem::take(&mut *lock(accepted));
                 if !ids.is_empty() {
                     self.store.mark_sent(&ids, self.now).await?;
                     lock(outcomes).sent += ids.len() as u64;
+                    last = tokio::time::Instant::now();
                 } else if working.load(Ordering::SeqCst) == 0 {
                     return Ok::<_, DeliveryError>(());
                 } else {
                     wake.notified().await;
+                    // More acceptances for the same statement, unless the batch is done.
+                    while working.load(Ordering::SeqCst) > 0
+                        && tokio::time::timeout_at(last + MARK_EVERY, wake.notified())
+                            .await
+                            .is_ok()
+                    {}
                 }
             }
         };
