@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sqlx::{Postgres, Row, Sqlite};
 
-use super::{Backend, Evaluation, Pool, Result, Store};
+use super::{Backend, Evaluation, Pool, Result, Store, StoreError};
 
 /// One mail to enqueue (a rendered message for one recipient).
 #[derive(Debug, Clone)]
@@ -150,11 +150,11 @@ impl Store {
             let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
             let mut inserted = 0;
             for m in &e.mails {
-                let r = sqlx::query(
+                let id: Option<i64> = sqlx::query_scalar(
                     "INSERT INTO outbox (key, checkpoint_key, partnership_id, kind, stage, due_date, recipient, \
-                     envelope_to, send_on, late, message_id, subject, message, status, attempts, next_attempt_at, \
-                     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending', 0, $14, $14) \
-                     ON CONFLICT (key) DO NOTHING",
+                     envelope_to, send_on, late, message_id, subject, status, attempts, next_attempt_at, \
+                     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', 0, $13, $13) \
+                     ON CONFLICT (key) DO NOTHING RETURNING id",
                 )
                 .bind(&m.key)
                 .bind(&m.checkpoint_key)
@@ -168,11 +168,17 @@ impl Store {
                 .bind(m.late)
                 .bind(&m.message_id)
                 .bind(&m.subject)
-                .bind(&m.message)
                 .bind(<B as Backend>::instant(now))
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
-                inserted += r.rows_affected();
+                if let Some(id) = id {
+                    sqlx::query("INSERT INTO outbox_messages (outbox_id, message) VALUES ($1, $2)")
+                        .bind(id)
+                        .bind(&m.message)
+                        .execute(&mut *tx)
+                        .await?;
+                    inserted += 1;
+                }
             }
             for i in &e.invites {
                 sqlx::query(
@@ -242,22 +248,46 @@ impl Store {
                      WHERE (status = 'pending' AND next_attempt_at <= $2) OR (status = 'sending' AND claimed_until < $2) \
                      ORDER BY id LIMIT $3",
                     $lock,
-                    ") RETURNING id, key, recipient, envelope_to, message, attempts, created_at"
+                    ") RETURNING id, key, recipient, envelope_to, attempts, created_at"
                 ))
                 .bind(<$B as Backend>::instant(lease))
                 .bind(<$B as Backend>::instant(now))
                 .bind(limit)
                 .fetch_all(&mut *tx)
                 .await?;
+                let mut messages = std::collections::HashMap::with_capacity(rows.len());
+                if !rows.is_empty() {
+                    let mut q = sqlx::QueryBuilder::<$B>::new(
+                        "SELECT outbox_id, message FROM outbox_messages WHERE outbox_id IN (",
+                    );
+                    let mut sep = q.separated(", ");
+                    for r in &rows {
+                        sep.push_bind(r.try_get::<i64, _>("id")?);
+                    }
+                    q.push(")");
+                    for r in q.build().fetch_all(&mut *tx).await? {
+                        messages.insert(
+                            r.try_get::<i64, _>("outbox_id")?,
+                            r.try_get::<Vec<u8>, _>("message")?,
+                        );
+                    }
+                }
                 tx.commit().await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for r in rows {
+                    let id: i64 = r.try_get("id")?;
+                    let message = messages.remove(&id).ok_or_else(|| StoreError::BadRow {
+                        table: "outbox",
+                        id: id.to_string(),
+                        column: "message",
+                        problem: "no stored message".into(),
+                    })?;
                     out.push(Claimed {
-                        id: r.try_get("id")?,
+                        id,
                         key: r.try_get("key")?,
                         recipient: r.try_get("recipient")?,
                         envelope_to: r.try_get("envelope_to")?,
-                        message: r.try_get("message")?,
+                        message,
                         attempts: r.try_get("attempts")?,
                         created_at: <$B as Backend>::from_instant(r.try_get("created_at")?),
                     });
