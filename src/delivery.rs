@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
@@ -865,9 +865,12 @@ pub async fn deliver(
         stop,
         give_up: Duration::hours(i64::from(cfg.mail.max_retry_hours)),
         lease: cfg.mail.claim_lease,
+        accepted: Mutex::new(Vec::new()),
+        wake: tokio::sync::Notify::new(),
+        finished: AtomicBool::new(false),
+        counts: Mutex::new(Counts::default()),
     };
     let sessions = sender.concurrency().max(1);
-    let mut counts = Counts::default();
     let lease = Duration::from_std(cfg.mail.claim_lease).unwrap_or(Duration::minutes(5));
     let claim = || async {
         if stop() {
@@ -878,33 +881,42 @@ pub async fn deliver(
             .await?;
         Ok::<_, DeliveryError>((rows, std::time::Instant::now()))
     };
-    let result = async {
-        let mut next = claim().await?;
-        while !next.0.is_empty() {
-            let (batch, claimed_at) = next;
-            // The next batch is claimed while this one is sent, so the connections do not
-            // wait for the database between batches.
-            let (sent, claimed) = futures_util::future::join(
-                run.batch(batch, claimed_at, sessions, &mut counts),
-                claim(),
-            )
-            .await;
-            next = match (sent, claimed) {
-                (Ok(()), Ok(next)) => next,
-                (Err(e), Ok((rows, _))) => {
-                    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-                    store.release(&ids).await?;
-                    return Err(e);
-                }
-                (_, Err(e)) => return Err(e),
-            };
+    let batches = async {
+        let result = async {
+            let mut next = claim().await?;
+            while !next.0.is_empty() {
+                let (batch, claimed_at) = next;
+                // The next batch is claimed while this one is sent, so the connections do
+                // not wait for the database between batches.
+                let (sent, claimed) =
+                    futures_util::future::join(run.batch(batch, claimed_at, sessions), claim())
+                        .await;
+                next = match (sent, claimed) {
+                    (Ok(()), Ok(next)) => next,
+                    (Err(e), Ok((rows, _))) => {
+                        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+                        store.release(&ids).await?;
+                        return Err(e);
+                    }
+                    (_, Err(e)) => return Err(e),
+                };
+            }
+            Ok::<_, DeliveryError>(())
         }
-        Ok::<_, DeliveryError>(())
-    }
-    .await;
+        .await;
+        run.finished.store(true, Ordering::SeqCst);
+        run.wake.notify_one();
+        result
+    };
+    let (sent, marked) = futures_util::future::join(batches, run.mark()).await;
+    // What the servers accepted is marked even when a database write above failed.
+    let flushed = run.mark_accepted().await;
     // The connections are not needed until the next run.
     sender.close().await;
-    result?;
+    sent?;
+    marked?;
+    flushed?;
+    let counts = std::mem::take(&mut *lock(&run.counts));
     Ok((counts.sent, counts.retried, counts.failed))
 }
 
@@ -915,7 +927,7 @@ struct Counts {
     failed: u64,
 }
 
-/// One delivery run's settings.
+/// One delivery run: its settings, and the rows accepted but not yet marked sent.
 struct Run<'a> {
     cfg: &'a Config,
     store: &'a Store,
@@ -924,6 +936,13 @@ struct Run<'a> {
     stop: &'a (dyn Fn() -> bool + Sync),
     give_up: Duration,
     lease: std::time::Duration,
+    /// Rows whose mail a server accepted, not yet marked sent.
+    accepted: Mutex<Vec<i64>>,
+    /// Raised for each accepted row and when the batches are done.
+    wake: tokio::sync::Notify,
+    /// No more rows will be accepted.
+    finished: AtomicBool,
+    counts: Mutex<Counts>,
 }
 
 /// What became of one claimed row.
@@ -934,6 +953,41 @@ enum Outcome {
 }
 
 impl Run<'_> {
+    /// Marks what the servers accepted, all rows accepted since the last statement in one,
+    /// until the batches are done: once a mark is written, it waits up to [`MARK_EVERY`] for
+    /// more acceptances to join the next.
+    async fn mark(&self) -> Result<(), DeliveryError> {
+        let mut last = tokio::time::Instant::now();
+        loop {
+            let finished = self.finished.load(Ordering::SeqCst);
+            if self.mark_accepted().await? {
+                last = tokio::time::Instant::now();
+            } else if finished {
+                return Ok(());
+            } else {
+                self.wake.notified().await;
+                // More acceptances for the same statement, unless the batches are done.
+                while !self.finished.load(Ordering::SeqCst) {
+                    let more = tokio::time::timeout_at(last + MARK_EVERY, self.wake.notified());
+                    if more.await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Marks the rows accepted so far; whether there were any.
+    async fn mark_accepted(&self) -> Result<bool, DeliveryError> {
+        let ids = std::mem::take(&mut *lock(&self.accepted));
+        if ids.is_empty() {
+            return Ok(false);
+        }
+        self.store.mark_sent(&ids, self.now).await?;
+        lock(&self.counts).sent += ids.len() as u64;
+        Ok(true)
+    }
+
     /// Sends one claimed batch over `sessions` sessions; rows not started (shutdown, or
     /// too close to the end of their lease) are given back.
     async fn batch(
@@ -941,58 +995,12 @@ impl Run<'_> {
         batch: Vec<crate::store::Claimed>,
         claimed_at: std::time::Instant,
         sessions: usize,
-        counts: &mut Counts,
     ) -> Result<(), DeliveryError> {
         let queue = &Mutex::new(VecDeque::from(batch));
-        let accepted = &Mutex::new(Vec::new());
-        let wake = &tokio::sync::Notify::new();
-        let working = &AtomicUsize::new(sessions);
-        let outcomes = &Mutex::new(Counts::default());
-
-        let worker = move || async move {
-            let result = self.work(claimed_at, queue, accepted, wake, outcomes).await;
-            working.fetch_sub(1, Ordering::SeqCst);
-            wake.notify_one();
-            result
-        };
-        // Marks what the servers accepted since the last mark, in one statement each time.
-        let marker = async {
-            let mut last = tokio::time::Instant::now();
-            loop {
-                let ids = std::mem::take(&mut *lock(accepted));
-                if !ids.is_empty() {
-                    self.store.mark_sent(&ids, self.now).await?;
-                    lock(outcomes).sent += ids.len() as u64;
-                    last = tokio::time::Instant::now();
-                } else if working.load(Ordering::SeqCst) == 0 {
-                    return Ok::<_, DeliveryError>(());
-                } else {
-                    wake.notified().await;
-                    // More acceptances for the same statement, unless the batch is done.
-                    while working.load(Ordering::SeqCst) > 0
-                        && tokio::time::timeout_at(last + MARK_EVERY, wake.notified())
-                            .await
-                            .is_ok()
-                    {}
-                }
-            }
-        };
-        let workers = futures_util::future::try_join_all((0..sessions).map(|_| worker()));
-        let result = futures_util::future::try_join(workers, marker).await;
-        // What the servers accepted is marked even when a database write above failed.
-        let ids = std::mem::take(&mut *lock(accepted));
-        if !ids.is_empty() {
-            self.store.mark_sent(&ids, self.now).await?;
-            lock(outcomes).sent += ids.len() as u64;
-        }
-        result?;
-
+        let workers = (0..sessions).map(|_| self.work(claimed_at, queue));
+        futures_util::future::try_join_all(workers).await?;
         let left: Vec<i64> = lock(queue).iter().map(|r| r.id).collect();
         self.store.release(&left).await?;
-        let done = std::mem::take(&mut *lock(outcomes));
-        counts.sent += done.sent;
-        counts.retried += done.retried;
-        counts.failed += done.failed;
         Ok(())
     }
 
@@ -1003,9 +1011,6 @@ impl Run<'_> {
         &self,
         claimed_at: std::time::Instant,
         queue: &Mutex<VecDeque<crate::store::Claimed>>,
-        accepted: &Mutex<Vec<i64>>,
-        wake: &tokio::sync::Notify,
-        outcomes: &Mutex<Counts>,
     ) -> Result<(), DeliveryError> {
         let mut session = self.sender.session().await;
         let bound = self.sender.send_timeout();
@@ -1018,11 +1023,11 @@ impl Run<'_> {
             };
             match self.send(&mut session, &row).await? {
                 Outcome::Sent => {
-                    lock(accepted).push(row.id);
-                    wake.notify_one();
+                    lock(&self.accepted).push(row.id);
+                    self.wake.notify_one();
                 }
-                Outcome::Retry => lock(outcomes).retried += 1,
-                Outcome::Failed => lock(outcomes).failed += 1,
+                Outcome::Retry => lock(&self.counts).retried += 1,
+                Outcome::Failed => lock(&self.counts).failed += 1,
             }
         }
     }
