@@ -323,6 +323,75 @@ fn concurrent_ticks_send_every_mail_exactly_once() {
     }
 }
 
+/// `n` partnerships like T1, each with its own officer: one planning mail each on
+/// 2026-04-30.
+fn like_t1(n: usize) -> String {
+    let mut csv = String::from("id;organisation;committee;officer_name;officer_email;start_date\n");
+    for i in 0..n {
+        csv.push_str(&format!(
+            "P{i:03};Förening {i};kbn;Olle {i};olle{i}@example.org;2025-12-01\n"
+        ));
+    }
+    csv
+}
+
+/// 120 partnerships like T1, each with its planning mail on 2026-04-30, sent over four
+/// connections at once: every mail arrives once, under its own key and the Message-ID
+/// derived from it, every row is marked sent, and the four connections carry them all.
+#[test]
+fn many_mails_sent_concurrently_arrive_once_each_and_are_all_marked_sent() {
+    const N: usize = 120;
+    for backend in BACKENDS {
+        let smtp = SmtpServer::start();
+        let mut w = World::with_register(backend, smtp.port, &like_t1(N));
+        w.env
+            .push(("IOPD__MAIL__SMTP__POOL_SIZE".into(), "4".into()));
+        let r = w.ok(&["tick", "--now", "2026-04-30T08:05"]);
+        assert!(r.stdout.contains(&format!("{N} sent")), "{}", r.stdout);
+
+        let got = smtp.wait_for(N, Duration::from_secs(20));
+        // Give a repeat the chance to show up.
+        w.ok(&["tick", "--now", "2026-04-30T08:30"]);
+        assert_eq!(smtp.received().len(), N, "{backend:?}");
+        let from = iopd::domain::Email::parse("iopd@example.org").unwrap();
+        let mut keys = std::collections::BTreeSet::new();
+        for r in &got {
+            let m = parse(r);
+            assert_eq!(
+                format!("<{}>", m.message_id),
+                iopd::mail::message_id(&m.key, &from),
+                "{backend:?}: the Message-ID comes from the key"
+            );
+            assert_eq!(r.to.len(), 1);
+            assert!(m.key.ends_with(&format!("|{}", r.to[0])), "{}", m.key);
+            assert!(keys.insert(m.key), "{backend:?}: a mail twice");
+        }
+        let sent = json(
+            &w.ok(&[
+                "outbox", "--status", "sent", "--format", "json", "--limit", "1000",
+            ])
+            .stdout,
+        );
+        let sent_keys: std::collections::BTreeSet<String> = sent
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["key"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(sent_keys, keys, "{backend:?}: every row marked sent");
+        let outbox = json(
+            &w.ok(&["outbox", "--format", "json", "--limit", "1000"])
+                .stdout,
+        );
+        assert_eq!(outbox.as_array().unwrap().len(), N, "{backend:?}");
+        assert!(
+            smtp.connections() <= 4,
+            "{backend:?}: {} connections for {N} mails",
+            smtp.connections()
+        );
+    }
+}
+
 #[test]
 fn hostile_names_and_bad_rows_in_the_database() {
     let smtp = SmtpServer::start();
@@ -417,6 +486,65 @@ fn a_tick_killed_mid_send_repeats_at_most_that_mail_with_the_same_message_id() {
             .stdout,
     );
     assert_eq!(rows.as_array().unwrap().len(), 1);
+}
+
+/// Four connections at once, all killed while the server holds its answer after DATA:
+/// the four mails in flight are the only ones sent twice (after the lease), each time
+/// with the same Message-ID, and every row ends up sent.
+#[test]
+fn a_tick_killed_mid_send_over_four_connections_repeats_at_most_the_four_in_flight() {
+    const N: usize = 20;
+    let smtp = SmtpServer::start();
+    let mut w = World::with_register(Backend::Sqlite, smtp.port, &like_t1(N));
+    w.env
+        .push(("IOPD__MAIL__SMTP__POOL_SIZE".into(), "4".into()));
+    smtp.set_mode(Mode::StallData);
+    let mut child = w
+        .cmd(&["tick", "--now", "2026-04-30T08:05"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while smtp.held() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "four mails never reached the end of DATA at once ({} did)",
+            smtp.held()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(smtp.held(), 4, "no more than one mail per connection");
+    smtp.set_mode(Mode::Accept);
+    assert_eq!(smtp.wait_for(4, Duration::from_secs(10)).len(), 4);
+
+    // Within the lease nothing moves; after it, everything goes out.
+    w.ok(&["tick", "--now", "2026-04-30T08:06"]);
+    assert_eq!(smtp.received().len(), 4);
+    w.ok(&["tick", "--now", "2026-04-30T08:15"]);
+    let got = smtp.wait_for(N + 4, Duration::from_secs(20));
+    w.ok(&["tick", "--now", "2026-04-30T08:30"]);
+    assert_eq!(
+        smtp.received().len(),
+        N + 4,
+        "the four in flight, and no more, twice"
+    );
+    let mut by_key: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for r in &got {
+        let m = parse(r);
+        by_key.entry(m.key).or_default().push(m.message_id);
+    }
+    assert_eq!(by_key.len(), N, "every mail arrived");
+    let twice: Vec<_> = by_key.values().filter(|ids| ids.len() > 1).collect();
+    assert_eq!(twice.len(), 4, "{by_key:#?}");
+    assert!(twice.iter().all(|ids| ids.len() == 2 && ids[0] == ids[1]));
+    let sent = json(
+        &w.ok(&["outbox", "--status", "sent", "--format", "json"])
+            .stdout,
+    );
+    assert_eq!(sent.as_array().unwrap().len(), N);
 }
 
 #[test]

@@ -152,11 +152,11 @@ impl Store {
             let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
             let mut inserted = 0;
             for m in &e.mails {
-                let r = sqlx::query(
+                let id: Option<i64> = sqlx::query_scalar(
                     "INSERT INTO outbox (key, checkpoint_key, partnership_id, kind, stage, due_date, recipient, \
-                     envelope_to, send_on, late, message_id, subject, message, status, attempts, next_attempt_at, \
-                     created_at, last_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, 0, $14, $14, $16) \
-                     ON CONFLICT (key) DO NOTHING",
+                     envelope_to, send_on, late, message_id, subject, status, attempts, next_attempt_at, \
+                     created_at, last_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, 0, $13, $13, $15) \
+                     ON CONFLICT (key) DO NOTHING RETURNING id",
                 )
                 .bind(&m.key)
                 .bind(&m.checkpoint_key)
@@ -170,14 +170,21 @@ impl Store {
                 .bind(m.late)
                 .bind(&m.message_id)
                 .bind(&m.subject)
-                .bind(&m.message)
                 .bind(<B as Backend>::instant(now))
                 .bind(if m.failed.is_some() { "failed" } else { "pending" })
                 .bind(m.failed.as_deref())
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
-                if m.failed.is_none() {
-                    inserted += r.rows_affected();
+                // A mail that could not be built has no message to store.
+                if let Some(id) = id
+                    && m.failed.is_none()
+                {
+                    sqlx::query("INSERT INTO outbox_messages (outbox_id, message) VALUES ($1, $2)")
+                        .bind(id)
+                        .bind(&m.message)
+                        .execute(&mut *tx)
+                        .await?;
+                    inserted += 1;
                 }
             }
             for i in &e.invites {
@@ -249,19 +256,21 @@ impl Store {
                          WHERE (status = 'pending' AND next_attempt_at <= $2) OR (status = 'sending' AND claimed_until < $2) \
                          ORDER BY id LIMIT $3",
                         $lock,
-                        ") RETURNING id, key, recipient, envelope_to, message, attempts, created_at"
+                        ") RETURNING id, key, recipient, envelope_to, attempts, created_at"
                     ))
                     .bind(<$B as Backend>::instant(lease))
                     .bind(<$B as Backend>::instant(now))
                     .bind(limit)
                     .fetch_all(&mut *tx)
                     .await?;
-                    // RULES 14: a stage that a later stage of the same checkpoint
-                    // and recipient has superseded is never sent, however long the
-                    // service or the mail server was down in between. Checked on
-                    // the claimed rows only, so a claim stays cheap.
                     let mut superseded = std::collections::HashSet::new();
+                    let mut messages = std::collections::HashMap::with_capacity(rows.len());
                     if !rows.is_empty() {
+                        // RULES 14: a stage that a later stage of the same
+                        // checkpoint and recipient has superseded is never sent,
+                        // however long the service or the mail server was down
+                        // in between. Checked on the claimed rows only, so a
+                        // claim stays cheap.
                         let mut q = sqlx::QueryBuilder::<$B>::new(
                             "UPDATE outbox SET status = 'cancelled', claimed_until = NULL, \
                              last_error = 'superseded by a later stage' WHERE id IN (",
@@ -280,26 +289,57 @@ impl Store {
                         for r in q.build().fetch_all(&mut *tx).await? {
                             superseded.insert(r.try_get::<i64, _>("id")?);
                         }
+                        let mut q = sqlx::QueryBuilder::<$B>::new(
+                            "SELECT outbox_id, message FROM outbox_messages WHERE outbox_id IN (",
+                        );
+                        let mut sep = q.separated(", ");
+                        for r in &rows {
+                            sep.push_bind(r.try_get::<i64, _>("id")?);
+                        }
+                        q.push(")");
+                        for r in q.build().fetch_all(&mut *tx).await? {
+                            messages.insert(
+                                r.try_get::<i64, _>("outbox_id")?,
+                                r.try_get::<Vec<u8>, _>("message")?,
+                            );
+                        }
                     }
-                    tx.commit().await?;
+                    // A row without its message (bad database contents) fails
+                    // alone; the others of the batch go on.
+                    let mut orphans = Vec::new();
                     let mut out = Vec::with_capacity(rows.len());
                     for r in rows {
-                        if superseded.contains(&r.try_get::<i64, _>("id")?) {
+                        let id: i64 = r.try_get("id")?;
+                        if superseded.contains(&id) {
                             continue;
                         }
+                        let Some(message) = messages.remove(&id) else {
+                            orphans.push(id);
+                            continue;
+                        };
                         out.push(Claimed {
-                            id: r.try_get("id")?,
+                            id,
                             key: r.try_get("key")?,
                             recipient: r.try_get("recipient")?,
                             envelope_to: r.try_get("envelope_to")?,
-                            message: r.try_get("message")?,
+                            message,
                             attempts: r.try_get("attempts")?,
                             created_at: <$B as Backend>::from_instant(r.try_get("created_at")?),
                         });
                     }
+                    for id in &orphans {
+                        sqlx::query(
+                            "UPDATE outbox SET status = 'failed', claimed_until = NULL, \
+                             last_error = 'the database holds no message for this row' WHERE id = $1",
+                        )
+                        .bind(*id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await?;
                     out.sort_by_key(|c| c.id);
-                    // All superseded: claim the next ones rather than stop.
-                    if out.is_empty() && !superseded.is_empty() {
+                    // All superseded or failed: claim the next ones rather than stop.
+                    if out.is_empty() && (!superseded.is_empty() || !orphans.is_empty()) {
                         continue;
                     }
                     break Ok(out);
@@ -312,14 +352,23 @@ impl Store {
         }
     }
 
-    pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
-        with_pool!(self, |pool, B| {
-            sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $1, claimed_until = NULL, last_error = NULL WHERE id = $2")
-                .bind(<B as Backend>::instant(now))
-                .bind(id)
-                .execute(pool)
-                .await?;
-        });
+    /// Marks the rows whose mails the server accepted, in one statement.
+    pub async fn mark_sent(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
+        // One parameter a row; SQLite allows 32 766 in one statement.
+        for chunk in ids.chunks(10_000) {
+            with_pool!(self, |pool, B| {
+                let mut q =
+                    sqlx::QueryBuilder::<B>::new("UPDATE outbox SET status = 'sent', sent_at = ");
+                q.push_bind(<B as Backend>::instant(now));
+                q.push(", claimed_until = NULL, last_error = NULL WHERE id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                q.push(")");
+                q.build().execute(pool).await?;
+            });
+        }
         Ok(())
     }
 

@@ -330,9 +330,9 @@ impl Write for Conn {
 
 fn serve(stream: TcpStream, shared: Arc<Shared>, epoch: u64) {
     let _ = stream.set_nonblocking(false);
-    // Answers go out as several small writes; without this Nagle's algorithm
-    // and the client's delayed ACK add tens of milliseconds to every reply.
-    let _ = stream.set_nodelay(true);
+    // No TCP_NODELAY or TCP_QUICKACK here: the server behaves as real ones do, so a
+    // client that makes it wait for delayed ACKs shows in the tests and the benchmark.
+    // Each answer goes out in one write.
     let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
     let (Ok(tcp), Ok(registered)) = (stream.try_clone(), stream.try_clone()) else {
         return;
@@ -398,9 +398,6 @@ fn serve(stream: TcpStream, shared: Arc<Shared>, epoch: u64) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
-            // Acknowledge at once: the client's small writes would otherwise
-            // wait for the kernel's delayed ACK (about 40 ms a reply).
-            let _ = socket2::SockRef::from(&tcp).set_tcp_quickack(true);
             let res = session.process(&line);
             let go_on = match res.action {
                 Action::Reply => answer(&mut conn, &res),
