@@ -793,3 +793,35 @@ fn after_an_outage_spanning_two_stages_only_the_later_is_sent() {
         assert_eq!(rows[0]["last_error"], "superseded by a later stage");
     }
 }
+
+/// The escalation goes to IOP-ansvarig with a copy to the advisory mailbox;
+/// a 550 for the copy's address fails that copy only, with the server's
+/// answer as its reason, and IOP-ansvarig's mail goes out.
+#[test]
+fn a_5xx_for_one_of_two_recipients_fails_that_one_only() {
+    for backend in BACKENDS {
+        let smtp = SmtpServer::start();
+        smtp.refuse("iop@example.org");
+        let w = world(backend, &smtp);
+        let r = w.ok(&["tick", "--now", "2026-06-24T08:05"]);
+        assert!(r.stdout.contains("1 sent"), "{backend:?}: {}", r.stdout);
+        assert!(r.stdout.contains("1 failed"), "{backend:?}: {}", r.stdout);
+        let got = smtp.wait_for(1, Duration::from_secs(10));
+        assert_eq!(got.len(), 1, "{backend:?}");
+        assert_eq!(got[0].to, vec!["iop-ansvarig@example.org"]);
+        let failed = json(
+            &w.ok(&["outbox", "--status", "failed", "--format", "json"])
+                .stdout,
+        );
+        let failed = failed.as_array().unwrap();
+        assert_eq!(failed.len(), 1, "{backend:?}: {failed:?}");
+        assert_eq!(failed[0]["recipient"], "iop@example.org");
+        assert!(
+            failed[0]["last_error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("550"),
+            "{backend:?}: {failed:?}"
+        );
+    }
+}

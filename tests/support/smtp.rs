@@ -123,6 +123,8 @@ struct Shared {
     /// Open sessions, so `down` can cut them like a crashing server.
     live: Mutex<HashMap<u64, TcpStream>>,
     next_id: AtomicU64,
+    /// Addresses refused with 550 at RCPT TO, whatever the mode.
+    refused: Mutex<Vec<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -176,11 +178,17 @@ impl SmtpServer {
                 listening: AtomicBool::new(false),
                 live: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(0),
+                refused: Mutex::new(Vec::new()),
             }),
             acceptor: None,
         };
         server.listen(listener);
         server
+    }
+
+    /// From now on `address` is refused with 550 at RCPT TO; others are not.
+    pub fn refuse(&self, address: &str) {
+        lock(&self.shared.refused).push(address.to_string());
     }
 
     pub fn set_mode(&self, mode: Mode) {
@@ -486,6 +494,9 @@ impl Handler for Recorder {
     }
 
     fn rcpt(&mut self, to: &str) -> Response {
+        if lock(&self.shared.refused).iter().any(|r| r == to) {
+            return Response::custom(550, "5.1.1 No such mailbox here".to_string());
+        }
         match self.shared.mode() {
             Mode::TempFail => Response::custom(450, "4.2.1 Mailbox busy, try later".to_string()),
             Mode::PermFail => Response::custom(550, "5.1.1 No such mailbox here".to_string()),
