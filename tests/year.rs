@@ -438,6 +438,21 @@ fn script() -> BTreeMap<NaiveDate, Vec<Vec<&'static str>>> {
             ],
         ),
         ("2027-12-14", vec!["checkin-held", "-p", "HSN/2023:045"]),
+        // IOP-ansvarig waives Frykcenter's annual evaluation (RULES 17).
+        (
+            "2027-12-16",
+            vec![
+                "checkpoint-waived",
+                "-p",
+                "HSN/2023:045",
+                "--for",
+                "HSN/2023:045/annual_evaluation/y4",
+                "--reason",
+                "Utvärderingen ingår i den fördjupade uppföljningen 2028",
+                "--by",
+                "Karin Sjöberg",
+            ],
+        ),
         (
             "2027-12-15",
             vec![
