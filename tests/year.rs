@@ -404,6 +404,22 @@ fn script() -> BTreeMap<NaiveDate, Vec<Vec<&'static str>>> {
             vec!["annual-evaluation-held", "-p", "KUB/2024:140"],
         ),
         ("2027-09-30", vec!["payments-stopped", "-p", "KUB/2024:140"]),
+        // Afasiföreningen's overdue follow-up is decided at the September
+        // meeting without a memo in the register (RULES 19).
+        (
+            "2027-09-30",
+            vec![
+                "committee-followup-reported",
+                "-p",
+                "HSN/2023:201",
+                "--meeting",
+                "2027-09-28",
+                "--paragraph",
+                "§ 112",
+                "--decision",
+                "approved",
+            ],
+        ),
         (
             "2027-10-14",
             vec![
