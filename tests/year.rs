@@ -563,6 +563,34 @@ fn before_the_year(w: &World) {
 /// What arrived, day by day, in one run of the year.
 struct Year {
     mails: Vec<(NaiveDate, Mail)>,
+    /// Checkpoint keys by status (missed, waived, done, before_tracking)
+    /// in `iopd plan` at the year's end.
+    statuses: BTreeMap<&'static str, BTreeSet<String>>,
+}
+
+/// The keys `iopd plan --status S --format json` lists, for each status.
+fn statuses(w: &World) -> BTreeMap<&'static str, BTreeSet<String>> {
+    let mut out = BTreeMap::new();
+    for status in ["missed", "waived", "done", "before_tracking"] {
+        let r = w.ok(&[
+            "plan",
+            "--now",
+            "2027-12-31T12:00",
+            "--status",
+            status,
+            "--format",
+            "json",
+        ]);
+        let keys = r
+            .stdout
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("\"key\": \""))
+            .filter_map(|k| k.strip_suffix("\","))
+            .map(str::to_string)
+            .collect();
+        out.insert(status, keys);
+    }
+    out
 }
 
 /// Plays 2027. `down` holds the days the service is stopped: no tick and no
@@ -605,7 +633,10 @@ fn play(backend: Backend, down: &[NaiveDate]) -> Year {
         seen = got.len();
         day += Duration::days(1);
     }
-    Year { mails }
+    Year {
+        mails,
+        statuses: statuses(&w),
+    }
 }
 
 fn rows(year: &Year) -> Vec<Row> {
@@ -724,6 +755,33 @@ fn assert_invariants(year: &Year) {
         );
     }
     assert!(digests >= 50, "only {digests} digests");
+    // What the mail list cannot show: the status each scenario leaves behind.
+    let has = |status: &str, key: &str| {
+        assert!(
+            year.statuses[status].contains(key),
+            "{key} is not {status} at the year's end: {:?}",
+            year.statuses
+        );
+    };
+    // RULES 16, 17: EBL-skolan's spring window is missed, the autumn one done.
+    has("missed", "HSN/2022:310/checkin/y4-w2");
+    has("done", "HSN/2022:310/checkin/y5-w1");
+    has("missed", "KUB/2024:029/checkin/y3-w1");
+    has("done", "KUB/2024:029/checkin/y3-w2");
+    // RULES 17: Frykcenter's evaluation waived.
+    has("waived", "HSN/2023:045/annual_evaluation/y4");
+    // RULES 18, 19: the decision without a memo closed Afasiföreningen's f2
+    // and its minutes; f1's minutes stay before tracking.
+    has("done", "HSN/2023:201/committee_followup/f2");
+    has(
+        "done",
+        "HSN/2023:201/committee_minutes/committee_followup-f2",
+    );
+    has(
+        "before_tracking",
+        "HSN/2023:201/committee_minutes/committee_followup-f1",
+    );
+    has("before_tracking", "HSN/2023:201/committee_followup/f1");
 }
 
 #[test]
