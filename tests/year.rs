@@ -732,7 +732,7 @@ fn assert_invariants(year: &Year) {
             assert_eq!(m.calendar_method, "REQUEST", "{}", m.key);
         }
     }
-    // RULES 18: silence counts from tracking_start (2026-01-01), never from
+    // RULES 18: silence counts from tracking_start (2027-01-01), never from
     // a start years before what was recorded: 24 months without a follow-up
     // have not passed in 2027, so no digest calls a committee silent.
     let silent = scraper::Selector::parse("#tysta-namnder").expect("selector");
