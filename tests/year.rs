@@ -214,7 +214,6 @@ fn script() -> BTreeMap<NaiveDate, Vec<Vec<&'static str>>> {
             "2027-03-10",
             vec!["annual-evaluation-held", "-p", "KUB/2022:057"],
         ),
-        ("2027-03-15", vec!["checkin-held", "-p", "HSN/2022:310"]),
         (
             "2027-03-22",
             vec![
@@ -360,6 +359,9 @@ fn script() -> BTreeMap<NaiveDate, Vec<Vec<&'static str>>> {
             "2027-08-26",
             vec!["annual-evaluation-held", "-p", "KUB/2021:101"],
         ),
+        // EBL-skolan skipped its spring check-in; this one, in the autumn
+        // window, counts for that window and leaves the spring one missed
+        // (RULES 16, 17).
         ("2027-09-01", vec!["checkin-held", "-p", "HSN/2022:310"]),
         (
             "2027-09-10",
@@ -402,6 +404,22 @@ fn script() -> BTreeMap<NaiveDate, Vec<Vec<&'static str>>> {
             vec!["annual-evaluation-held", "-p", "KUB/2024:140"],
         ),
         ("2027-09-30", vec!["payments-stopped", "-p", "KUB/2024:140"]),
+        // Afasiföreningen's overdue follow-up is decided at the September
+        // meeting without a memo in the register (RULES 19).
+        (
+            "2027-09-30",
+            vec![
+                "committee-followup-reported",
+                "-p",
+                "HSN/2023:201",
+                "--meeting",
+                "2027-09-28",
+                "--paragraph",
+                "§ 112",
+                "--decision",
+                "approved",
+            ],
+        ),
         (
             "2027-10-14",
             vec![
@@ -436,6 +454,21 @@ fn script() -> BTreeMap<NaiveDate, Vec<Vec<&'static str>>> {
             ],
         ),
         ("2027-12-14", vec!["checkin-held", "-p", "HSN/2023:045"]),
+        // IOP-ansvarig waives Frykcenter's annual evaluation (RULES 17).
+        (
+            "2027-12-16",
+            vec![
+                "checkpoint-waived",
+                "-p",
+                "HSN/2023:045",
+                "--for",
+                "HSN/2023:045/annual_evaluation/y4",
+                "--reason",
+                "Utvärderingen ingår i den fördjupade uppföljningen 2028",
+                "--by",
+                "Karin Sjöberg",
+            ],
+        ),
         (
             "2027-12-15",
             vec![
@@ -530,6 +563,34 @@ fn before_the_year(w: &World) {
 /// What arrived, day by day, in one run of the year.
 struct Year {
     mails: Vec<(NaiveDate, Mail)>,
+    /// Checkpoint keys by status (missed, waived, done, before_tracking)
+    /// in `iopd plan` at the year's end.
+    statuses: BTreeMap<&'static str, BTreeSet<String>>,
+}
+
+/// The keys `iopd plan --status S --format json` lists, for each status.
+fn statuses(w: &World) -> BTreeMap<&'static str, BTreeSet<String>> {
+    let mut out = BTreeMap::new();
+    for status in ["missed", "waived", "done", "before_tracking"] {
+        let r = w.ok(&[
+            "plan",
+            "--now",
+            "2027-12-31T12:00",
+            "--status",
+            status,
+            "--format",
+            "json",
+        ]);
+        let keys = r
+            .stdout
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("\"key\": \""))
+            .filter_map(|k| k.strip_suffix("\","))
+            .map(str::to_string)
+            .collect();
+        out.insert(status, keys);
+    }
+    out
 }
 
 /// Plays 2027. `down` holds the days the service is stopped: no tick and no
@@ -572,7 +633,10 @@ fn play(backend: Backend, down: &[NaiveDate]) -> Year {
         seen = got.len();
         day += Duration::days(1);
     }
-    Year { mails }
+    Year {
+        mails,
+        statuses: statuses(&w),
+    }
 }
 
 fn rows(year: &Year) -> Vec<Row> {
@@ -668,7 +732,7 @@ fn assert_invariants(year: &Year) {
             assert_eq!(m.calendar_method, "REQUEST", "{}", m.key);
         }
     }
-    // RULES 18: silence counts from tracking_start (2026-01-01), never from
+    // RULES 18: silence counts from tracking_start (2027-01-01), never from
     // a start years before what was recorded: 24 months without a follow-up
     // have not passed in 2027, so no digest calls a committee silent.
     let silent = scraper::Selector::parse("#tysta-namnder").expect("selector");
@@ -691,6 +755,33 @@ fn assert_invariants(year: &Year) {
         );
     }
     assert!(digests >= 50, "only {digests} digests");
+    // What the mail list cannot show: the status each scenario leaves behind.
+    let has = |status: &str, key: &str| {
+        assert!(
+            year.statuses[status].contains(key),
+            "{key} is not {status} at the year's end: {:?}",
+            year.statuses
+        );
+    };
+    // RULES 16, 17: EBL-skolan's spring window is missed, the autumn one done.
+    has("missed", "HSN/2022:310/checkin/y4-w2");
+    has("done", "HSN/2022:310/checkin/y5-w1");
+    has("missed", "KUB/2024:029/checkin/y3-w1");
+    has("done", "KUB/2024:029/checkin/y3-w2");
+    // RULES 17: Frykcenter's evaluation waived.
+    has("waived", "HSN/2023:045/annual_evaluation/y4");
+    // RULES 18, 19: the decision without a memo closed Afasiföreningen's f2
+    // and its minutes; f1's minutes stay before tracking.
+    has("done", "HSN/2023:201/committee_followup/f2");
+    has(
+        "done",
+        "HSN/2023:201/committee_minutes/committee_followup-f2",
+    );
+    has(
+        "before_tracking",
+        "HSN/2023:201/committee_minutes/committee_followup-f1",
+    );
+    has("before_tracking", "HSN/2023:201/committee_followup/f1");
 }
 
 #[test]
@@ -737,9 +828,17 @@ fn a_year_with_two_weeks_down() {
         stage: stage.into(),
         to: address(to).into(),
     };
+    // EBL-skolan's missed spring check-in: its escalation of 05-21 never
+    // went out, so IOP-ansvarig and the advisory mailbox hold no entry to
+    // withdraw on 09-02 (RULES 17).
+    let never_held = |x: &Row| {
+        x.checkpoint == "HSN/2022:310/checkin/y4-w2"
+            && x.stage == "cancel"
+            && (x.to == address("iop") || x.to == address("adv"))
+    };
     let mut want: Vec<Row> = expected_reminders()
         .into_iter()
-        .filter(|x| !down.contains(&x.date))
+        .filter(|x| !down.contains(&x.date) && !never_held(x))
         .collect();
     want.extend([
         // Held 05-19 and 05-26 while the service was down: withdrawn.
@@ -789,6 +888,14 @@ fn a_year_with_two_weeks_down() {
             "d+28",
             "maria",
         ),
+        // The same for the spring check-in EBL-skolan never held.
+        r(
+            "2027-05-31",
+            "HSN/2022:310/checkin/y4-w2",
+            "2027-04-30",
+            "d+28",
+            "maria",
+        ),
     ]);
     want.extend(expected_digests(&[d("2027-05-17"), d("2027-05-24")]));
     assert_same("two weeks down", rows(&year), want);
@@ -801,8 +908,8 @@ fn a_year_with_two_weeks_down() {
         .collect();
     assert_eq!(
         late.len(),
-        4,
-        "the four reminders caught up on 05-31 say they are late: {late:?}"
+        5,
+        "the five reminders caught up on 05-31 say they are late: {late:?}"
     );
     for (day, m) in &year.mails {
         if m.text.contains("skickas i efterhand") {
