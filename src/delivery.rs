@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
-use crate::calendar::is_working_day;
 use crate::clock::Now;
 use crate::config::Config;
 use crate::domain::{CommitteeKey, Email, Event, EventKind, Partnership};
@@ -111,26 +110,10 @@ pub fn outbox_key(checkpoint_key: &str, due: NaiveDate, stage: &str, recipient: 
 }
 
 /// Whether reminders may be enqueued at `now`: a working day, outside quiet
-/// periods, at or after `send_at`, with mail enabled.
+/// periods, at or after `send_at`, with mail enabled; otherwise why not, in
+/// the operator's Swedish (`outlook`).
 pub fn sending_window(cfg: &Config, now: &Now) -> Result<(), String> {
-    if !cfg.mail.enabled {
-        return Err("mail.enabled is false: nothing is sent".into());
-    }
-    if !is_working_day(now.today) {
-        return Err(format!("{} is not a working day", now.today));
-    }
-    if ladder::in_quiet(now.today, &cfg.ladder().quiet) {
-        return Err(format!("{} is in a quiet period", now.today));
-    }
-    let local = now.instant.with_timezone(&now.tz).time();
-    if local < cfg.mail.send_at {
-        return Err(format!(
-            "it is {} and mail goes out at {}",
-            local.format("%H:%M"),
-            cfg.mail.send_at.format("%H:%M")
-        ));
-    }
-    Ok(())
+    crate::outlook::closed_sv(cfg, now).map_or(Ok(()), Err)
 }
 
 /// Swedish words for an event in a mail's history list.

@@ -39,7 +39,8 @@ fn each_stage_once_on_its_working_day_and_a_cancel_when_done_early() {
         // Before send_at (08:00) nothing goes out.
         let r = w.ok(&["tick", "--now", "2026-04-30T07:30"]);
         assert!(
-            r.stdout.contains("it is 07:30 and mail goes out at 08:00"),
+            r.stdout
+                .contains("klockan är 07:30 och utskicket går 08:00"),
             "{}",
             r.stdout
         );
@@ -70,7 +71,8 @@ fn each_stage_once_on_its_working_day_and_a_cancel_when_done_early() {
         w.ok(&["tick", "--now", "2026-04-30T09:00"]);
         let r = w.ok(&["tick", "--now", "2026-05-01T08:05"]);
         assert!(
-            r.stdout.contains("2026-05-01 is not a working day"),
+            r.stdout
+                .contains("fredag 2026-05-01 är ingen arbetsdag (första maj)"),
             "{}",
             r.stdout
         );
@@ -553,7 +555,12 @@ fn redirect_and_kill_switch() {
     let mut w = world(Backend::Sqlite, &smtp);
     w.env.push(("IOPD__MAIL__ENABLED".into(), "false".into()));
     let r = w.ok(&["tick", "--now", "2026-04-30T08:05"]);
-    assert!(r.stdout.contains("mail.enabled is false"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("utskicken är avstängda (mail.enabled = false)"),
+        "{}",
+        r.stdout
+    );
     assert!(smtp.received().is_empty());
     w.env.pop();
     w.env.push((
@@ -656,29 +663,6 @@ fn refused_logins_are_retried_and_the_password_stays_secret() {
     assert!(failed.as_array().unwrap().is_empty(), "{failed:#}");
 }
 
-/// Runs one statement on the world's database, whichever backend it is.
-fn exec_sql(w: &World, sql: &str) {
-    // sqlx wants the statement text for 'static on this path.
-    let sql: &'static str = Box::leak(sql.to_string().into_boxed_str());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        match w.backend {
-            Backend::Sqlite => {
-                let mut c = sqlx::SqliteConnection::connect(&w.db_url).await.unwrap();
-                sqlx::query(sql).execute(&mut c).await.unwrap();
-            }
-            Backend::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&w.db_url).await.unwrap();
-                sqlx::query(sql).execute(&mut c).await.unwrap();
-            }
-        }
-    });
-}
-
 /// A quoted local part (`"john doe"@example.org`) is valid RFC 5322 but
 /// cannot be sent. The import and `record` refuse it at the door; where an
 /// older version stored one, it costs that partnership's new mail only: the
@@ -723,13 +707,10 @@ fn an_unsendable_address_costs_only_its_own_mail() {
         w.ok(&["tick", "--now", "2026-04-30T08:05"]);
         assert!(smtp.received().is_empty());
         // An older version wrote the unsendable address into T2's row.
-        exec_sql(
-            &w,
-            &format!(
-                "UPDATE partnerships SET officer_email = '{}' WHERE id = 'T2'",
-                QUOTED.replace('\'', "''")
-            ),
-        );
+        w.sql(&format!(
+            "UPDATE partnerships SET officer_email = '{}' WHERE id = 'T2'",
+            QUOTED.replace('\'', "''")
+        ));
         smtp.up();
 
         let r = w.ok(&["tick", "--now", "2026-05-22T08:05"]);

@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use support::mail::parse;
@@ -38,23 +37,13 @@ fn formulas_in_the_register_are_not_formulas_in_the_csv_report() {
         "csv",
     ]);
     let file = w.write("report.csv", &out.stdout);
-    let py = Command::new("python3")
-        .args([
-            "-c",
-            "import csv,sys\n\
-             for row in csv.reader(open(sys.argv[1], newline='', encoding='utf-8'), delimiter=';'):\n\
-             \x20   print('\\x1f'.join(row))",
-            path_str(&file),
-        ])
-        .output()
-        .expect("python3");
-    assert!(
-        py.status.success(),
-        "{}",
-        String::from_utf8_lossy(&py.stderr)
+    let out = support::python(
+        "import csv,sys\n\
+         for row in csv.reader(open(sys.argv[1], newline='', encoding='utf-8'), delimiter=';'):\n\
+         \x20   print('\\x1f'.join(row))",
+        &[path_str(&file)],
     );
-    let rows: Vec<Vec<String>> = String::from_utf8(py.stdout)
-        .unwrap()
+    let rows: Vec<Vec<String>> = out
         .lines()
         .map(|l| l.split('\x1f').map(String::from).collect())
         .collect();

@@ -495,7 +495,7 @@ fn closed_days_keep_waiting_work_and_an_outage_catches_up_once() {
         assert_eq!(next_check(&w, "T1"), "2026-05-22", "{backend:?}");
         // No tick on Friday 2026-05-22 (the reminder's day); Saturday's is closed.
         let sat = w.ok(&["tick", "--now", "2026-05-23T08:05"]);
-        assert!(sat.stdout.contains("not a working day"), "{}", sat.stdout);
+        assert!(sat.stdout.contains("är ingen arbetsdag"), "{}", sat.stdout);
         assert_eq!(evaluated(&sat.stdout), 1);
         assert_eq!(
             next_check(&w, "T1"),

@@ -404,18 +404,7 @@ fn sighup_reloads_a_valid_file_and_keeps_the_old_one_otherwise() {
 fn a_bad_row_makes_health_unhealthy_within_one_tick_and_the_rest_is_sent() {
     let smtp = SmtpServer::start();
     let w = world(Backend::Sqlite, &smtp);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&w.db_url).await.unwrap();
-        sqlx::query("UPDATE partnerships SET officer_email = '\"john doe\"@example.org' WHERE id = 'KUB/2021:101'")
-            .execute(&mut c)
-            .await
-            .unwrap();
-    });
+    w.sql("UPDATE partnerships SET officer_email = '\"john doe\"@example.org' WHERE id = 'KUB/2021:101'");
     let d = Daemon::start(&w, "a", NOW, true);
     d.wait_note("READY=1", Duration::from_secs(10));
     let body = d.wait_http("/healthz", Duration::from_secs(30), |c, b| {
@@ -668,23 +657,7 @@ fn mail_enqueued_elsewhere_is_sent_within_seconds() {
         // What another process would have inserted: one row waiting to be sent.
         let sql = "UPDATE outbox SET status = 'pending', attempts = 0, sent_at = NULL \
                    WHERE id = (SELECT MAX(id) FROM outbox WHERE status = 'sent')";
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            use sqlx::Connection;
-            match backend {
-                Backend::Sqlite => {
-                    let mut c = sqlx::SqliteConnection::connect(&w.db_url).await.unwrap();
-                    sqlx::query(sql).execute(&mut c).await.unwrap();
-                }
-                Backend::Postgres => {
-                    let mut c = sqlx::PgConnection::connect(&w.db_url).await.unwrap();
-                    sqlx::query(sql).execute(&mut c).await.unwrap();
-                }
-            }
-        });
+        w.sql(sql);
         let got = smtp.wait_for(before + 1, Duration::from_secs(15));
         assert_eq!(got.len(), before + 1, "{backend:?}:\n{}", d.log());
         assert!(d.log().contains("delivered between ticks"), "{}", d.log());

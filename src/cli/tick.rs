@@ -70,7 +70,7 @@ pub async fn tick(config: &Path, args: TickArgs) -> Result<()> {
     if args.dry_run {
         let report = delivery::enqueue(&cfg, &store, &now, true, pass).await?;
         if let Some(why) = &report.closed_reason {
-            writeln!(out, "no reminders enqueued: {why}")?;
+            writeln!(out, "inga påminnelser nu: {why}")?;
         }
         for p in &report.planned {
             writeln!(
@@ -108,7 +108,7 @@ pub async fn tick(config: &Path, args: TickArgs) -> Result<()> {
     let done = delivery::tick(&cfg, &store, &sender, &now, pass, &|| false).await?;
     store.close().await;
     if let Some(why) = &done.report.closed_reason {
-        writeln!(out, "no reminders enqueued: {why}")?;
+        writeln!(out, "inga påminnelser nu: {why}")?;
     }
     writeln!(
         out,

@@ -146,6 +146,35 @@ impl World {
         }
     }
 
+    /// Runs one SQL statement on the world's database, as another process
+    /// (an older version, another replica) would have written it.
+    pub fn sql(&self, statement: &str) {
+        let statement = statement.to_string();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            use sqlx::Connection;
+            // sqlx wants the statement for 'static on this path.
+            let q: &'static str = Box::leak(statement.into_boxed_str());
+            match self.backend {
+                Backend::Sqlite => {
+                    let mut c = sqlx::SqliteConnection::connect(&self.db_url)
+                        .await
+                        .expect("connect");
+                    sqlx::query(q).execute(&mut c).await.expect("statement");
+                }
+                Backend::Postgres => {
+                    let mut c = sqlx::PgConnection::connect(&self.db_url)
+                        .await
+                        .expect("connect");
+                    sqlx::query(q).execute(&mut c).await.expect("statement");
+                }
+            }
+        });
+    }
+
     pub fn import_example(&self) {
         let csv = example_csv();
         self.ok(&[
@@ -171,6 +200,23 @@ impl From<Output> for Run {
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         }
     }
+}
+
+/// Runs a Python 3 script (an independent reader of CSV, JSON …) with
+/// `args`; its standard output.
+pub fn python(script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "python3 failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
 pub fn json(s: &str) -> serde_json::Value {
