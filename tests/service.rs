@@ -553,19 +553,29 @@ fn two_services_on_postgres_send_each_mail_once_even_when_one_is_killed() {
     assert!(seen.values().all(|n| *n == 1), "{seen:?}");
 }
 
-/// A slot in the spring DST gap (`0 30 2 * * *` on 2027-03-28, when 02:30
-/// never happens) runs at the first instant after the gap, 03:00 CEST, once:
-/// the service starts ten seconds before the gap on a simulated clock.
-#[test]
-fn a_slot_in_the_spring_gap_runs_at_three_once() {
+/// A service ticking at `0 30 2 * * *` (local time), started at `now`.
+fn nightly_tick_from(now: &str) -> (SmtpServer, World, Daemon) {
     let smtp = SmtpServer::start();
     let mut w = World::new(Backend::Sqlite);
     w.use_smtp(smtp.port);
     w.env
         .push(("IOPD__SCHEDULE__TICK".into(), "0 30 2 * * *".into()));
-    let d = Daemon::start(&w, "a", "2027-03-28T01:59:50", false);
+    let d = Daemon::start(&w, "a", now, false);
     d.wait_note("READY=1", Duration::from_secs(10));
-    let ticks = |d: &Daemon| d.log().matches("iopd::service: tick ").count();
+    (smtp, w, d)
+}
+
+/// Ticks the service has logged.
+fn ticks(d: &Daemon) -> usize {
+    d.log().matches("iopd::service: tick ").count()
+}
+
+/// A slot in the spring DST gap (`0 30 2 * * *` on 2027-03-28, when 02:30
+/// never happens) runs at the first instant after the gap, 03:00 CEST, once:
+/// the service starts ten seconds before the gap on a simulated clock.
+#[test]
+fn a_slot_in_the_spring_gap_runs_at_three_once() {
+    let (_smtp, _w, d) = nightly_tick_from("2027-03-28T01:59:50");
     // The catch-up tick at start (the 02:30 slot of the day before).
     d.wait_log("iopd::service: tick ", Duration::from_secs(10));
     assert_eq!(ticks(&d), 1, "{}", d.log());
@@ -671,14 +681,7 @@ fn mail_enqueued_elsewhere_is_sent_within_seconds() {
 /// and the second 02:30 ten seconds later runs nothing.
 #[test]
 fn a_slot_in_the_repeated_autumn_hour_runs_once() {
-    let smtp = SmtpServer::start();
-    let mut w = World::new(Backend::Sqlite);
-    w.use_smtp(smtp.port);
-    w.env
-        .push(("IOPD__SCHEDULE__TICK".into(), "0 30 2 * * *".into()));
-    let d = Daemon::start(&w, "a", "2027-10-31T02:29:50+01:00", false);
-    d.wait_note("READY=1", Duration::from_secs(10));
-    let ticks = |d: &Daemon| d.log().matches("iopd::service: tick ").count();
+    let (_smtp, _w, d) = nightly_tick_from("2027-10-31T02:29:50+01:00");
     d.wait_log("iopd::service: tick ", Duration::from_secs(10));
     // Past 02:30 CET, with two wake-ups to spare.
     std::thread::sleep(Duration::from_secs(22));

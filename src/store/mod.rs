@@ -113,6 +113,30 @@ enum Pool {
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool and `$B` to its backend.
+/// The insert of one event (`NewEvent`), the same for `record` and the
+/// import's history; returns its id.
+macro_rules! insert_event {
+    ($B:ty, $e:expr) => {{
+        let e: &NewEvent = $e;
+        serde_json::to_string(&e.kind)
+            .map_err(|err| StoreError::Refused(err.to_string()))
+            .map(|data| {
+                sqlx::query_scalar::<_, i64>(
+                    "INSERT INTO events (partnership_id, kind, occurred_on, data, recorded_at, recorded_by, channel, \
+                     checkpoint_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                )
+                .bind(e.partnership.as_str())
+                .bind(e.kind.name())
+                .bind(e.on)
+                .bind(data)
+                .bind(<$B as Backend>::instant(e.recorded_at))
+                .bind(e.recorded_by.as_str())
+                .bind(e.channel.name())
+                .bind(e.target.as_deref())
+            })
+    }};
+}
+
 macro_rules! with_pool {
     ($store:expr, |$pool:ident, $B:ident| $body:expr) => {
         match &$store.pool {
@@ -476,21 +500,7 @@ impl Store {
                 q.build().execute(&mut *tx).await?;
             }
             for e in &plan.history {
-                let data = serde_json::to_string(&e.kind)
-                    .map_err(|err| StoreError::Refused(err.to_string()))?;
-                sqlx::query(
-                    "INSERT INTO events (partnership_id, kind, occurred_on, data, recorded_at, recorded_by, channel) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(e.partnership.as_str())
-                .bind(e.kind.name())
-                .bind(e.on)
-                .bind(&data)
-                .bind(<B as Backend>::instant(e.recorded_at))
-                .bind(&e.recorded_by)
-                .bind(e.channel.name())
-                .execute(&mut *tx)
-                .await?;
+                insert_event!(B, e)?.fetch_one(&mut *tx).await?;
             }
             tx.commit().await?;
         });
@@ -585,27 +595,12 @@ impl Store {
         new: NewEvent,
         check: impl FnOnce(&Partnership, &[Event]) -> std::result::Result<(), String>,
     ) -> Result<Event> {
-        let data =
-            serde_json::to_string(&new.kind).map_err(|e| StoreError::Refused(e.to_string()))?;
         with_pool!(self, |pool, B| {
             let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
             let partnership = load_partnership!(&mut *tx, &new.partnership)?;
             let events = load_events!(&mut *tx, B, &new.partnership);
             check(&partnership, &events).map_err(StoreError::Refused)?;
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO events (partnership_id, kind, occurred_on, data, recorded_at, recorded_by, channel, \
-                 checkpoint_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-            )
-            .bind(new.partnership.as_str())
-            .bind(new.kind.name())
-            .bind(new.on)
-            .bind(&data)
-            .bind(<B as Backend>::instant(new.recorded_at))
-            .bind(&new.recorded_by)
-            .bind(new.channel.name())
-            .bind(new.target.as_deref())
-            .fetch_one(&mut *tx)
-            .await?;
+            let id: i64 = insert_event!(B, &new)?.fetch_one(&mut *tx).await?;
             tx.commit().await?;
             Ok(Event {
                 id,
