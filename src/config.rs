@@ -640,8 +640,8 @@ impl Loader {
         let origin = self.origin_of(key);
         self.problems.push(Problem {
             origin,
-            key: cut(key, 100),
-            message: cut(&message.into(), 400),
+            key: key.to_string(),
+            message: message.into(),
         });
     }
 

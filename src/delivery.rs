@@ -806,9 +806,9 @@ fn failed_mail(
     key: &str,
     reason: String,
 ) -> NewMail {
-    let (stage, due, late) = match &c.stage {
-        Some((p, late)) => (p.stage.key(), c.cp.due, *late),
-        None => ("cancel".to_string(), c.cp.due, false),
+    let (stage, late) = match &c.stage {
+        Some((p, late)) => (p.stage.key(), *late),
+        None => ("cancel".to_string(), false),
     };
     NewMail {
         key: key.to_string(),
@@ -816,7 +816,7 @@ fn failed_mail(
         partnership_id: c.partnership.id.to_string(),
         kind: c.cp.kind.name().to_string(),
         stage,
-        due,
+        due: c.cp.due,
         recipient: t.email.to_string(),
         envelope_to: t.email.to_string(),
         send_on: now.today,

@@ -111,9 +111,44 @@ pub fn line(reason: &str, next: Option<DateTime<Utc>>, tz: chrono_tz::Tz, waitin
     }
 }
 
-/// The line for `now`, or `None` when reminders may go out now. What the
-/// next send would bring is found by a dry run at that instant, which reads
-/// but writes nothing.
+/// The recipients of the reminders the send at `at` would bring, one per
+/// reminder: a dry run, which reads but writes nothing.
+async fn recipients_at(
+    cfg: &Config,
+    store: &crate::store::Store,
+    at: &Now,
+    pass: crate::delivery::Pass,
+) -> Result<Vec<String>, crate::delivery::DeliveryError> {
+    let report = crate::delivery::enqueue(cfg, store, at, true, pass).await?;
+    Ok(report
+        .planned
+        .into_iter()
+        .filter(|p| !p.cancel)
+        .map(|p| p.recipient.to_string())
+        .collect())
+}
+
+/// What the next send brings ("52 påminnelser till 7 personer"); empty with
+/// mail off.
+pub async fn waiting(
+    cfg: &Config,
+    store: &crate::store::Store,
+    now: &Now,
+) -> Result<String, crate::delivery::DeliveryError> {
+    let Some(at) = next_send(cfg, now) else {
+        return Ok(String::new());
+    };
+    let to = recipients_at(
+        cfg,
+        store,
+        &Now::at(at, now.tz),
+        crate::delivery::Pass::Incremental,
+    )
+    .await?;
+    Ok(reminders_sv(to.iter().map(String::as_str)))
+}
+
+/// The line for `now`, or `None` when reminders may go out now.
 pub async fn summary(
     cfg: &Config,
     store: &crate::store::Store,
@@ -122,29 +157,8 @@ pub async fn summary(
     let Some(reason) = closed_sv(cfg, now) else {
         return Ok(None);
     };
-    let next = next_send(cfg, now);
-    let waiting = match next {
-        Some(at) => {
-            let then = Now::at(at, now.tz);
-            let report = crate::delivery::enqueue(
-                cfg,
-                store,
-                &then,
-                true,
-                crate::delivery::Pass::Incremental,
-            )
-            .await?;
-            reminders_sv(
-                report
-                    .planned
-                    .iter()
-                    .filter(|p| !p.cancel)
-                    .map(|p| p.recipient.as_str()),
-            )
-        }
-        None => String::new(),
-    };
-    Ok(Some(line(&reason, next, now.tz, &waiting)))
+    let waiting = waiting(cfg, store, now).await?;
+    Ok(Some(line(&reason, next_send(cfg, now), now.tz, &waiting)))
 }
 
 /// What the first send after `now` brings per recipient, for the end of an
@@ -158,15 +172,13 @@ pub async fn first_send(
     let Some(at) = next_send(cfg, now) else {
         return Ok("första utskicket: inget, utskicken är avstängda (mail.enabled = false)".into());
     };
-    let then = Now::at(at, now.tz);
-    let report =
-        crate::delivery::enqueue(cfg, store, &then, true, crate::delivery::Pass::Full).await?;
-    let recipients: Vec<&str> = report
-        .planned
-        .iter()
-        .filter(|p| !p.cancel)
-        .map(|p| p.recipient.as_str())
-        .collect();
+    let recipients = recipients_at(
+        cfg,
+        store,
+        &Now::at(at, now.tz),
+        crate::delivery::Pass::Full,
+    )
+    .await?;
     let local = at.with_timezone(&now.tz);
     let when = format!(
         "{} {}",
@@ -178,7 +190,7 @@ pub async fn first_send(
     }
     let mut per: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for r in &recipients {
-        *per.entry(r).or_default() += 1;
+        *per.entry(r.as_str()).or_default() += 1;
     }
     let (top, n) = per
         .iter()
@@ -187,7 +199,7 @@ pub async fn first_send(
         .unwrap_or_default();
     Ok(format!(
         "första utskicket {when}: {}, flest till {top} ({n})",
-        reminders_sv(recipients.iter().copied())
+        reminders_sv(recipients.iter().map(String::as_str))
     ))
 }
 

@@ -615,7 +615,7 @@ pub fn render(r: &Report, format: Format) -> Result<String, ReportError> {
 
 /// A cell a spreadsheet would run as a formula (`=HYPERLINK(…)`, `+`, `-`,
 /// `@`, tab, CR) gets a leading `'` (OWASP, CSV injection): shown, not run.
-fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
     match cell.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
         _ => cell.into(),

@@ -443,11 +443,9 @@ fn hostile_names_and_bad_rows_in_the_database() {
     );
 }
 
-#[test]
-fn a_tick_killed_mid_send_repeats_at_most_that_mail_with_the_same_message_id() {
-    let smtp = SmtpServer::start();
-    let w = world(Backend::Sqlite, &smtp);
-    // The server holds its answer after DATA; the tick is killed while waiting.
+/// Starts the 2026-04-30 tick with the server holding its answer after DATA
+/// and kills it once `n` mails are held at once.
+fn kill_tick_while_the_server_holds(w: &World, smtp: &SmtpServer, n: usize) {
     smtp.set_mode(Mode::StallData);
     let mut child = w
         .cmd(&["tick", "--now", "2026-04-30T08:05"])
@@ -456,15 +454,24 @@ fn a_tick_killed_mid_send_repeats_at_most_that_mail_with_the_same_message_id() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while smtp.held() == 0 {
+    while smtp.held() < n {
         assert!(
             std::time::Instant::now() < deadline,
-            "the mail never reached the end of DATA"
+            "{n} mails never reached the end of DATA at once ({} did)",
+            smtp.held()
         );
         std::thread::sleep(Duration::from_millis(10));
     }
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn a_tick_killed_mid_send_repeats_at_most_that_mail_with_the_same_message_id() {
+    let smtp = SmtpServer::start();
+    let w = world(Backend::Sqlite, &smtp);
+    // The server holds its answer after DATA; the tick is killed while waiting.
+    kill_tick_while_the_server_holds(&w, &smtp, 1);
     // The server then accepts what it had (as a real one would).
     smtp.set_mode(Mode::Accept);
     let first = smtp.wait_for(1, Duration::from_secs(10));
@@ -500,24 +507,7 @@ fn a_tick_killed_mid_send_over_four_connections_repeats_at_most_the_four_in_flig
     let mut w = World::with_register(Backend::Sqlite, smtp.port, &like_t1(N));
     w.env
         .push(("IOPD__MAIL__SMTP__POOL_SIZE".into(), "4".into()));
-    smtp.set_mode(Mode::StallData);
-    let mut child = w
-        .cmd(&["tick", "--now", "2026-04-30T08:05"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while smtp.held() < 4 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "four mails never reached the end of DATA at once ({} did)",
-            smtp.held()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_tick_while_the_server_holds(&w, &smtp, 4);
     assert_eq!(smtp.held(), 4, "no more than one mail per connection");
     smtp.set_mode(Mode::Accept);
     assert_eq!(smtp.wait_for(4, Duration::from_secs(10)).len(), 4);

@@ -105,11 +105,7 @@ fn json_writer(dir: &Path, name: &str) -> Result<std::io::BufWriter<std::fs::Fil
 
 /// A cell a spreadsheet would run as a formula gets a leading `'`.
 fn cell(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    }
+    crate::report::csv_safe(s).into_owned()
 }
 
 async fn write_export(

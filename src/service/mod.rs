@@ -87,12 +87,10 @@ pub struct HealthState {
     pub last_tick_error: Option<String>,
     /// Rows the last tick could not read or mails it could not build.
     pub data_problems: Vec<String>,
-    /// When reminders next go out (`None` with mail off).
-    pub next_send: Option<DateTime<Utc>>,
-    /// The last "inget skickas nu" line, for the next send it was worked
-    /// out for and when: a dry run over the register is not repeated at
-    /// every five-minute tick of a weekend.
-    outlook: Option<(Option<DateTime<Utc>>, Instant, String)>,
+    /// What the next send brings, for the next send it was worked out for
+    /// and when: a dry run over the register is not repeated at every
+    /// five-minute tick of a weekend.
+    waiting: Option<(Option<DateTime<Utc>>, Instant, String)>,
     /// (status, kind) pairs last reported, so vanished ones are zeroed.
     checkpoint_series: Vec<(Status, Kind)>,
 }
@@ -189,8 +187,7 @@ pub async fn run(opts: Options) -> Result<()> {
             last_error: None,
             last_tick_error: None,
             data_problems: Vec::new(),
-            next_send: None,
-            outlook: None,
+            waiting: None,
             checkpoint_series: Vec::new(),
         }),
         metrics,
@@ -654,35 +651,32 @@ async fn run_tick(
 
 /// Logs, once per tick that sends nothing, why and when the next send is.
 async fn say_what_comes(shared: &Shared, cfg: &Config, store: &Store, now: &crate::clock::Now) {
+    let Some(reason) = crate::outlook::closed_sv(cfg, now) else {
+        return;
+    };
     let next = crate::outlook::next_send(cfg, now);
     let cached = {
         let h = shared.health.lock().unwrap_or_else(|p| p.into_inner());
-        h.outlook
+        h.waiting
             .as_ref()
             .filter(|(n, at, _)| *n == next && at.elapsed() < Duration::from_secs(3600))
-            .map(|(_, _, line)| line.clone())
+            .map(|(_, _, w)| w.clone())
     };
-    let line = match cached {
-        // The reason (the hour, say) changes between ticks; the count does not.
-        Some(line) => crate::outlook::closed_sv(cfg, now).map(|reason| {
-            let waiting = line.rsplit_once(", ").map_or("", |(_, w)| w);
-            let waiting = waiting.strip_suffix(" väntar").unwrap_or(waiting);
-            crate::outlook::line(&reason, next, now.tz, waiting)
-        }),
-        None => match crate::outlook::summary(cfg, store, now).await {
-            Ok(line) => line,
+    let waiting = match cached {
+        Some(w) => w,
+        None => match crate::outlook::waiting(cfg, store, now).await {
+            Ok(w) => {
+                let mut h = shared.health.lock().unwrap_or_else(|p| p.into_inner());
+                h.waiting = Some((next, Instant::now(), w.clone()));
+                w
+            }
             Err(e) => {
                 tracing::warn!("cannot work out the next send: {e}");
-                None
+                return;
             }
         },
     };
-    let mut h = shared.health.lock().unwrap_or_else(|p| p.into_inner());
-    h.next_send = next;
-    if let Some(line) = line {
-        tracing::info!("{line}");
-        h.outlook = Some((next, Instant::now(), line));
-    }
+    tracing::info!("{}", crate::outlook::line(&reason, next, now.tz, &waiting));
 }
 
 #[cfg(test)]
