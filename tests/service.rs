@@ -668,7 +668,7 @@ fn mail_enqueued_elsewhere_is_sent_within_seconds() {
         let sql = "UPDATE outbox SET status = 'pending', attempts = 0, sent_at = NULL \
                    WHERE id = (SELECT MAX(id) FROM outbox WHERE status = 'sent')";
         w.sql(sql);
-        let got = smtp.wait_for(before + 1, Duration::from_secs(15));
+        let got = smtp.wait_for(before + 1, Duration::from_secs(30));
         assert_eq!(got.len(), before + 1, "{backend:?}:\n{}", d.log());
         assert!(d.log().contains("delivered between ticks"), "{}", d.log());
         d.stop();

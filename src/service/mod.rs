@@ -643,13 +643,15 @@ async fn run_tick(
         ms = (secs * 1000.0) as u64,
         "tick"
     );
-    if done.sent == 0 && done.report.closed_reason.is_some() {
+    // Outside the sending window: other mail (a digest, a retry) may have
+    // gone out, but no reminder could, so say when they will.
+    if done.report.closed_reason.is_some() {
         say_what_comes(shared, cfg, store, now).await;
     }
     Ok(())
 }
 
-/// Logs, once per tick that sends nothing, why and when the next send is.
+/// Logs, once per tick outside the sending window, why and when the next send is.
 async fn say_what_comes(shared: &Shared, cfg: &Config, store: &Store, now: &crate::clock::Now) {
     let Some(reason) = crate::outlook::closed_sv(cfg, now) else {
         return;
