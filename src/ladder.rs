@@ -509,6 +509,23 @@ pub fn route(ladder: &Ladder, kind: Kind, parent: Option<Kind>, stage: StageKind
     Recipients { to, cc }
 }
 
+/// The roles that hold a checkpoint's calendar entry: everyone a stage
+/// before the escalation reaches (the escalation's readers act on the
+/// overdue item, they do not plan it). Sorted, without duplicates.
+pub fn invitee_roles(ladder: &Ladder, kind: Kind, parent: Option<Kind>) -> Vec<Role> {
+    let mut roles: Vec<Role> = StageKind::ALL
+        .iter()
+        .filter(|s| **s != StageKind::Escalation)
+        .flat_map(|s| {
+            let r = route(ladder, kind, parent, *s);
+            r.to.into_iter().chain(r.cc)
+        })
+        .collect();
+    roles.sort_unstable();
+    roles.dedup();
+    roles
+}
+
 #[cfg(test)]
 mod tests {
     //! Expected dates are worked out by hand from RULES 10–14 and the 2026–2028
