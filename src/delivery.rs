@@ -161,6 +161,28 @@ fn event_sv(k: &EventKind) -> String {
     }
 }
 
+/// The address (and name, where known) behind one role of a partnership.
+/// `officer` is the officer to use: the acting one for mail, the assigned
+/// one for the calendar entry.
+fn address_of(
+    cfg: &Config,
+    role: Role,
+    officer: (&Email, Option<&String>),
+    deputy: Option<&Email>,
+    secretary: &Email,
+) -> Option<(Email, Option<String>)> {
+    let named = |r: &crate::domain::Person| (r.email.clone(), Some(r.name.clone()));
+    match role {
+        Role::Officer => Some((officer.0.clone(), officer.1.cloned())),
+        Role::Deputy => deputy.map(|d| (d.clone(), None)),
+        Role::IopAnsvarig => Some(named(&cfg.roles.iop_ansvarig)),
+        Role::Advisory => cfg.roles.advisory.as_ref().map(named),
+        Role::Jurist => Some(named(&cfg.roles.jurist)),
+        Role::AdminSupport => Some(named(&cfg.roles.admin_support)),
+        Role::CommitteeSecretary => Some((secretary.clone(), None)),
+    }
+}
+
 /// The addresses behind the roles of a stage, resolved on its send date
 /// (RULES 10): the deputy stands in for an absent officer.
 fn resolve(
@@ -173,54 +195,61 @@ fn resolve(
 ) -> Vec<To> {
     let who = engine::responsible_on(p, events, on);
     let acting = who.acting().clone();
-    let officer_name = if acting == who.officer.email {
-        Some(who.officer.name.clone())
-    } else {
-        None
-    };
+    let officer_name = (acting == who.officer.email).then_some(&who.officer.name);
     let mut out: Vec<To> = Vec::new();
-    let mut add = |email: Email, name: Option<String>, role: Role, cc: bool| {
-        if !out.iter().any(|t| t.email == email) {
-            out.push(To {
-                email,
-                name,
-                role,
-                cc,
-            });
-        }
-    };
     for (list, cc) in [(&roles.to, false), (&roles.cc, true)] {
         for role in list {
-            match role {
-                Role::Officer => add(acting.clone(), officer_name.clone(), *role, cc),
-                Role::Deputy => {
-                    if let Some(d) = &p.deputy {
-                        add(d.clone(), None, *role, cc);
-                    }
-                }
-                Role::IopAnsvarig => {
-                    let r = &cfg.roles.iop_ansvarig;
-                    add(r.email.clone(), Some(r.name.clone()), *role, cc);
-                }
-                Role::Advisory => {
-                    if let Some(r) = &cfg.roles.advisory {
-                        add(r.email.clone(), Some(r.name.clone()), *role, cc);
-                    }
-                }
-                Role::Jurist => add(
-                    cfg.roles.jurist.email.clone(),
-                    Some(cfg.roles.jurist.name.clone()),
-                    *role,
+            let found = address_of(
+                cfg,
+                *role,
+                (&acting, officer_name),
+                p.deputy.as_ref(),
+                secretary,
+            );
+            if let Some((email, name)) = found
+                && !out.iter().any(|t| t.email == email)
+            {
+                out.push(To {
+                    email,
+                    name,
+                    role: *role,
                     cc,
-                ),
-                Role::AdminSupport => add(
-                    cfg.roles.admin_support.email.clone(),
-                    Some(cfg.roles.admin_support.name.clone()),
-                    *role,
-                    cc,
-                ),
-                Role::CommitteeSecretary => add(secretary.clone(), None, *role, cc),
+                });
             }
+        }
+    }
+    out
+}
+
+/// Who holds a checkpoint's calendar entry on `on` (invites, the calendar
+/// feed): the addresses of [`ladder::invitee_roles`], with the assigned
+/// officer rather than the acting one, so an absence does not withdraw the
+/// entry while a replacement does.
+#[allow(clippy::too_many_arguments)]
+pub fn holders(
+    cfg: &Config,
+    ladder: &Ladder,
+    p: &Partnership,
+    events: &[Event],
+    secretary: &Email,
+    kind: engine::Kind,
+    parent: Option<engine::Kind>,
+    on: NaiveDate,
+) -> Vec<Email> {
+    let who = engine::responsible_on(p, events, on);
+    let mut out: Vec<Email> = Vec::new();
+    for role in ladder::invitee_roles(ladder, kind, parent) {
+        let found = address_of(
+            cfg,
+            role,
+            (&who.officer.email, None),
+            p.deputy.as_ref(),
+            secretary,
+        );
+        if let Some((email, _)) = found
+            && !out.contains(&email)
+        {
+            out.push(email);
         }
     }
     out

@@ -24,3 +24,4 @@ pub mod service;
 pub mod store;
 pub mod synth;
 pub mod web;
+pub mod words;
