@@ -27,8 +27,16 @@ use iopd::clock::Now;
 use iopd::config::Config;
 use iopd::domain::Email;
 use iopd::engine::Kind;
+use iopd::ladder::StageKind;
 use iopd::mail::{self, ReminderContext};
 use iopd::store::{Enqueue, NewMail, Store};
+
+fn anna() -> mail::Person {
+    mail::Person {
+        name: Some("Anna Lindqvist".into()),
+        email: Email::parse("anna@example.org").expect("email"),
+    }
+}
 
 fn context(i: usize) -> ReminderContext {
     let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
@@ -44,18 +52,22 @@ fn context(i: usize) -> ReminderContext {
         period_end: d("2027-03-31"),
         meeting: None,
         no_meeting: false,
-        stage_label: "Påminnelse".into(),
-        stage_is_planning: false,
+        stage: Some(StageKind::Reminder),
         today: d("2027-03-24"),
         sent_late: false,
         recent_events: vec![(d("2026-09-20"), "Avstämningsmöte hållet".into())],
-        to: vec![mail::Person {
-            name: Some("Anna Lindqvist".into()),
-            email: Email::parse("anna@example.org").expect("email"),
-        }],
+        reader: mail::Reader::Officer,
+        recipient: anna(),
+        to: vec![anna()],
         cc: Vec::new(),
+        coordinator: mail::Person {
+            name: Some("Karin Berg".into()),
+            email: Email::parse("iop@example.org").expect("email"),
+        },
         redirected_from: Vec::new(),
         links: None,
+        overview_link: None,
+        escalation: None,
         diarienummer_hint: None,
     }
 }
@@ -185,12 +197,23 @@ fn main() {
     let mut mails = Vec::with_capacity(n);
     for i in 0..n {
         let ctx = context(i);
-        let r = mail::render_reminder(&ctx).expect("render");
+        let section = mail::render_section(&ctx).expect("render");
+        let r = mail::render_day(&mail::Day {
+            body_name: ctx.body_name.clone(),
+            name: section.name.clone(),
+            sections: vec![section],
+            more: Vec::new(),
+            coordinator: ctx.coordinator.clone(),
+            feed_link: None,
+            redirected_from: Vec::new(),
+        })
+        .expect("render");
         let env = mail::Envelope {
             from: from.clone(),
             to: ctx.to.clone(),
             cc: Vec::new(),
             outbox_key: None,
+            items: Vec::new(),
         };
         let key = format!("KUB/2026:{i:05}/checkin/y0-w1|2027-03-31|d-7|anna@example.org");
         let id = mail::message_id(&key, &cfg.mail.from);
@@ -210,6 +233,7 @@ fn main() {
             subject: r.subject,
             message: msg.formatted(),
             failed: None,
+            item: false,
         });
     }
     let render = t.elapsed().as_secs_f64();

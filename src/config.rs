@@ -410,6 +410,16 @@ pub struct Mail {
     pub claim_lease: Duration,
     pub smtp: Option<Smtp>,
     pub file_dir: PathBuf,
+    /// Whether checkpoints go into people's calendars as invites.
+    pub calendar: CalendarMode,
+}
+
+/// `[mail] calendar`: "invites" (default) sends each person one calendar
+/// entry per deadline; "none" sends none (the subscription feed stays).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalendarMode {
+    Invites,
+    None,
 }
 
 #[derive(Debug, Clone)]
@@ -563,6 +573,7 @@ struct RawMail {
     claim_lease: Option<String>,
     smtp: Option<RawSmtp>,
     file: Option<RawMailFile>,
+    calendar: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1232,6 +1243,17 @@ impl Config {
         };
         let redirect_all_to =
             optional_email(&mut l, "mail.redirect_all_to", raw_mail.redirect_all_to);
+        let calendar = match raw_mail.calendar.as_deref() {
+            None | Some("invites") => CalendarMode::Invites,
+            Some("none") => CalendarMode::None,
+            Some(s) => {
+                l.problem(
+                    "mail.calendar",
+                    format!("{s:?} is not a calendar mode; use \"invites\" or \"none\""),
+                );
+                CalendarMode::Invites
+            }
+        };
         let send_at_raw = raw_mail.send_at.unwrap_or_else(|| "08:00".into());
         let send_at = NaiveTime::parse_from_str(&send_at_raw, "%H:%M").unwrap_or_else(|_| {
             l.problem(
@@ -1353,6 +1375,7 @@ impl Config {
                 .file
                 .and_then(|f| f.dir)
                 .unwrap_or_else(|| PathBuf::from("mail-out")),
+            calendar,
         });
 
         // [schedule], [http], [health]

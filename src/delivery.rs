@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::clock::Now;
+use crate::config::CalendarMode;
 use crate::config::Config;
 use crate::domain::{CommitteeKey, Email, Event, EventKind, Partnership};
 use crate::engine::{self, Checkpoint, CommitteeCalendar, Input, Role, Status};
@@ -23,7 +24,10 @@ use crate::ical;
 use crate::ladder::{self, Ladder, Planned, StageKind};
 use crate::mail::{self, ReminderContext};
 use crate::recheck;
-use crate::store::{CHUNK, Enqueue, Evaluation, ForTick, InviteState, NewInvite, NewMail, Store};
+use crate::store::{
+    Bundling, CHUNK, Enqueue, Evaluation, ForTick, InviteState, NewBundle, NewInvite, NewMail,
+    Store,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
@@ -86,15 +90,48 @@ struct To {
     cc: bool,
 }
 
+/// A calendar mail for one holder of a checkpoint's entry.
+#[derive(Debug, Clone)]
+enum Cal {
+    /// REQUEST: the entry, first or changed (`updated`).
+    Invite { state: InviteState, updated: bool },
+    /// CANCEL, and why.
+    Cancel {
+        state: InviteState,
+        why: mail::Withdrawal,
+    },
+}
+
+impl Cal {
+    fn state(&self) -> &InviteState {
+        match self {
+            Cal::Invite { state, .. } | Cal::Cancel { state, .. } => state,
+        }
+    }
+    /// `invite-N` / `cancel-N`: each calendar message goes out once.
+    fn stage_key(&self) -> String {
+        match self {
+            Cal::Invite { state, .. } => format!("invite-{}", state.sequence),
+            Cal::Cancel { state, .. } => format!("cancel-{}", state.sequence),
+        }
+    }
+}
+
 /// What a tick found for one checkpoint before rendering.
 struct Candidate {
     partnership: Partnership,
     committee_name: String,
     cp: Checkpoint,
-    /// None for a cancellation of the calendar entry.
+    /// The reminder stage due now (and whether it is sent late), with the
+    /// people it reaches; `None` when only calendar mail is due.
     stage: Option<(Planned, bool)>,
     recipients: Vec<To>,
+    /// Invites and withdrawals, each to one holder.
+    calendar: Vec<(To, Cal)>,
     recent: Vec<(NaiveDate, String)>,
+    /// The assigned officer and the deputy (what an escalation names).
+    officer: mail::Person,
+    deputy: Option<Email>,
 }
 
 impl Config {
@@ -354,20 +391,19 @@ pub async fn enqueue(
         // The chunk's calendar entries: only evaluations of these same
         // partnerships write them, so they may be read first.
         let invites = store.invites_of(chunk).await?;
-        let mut live: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut by_checkpoint: HashMap<&str, Vec<(&String, &InviteState)>> = HashMap::new();
         for ((cp, recipient), st) in &invites {
-            if !st.cancelled {
-                live.entry(cp.as_str())
-                    .or_default()
-                    .push(recipient.as_str());
-            }
+            by_checkpoint
+                .entry(cp.as_str())
+                .or_default()
+                .push((recipient, st));
         }
         let mut evaluated: Vec<Evaluated> = Vec::with_capacity(chunk.len());
         let mut closed: Vec<String> = Vec::new();
         store
             .partnerships_for_tick(
                 chunk,
-                |read| evaluated.push(ctx.evaluate(read, &live, &mut closed)),
+                |read| evaluated.push(ctx.evaluate(read, &by_checkpoint, &mut closed)),
                 |e| {
                     tracing::error!("partnership skipped: {e}");
                     report.bad_rows.push(e.to_string());
@@ -379,14 +415,30 @@ pub async fn enqueue(
 
         // Keys first, so nothing already enqueued is rendered again.
         let mut keys = Vec::new();
+        let mut escalated = Vec::new();
         for ev in &evaluated {
             for c in &ev.candidates {
-                for t in &c.recipients {
-                    keys.push(candidate_key(c, t, &invites));
+                keys.extend(candidate_keys(c));
+                if c.stage
+                    .as_ref()
+                    .is_some_and(|(p, _)| p.stage.kind == StageKind::Escalation)
+                {
+                    escalated.push(c.cp.key.clone());
                 }
             }
         }
         let existing = store.existing_keys(&keys).await?;
+        // What the escalation says about the reminders before it.
+        let reminded = if open && !escalated.is_empty() {
+            let escalation_readers = [
+                Some(cfg.roles.iop_ansvarig.email.to_string()),
+                cfg.roles.advisory.as_ref().map(|a| a.email.to_string()),
+            ];
+            let skip: Vec<String> = escalation_readers.into_iter().flatten().collect();
+            store.reminders_sent(&escalated, &skip).await?
+        } else {
+            HashMap::new()
+        };
 
         let mut batch = Enqueue {
             closed,
@@ -395,8 +447,21 @@ pub async fn enqueue(
         for ev in &mut evaluated {
             let mut waiting = false;
             for c in &ev.candidates {
-                for t in &c.recipients {
-                    let key = candidate_key(c, t, &invites);
+                let mut mails: Vec<(&To, Option<&Cal>, String)> = Vec::new();
+                if let Some((planned, _)) = &c.stage {
+                    for t in &c.recipients {
+                        let key = outbox_key(&c.cp.key, c.cp.due, &planned.stage.key(), &t.email);
+                        mails.push((t, None, key));
+                    }
+                }
+                for (t, cal) in &c.calendar {
+                    mails.push((
+                        t,
+                        Some(cal),
+                        outbox_key(&c.cp.key, c.cp.due, &cal.stage_key(), &t.email),
+                    ));
+                }
+                for (t, cal, key) in mails {
                     if existing.contains(&key) {
                         continue;
                     }
@@ -405,17 +470,23 @@ pub async fn enqueue(
                         waiting = true;
                         continue;
                     }
-                    match render_one(cfg, now, c, t, &key, &invites) {
-                        Ok((mail, state, planned)) => {
+                    let rendered = match cal {
+                        None => render_item(cfg, now, c, t, &key, reminded.get(&c.cp.key)),
+                        Some(cal) => render_calendar(cfg, now, c, t, cal, &key),
+                    };
+                    match rendered {
+                        Ok((mail, planned)) => {
                             if dry_run {
                                 report.planned.push(planned);
                             }
-                            batch.invites.push(NewInvite {
-                                checkpoint_key: c.cp.key.clone(),
-                                partnership_id: ev.id.clone(),
-                                recipient: t.email.to_string(),
-                                state,
-                            });
+                            if let Some(cal) = cal {
+                                batch.invites.push(NewInvite {
+                                    checkpoint_key: c.cp.key.clone(),
+                                    partnership_id: ev.id.clone(),
+                                    recipient: t.email.to_string(),
+                                    state: cal.state().clone(),
+                                });
+                            }
                             batch.mails.push(mail);
                         }
                         // One mail that cannot be built costs that mail only:
@@ -482,7 +553,7 @@ impl TickContext<'_> {
     fn evaluate(
         &self,
         read: ForTick,
-        live: &HashMap<&str, Vec<&str>>,
+        invites: &HashMap<&str, Vec<(&String, &InviteState)>>,
         closed: &mut Vec<String>,
     ) -> Evaluated {
         let ForTick {
@@ -530,6 +601,12 @@ impl TickContext<'_> {
         };
         let checkpoints = engine::checkpoints(&input);
         let mut postponed_until = Vec::new();
+        let who = engine::responsible_on(&p, &events, today);
+        let officer = mail::Person {
+            name: Some(who.officer.name.clone()),
+            email: who.officer.email.clone(),
+        };
+        let invites_on = cfg.mail.calendar == CalendarMode::Invites;
         for cp in &checkpoints {
             *ev.counts
                 .entry(format!("{}/{}", cp.status.name(), cp.kind.name()))
@@ -537,68 +614,141 @@ impl TickContext<'_> {
             if let Some(until) = self.postponed.get(&cp.key) {
                 postponed_until.push(*until);
             }
-            let is_closed = cp.status.is_closed();
-            if is_closed {
-                if self.pending.contains(&cp.key) {
-                    closed.push(cp.key.clone());
-                }
-                // RULES 17: a missed or waived checkpoint's invite is cancelled.
-                let withdraw = matches!(
-                    cp.status,
-                    Status::Cancelled | Status::Missed | Status::Waived
-                ) || cp.status == Status::Done
-                    && cp.evidence.as_ref().is_some_and(|e| e.on < cp.due);
-                if let (true, Some(holders)) = (withdraw, live.get(cp.key.as_str())) {
-                    let recipients: Vec<To> = holders
-                        .iter()
-                        .filter_map(|r| Email::parse(r).ok())
-                        .map(|email| To {
-                            email,
-                            name: None,
-                            role: Role::Officer,
-                            cc: false,
-                        })
-                        .collect();
-                    ev.candidates.push(Candidate {
-                        partnership: p.clone(),
-                        committee_name: committee.name.clone(),
-                        cp: cp.clone(),
-                        stage: None,
-                        recipients,
-                        recent: recent(),
-                    });
-                }
-                continue;
-            }
-            // `latest`, not `current`: on a closed day it tells whether
-            // work waits for the next open one (they agree inside the window).
-            let Some((planned, late)) = ladder::latest(cp, &self.ladder, today) else {
-                continue;
+            let held: Vec<(&String, &InviteState)> = invites
+                .get(cp.key.as_str())
+                .map(|v| {
+                    v.iter()
+                        .filter(|(_, s)| !s.cancelled)
+                        .map(|(r, s)| (*r, *s))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut calendar: Vec<(To, Cal)> = Vec::new();
+            let holder = |r: &str| {
+                Email::parse(r).ok().map(|email| To {
+                    email,
+                    name: None,
+                    role: Role::Officer,
+                    cc: false,
+                })
             };
-            // The officer's Monday list takes the place of *planera* (issue 6 item 2).
-            if cfg.digest.officers && planned.stage.kind == StageKind::Planning {
-                continue;
-            }
-            // "Jag behöver mer tid": the checkpoint's own stages wait;
-            // the escalation never does (the date is capped at it).
-            if planned.stage.kind < StageKind::Escalation
-                && self
-                    .postponed
-                    .get(&cp.key)
-                    .is_some_and(|until| today < *until)
-            {
-                continue;
-            }
-            let roles = ladder::route(&self.ladder, cp.kind, cp.parent, planned.stage.kind);
-            let recipients = resolve(cfg, &p, &events, &committee.secretary, &roles, today);
-            ev.candidates.push(Candidate {
+            let candidate = |stage, recipients, calendar: Vec<(To, Cal)>| Candidate {
                 partnership: p.clone(),
                 committee_name: committee.name.clone(),
                 cp: cp.clone(),
-                stage: Some((planned, late)),
+                stage,
                 recipients,
+                calendar,
                 recent: recent(),
-            });
+                officer: officer.clone(),
+                deputy: p.deputy.clone(),
+            };
+            if cp.status.is_closed() {
+                if self.pending.contains(&cp.key) {
+                    closed.push(cp.key.clone());
+                }
+                // Every entry still in someone's calendar is withdrawn, whatever closed it.
+                let why = match cp.status {
+                    Status::Done => mail::Withdrawal::Done,
+                    Status::Missed => mail::Withdrawal::Missed,
+                    Status::Waived => mail::Withdrawal::Waived,
+                    _ => mail::Withdrawal::Cancelled,
+                };
+                for (r, st) in held {
+                    if let Some(t) = holder(r) {
+                        calendar.push((t, withdraw(st, cp, why)));
+                    }
+                }
+                if !calendar.is_empty() {
+                    ev.candidates.push(candidate(None, Vec::new(), calendar));
+                }
+                continue;
+            }
+            let holders = holders(
+                cfg,
+                &self.ladder,
+                &p,
+                &events,
+                &committee.secretary,
+                cp.kind,
+                cp.parent,
+                today,
+            );
+            let print = fingerprint(cp, &p);
+            for (r, st) in &held {
+                let Some(t) = holder(r) else { continue };
+                let changed = match &st.fingerprint {
+                    Some(f) => *f != print,
+                    None => st.due != cp.due,
+                };
+                if !holders.contains(&t.email) {
+                    calendar.push((t, withdraw(st, cp, mail::Withdrawal::NotYours)));
+                } else if changed && cp.due >= today && invites_on {
+                    let state = InviteState {
+                        sequence: st.sequence + 1,
+                        due: cp.due,
+                        cancelled: false,
+                        fingerprint: Some(print.clone()),
+                    };
+                    calendar.push((
+                        t,
+                        Cal::Invite {
+                            state,
+                            updated: true,
+                        },
+                    ));
+                } else if changed {
+                    calendar.push((t, withdraw(st, cp, mail::Withdrawal::Moved)));
+                }
+            }
+            let mut stage = None;
+            let mut recipients = Vec::new();
+            // `latest`, not `current`: on a closed day it tells whether
+            // work waits for the next open one (they agree inside the window).
+            if let Some((planned, late)) = ladder::latest(cp, &self.ladder, today)
+                // The officer's Monday list takes the place of *planera* (issue 6 item 2).
+                && !(cfg.digest.officers && planned.stage.kind == StageKind::Planning)
+                // "Jag behöver mer tid": the checkpoint's own stages wait;
+                // the escalation never does (the date is capped at it).
+                && !(planned.stage.kind < StageKind::Escalation
+                    && self
+                        .postponed
+                        .get(&cp.key)
+                        .is_some_and(|until| today < *until))
+            {
+                let roles = ladder::route(&self.ladder, cp.kind, cp.parent, planned.stage.kind);
+                recipients = resolve(cfg, &p, &events, &committee.secretary, &roles, today);
+                // The entry goes with the first stage that reaches a holder:
+                // never for a date already past, never with an escalation.
+                if invites_on && planned.stage.kind != StageKind::Escalation && cp.due >= today {
+                    for t in &recipients {
+                        let live = held.iter().any(|(r, _)| **r == t.email.as_str());
+                        if live || !holders.contains(&t.email) {
+                            continue;
+                        }
+                        let previous = invites
+                            .get(cp.key.as_str())
+                            .and_then(|v| v.iter().find(|(r, _)| *r == t.email.as_str()));
+                        let state = InviteState {
+                            sequence: previous.map_or(0, |(_, s)| s.sequence + 1),
+                            due: cp.due,
+                            cancelled: false,
+                            fingerprint: Some(print.clone()),
+                        };
+                        calendar.push((
+                            t.clone(),
+                            Cal::Invite {
+                                state,
+                                updated: false,
+                            },
+                        ));
+                    }
+                }
+                stage = Some((planned, late));
+            }
+            if stage.is_some() || !calendar.is_empty() {
+                ev.candidates.push(candidate(stage, recipients, calendar));
+            }
         }
         // A second run with a later horizon: the periods that start before
         // the limit (recheck's completeness argument).
@@ -621,79 +771,79 @@ impl TickContext<'_> {
     }
 }
 
-fn invite_of<'a>(
-    c: &Candidate,
-    t: &To,
-    invites: &'a HashMap<(String, String), InviteState>,
-) -> Option<&'a InviteState> {
-    invites.get(&(c.cp.key.clone(), t.email.to_string()))
-}
-
-/// A cancellation is keyed by the entry's new sequence, so each withdrawal
-/// goes out once, and a later re-issue can be withdrawn again.
-fn candidate_key(
-    c: &Candidate,
-    t: &To,
-    invites: &HashMap<(String, String), InviteState>,
-) -> String {
-    match &c.stage {
-        Some((planned, _)) => outbox_key(&c.cp.key, c.cp.due, &planned.stage.key(), &t.email),
-        None => {
-            let seq = invite_of(c, t, invites).map_or(0, |s| s.sequence) + 1;
-            outbox_key(&c.cp.key, c.cp.due, &format!("cancel-{seq}"), &t.email)
-        }
+/// The CANCEL of an entry a holder has, one sequence on.
+fn withdraw(st: &InviteState, cp: &Checkpoint, why: mail::Withdrawal) -> Cal {
+    Cal::Cancel {
+        state: InviteState {
+            sequence: st.sequence + 1,
+            due: cp.due,
+            cancelled: true,
+            fingerprint: st.fingerprint.clone(),
+        },
+        why,
     }
 }
 
-fn render_one(
+/// What a calendar entry says: its date, meeting and title. An invite goes
+/// again only when this changes.
+fn fingerprint(cp: &Checkpoint, p: &Partnership) -> String {
+    let meeting = cp.meeting.map(|m| m.to_string()).unwrap_or_default();
+    format!("{}|{meeting}|{}", cp.due, summary(cp, p))
+}
+
+fn summary(cp: &Checkpoint, p: &Partnership) -> String {
+    format!(
+        "[IOP] {} – {}",
+        cp.kind.label_sv(),
+        mail::one_line(&p.organisation)
+    )
+}
+
+/// The outbox key of each mail a candidate makes for `t`: the reminder
+/// stage's item, and each calendar mail.
+fn candidate_keys(c: &Candidate) -> Vec<String> {
+    let mut keys = Vec::new();
+    if let Some((planned, _)) = &c.stage {
+        for t in &c.recipients {
+            keys.push(outbox_key(
+                &c.cp.key,
+                c.cp.due,
+                &planned.stage.key(),
+                &t.email,
+            ));
+        }
+    }
+    for (t, cal) in &c.calendar {
+        keys.push(outbox_key(&c.cp.key, c.cp.due, &cal.stage_key(), &t.email));
+    }
+    keys
+}
+
+/// What a section or calendar mail says, for one reader.
+fn context(
     cfg: &Config,
     now: &Now,
     c: &Candidate,
     t: &To,
-    key: &str,
-    invites: &HashMap<(String, String), InviteState>,
-) -> Result<(NewMail, InviteState, Planned1), DeliveryError> {
-    let previous = invite_of(c, t, invites);
-    let cancel = c.stage.is_none();
-    // SEQUENCE rises whenever the date moves or the entry is withdrawn or re-issued.
-    let state = match (previous, cancel) {
-        (None, false) => InviteState {
-            sequence: 0,
-            due: c.cp.due,
-            cancelled: false,
-        },
-        (Some(s), false) if s.due == c.cp.due && !s.cancelled => *s,
-        (Some(s), false) => InviteState {
-            sequence: s.sequence + 1,
-            due: c.cp.due,
-            cancelled: false,
-        },
-        (prev, true) => InviteState {
-            sequence: prev.map_or(0, |s| s.sequence) + 1,
-            due: c.cp.due,
-            cancelled: true,
-        },
-    };
-    let redirect = cfg.mail.redirect_all_to.clone();
+    reminded: Option<&(i64, NaiveDate)>,
+) -> ReminderContext {
     let person = |x: &To| mail::Person {
         name: x.name.clone(),
         email: x.email.clone(),
     };
-    let (stage_label, stage_key, late, is_planning) = match &c.stage {
-        Some((p, late)) => (
-            p.stage.kind.label_sv(),
-            p.stage.key(),
-            *late,
-            p.stage.kind == StageKind::Planning,
-        ),
-        None => (
-            "Inställd",
-            format!("cancel-{}", state.sequence),
-            false,
-            false,
-        ),
+    let stage = c.stage.as_ref().map(|(p, _)| p.stage.kind);
+    let escalation = stage == Some(StageKind::Escalation);
+    let reader = match t.role {
+        Role::IopAnsvarig => mail::Reader::Coordinator,
+        Role::Advisory if escalation => mail::Reader::AdvisoryCopy,
+        _ => mail::Reader::Officer,
     };
-    let ctx = ReminderContext {
+    let coordinator = &cfg.roles.iop_ansvarig;
+    let links = match (&c.stage, reader) {
+        (None, _) | (_, mail::Reader::AdvisoryCopy) => None,
+        _ => crate::web::links(cfg, &c.cp.key, &t.email, now.today),
+    };
+    ReminderContext {
         body_name: cfg.body.name.clone(),
         partnership_id: c.partnership.id.to_string(),
         organisation: c.partnership.organisation.clone(),
@@ -705,56 +855,141 @@ fn render_one(
         period_end: c.cp.period_end,
         meeting: c.cp.meeting,
         no_meeting: c.cp.no_meeting,
-        stage_label: stage_label.to_string(),
-        stage_is_planning: is_planning,
+        stage,
         today: now.today,
-        sent_late: late,
+        sent_late: c.stage.as_ref().is_some_and(|(_, late)| *late),
         recent_events: c.recent.clone(),
+        reader,
+        recipient: person(t),
         to: c.recipients.iter().filter(|x| !x.cc).map(person).collect(),
         cc: c.recipients.iter().filter(|x| x.cc).map(person).collect(),
-        redirected_from: if redirect.is_some() {
+        coordinator: mail::Person {
+            name: Some(coordinator.name.clone()),
+            email: coordinator.email.clone(),
+        },
+        redirected_from: if cfg.mail.redirect_all_to.is_some() {
             vec![t.email.clone()]
         } else {
             Vec::new()
         },
-        // Signed links for this recipient when `[web]` is configured.
-        links: if cancel {
-            None
+        overview_link: if escalation && links.is_some() {
+            crate::web::overview_link(cfg, &t.email, now.today)
         } else {
-            crate::web::links(cfg, &c.cp.key, &t.email, now.today)
+            None
         },
+        links,
+        escalation: escalation.then(|| mail::Escalation {
+            officer: c.officer.clone(),
+            deputy: c.deputy.clone(),
+            reminded: reminded.map_or(0, |r| r.0),
+            last_reminded: reminded.map(|r| r.1),
+        }),
         diarienummer_hint: None,
+    }
+}
+
+/// The outbox row of one reminder stage for one recipient: an item whose
+/// message is its section of the recipient's mail of the day.
+fn render_item(
+    cfg: &Config,
+    now: &Now,
+    c: &Candidate,
+    t: &To,
+    key: &str,
+    reminded: Option<&(i64, NaiveDate)>,
+) -> Result<(NewMail, Planned1), DeliveryError> {
+    let Some((planned, late)) = &c.stage else {
+        return Err(DeliveryError::Transport(
+            "a reminder item without a stage".into(),
+        ));
     };
     let map_err = |source| DeliveryError::Mail {
         key: key.to_string(),
         source,
     };
-    let rendered = if cancel {
-        mail::render_cancel(&ctx)
-    } else {
-        mail::render_reminder(&ctx)
-    }
-    .map_err(map_err)?;
-    let from = mail::Person {
-        name: Some(cfg.body.name.clone()),
-        email: cfg.mail.from.clone(),
+    let section = mail::render_section(&context(cfg, now, c, t, reminded)).map_err(map_err)?;
+    let message = serde_json::to_vec(&section)
+        .map_err(|e| DeliveryError::Transport(format!("cannot store the section: {e}")))?;
+    let envelope_to = cfg
+        .mail
+        .redirect_all_to
+        .clone()
+        .unwrap_or_else(|| t.email.clone());
+    let planned1 = Planned1 {
+        key: key.to_string(),
+        checkpoint_key: c.cp.key.clone(),
+        stage: planned.stage.key(),
+        stage_label: planned.stage.kind.label_sv(),
+        recipient: t.email.clone(),
+        role: t.role,
+        late: *late,
+        due: c.cp.due,
+        subject: section.headline.clone(),
+        cancel: false,
     };
-    let method = if cancel {
-        ical::Method::Cancel
-    } else {
-        ical::Method::Request
+    let mail = NewMail {
+        key: key.to_string(),
+        checkpoint_key: c.cp.key.clone(),
+        partnership_id: c.partnership.id.to_string(),
+        kind: c.cp.kind.name().to_string(),
+        stage: planned.stage.key(),
+        due: c.cp.due,
+        recipient: t.email.to_string(),
+        envelope_to: envelope_to.to_string(),
+        send_on: planned.send_on,
+        late: *late,
+        message_id: mail::message_id(key, &cfg.mail.from),
+        subject: section.headline,
+        message,
+        failed: None,
+        item: true,
     };
+    Ok((mail, planned1))
+}
+
+/// A calendar mail (REQUEST or CANCEL) for one holder: its own small mail,
+/// one UID per iTIP message (RFC 5546), no personal link in the calendar data.
+fn render_calendar(
+    cfg: &Config,
+    now: &Now,
+    c: &Candidate,
+    t: &To,
+    cal: &Cal,
+    key: &str,
+) -> Result<(NewMail, Planned1), DeliveryError> {
+    let map_err = |source| DeliveryError::Mail {
+        key: key.to_string(),
+        source,
+    };
+    let ctx = ReminderContext {
+        stage: None,
+        links: None,
+        ..context(cfg, now, c, t, None)
+    };
+    let (rendered, method) = match cal {
+        Cal::Invite { updated, .. } => (
+            mail::render_invite(&ctx, *updated).map_err(map_err)?,
+            ical::Method::Request,
+        ),
+        Cal::Cancel { why, .. } => (
+            mail::render_cancel(&ctx, *why).map_err(map_err)?,
+            ical::Method::Cancel,
+        ),
+    };
+    let cancel = method == ical::Method::Cancel;
+    let g = mail::rule_sv(c.cp.kind, c.cp.parent);
     let event = ical::EventSpec {
         uid: format!("{}@iopd", c.cp.key),
-        sequence: state.sequence as u32,
+        sequence: u32::try_from(cal.state().sequence).unwrap_or(0),
         dtstamp: now.instant,
         date: c.cp.due,
-        summary: format!(
-            "[IOP] {} – {}",
-            c.cp.kind.label_sv(),
-            mail::one_line(&c.partnership.organisation)
+        summary: summary(&c.cp, &c.partnership),
+        description: format!(
+            "{} {}, {}. {g}",
+            c.partnership.id,
+            mail::one_line(&c.partnership.organisation),
+            c.committee_name
         ),
-        description: rendered.text.clone(),
         location: None,
         url: None,
         organizer: Some((cfg.body.name.clone(), cfg.mail.from.clone())),
@@ -767,27 +1002,40 @@ fn render_one(
         method,
         ics: ical::calendar(method, &cfg.body.name, &[event]),
     };
-    let envelope_to = redirect.clone().unwrap_or_else(|| t.email.clone());
+    let envelope_to = cfg
+        .mail
+        .redirect_all_to
+        .clone()
+        .unwrap_or_else(|| t.email.clone());
     let env = mail::Envelope {
-        from,
+        from: mail::Person {
+            name: Some(cfg.body.name.clone()),
+            email: cfg.mail.from.clone(),
+        },
         to: vec![mail::Person {
             name: t.name.clone(),
             email: envelope_to.clone(),
         }],
         cc: Vec::new(),
         outbox_key: Some(key.to_string()),
+        items: Vec::new(),
     };
     let message_id = mail::message_id(key, &cfg.mail.from);
     let msg =
         mail::build(&env, &rendered, Some(&invite), &message_id, now.instant).map_err(map_err)?;
+    let stage = cal.stage_key();
     let planned = Planned1 {
         key: key.to_string(),
         checkpoint_key: c.cp.key.clone(),
-        stage: stage_key.clone(),
-        stage_label,
+        stage: stage.clone(),
+        stage_label: if cancel {
+            "Kalenderpost tas bort"
+        } else {
+            "Kalenderpost"
+        },
         recipient: t.email.clone(),
         role: t.role,
-        late,
+        late: false,
         due: c.cp.due,
         subject: rendered.subject.clone(),
         cancel,
@@ -797,18 +1045,19 @@ fn render_one(
         checkpoint_key: c.cp.key.clone(),
         partnership_id: c.partnership.id.to_string(),
         kind: c.cp.kind.name().to_string(),
-        stage: stage_key,
+        stage,
         due: c.cp.due,
         recipient: t.email.to_string(),
         envelope_to: envelope_to.to_string(),
-        send_on: c.stage.as_ref().map_or(now.today, |(p, _)| p.send_on),
-        late,
+        send_on: now.today,
+        late: false,
         message_id,
         subject: rendered.subject,
         message: msg.formatted(),
         failed: None,
+        item: false,
     };
-    Ok((mail, state, planned))
+    Ok((mail, planned))
 }
 
 /// Names the partnership, the recipient's role and address, and what is wrong.
@@ -835,10 +1084,7 @@ fn failed_mail(
     key: &str,
     reason: String,
 ) -> NewMail {
-    let (stage, late) = match &c.stage {
-        Some((p, late)) => (p.stage.key(), *late),
-        None => ("cancel".to_string(), false),
-    };
+    let stage = key.split('|').nth(2).unwrap_or("stage").to_string();
     NewMail {
         key: key.to_string(),
         checkpoint_key: c.cp.key.clone(),
@@ -849,12 +1095,193 @@ fn failed_mail(
         recipient: t.email.to_string(),
         envelope_to: t.email.to_string(),
         send_on: now.today,
-        late,
+        late: c.stage.as_ref().is_some_and(|(_, late)| *late),
         message_id: mail::message_id(key, &cfg.mail.from),
         subject: String::new(),
         message: Vec::new(),
         failed: Some(reason),
+        item: false,
     }
+}
+
+/// At most this many sections in full in one mail of the day; the rest are
+/// listed by their headline (a catch-up after years must stay readable).
+const FULL_SECTIONS: usize = 20;
+
+/// Puts each person's reminder items of the day into one mail (RULES 14 per
+/// person and day): a stage superseded by a later one of the same checkpoint
+/// is dropped, an unsent mail whose contents changed is replaced, and every
+/// item is carried by exactly one mail. Runs inside the sending window only.
+pub async fn bundle(cfg: &Config, store: &Store, now: &Now) -> Result<u64, DeliveryError> {
+    if sending_window(cfg, now).is_err() {
+        return Ok(0);
+    }
+    let recipients = store.item_recipients(now.today).await?;
+    let mut made = 0;
+    for batch in recipients.chunks(200) {
+        let items = store.pending_items(batch, now.today).await?;
+        let mut by_person: BTreeMap<&str, Vec<&crate::store::PendingItem>> = BTreeMap::new();
+        for i in &items {
+            by_person.entry(i.recipient.as_str()).or_default().push(i);
+        }
+        let mut round = Bundling::default();
+        for (recipient, items) in by_person {
+            plan_bundle(cfg, now, recipient, &items, &mut round);
+        }
+        made += store.write_bundles(&round, now.instant).await?;
+    }
+    Ok(made)
+}
+
+/// One person's round: what to drop, what to replace, and the new mail.
+fn plan_bundle(
+    cfg: &Config,
+    now: &Now,
+    recipient: &str,
+    items: &[&crate::store::PendingItem],
+    round: &mut Bundling,
+) {
+    // Items come oldest first: the last of each checkpoint is its latest stage.
+    let mut latest: HashMap<&str, i64> = HashMap::new();
+    for i in items {
+        latest.insert(i.checkpoint_key.as_str(), i.id);
+    }
+    let mut keep = Vec::new();
+    let mut sections = Vec::new();
+    for i in items {
+        if latest.get(i.checkpoint_key.as_str()) != Some(&i.id) {
+            round.superseded.push(i.id);
+            continue;
+        }
+        match serde_json::from_slice::<mail::Section>(&i.section) {
+            Ok(s) => {
+                keep.push(*i);
+                sections.push(s);
+            }
+            Err(e) => round.failed.push((
+                i.id,
+                format!("the stored section of this reminder cannot be read: {e}"),
+            )),
+        }
+    }
+    let current: HashSet<&str> = items.iter().filter_map(|i| i.bundle.as_deref()).collect();
+    // Unchanged: one unsent mail already carries exactly these items.
+    let dropped = items.len() - keep.len();
+    if dropped == 0 && current.len() == 1 && keep.iter().all(|i| i.bundle.is_some()) {
+        return;
+    }
+    round
+        .dissolved
+        .extend(current.iter().map(|k| k.to_string()));
+    if keep.is_empty() {
+        return;
+    }
+    let mut keys: Vec<&str> = keep.iter().map(|i| i.key.as_str()).collect();
+    keys.sort_unstable();
+    let key = bundle_key(recipient, now.today, &keys);
+    let late = keep.iter().any(|i| i.late);
+    let envelope_to = keep[0].envelope_to.clone();
+    let mail = match day_mail(cfg, now, recipient, &envelope_to, sections, &keys, &key) {
+        Ok(m) => m,
+        Err(e) => {
+            for i in &keep {
+                round
+                    .failed
+                    .push((i.id, format!("cannot build the mail of the day: {e}")));
+            }
+            return;
+        }
+    };
+    round.bundles.push(NewBundle {
+        mail: NewMail { late, ..mail },
+        items: keep.iter().map(|i| i.id).collect(),
+    });
+}
+
+/// `day|{date}|{recipient}|{digest of the items' keys}`: the same contents on
+/// the same day give the same key and Message-ID.
+fn bundle_key(recipient: &str, day: NaiveDate, keys: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(keys.join("\n").as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("day|{day}|{recipient}|{hex}")
+}
+
+fn day_mail(
+    cfg: &Config,
+    now: &Now,
+    recipient: &str,
+    envelope_to: &str,
+    mut sections: Vec<mail::Section>,
+    keys: &[&str],
+    key: &str,
+) -> Result<NewMail, DeliveryError> {
+    let map_err = |source| DeliveryError::Mail {
+        key: key.to_string(),
+        source,
+    };
+    let bad =
+        |what: &str| DeliveryError::Transport(format!("{what} {recipient:?} is not an address"));
+    let to = Email::parse(recipient).map_err(|_| bad("recipient"))?;
+    let envelope = Email::parse(envelope_to).map_err(|_| bad("envelope recipient"))?;
+    sections.sort_by(|a, b| (a.rank, a.due, &a.headline).cmp(&(b.rank, b.due, &b.headline)));
+    let name = sections.iter().find_map(|s| s.name.clone());
+    let more: Vec<String> = sections
+        .iter()
+        .skip(FULL_SECTIONS)
+        .map(|s| s.headline.clone())
+        .collect();
+    sections.truncate(FULL_SECTIONS);
+    let coordinator = &cfg.roles.iop_ansvarig;
+    let day = mail::Day {
+        body_name: cfg.body.name.clone(),
+        name: name.clone(),
+        sections,
+        more,
+        coordinator: mail::Person {
+            name: Some(coordinator.name.clone()),
+            email: coordinator.email.clone(),
+        },
+        feed_link: None,
+        redirected_from: if cfg.mail.redirect_all_to.is_some() {
+            vec![to.clone()]
+        } else {
+            Vec::new()
+        },
+    };
+    let rendered = mail::render_day(&day).map_err(map_err)?;
+    let env = mail::Envelope {
+        from: mail::Person {
+            name: Some(cfg.body.name.clone()),
+            email: cfg.mail.from.clone(),
+        },
+        to: vec![mail::Person {
+            name,
+            email: envelope.clone(),
+        }],
+        cc: Vec::new(),
+        outbox_key: Some(key.to_string()),
+        items: keys.iter().map(|k| k.to_string()).collect(),
+    };
+    let message_id = mail::message_id(key, &cfg.mail.from);
+    let msg = mail::build(&env, &rendered, None, &message_id, now.instant).map_err(map_err)?;
+    Ok(NewMail {
+        key: key.to_string(),
+        checkpoint_key: String::new(),
+        partnership_id: String::new(),
+        kind: "reminders".into(),
+        stage: "bundle".into(),
+        due: now.today,
+        recipient: to.to_string(),
+        envelope_to: envelope.to_string(),
+        send_on: now.today,
+        late: false,
+        message_id,
+        subject: rendered.subject,
+        message: msg.formatted(),
+        failed: None,
+        item: false,
+    })
 }
 
 /// What one full tick did (`iopd tick` and the service's tick job).
@@ -884,6 +1311,7 @@ pub async fn tick(
     report.enqueued += crate::digest::heads_up(cfg, store, now, false)
         .await?
         .enqueued;
+    bundle(cfg, store, now).await?;
     let (sent, retried, failed) = deliver(cfg, store, sender, now.instant, stop).await?;
     store
         .record_tick(

@@ -160,7 +160,7 @@ impl StageKind {
         match self {
             StageKind::Planning => "Planera",
             StageKind::Reminder => "Påminnelse",
-            StageKind::DueToday => "Sista dag idag",
+            StageKind::DueToday => "Sista dag i dag",
             StageKind::Overdue => "Försenad",
             StageKind::Escalation => "Eskalering",
             StageKind::Followup => "Försenad – uppföljning",
@@ -1247,7 +1247,7 @@ mod tests {
             [
                 "Planera",
                 "Påminnelse",
-                "Sista dag idag",
+                "Sista dag i dag",
                 "Försenad",
                 "Eskalering",
                 "Försenad – uppföljning"

@@ -261,6 +261,7 @@ fn new_mail(
             email: envelope_to.clone(),
         }],
         cc: Vec::new(),
+        items: Vec::new(),
         outbox_key: Some(row.key.clone()),
     };
     let message_id = mail::message_id(&row.key, &cfg.mail.from);
@@ -280,6 +281,7 @@ fn new_mail(
         subject: rendered.subject.clone(),
         message: msg.formatted(),
         failed: None,
+        item: false,
     })
 }
 

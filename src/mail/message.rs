@@ -20,6 +20,9 @@ pub struct Envelope {
     /// The outbox key, written as `X-IOPD-Key` so that mail rules, audits and
     /// support can tell which checkpoint, due date and stage a mail is about.
     pub outbox_key: Option<String>,
+    /// A mail of the day: the outbox keys of the reminder stages it carries,
+    /// written as `X-IOPD-Items` (separated by " ; ").
+    pub items: Vec<String>,
 }
 
 /// A rendered VCALENDAR (see `ical::calendar`) and the method it was rendered with.
@@ -89,6 +92,13 @@ pub fn build(
         b = b.raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("X-IOPD-Key"),
             one_line(key),
+        ));
+    }
+    if !env.items.is_empty() {
+        let items: Vec<String> = env.items.iter().map(|k| one_line(k)).collect();
+        b = b.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-IOPD-Items"),
+            items.join(" ; "),
         ));
     }
     for p in &env.to {

@@ -1,8 +1,10 @@
 //! Reminder mails: Swedish text and HTML from templates, and the MIME message around them.
 //!
-//! - [`render_reminder`] / [`render_cancel`] turn a [`ReminderContext`] into a subject, a
-//!   plain-text body and an HTML body. The templates live in `templates/mail/` and are embedded
-//!   in the binary; the per-kind rule, evidence and `iopd record` command come from one table
+//! - [`render_section`] turns a [`ReminderContext`] into one checkpoint's [`Section`];
+//!   [`render_day`] puts a person's sections of one send day into one mail, worst first.
+//!   [`render_invite`] and [`render_cancel`] write the small mails that carry a calendar
+//!   entry or withdraw it. The templates live in `templates/mail/` and are embedded in the
+//!   binary; the per-kind rule, evidence and `iopd record` command come from one table
 //!   (`guidance.rs`), so the text and HTML twins never disagree.
 //! - [`build`] wraps a [`Rendered`] mail and an optional calendar [`Invite`] in the MIME layout
 //!   Outlook recognises, with a caller-chosen `Message-ID` and `Date`, so the same outbox row
@@ -18,6 +20,7 @@ use serde::Serialize;
 
 use crate::domain::Email;
 use crate::engine::Kind;
+use crate::ladder::StageKind;
 
 mod guidance;
 mod message;
@@ -29,7 +32,7 @@ mod tests;
 
 pub use message::{Envelope, Invite, build, message_id};
 pub(crate) use render::environment;
-pub use render::{render_cancel, render_reminder};
+pub use render::{render_cancel, render_day, render_invite, render_section};
 
 /// The guideline's rule behind a checkpoint, as the reminder states it (the
 /// pages reached from the mail say the same).
@@ -52,7 +55,50 @@ pub struct Links {
     pub more_time: String,
 }
 
-/// Everything one reminder (or its cancellation) says; built by the outbox.
+/// Who reads a reminder section: it decides the actions offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Reader {
+    /// Officer, deputy, secretary, jurist, administrativt stöd: the buttons
+    /// of the pages, or one sentence on whom to tell; never a command line.
+    #[default]
+    Officer,
+    /// IOP-ansvarig: may record on the officer's behalf; command lines only
+    /// when the pages are off.
+    Coordinator,
+    /// The advisory mailbox's copy of an escalation: for information.
+    AdvisoryCopy,
+}
+
+/// What the escalation tells IOP-ansvarig about the people reminded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Escalation {
+    pub officer: Person,
+    pub deputy: Option<Email>,
+    /// Reminder mails sent about this checkpoint before the escalation.
+    pub reminded: i64,
+    pub last_reminded: Option<NaiveDate>,
+}
+
+/// Why a calendar entry is withdrawn: the CANCEL mail says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Withdrawal {
+    /// Done (early or late): nothing more to do.
+    Done,
+    /// The checkpoint no longer applies (the agreement ended, a date moved away).
+    Cancelled,
+    /// A later check-in was held: this window is closed as missed.
+    Missed,
+    /// IOP-ansvarig wrote it off.
+    Waived,
+    /// The person is no longer among those responsible (a new officer).
+    NotYours,
+    /// Its date changed to one already past.
+    Moved,
+}
+
+/// Everything one reminder section (or calendar mail) says; built by the outbox.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReminderContext {
     /// The public body, e.g. "Region Värmland".
@@ -70,23 +116,59 @@ pub struct ReminderContext {
     pub meeting: Option<NaiveDate>,
     /// No configured meeting: the mail asks the officer to check the sammanträdesplan.
     pub no_meeting: bool,
-    /// The stage's Swedish name, e.g. "Planera", "Påminnelse", "Försenad", "Eskalering".
-    /// Once the due date has passed it also prefixes the subject (`[IOP] Försenad: …`).
-    pub stage_label: String,
-    pub stage_is_planning: bool,
-    /// The send date; "om N dagar" and "N dagar försenad" count from it to `due`.
+    /// The ladder's stage; `None` for a calendar mail.
+    pub stage: Option<StageKind>,
+    /// The send date; "om N dagar" and "försenad N dagar" count from it to `due`.
     pub today: NaiveDate,
     /// Delivered late after downtime: the mail says "(skickas i efterhand)".
     pub sent_late: bool,
     /// The partnership's latest events, already in Swedish words, newest first.
     pub recent_events: Vec<(NaiveDate, String)>,
+    pub reader: Reader,
+    /// The reader (greeting, and left out of "går också till").
+    pub recipient: Person,
+    /// Everyone the stage reaches.
     pub to: Vec<Person>,
     pub cc: Vec<Person>,
+    /// IOP-ansvarig: whom an officer without the pages tells.
+    pub coordinator: Person,
     /// The original recipients when `mail.redirect_all_to` sent this mail elsewhere.
     pub redirected_from: Vec<Email>,
     pub links: Option<Links>,
+    /// The partnership on the overview page (escalations, with the pages on).
+    pub overview_link: Option<String>,
+    pub escalation: Option<Escalation>,
     /// The partnership's diarienummer, so the mail can be tied to its case.
     pub diarienummer_hint: Option<String>,
+}
+
+/// One checkpoint's part of a person's mail of the day, rendered when its
+/// stage is enqueued and stored with it; the day's mail puts them together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Section {
+    /// 0 escalation, 1 overdue, 2 due today, 3 coming, 4 for information.
+    pub rank: u8,
+    pub due: NaiveDate,
+    /// "Försenad 7 dagar: Avstämningsmöte med Fritidsbanken".
+    pub headline: String,
+    pub text: String,
+    pub html: String,
+    /// The reader's name, for the greeting.
+    pub name: Option<String>,
+}
+
+/// A person's mail of the day.
+#[derive(Debug, Clone)]
+pub struct Day {
+    pub body_name: String,
+    pub name: Option<String>,
+    pub sections: Vec<Section>,
+    /// Headlines of the sections beyond those shown in full, worst first.
+    pub more: Vec<String>,
+    pub coordinator: Person,
+    /// The person's calendar subscription, with the pages on.
+    pub feed_link: Option<String>,
+    pub redirected_from: Vec<Email>,
 }
 
 /// A rendered mail: one-line subject, plain text and HTML.

@@ -3,6 +3,7 @@ use mail_parser::{MessageParser, MimeHeaders, PartType};
 
 use super::*;
 use crate::ical::{self, EventSpec, Method};
+use crate::ladder::StageKind;
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -19,7 +20,15 @@ fn person(name: &str, address: &str) -> Person {
     }
 }
 
-/// A check-in for Fritidsbanken due 2027-03-31, mailed a week before.
+fn anna() -> Person {
+    person("Anna Svensson", "anna.svensson@regionvarmland.se")
+}
+
+fn karin() -> Person {
+    person("Karin Berg", "iop@regionvarmland.se")
+}
+
+/// A check-in for Fritidsbanken due 2027-03-31, mailed a week before to the officer.
 fn checkin() -> ReminderContext {
     ReminderContext {
         body_name: "Region Värmland".into(),
@@ -33,19 +42,29 @@ fn checkin() -> ReminderContext {
         period_end: day(2027, 3, 31),
         meeting: None,
         no_meeting: false,
-        stage_label: "Påminnelse".into(),
-        stage_is_planning: false,
+        stage: Some(StageKind::Reminder),
         today: day(2027, 3, 24),
         sent_late: false,
         recent_events: vec![(day(2026, 9, 14), "Avstämningsmöte hållet".into())],
-        to: vec![person("Anna Svensson", "anna.svensson@regionvarmland.se")],
-        cc: vec![Person {
-            name: None,
-            email: email("iop@regionvarmland.se"),
-        }],
+        reader: Reader::Officer,
+        recipient: anna(),
+        to: vec![anna()],
+        cc: vec![],
+        coordinator: karin(),
         redirected_from: vec![],
         links: None,
+        overview_link: None,
+        escalation: None,
         diarienummer_hint: Some("KUB/2021:101".into()),
+    }
+}
+
+/// The same, as IOP-ansvarig reads it without the pages (command lines allowed).
+fn for_coordinator(ctx: ReminderContext) -> ReminderContext {
+    ReminderContext {
+        reader: Reader::Coordinator,
+        recipient: karin(),
+        ..ctx
     }
 }
 
@@ -57,11 +76,37 @@ fn followup_planning() -> ReminderContext {
         period_start: day(2025, 3, 1),
         period_end: day(2027, 2, 25),
         meeting: Some(day(2027, 3, 18)),
-        stage_label: "Planera".into(),
-        stage_is_planning: true,
+        stage: Some(StageKind::Planning),
         today: day(2026, 12, 31),
         ..checkin()
     }
+}
+
+fn links() -> Links {
+    Links {
+        done: "https://iopd.example.se/l/done?t=a&s=b".into(),
+        absent: "https://iopd.example.se/l/absent?t=a".into(),
+        more_time: "https://iopd.example.se/l/more?t=a".into(),
+    }
+}
+
+/// The mail of the day holding these sections.
+fn day_mail(ctxs: &[ReminderContext]) -> Rendered {
+    let sections: Vec<Section> = ctxs.iter().map(|c| render_section(c).unwrap()).collect();
+    render_day(&Day {
+        body_name: "Region Värmland".into(),
+        name: sections[0].name.clone(),
+        sections,
+        more: vec![],
+        coordinator: karin(),
+        feed_link: None,
+        redirected_from: ctxs[0].redirected_from.clone(),
+    })
+    .unwrap()
+}
+
+fn one(ctx: ReminderContext) -> Rendered {
+    day_mail(&[ctx])
 }
 
 fn sender() -> Person {
@@ -78,6 +123,7 @@ fn envelope(ctx: &ReminderContext) -> Envelope {
         to: ctx.to.clone(),
         cc: ctx.cc.clone(),
         outbox_key: None,
+        items: vec![],
     }
 }
 
@@ -108,32 +154,34 @@ fn invite(method: Method) -> Invite {
 
 #[test]
 fn checkin_reminder_states_the_facts() {
-    let r = render_reminder(&checkin()).unwrap();
+    let r = one(checkin());
     assert_eq!(
         r.subject,
-        "[IOP] Avstämningsmöte med Fritidsbanken senast 2027-03-31"
+        "[IOP] Påminnelse: Avstämningsmöte med Fritidsbanken senast 2027-03-31 (om 7 dagar)"
     );
     for fact in [
-        "Avstämningsmöte med Fritidsbanken senast 2027-03-31.",
-        "Påminnelse: om 7 dagar.",
-        "Enligt riktlinjen ska minst två avstämningsmöten hållas per år.",
-        "  iopd record checkin-held --partnership KUB/2021:101 --on ÅÅÅÅ-MM-DD\n",
+        "Hej Anna Svensson!",
+        "Påminnelse: Avstämningsmöte med Fritidsbanken senast 2027-03-31 (om 7 dagar)\n",
+        "Sista dag: 2027-03-31 (om 7 dagar)",
+        "Varför: Enligt riktlinjen ska minst två avstämningsmöten hållas per år.",
         "Nämnd: Kultur- och bildningsnämnden",
-        "Period: 2026-10-01 – 2027-03-31",
-        "  2026-09-14  Avstämningsmöte hållet",
-        "Detta mejl har gått till Anna Svensson <anna.svensson@regionvarmland.se>, \
-         med kopia till iop@regionvarmland.se.",
+        "Senast registrerat: 2026-09-14 Avstämningsmöte hållet",
+        // Without the pages an officer is told whom to tell, never a command.
+        "Meddela IOP-ansvarig Karin Berg <iop@regionvarmland.se> datumet då \
+         avstämningsmötet hölls, så registreras det.",
     ] {
         assert!(r.text.contains(fact), "text lacks {fact:?}:\n{}", r.text);
     }
+    assert!(!r.text.contains("iopd record"), "{}", r.text);
+    assert!(!r.html.contains("iopd record"));
     assert!(!r.text.contains("skickas i efterhand"));
     assert!(!r.text.contains("Bilagan"));
+    assert!(!r.text.contains("Går också till"));
     for fact in [
         "Enligt riktlinjen ska minst två avstämningsmöten hållas per år.",
-        // minijinja escapes `/` as well.
-        "iopd record checkin-held --partnership KUB&#x2f;2021:101 --on ÅÅÅÅ-MM-DD",
-        "Anna Svensson &lt;anna.svensson@regionvarmland.se&gt;",
+        "Karin Berg &lt;iop@regionvarmland.se&gt;",
         "max-width:600px",
+        "white-space:nowrap",
     ] {
         assert!(r.html.contains(fact), "html lacks {fact:?}:\n{}", r.html);
     }
@@ -142,63 +190,194 @@ fn checkin_reminder_states_the_facts() {
 }
 
 #[test]
-fn subject_prefix_follows_the_stage_once_overdue() {
-    let overdue = ReminderContext {
-        stage_label: "Försenad".into(),
-        today: day(2027, 4, 9),
-        ..checkin()
+fn subjects_say_the_stage_and_the_time() {
+    let at = |stage, today| {
+        one(ReminderContext {
+            stage: Some(stage),
+            today,
+            ..checkin()
+        })
+        .subject
     };
-    let r = render_reminder(&overdue).unwrap();
     assert_eq!(
-        r.subject,
-        "[IOP] Försenad: Avstämningsmöte med Fritidsbanken senast 2027-03-31"
+        at(StageKind::Planning, day(2027, 3, 3)),
+        "[IOP] Planera: Avstämningsmöte med Fritidsbanken senast 2027-03-31 (om 28 dagar)"
     );
-    assert!(r.text.contains("Försenad: 9 dagar försenad."), "{}", r.text);
-
-    let escalation = ReminderContext {
-        stage_label: "Eskalering".into(),
+    assert_eq!(
+        at(StageKind::Reminder, day(2027, 3, 30)),
+        "[IOP] Påminnelse: Avstämningsmöte med Fritidsbanken senast 2027-03-31 (i morgon)"
+    );
+    assert_eq!(
+        at(StageKind::DueToday, day(2027, 3, 31)),
+        "[IOP] Sista dag i dag: Avstämningsmöte med Fritidsbanken"
+    );
+    // A due-day stage sent late says what it is now.
+    assert_eq!(
+        at(StageKind::DueToday, day(2027, 4, 5)),
+        "[IOP] Försenad 5 dagar: Avstämningsmöte med Fritidsbanken"
+    );
+    assert_eq!(
+        at(StageKind::Overdue, day(2027, 4, 1)),
+        "[IOP] Försenad 1 dag: Avstämningsmöte med Fritidsbanken"
+    );
+    let escalation = one(ReminderContext {
+        stage: Some(StageKind::Escalation),
         today: day(2027, 4, 21),
-        ..checkin()
-    };
+        ..for_coordinator(checkin())
+    });
     assert_eq!(
-        render_reminder(&escalation).unwrap().subject,
-        "[IOP] Eskalering: Avstämningsmöte med Fritidsbanken senast 2027-03-31"
+        escalation.subject,
+        "[IOP] Eskalering: Avstämningsmöte med Fritidsbanken, försenad 21 dagar"
     );
+}
 
-    let on_the_day = ReminderContext {
-        today: day(2027, 3, 31),
-        ..checkin()
-    };
-    let r = render_reminder(&on_the_day).unwrap();
-    assert_eq!(
-        r.subject,
-        "[IOP] Avstämningsmöte med Fritidsbanken senast 2027-03-31"
-    );
-    assert!(r.text.contains("Påminnelse: i dag."));
+/// Every template, with 0, 1 and 2 days either side: the words are right and
+/// no phrasing is doubled.
+#[test]
+fn plural_edge_cases_read_right_everywhere() {
+    let cases = [
+        (0, "i dag"),
+        (1, "i morgon"),
+        (2, "om 2 dagar"),
+        (-1, "i går"),
+        (-2, "för 2 dagar sedan"),
+    ];
+    for (days_until, when) in cases {
+        let ctx = ReminderContext {
+            today: day(2027, 3, 31) - chrono::Duration::days(days_until),
+            stage: Some(if days_until < 0 {
+                StageKind::Overdue
+            } else {
+                StageKind::Reminder
+            }),
+            ..checkin()
+        };
+        let mut texts = vec![];
+        let r = one(ctx.clone());
+        texts.push(r.subject.clone());
+        texts.push(r.text.clone());
+        for r in [
+            render_invite(&ctx, false).unwrap(),
+            render_invite(&ctx, true).unwrap(),
+            render_cancel(&ctx, Withdrawal::Done).unwrap(),
+            render_cancel(&ctx, Withdrawal::NotYours).unwrap(),
+        ] {
+            texts.push(r.subject);
+            texts.push(r.text);
+        }
+        let all = texts.join("\n");
+        assert!(
+            all.contains(&format!("2027-03-31 ({when})")),
+            "{when}: {all}"
+        );
+        for wrong in [
+            "1 dagar",
+            "dagar sen ",
+            "dagar sen\n",
+            "Försenad: ",
+            "dagar försenad",
+            "idag",
+            "2:e år",
+            "om 0 dagar",
+            "om 1 dag ",
+        ] {
+            assert!(!all.contains(wrong), "{wrong:?} in {all}");
+        }
+        if days_until == -1 {
+            assert!(all.contains("Försenad 1 dag:"), "{all}");
+        }
+        if days_until == -2 {
+            assert!(all.contains("Försenad 2 dagar:"), "{all}");
+        }
+    }
 }
 
 #[test]
-fn cancel_mail() {
-    let r = render_cancel(&ReminderContext {
-        sent_late: true,
+fn one_mail_holds_the_day_worst_first() {
+    let coming = checkin();
+    let late = ReminderContext {
+        organisation: "Brottsofferjouren".into(),
+        due: day(2027, 3, 17),
+        stage: Some(StageKind::Overdue),
         ..checkin()
-    })
-    .unwrap();
+    };
+    let today = ReminderContext {
+        organisation: "Agera".into(),
+        kind: Kind::AnnualReport,
+        due: day(2027, 3, 24),
+        stage: Some(StageKind::DueToday),
+        ..checkin()
+    };
+    let r = day_mail(&[coming, late, today]);
     assert_eq!(
         r.subject,
-        "[IOP] Inställd: Avstämningsmöte med Fritidsbanken senast 2027-03-31"
+        "[IOP] Försenad 7 dagar: Avstämningsmöte med Brottsofferjouren (+2 till)"
     );
-    assert!(
-        r.text.contains("tas bort (skickas i efterhand)."),
-        "{}",
-        r.text
+    let order = [
+        "1. Försenad 7 dagar: Avstämningsmöte med Brottsofferjouren",
+        "2. Sista dag i dag: Årsredovisning diarieförd från Agera",
+        "3. Påminnelse: Avstämningsmöte med Fritidsbanken",
+    ];
+    let mut at = 0;
+    for line in order {
+        let found = r.text[at..].find(line).map(|i| i + at);
+        at = found.unwrap_or_else(|| panic!("{line:?} out of order:\n{}", r.text));
+    }
+    assert_eq!(r.text.matches("Hej Anna Svensson!").count(), 1);
+}
+
+#[test]
+fn calendar_mails_say_what_they_do() {
+    let r = render_invite(&checkin(), false).unwrap();
+    assert_eq!(
+        r.subject,
+        "[IOP] Kalenderpost: Avstämningsmöte med Fritidsbanken senast 2027-03-31"
     );
-    assert!(
-        r.text
-            .contains("Anna Svensson <anna.svensson@regionvarmland.se>")
-    );
-    assert!(!r.text.contains("iopd record"));
-    assert!(r.html.contains("Kalenderposten tas bort"));
+    assert!(r.text.contains("Här är kalenderposten"), "{}", r.text);
+    let r = render_invite(&checkin(), true).unwrap();
+    assert!(r.subject.starts_with("[IOP] Ändrad kalenderpost: "));
+    let cases = [
+        (
+            Withdrawal::Done,
+            "[IOP] Klart – kalenderposten tas bort: ",
+            "registrerad som klar",
+        ),
+        (
+            Withdrawal::Cancelled,
+            "[IOP] Inställd: ",
+            "gäller inte längre",
+        ),
+        (
+            Withdrawal::Missed,
+            "[IOP] Missad – kalenderposten tas bort: ",
+            "räknas som missad",
+        ),
+        (
+            Withdrawal::Waived,
+            "[IOP] Avskriven – kalenderposten tas bort: ",
+            "skrivit av",
+        ),
+        (
+            Withdrawal::NotYours,
+            "[IOP] Kalenderposten tas bort: ",
+            "inte längre ansvarig",
+        ),
+    ];
+    for (why, subject, sentence) in cases {
+        let r = render_cancel(
+            &ReminderContext {
+                sent_late: true,
+                ..checkin()
+            },
+            why,
+        )
+        .unwrap();
+        assert!(r.subject.starts_with(subject), "{why:?}: {}", r.subject);
+        assert!(r.text.contains(sentence), "{why:?}: {}", r.text);
+        assert!(r.html.contains(sentence), "{why:?}: {}", r.html);
+        assert!(r.text.contains("(skickas i efterhand)"), "{}", r.text);
+        assert!(!r.text.contains("iopd record"));
+    }
 }
 
 #[test]
@@ -206,23 +385,19 @@ fn late_delivery_redirect_and_links_are_shown() {
     let ctx = ReminderContext {
         sent_late: true,
         redirected_from: vec![email("anna.svensson@regionvarmland.se")],
-        to: vec![person("Test", "test@example.org")],
-        cc: vec![],
-        links: Some(Links {
-            done: "https://iopd.example.se/l/done?t=a&s=b".into(),
-            absent: "https://iopd.example.se/l/absent?t=a".into(),
-            more_time: "https://iopd.example.se/l/more?t=a".into(),
-        }),
+        to: vec![anna(), person("Erik Berg", "erik@regionvarmland.se")],
+        links: Some(links()),
         ..checkin()
     };
-    let r = render_reminder(&ctx).unwrap();
+    let r = one(ctx);
     assert!(
+        r.text.contains("(om 7 dagar) (skickas i efterhand)"),
+        "{}",
         r.text
-            .contains("Påminnelse: om 7 dagar (skickas i efterhand).")
     );
     assert!(
         r.text
-            .contains("Detta mejl har gått till Test <test@example.org>.")
+            .contains("Går också till: Erik Berg <erik@regionvarmland.se>")
     );
     assert!(
         r.text
@@ -233,10 +408,57 @@ fn late_delivery_redirect_and_links_are_shown() {
         r.text
             .contains("Registrera att det är gjort: https://iopd.example.se/l/done?t=a&s=b")
     );
+    assert!(r.text.contains("Jag är frånvarande: "));
+    assert!(!r.text.contains("Meddela IOP-ansvarig"));
     assert!(
         r.html
             .contains("href=\"https:&#x2f;&#x2f;iopd.example.se&#x2f;l&#x2f;done?t=a&amp;s=b\"")
     );
+}
+
+#[test]
+fn the_escalation_is_written_for_iop_ansvarig() {
+    let escalation = |reader, recipient, links: Option<Links>| ReminderContext {
+        stage: Some(StageKind::Escalation),
+        today: day(2027, 4, 21),
+        reader,
+        recipient,
+        links,
+        overview_link: Some("https://iopd.example.se/o?t=x".into()),
+        escalation: Some(Escalation {
+            officer: anna(),
+            deputy: Some(email("erik@regionvarmland.se")),
+            reminded: 4,
+            last_reminded: Some(day(2027, 4, 7)),
+        }),
+        ..checkin()
+    };
+    let r = one(escalation(Reader::Coordinator, karin(), Some(links())));
+    for fact in [
+        "Handläggare: Anna Svensson <anna.svensson@regionvarmland.se>, ersättare \
+         erik@regionvarmland.se; påmind 4 gånger, senast 2027-04-07.",
+        "Registrera åt handläggaren: https://iopd.example.se/l/done?t=a&s=b",
+        "Partnerskapet i översikten: https://iopd.example.se/o?t=x",
+    ] {
+        assert!(r.text.contains(fact), "lacks {fact:?}:\n{}", r.text);
+    }
+    assert!(!r.text.contains("frånvarande"), "{}", r.text);
+    assert!(!r.text.contains("mer tid"), "{}", r.text);
+    // Without the pages IOP-ansvarig gets the command line.
+    let r = one(escalation(Reader::Coordinator, karin(), None));
+    assert!(
+        r.text
+            .contains("  iopd record checkin-held --partnership KUB/2021:101 --on ÅÅÅÅ-MM-DD\n")
+    );
+    // The advisory copy says it is a copy and offers nothing to click.
+    let r = one(escalation(
+        Reader::AdvisoryCopy,
+        person("Rådgivande funktionen", "iop@orebro.se"),
+        None,
+    ));
+    assert!(r.text.contains("kopia för kännedom"), "{}", r.text);
+    assert!(!r.text.contains("Registrera"), "{}", r.text);
+    assert!(!r.text.contains("iopd record"));
 }
 
 #[test]
@@ -246,7 +468,7 @@ fn markup_in_names_is_escaped_in_html_only() {
         recent_events: vec![(day(2027, 1, 2), "<b>hållet</b>".into())],
         ..checkin()
     };
-    let r = render_reminder(&ctx).unwrap();
+    let r = one(ctx);
     assert!(r.html.contains("&lt;script&gt;"), "{}", r.html);
     assert!(r.html.contains("&amp; Co"));
     assert!(r.html.contains("&lt;b&gt;hållet"));
@@ -264,12 +486,14 @@ fn line_breaks_in_names_cannot_inject_headers() {
             "Anna\r\nBcc: evil@example.org",
             "anna.svensson@regionvarmland.se",
         )],
+        cc: vec![karin()],
         ..checkin()
     };
-    let r = render_reminder(&ctx).unwrap();
+    let r = one(ctx.clone());
     assert_eq!(
         r.subject,
-        "[IOP] Avstämningsmöte med Fritidsbanken Bcc: evil@example.org senast 2027-03-31"
+        "[IOP] Påminnelse: Avstämningsmöte med Fritidsbanken Bcc: evil@example.org senast \
+         2027-03-31 (om 7 dagar)"
     );
     let msg = build(&envelope(&ctx), &r, None, "<a1@regionvarmland.se>", stamp()).unwrap();
     let raw = msg.formatted();
@@ -292,7 +516,6 @@ fn line_breaks_in_names_cannot_inject_headers() {
         r.text
             .contains("Partnerskap: KUB/2021:101, Fritidsbanken Bcc: evil@example.org\n")
     );
-    // Only the envelope's own recipients.
     let rcpt: Vec<String> = msg.envelope().to().iter().map(|a| a.to_string()).collect();
     assert_eq!(
         rcpt,
@@ -302,10 +525,11 @@ fn line_breaks_in_names_cannot_inject_headers() {
 
 #[test]
 fn committee_planning_lists_the_memo_outline() {
-    let r = render_reminder(&followup_planning()).unwrap();
+    let r = one(followup_planning());
     assert_eq!(
         r.subject,
-        "[IOP] Fördjupad uppföljning till nämnden för Fritidsbanken senast 2027-02-25"
+        "[IOP] Planera: Fördjupad uppföljning till nämnden för Fritidsbanken senast 2027-02-25 \
+         (om 56 dagar)"
     );
     // The routine's appendix headings and proposed decision points (DOMAIN.md, point 4).
     let outline = [
@@ -327,8 +551,12 @@ fn committee_planning_lists_the_memo_outline() {
     }
     for fact in [
         "Nämndens sammanträde 2027-03-18, underlag senast 2027-02-25.",
-        "Planera: om 56 dagar.",
         "vartannat år",
+    ] {
+        assert!(r.text.contains(fact), "text lacks {fact:?}:\n{}", r.text);
+    }
+    let r = one(for_coordinator(followup_planning()));
+    for fact in [
         "  iopd record committee-followup-submitted --partnership KUB/2021:101 \
          --diarienummer DNR --meeting 2027-03-18\n",
         "  iopd record committee-followup-reported --partnership KUB/2021:101 \
@@ -339,11 +567,10 @@ fn committee_planning_lists_the_memo_outline() {
 
     // Later stages remind without repeating the outline.
     let reminder = ReminderContext {
-        stage_label: "Påminnelse".into(),
-        stage_is_planning: false,
+        stage: Some(StageKind::Reminder),
         ..followup_planning()
     };
-    let r = render_reminder(&reminder).unwrap();
+    let r = one(reminder);
     assert!(!r.text.contains("Identifierade utvecklingsområden"));
     assert!(!r.html.contains("Identifierade utvecklingsområden"));
 }
@@ -353,9 +580,9 @@ fn missing_meeting_asks_for_the_meeting_plan() {
     let ctx = ReminderContext {
         meeting: None,
         no_meeting: true,
-        ..followup_planning()
+        ..for_coordinator(followup_planning())
     };
-    let r = render_reminder(&ctx).unwrap();
+    let r = one(ctx);
     assert!(r.text.contains("Kontrollera nämndens sammanträdesplan"));
     assert!(r.html.contains("Kontrollera nämndens sammanträdesplan"));
     assert!(r.text.contains("--meeting ÅÅÅÅ-MM-DD"));
@@ -427,20 +654,31 @@ fn every_kind_names_its_evidence_command() {
         let ctx = ReminderContext {
             kind,
             parent,
-            ..checkin()
+            ..for_coordinator(checkin())
         };
-        let r = render_reminder(&ctx).unwrap();
+        let r = one(ctx.clone());
         assert!(r.text.contains(expected), "{kind:?}:\n{}", r.text);
         assert!(r.subject.contains(kind.label_sv()), "{}", r.subject);
-        render_cancel(&ctx).unwrap();
+        // The officer's mail of the same item: no command, a sentence or nothing.
+        let officer = one(ReminderContext {
+            reader: Reader::Officer,
+            ..ctx.clone()
+        });
+        assert!(
+            !officer.text.contains("iopd record"),
+            "{kind:?}:\n{}",
+            officer.text
+        );
+        render_cancel(&ctx, Withdrawal::Done).unwrap();
+        render_invite(&ctx, false).unwrap();
     }
     let minutes_of_termination = ReminderContext {
         kind: Kind::CommitteeMinutes,
         parent: Some(Kind::TerminationDecision),
         meeting: Some(day(2027, 3, 18)),
-        ..checkin()
+        ..for_coordinator(checkin())
     };
-    let r = render_reminder(&minutes_of_termination).unwrap();
+    let r = one(minutes_of_termination);
     assert!(r.text.contains(
         "termination-decided --partnership KUB/2021:101 --meeting 2027-03-18 --paragraph \"§ N\""
     ));
@@ -451,25 +689,24 @@ fn every_kind_names_its_evidence_command() {
 fn the_agreement_end_is_never_overdue() {
     let ctx = ReminderContext {
         kind: Kind::AgreementEnd,
-        stage_label: "Påminnelse".into(),
         today: day(2027, 4, 2),
         ..checkin()
     };
-    let r = render_reminder(&ctx).unwrap();
+    let r = one(ctx);
     assert_eq!(
         r.subject,
-        "[IOP] Överenskommelsen upphör för Fritidsbanken den 2027-03-31"
+        "[IOP] Överenskommelsen upphör för Fritidsbanken den 2027-03-31 (för 2 dagar sedan)"
     );
-    assert!(r.text.contains("för 2 dagar sedan"));
+    assert!(!r.text.contains("Försenad"));
 }
 
 #[test]
 fn odd_partnership_ids_are_quoted_for_the_shell() {
     let ctx = ReminderContext {
         partnership_id: "KUB 2021'101".into(),
-        ..checkin()
+        ..for_coordinator(checkin())
     };
-    let r = render_reminder(&ctx).unwrap();
+    let r = one(ctx);
     assert!(
         r.text
             .contains(r"iopd record checkin-held --partnership 'KUB 2021'\''101' --on"),
@@ -493,7 +730,7 @@ fn children(part: &mail_parser::MessagePart<'_>) -> Vec<usize> {
 #[test]
 fn invite_mime_tree_for_outlook() {
     let ctx = checkin();
-    let r = render_reminder(&ctx).unwrap();
+    let r = one(ctx.clone());
     let from = sender();
     let id = message_id("KUB/2021:101/checkin/y5-w2/reminder_7/anna", &from.email);
     let inv = invite(Method::Request);
@@ -574,7 +811,7 @@ fn invite_mime_tree_for_outlook() {
 #[test]
 fn cancel_invite_carries_method_cancel() {
     let ctx = checkin();
-    let r = render_cancel(&ctx).unwrap();
+    let r = render_cancel(&ctx, Withdrawal::Done).unwrap();
     let id = message_id("k/cancel", &sender().email);
     let msg = build(
         &envelope(&ctx),
@@ -601,7 +838,7 @@ fn cancel_invite_carries_method_cancel() {
 #[test]
 fn without_invite_only_the_alternatives() {
     let ctx = checkin();
-    let r = render_reminder(&ctx).unwrap();
+    let r = one(ctx.clone());
     let msg = build(&envelope(&ctx), &r, None, "<x1@regionvarmland.se>", stamp()).unwrap();
     let raw = msg.formatted();
     let parsed = MessageParser::default().parse(&raw).unwrap();
@@ -622,7 +859,7 @@ fn without_invite_only_the_alternatives() {
 #[test]
 fn same_input_same_bytes() {
     let ctx = checkin();
-    let r = render_reminder(&ctx).unwrap();
+    let r = one(ctx.clone());
     let id = message_id("key", &sender().email);
     let inv = invite(Method::Request);
     let a = build(&envelope(&ctx), &r, Some(&inv), &id, stamp()).unwrap();
@@ -664,7 +901,7 @@ fn message_id_is_stable_per_outbox_key() {
 #[test]
 fn malformed_message_ids_are_refused() {
     let ctx = checkin();
-    let r = render_reminder(&ctx).unwrap();
+    let r = one(ctx.clone());
     for bad in ["", "abc@d", "<abc>", "<a b@c>", "<a@b>\r\nBcc: x@y.z"] {
         assert!(
             matches!(

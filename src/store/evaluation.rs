@@ -204,7 +204,7 @@ impl Store {
         }
         with_pool!(self, |pool, B| {
             let mut q = sqlx::QueryBuilder::<B>::new(
-                "SELECT checkpoint_key, recipient, sequence, due_date, cancelled FROM invites WHERE partnership_id IN (",
+                "SELECT checkpoint_key, recipient, sequence, due_date, cancelled, fingerprint FROM invites WHERE partnership_id IN (",
             );
             let mut sep = q.separated(", ");
             for id in ids {
@@ -218,6 +218,7 @@ impl Store {
                         sequence: r.try_get("sequence")?,
                         due: r.try_get("due_date")?,
                         cancelled: r.try_get("cancelled")?,
+                        fingerprint: r.try_get("fingerprint")?,
                     },
                 );
             }

@@ -956,7 +956,9 @@ pub use evaluation::{CHUNK, Evaluation, ForTick};
 mod outbox;
 pub use digest::{DeliveryProblem, SentReminder, ServiceHealth};
 mod postpone;
-pub use outbox::{Claimed, Enqueue, InviteState, NewInvite, NewMail, OutboxRow};
+pub use outbox::{
+    Bundling, Claimed, Enqueue, InviteState, NewBundle, NewInvite, NewMail, OutboxRow, PendingItem,
+};
 pub use postpone::Postponement;
 mod jobs;
 pub use jobs::DeliveryFigures;

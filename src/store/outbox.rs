@@ -26,14 +26,20 @@ pub struct NewMail {
     pub message: Vec<u8>,
     /// Why the mail could not be built: stored as failed, never sent.
     pub failed: Option<String>,
+    /// A reminder stage: `message` is its section (see `mail::Section`), sent
+    /// only inside the recipient's mail of the day (`bundle`).
+    pub item: bool,
 }
 
 /// The calendar entry a recipient holds for a checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InviteState {
     pub sequence: i32,
     pub due: NaiveDate,
     pub cancelled: bool,
+    /// What the entry says (date, title, meeting); `None` for entries stored
+    /// before it was kept.
+    pub fingerprint: Option<String>,
 }
 
 /// The new state of the calendar entry one recipient holds for a checkpoint.
@@ -111,6 +117,40 @@ macro_rules! outbox_row {
     }};
 }
 
+/// A reminder item waiting for its day's mail (none yet, or one not yet sent).
+#[derive(Debug, Clone)]
+pub struct PendingItem {
+    pub id: i64,
+    pub key: String,
+    pub checkpoint_key: String,
+    pub recipient: String,
+    pub envelope_to: String,
+    pub late: bool,
+    /// The unsent mail that carries it now, if any.
+    pub bundle: Option<String>,
+    /// Its section (`mail::Section` as JSON).
+    pub section: Vec<u8>,
+}
+
+/// A day's mail to one person and the items it carries.
+#[derive(Debug, Clone)]
+pub struct NewBundle {
+    pub mail: NewMail,
+    pub items: Vec<i64>,
+}
+
+/// What one round of bundling writes, in one transaction.
+#[derive(Debug, Default)]
+pub struct Bundling {
+    /// Items a later stage of the same checkpoint and recipient replaced (RULES 14).
+    pub superseded: Vec<i64>,
+    /// Items whose section cannot be read, with the reason.
+    pub failed: Vec<(i64, String)>,
+    /// Unsent mails whose contents changed: cancelled, their items released.
+    pub dissolved: Vec<String>,
+    pub bundles: Vec<NewBundle>,
+}
+
 impl Store {
     /// Checkpoint keys with reminders waiting (pending or being sent).
     pub async fn checkpoints_with_pending(&self) -> Result<HashSet<String>> {
@@ -155,7 +195,7 @@ impl Store {
                 let id: Option<i64> = sqlx::query_scalar(
                     "INSERT INTO outbox (key, checkpoint_key, partnership_id, kind, stage, due_date, recipient, \
                      envelope_to, send_on, late, message_id, subject, status, attempts, next_attempt_at, \
-                     created_at, last_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, 0, $13, $13, $15) \
+                     created_at, last_error, item) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, 0, $13, $13, $15, $16) \
                      ON CONFLICT (key) DO NOTHING RETURNING id",
                 )
                 .bind(&m.key)
@@ -173,6 +213,7 @@ impl Store {
                 .bind(<B as Backend>::instant(now))
                 .bind(if m.failed.is_some() { "failed" } else { "pending" })
                 .bind(m.failed.as_deref())
+                .bind(m.item)
                 .fetch_optional(&mut *tx)
                 .await?;
                 // A mail that could not be built has no message to store.
@@ -189,10 +230,10 @@ impl Store {
             }
             for i in &e.invites {
                 sqlx::query(
-                    "INSERT INTO invites (checkpoint_key, recipient, sequence, due_date, cancelled, partnership_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (checkpoint_key, recipient) DO UPDATE SET \
+                    "INSERT INTO invites (checkpoint_key, recipient, sequence, due_date, cancelled, partnership_id, fingerprint) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (checkpoint_key, recipient) DO UPDATE SET \
                      sequence = excluded.sequence, due_date = excluded.due_date, cancelled = excluded.cancelled, \
-                     partnership_id = excluded.partnership_id",
+                     partnership_id = excluded.partnership_id, fingerprint = excluded.fingerprint",
                 )
                 .bind(&i.checkpoint_key)
                 .bind(&i.recipient)
@@ -200,6 +241,7 @@ impl Store {
                 .bind(i.state.due)
                 .bind(i.state.cancelled)
                 .bind(&i.partnership_id)
+                .bind(i.state.fingerprint.as_deref())
                 .execute(&mut *tx)
                 .await?;
             }
@@ -235,6 +277,192 @@ impl Store {
         })
     }
 
+    /// For each checkpoint, how many reminder stages were sent to people other
+    /// than `skip` (the escalation's readers), and the last send date.
+    pub async fn reminders_sent(
+        &self,
+        checkpoints: &[String],
+        skip: &[String],
+    ) -> Result<std::collections::HashMap<String, (i64, NaiveDate)>> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in checkpoints.chunks(500) {
+            with_pool!(self, |pool, B| {
+                let mut q = sqlx::QueryBuilder::<B>::new(
+                    "SELECT checkpoint_key, COUNT(DISTINCT stage) AS n, MAX(send_on) AS last FROM outbox \
+                     WHERE status = 'sent' AND stage LIKE 'd%' AND checkpoint_key IN (",
+                );
+                let mut sep = q.separated(", ");
+                for k in chunk {
+                    sep.push_bind(k.as_str());
+                }
+                q.push(")");
+                for r in skip {
+                    q.push(" AND recipient <> ");
+                    q.push_bind(r.as_str());
+                }
+                q.push(" GROUP BY checkpoint_key");
+                for r in q.build().fetch_all(pool).await? {
+                    let last: Option<NaiveDate> = r.try_get("last")?;
+                    if let Some(last) = last {
+                        out.insert(r.try_get("checkpoint_key")?, (r.try_get("n")?, last));
+                    }
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// Recipients with reminder items to go out on or before `today`.
+    pub async fn item_recipients(&self, today: NaiveDate) -> Result<Vec<String>> {
+        with_pool!(self, |pool, B| {
+            Ok(sqlx::query_scalar(
+                "SELECT DISTINCT recipient FROM outbox WHERE item AND status = 'pending' AND send_on <= $1 \
+                 ORDER BY recipient",
+            )
+            .bind(today)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    /// The items of these recipients that wait for a mail: none yet, or one
+    /// not yet handed to the server (a mail being sent keeps its items).
+    pub async fn pending_items(
+        &self,
+        recipients: &[String],
+        today: NaiveDate,
+    ) -> Result<Vec<PendingItem>> {
+        let mut out = Vec::new();
+        for chunk in recipients.chunks(500) {
+            with_pool!(self, |pool, B| {
+                let mut q = sqlx::QueryBuilder::<B>::new(
+                    "SELECT o.id, o.key, o.checkpoint_key, o.recipient, o.envelope_to, o.late, o.bundle, m.message \
+                     FROM outbox o LEFT JOIN outbox_messages m ON m.outbox_id = o.id \
+                     WHERE o.item AND o.status = 'pending' AND o.send_on <= ",
+                );
+                q.push_bind(today);
+                q.push(
+                    " AND (o.bundle IS NULL OR EXISTS (SELECT 1 FROM outbox b WHERE b.key = o.bundle \
+                     AND b.status = 'pending')) AND o.recipient IN (",
+                );
+                let mut sep = q.separated(", ");
+                for r in chunk {
+                    sep.push_bind(r.as_str());
+                }
+                q.push(") ORDER BY o.id");
+                for r in q.build().fetch_all(pool).await? {
+                    out.push(PendingItem {
+                        id: r.try_get("id")?,
+                        key: r.try_get("key")?,
+                        checkpoint_key: r.try_get("checkpoint_key")?,
+                        recipient: r.try_get("recipient")?,
+                        envelope_to: r.try_get("envelope_to")?,
+                        late: r.try_get("late")?,
+                        bundle: r.try_get("bundle")?,
+                        section: r
+                            .try_get::<Option<Vec<u8>>, _>("message")?
+                            .unwrap_or_default(),
+                    });
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// Writes one round of bundling. Returns the mails inserted; nothing is
+    /// written when a mail to dissolve was claimed for sending meanwhile (the
+    /// next tick bundles again).
+    pub async fn write_bundles(&self, b: &Bundling, now: DateTime<Utc>) -> Result<u64> {
+        with_pool!(self, |pool, B| {
+            let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
+            for key in &b.dissolved {
+                let done = sqlx::query(
+                    "UPDATE outbox SET status = 'cancelled', last_error = 'replaced by a newer mail of the day' \
+                     WHERE key = $1 AND status = 'pending'",
+                )
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(0);
+                }
+                sqlx::query("UPDATE outbox SET bundle = NULL WHERE item AND bundle = $1")
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for id in &b.superseded {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'cancelled', bundle = NULL, \
+                     last_error = 'superseded by a later stage' WHERE id = $1 AND status = 'pending'",
+                )
+                .bind(*id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (id, why) in &b.failed {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'failed', bundle = NULL, last_error = $1 WHERE id = $2",
+                )
+                .bind(why)
+                .bind(*id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let mut inserted = 0;
+            for nb in &b.bundles {
+                let m = &nb.mail;
+                // The same contents on the same day make the same key: a mail
+                // dissolved earlier today comes back rather than clash.
+                let id: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO outbox (key, checkpoint_key, partnership_id, kind, stage, due_date, recipient, \
+                     envelope_to, send_on, late, message_id, subject, status, attempts, next_attempt_at, \
+                     created_at, item) VALUES ($1, '', '', 'reminders', 'bundle', $2, $3, $4, $2, $5, $6, $7, \
+                     'pending', 0, $8, $8, $9) ON CONFLICT (key) DO UPDATE SET status = 'pending', \
+                     last_error = NULL, claimed_until = NULL, attempts = 0, next_attempt_at = excluded.next_attempt_at \
+                     WHERE outbox.status = 'cancelled' RETURNING id",
+                )
+                .bind(&m.key)
+                .bind(m.send_on)
+                .bind(&m.recipient)
+                .bind(&m.envelope_to)
+                .bind(m.late)
+                .bind(&m.message_id)
+                .bind(&m.subject)
+                .bind(<B as Backend>::instant(now))
+                .bind(false)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(id) = id else {
+                    continue;
+                };
+                sqlx::query(
+                    "INSERT INTO outbox_messages (outbox_id, message) VALUES ($1, $2) \
+                     ON CONFLICT (outbox_id) DO UPDATE SET message = excluded.message",
+                )
+                .bind(id)
+                .bind(&m.message)
+                .execute(&mut *tx)
+                .await?;
+                for chunk in nb.items.chunks(10_000) {
+                    let mut q = sqlx::QueryBuilder::<B>::new("UPDATE outbox SET bundle = ");
+                    q.push_bind(m.key.as_str());
+                    q.push(" WHERE item AND status = 'pending' AND id IN (");
+                    let mut sep = q.separated(", ");
+                    for i in chunk {
+                        sep.push_bind(*i);
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *tx).await?;
+                }
+                inserted += 1;
+            }
+            tx.commit().await?;
+            Ok(inserted)
+        })
+    }
+
     /// Takes up to `limit` rows that are due for a (re)try. PostgreSQL skips
     /// rows another process holds (`FOR UPDATE SKIP LOCKED`); SQLite has one
     /// writer at a time. A row stays `sending` under a lease, so a process
@@ -253,7 +481,7 @@ impl Store {
                     let mut tx = $pool.begin_with(<$B as Backend>::BEGIN_WRITE).await?;
                     let rows = sqlx::query(concat!(
                         "UPDATE outbox SET status = 'sending', claimed_until = $1 WHERE id IN (SELECT id FROM outbox \
-                         WHERE (status = 'pending' AND next_attempt_at <= $2) OR (status = 'sending' AND claimed_until < $2) \
+                         WHERE NOT item AND ((status = 'pending' AND next_attempt_at <= $2) OR (status = 'sending' AND claimed_until < $2)) \
                          ORDER BY id LIMIT $3",
                         $lock,
                         ") RETURNING id, key, recipient, envelope_to, attempts, created_at"
@@ -352,21 +580,32 @@ impl Store {
         }
     }
 
-    /// Marks the rows whose mails the server accepted, in one statement.
+    /// Marks the rows whose mails the server accepted, and the reminder items
+    /// those mails carry, in one transaction.
     pub async fn mark_sent(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
         // One parameter a row; SQLite allows 32 766 in one statement.
         for chunk in ids.chunks(10_000) {
             with_pool!(self, |pool, B| {
-                let mut q =
-                    sqlx::QueryBuilder::<B>::new("UPDATE outbox SET status = 'sent', sent_at = ");
-                q.push_bind(<B as Backend>::instant(now));
-                q.push(", claimed_until = NULL, last_error = NULL WHERE id IN (");
-                let mut sep = q.separated(", ");
-                for id in chunk {
-                    sep.push_bind(*id);
+                let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
+                for items in [false, true] {
+                    let mut q = sqlx::QueryBuilder::<B>::new(
+                        "UPDATE outbox SET status = 'sent', sent_at = ",
+                    );
+                    q.push_bind(<B as Backend>::instant(now));
+                    q.push(", claimed_until = NULL, last_error = NULL WHERE ");
+                    q.push(if items {
+                        "item AND status = 'pending' AND bundle IN (SELECT key FROM outbox WHERE id IN ("
+                    } else {
+                        "id IN ("
+                    });
+                    let mut sep = q.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(*id);
+                    }
+                    q.push(if items { "))" } else { ")" });
+                    q.build().execute(&mut *tx).await?;
                 }
-                q.push(")");
-                q.build().execute(pool).await?;
+                tx.commit().await?;
             });
         }
         Ok(())
@@ -395,16 +634,27 @@ impl Store {
         Ok(())
     }
 
+    /// A permanent failure, of the mail and of the reminder items it carries.
     pub async fn mark_failed(&self, id: i64, attempts: i32, error: &str) -> Result<()> {
         with_pool!(self, |pool, B| {
+            let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
             sqlx::query(
                 "UPDATE outbox SET status = 'failed', attempts = $1, claimed_until = NULL, last_error = $2 WHERE id = $3",
             )
             .bind(attempts)
             .bind(error)
             .bind(id)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            sqlx::query(
+                "UPDATE outbox SET status = 'failed', last_error = $1 WHERE item AND status = 'pending' \
+                 AND bundle = (SELECT key FROM outbox WHERE id = $2)",
+            )
+            .bind(error)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
         });
         Ok(())
     }
