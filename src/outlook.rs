@@ -123,7 +123,8 @@ async fn recipients_at(
     Ok(report
         .planned
         .into_iter()
-        .filter(|p| !p.cancel)
+        // Reminder stages only: calendar mails are not reminders.
+        .filter(|p| p.stage.starts_with('d'))
         .map(|p| p.recipient.to_string())
         .collect())
 }

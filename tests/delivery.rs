@@ -26,6 +26,24 @@ fn world(backend: Backend, smtp: &SmtpServer) -> World {
     World::with_register(backend, smtp.port, T1)
 }
 
+/// The calendar mails and the mails of the day, each in arrival order.
+fn split(got: &[support::smtp::Received]) -> (Vec<support::mail::Mail>, Vec<support::mail::Mail>) {
+    got.iter()
+        .map(parse)
+        .partition(|m| !m.calendar_method.is_empty())
+}
+
+/// The rows of an `outbox --format json` that are mails (not the reminder
+/// items a mail of the day carries).
+fn mails(rows: serde_json::Value) -> Vec<serde_json::Value> {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["item"] == false)
+        .cloned()
+        .collect()
+}
+
 fn unfolded(ics: &str) -> String {
     ics.replace("\r\n ", "").replace("\r\n", "\n")
 }
@@ -44,27 +62,41 @@ fn each_stage_once_on_its_working_day_and_a_cancel_when_done_early() {
             "{}",
             r.stdout
         );
-        // Planera on Thursday 2026-04-30 (1 May is a holiday).
+        // Planera on Thursday 2026-04-30 (1 May is a holiday): the mail of
+        // the day, and the calendar entry in a small mail of its own.
         w.ok(&["tick", "--now", "2026-04-30T08:05"]);
-        let got = smtp.wait_for(1, Duration::from_secs(10));
-        assert_eq!(got.len(), 1, "{backend:?}");
-        let m = parse(&got[0]);
+        let got = smtp.wait_for(2, Duration::from_secs(10));
+        assert_eq!(got.len(), 2, "{backend:?}");
+        let (cal, day) = split(&got);
+        let (inv, m) = (&cal[0], &day[0]);
         assert_eq!(m.to, vec!["olle@example.org"]);
         assert_eq!(
             m.subject,
-            "[IOP] Avstämningsmöte med Testföreningen senast 2026-05-29"
+            "[IOP] Planera: Avstämningsmöte med Testföreningen senast 2026-05-29 (om 29 dagar)"
         );
-        assert!(
-            m.text.contains("iopd record checkin-held --partnership T1"),
-            "{}",
-            m.text
+        assert_eq!(
+            m.items,
+            vec!["T1/checkin/y0-w1|2026-05-29|d-28|olle@example.org"]
         );
-        assert_eq!(m.calendar_method, "REQUEST");
-        let cal = unfolded(&m.calendar);
-        assert!(cal.contains("UID:T1/checkin/y0-w1@iopd"), "{cal}");
-        assert!(cal.contains("SEQUENCE:0"));
-        assert!(cal.contains("DTSTART;VALUE=DATE:20260529"));
-        assert!(cal.contains("RSVP=FALSE"));
+        // No command line for an officer: with the pages off, whom to tell.
+        assert!(!m.text.contains("iopd record"), "{}", m.text);
+        assert!(m.text.contains("Meddela IOP-ansvarig"), "{}", m.text);
+        assert_eq!(
+            m.calendar_method, "",
+            "no invite inside the mail of the day"
+        );
+        assert_eq!(inv.to, vec!["olle@example.org"]);
+        assert_eq!(
+            inv.key,
+            "T1/checkin/y0-w1|2026-05-29|invite-0|olle@example.org"
+        );
+        assert_eq!(inv.calendar_method, "REQUEST");
+        let ics = unfolded(&inv.calendar);
+        assert!(ics.contains("UID:T1/checkin/y0-w1@iopd"), "{ics}");
+        assert!(ics.contains("SEQUENCE:0"));
+        assert!(ics.contains("DTSTART;VALUE=DATE:20260529"));
+        assert!(ics.contains("RSVP=FALSE"));
+        assert!(!ics.contains("http"), "no link in the calendar data: {ics}");
         assert!(!m.message_id.is_empty());
 
         // Again the same day, and on the holiday: nothing new.
@@ -76,13 +108,19 @@ fn each_stage_once_on_its_working_day_and_a_cancel_when_done_early() {
             "{}",
             r.stdout
         );
-        assert_eq!(smtp.received().len(), 1, "{backend:?}: no repeat");
+        assert_eq!(smtp.received().len(), 2, "{backend:?}: no repeat");
 
-        // Påminnelse on 2026-05-22.
+        // Påminnelse on 2026-05-22: the mail of the day only, no second invite.
         w.ok(&["tick", "--now", "2026-05-22T08:05"]);
-        let got = smtp.wait_for(2, Duration::from_secs(10));
-        assert_eq!(got.len(), 2);
-        let reminder = parse(&got[1]);
+        let got = smtp.wait_for(3, Duration::from_secs(10));
+        assert_eq!(got.len(), 3);
+        let reminder = parse(&got[2]);
+        assert_eq!(reminder.calendar_method, "");
+        assert!(
+            reminder.subject.starts_with("[IOP] Påminnelse: "),
+            "{}",
+            reminder.subject
+        );
         assert_ne!(reminder.message_id, m.message_id);
 
         // Done early (2026-05-25, before the due date): the entry is withdrawn.
@@ -97,9 +135,9 @@ fn each_stage_once_on_its_working_day_and_a_cancel_when_done_early() {
             "2026-05-25T07:00",
         ]);
         w.ok(&["tick", "--now", "2026-05-25T08:05"]);
-        let got = smtp.wait_for(3, Duration::from_secs(10));
-        assert_eq!(got.len(), 3);
-        let cancel = parse(&got[2]);
+        let got = smtp.wait_for(4, Duration::from_secs(10));
+        assert_eq!(got.len(), 4);
+        let cancel = parse(&got[3]);
         assert_eq!(cancel.calendar_method, "CANCEL");
         let cal = unfolded(&cancel.calendar);
         assert!(
@@ -111,7 +149,9 @@ fn each_stage_once_on_its_working_day_and_a_cancel_when_done_early() {
             "{cal}"
         );
         assert!(
-            cancel.subject.starts_with("[IOP] Inställd"),
+            cancel
+                .subject
+                .starts_with("[IOP] Klart – kalenderposten tas bort"),
             "{}",
             cancel.subject
         );
@@ -125,12 +165,21 @@ fn each_stage_once_on_its_working_day_and_a_cancel_when_done_early() {
         ] {
             w.ok(&["tick", "--now", day]);
         }
-        assert_eq!(smtp.received().len(), 3, "{backend:?}");
+        assert_eq!(smtp.received().len(), 4, "{backend:?}");
         let sent = json(
             &w.ok(&["outbox", "--status", "sent", "--format", "json"])
                 .stdout,
         );
-        assert_eq!(sent.as_array().unwrap().len(), 3, "{sent:#}");
+        // Two mails of the day with their two reminder items, the invite, the cancel.
+        let sent = sent.as_array().unwrap();
+        assert_eq!(sent.len(), 6, "{sent:#?}");
+        assert_eq!(sent.iter().filter(|r| r["item"] == true).count(), 2);
+        assert!(
+            sent.iter()
+                .filter(|r| r["item"] == true)
+                .all(|r| r["bundle"].as_str().is_some_and(|b| b.starts_with("day|"))),
+            "{sent:#?}"
+        );
     }
 }
 
@@ -158,15 +207,31 @@ fn catch_up_sends_only_the_latest_stage_late_and_the_deputy_covers_an_absence() 
     let mut to: Vec<String> = got.iter().flat_map(|r| r.to.clone()).collect();
     to.sort();
     assert_eq!(to, vec!["iop-ansvarig@example.org", "iop@example.org"]);
-    let m = parse(&got[0]);
+    let m = got
+        .iter()
+        .find(|r| r.to == vec!["iop-ansvarig@example.org"])
+        .map(parse)
+        .unwrap();
     assert!(m.subject.starts_with("[IOP] Eskalering"), "{}", m.subject);
     assert!(m.text.contains("skickas i efterhand"), "{}", m.text);
-    let out = json(&w.ok(&["outbox", "--format", "json"]).stdout);
     assert!(
-        out.as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["stage"] == "d+21" && r["late"] == true),
+        m.text.contains(
+            "Handläggare: Olle Officer <olle@example.org>, ersättare dora@example.org; inte påmind av iopd."
+        ),
+        "{}",
+        m.text
+    );
+    assert!(!m.text.contains("Jag är frånvarande"), "{}", m.text);
+    assert!(
+        got.iter().all(|r| parse(r).calendar_method.is_empty()),
+        "no invite with an escalation"
+    );
+    let out = json(&w.ok(&["outbox", "--format", "json"]).stdout);
+    let rows = out.as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{out:#}");
+    assert!(
+        rows.iter()
+            .all(|r| r["late"] == true && (r["item"] == false || r["stage"] == "d+21")),
         "{out:#}"
     );
     // Two days later the weekly follow-up (+28, Friday 2026-06-26) goes to
@@ -188,32 +253,39 @@ fn dry_run_prints_and_records_nothing() {
         r.stdout
     );
     assert!(
-        r.stdout.contains("dry run: 1 mails would be enqueued"),
+        r.stdout.contains("would send invite-0 (Kalenderpost) of T1/checkin/y0-w1 due 2026-05-29 to olle@example.org"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("dry run: 1 reminders in 1 mails of the day, 1 calendar mails, 0 heads-ups would be enqueued"),
         "{}",
         r.stdout
     );
     let out = json(&w.ok(&["outbox", "--format", "json"]).stdout);
     assert_eq!(out.as_array().unwrap().len(), 0);
     assert!(smtp.received().is_empty());
-    // The real tick afterwards still sends it.
+    // The real tick afterwards still sends them.
     w.ok(&["tick", "--now", "2026-04-30T08:05"]);
-    assert_eq!(smtp.wait_for(1, Duration::from_secs(10)).len(), 1);
+    assert_eq!(smtp.wait_for(2, Duration::from_secs(10)).len(), 2);
 }
 
 #[test]
 fn server_faults_retry_or_fail_and_nothing_is_lost_or_doubled() {
     let mut smtp = SmtpServer::start();
-    let w = world(Backend::Sqlite, &smtp);
+    let mut w = world(Backend::Sqlite, &smtp);
+    // Mails of the day only, so each stage is one mail.
+    w.env.push(("IOPD__MAIL__CALENDAR".into(), "none".into()));
 
     // Server down: the row waits.
     smtp.down();
     let r = w.ok(&["tick", "--now", "2026-04-30T08:05"]);
     assert!(r.stdout.contains("0 sent, 1 to retry"), "{}", r.stdout);
-    let pending = json(
+    let pending = mails(json(
         &w.ok(&["outbox", "--status", "pending", "--format", "json"])
             .stdout,
-    );
-    assert_eq!(pending.as_array().unwrap().len(), 1);
+    ));
+    assert_eq!(pending.len(), 1);
     assert!(
         pending[0]["last_error"]
             .as_str()
@@ -262,10 +334,14 @@ fn server_faults_retry_or_fail_and_nothing_is_lost_or_doubled() {
         &w.ok(&["outbox", "--status", "failed", "--format", "json"])
             .stdout,
     );
-    assert_eq!(failed.as_array().unwrap().len(), 2);
+    // The two mails and the two reminder items they carried.
+    let failed = failed.as_array().unwrap();
+    assert_eq!(failed.len(), 4, "{failed:#?}");
     assert!(
-        failed[0]["last_error"].as_str().unwrap().contains("550"),
-        "{failed:#}"
+        failed
+            .iter()
+            .all(|r| r["last_error"].as_str().unwrap().contains("550")),
+        "{failed:#?}"
     );
     assert_eq!(
         smtp.received().len(),
@@ -291,11 +367,18 @@ fn concurrent_ticks_send_every_mail_exactly_once() {
         w.use_smtp(smtp.port);
         w.import_example();
         let dry = w.ok(&["tick", "--now", "2026-11-23T08:05", "--dry-run"]);
-        let expected = dry
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with("would send"))
-            .count();
+        // One mail of the day per person with reminders, and each calendar mail.
+        let mut people = std::collections::BTreeSet::new();
+        let mut calendar = 0;
+        for l in dry.stdout.lines().filter(|l| l.starts_with("would send")) {
+            let to = l.split(" to ").nth(1).and_then(|t| t.split(' ').next());
+            if l.starts_with("would send d") {
+                people.insert(to.unwrap().to_string());
+            } else {
+                calendar += 1;
+            }
+        }
+        let expected = people.len() + calendar;
         assert!(expected > 10, "{}", dry.stdout);
         let a = w
             .cmd(&["tick", "--now", "2026-11-23T08:05"])
@@ -348,6 +431,7 @@ fn many_mails_sent_concurrently_arrive_once_each_and_are_all_marked_sent() {
         let mut w = World::with_register(backend, smtp.port, &like_t1(N));
         w.env
             .push(("IOPD__MAIL__SMTP__POOL_SIZE".into(), "4".into()));
+        w.env.push(("IOPD__MAIL__CALENDAR".into(), "none".into()));
         let r = w.ok(&["tick", "--now", "2026-04-30T08:05"]);
         assert!(r.stdout.contains(&format!("{N} sent")), "{}", r.stdout);
 
@@ -365,7 +449,12 @@ fn many_mails_sent_concurrently_arrive_once_each_and_are_all_marked_sent() {
                 "{backend:?}: the Message-ID comes from the key"
             );
             assert_eq!(r.to.len(), 1);
-            assert!(m.key.ends_with(&format!("|{}", r.to[0])), "{}", m.key);
+            assert_eq!(m.items.len(), 1, "{}", m.raw);
+            assert!(
+                m.items[0].ends_with(&format!("|d-28|{}", r.to[0])),
+                "{:?}",
+                m.items
+            );
             assert!(keys.insert(m.key), "{backend:?}: a mail twice");
         }
         let sent = json(
@@ -374,18 +463,21 @@ fn many_mails_sent_concurrently_arrive_once_each_and_are_all_marked_sent() {
             ])
             .stdout,
         );
-        let sent_keys: std::collections::BTreeSet<String> = sent
-            .as_array()
-            .unwrap()
+        let sent_keys: std::collections::BTreeSet<String> = mails(sent.clone())
             .iter()
             .map(|r| r["key"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(sent_keys, keys, "{backend:?}: every row marked sent");
+        assert_eq!(sent_keys, keys, "{backend:?}: every mail marked sent");
+        assert_eq!(
+            sent.as_array().unwrap().len(),
+            2 * N,
+            "{backend:?}: and every item"
+        );
         let outbox = json(
             &w.ok(&["outbox", "--format", "json", "--limit", "1000"])
                 .stdout,
         );
-        assert_eq!(outbox.as_array().unwrap().len(), N, "{backend:?}");
+        assert_eq!(outbox.as_array().unwrap().len(), 2 * N, "{backend:?}");
         assert!(
             smtp.connections() <= 4,
             "{backend:?}: {} connections for {N} mails",
@@ -419,11 +511,13 @@ fn hostile_names_and_bad_rows_in_the_database() {
         "the bad row is reported: {}",
         r.stderr
     );
-    let got = smtp.wait_for(1, Duration::from_secs(10));
-    assert_eq!(got.len(), 1, "T1 still gets its mail");
-    assert_eq!(got[0].to, vec!["olle@example.org"]);
-    let m = parse(&got[0]);
-    let parsed = MessageParser::default().parse(&got[0].data).unwrap();
+    let got = smtp.wait_for(2, Duration::from_secs(10));
+    assert_eq!(got.len(), 2, "T1 still gets its mail and invite");
+    assert!(got.iter().all(|r| r.to == vec!["olle@example.org"]));
+    let (_, day) = split(&got);
+    let at = got.iter().position(|r| parse(r).key == day[0].key).unwrap();
+    let m = parse(&got[at]);
+    let parsed = MessageParser::default().parse(&got[at].data).unwrap();
     assert!(
         parsed.header("Bcc").is_none(),
         "no header injection:\n{}",
@@ -469,7 +563,8 @@ fn kill_tick_while_the_server_holds(w: &World, smtp: &SmtpServer, n: usize) {
 #[test]
 fn a_tick_killed_mid_send_repeats_at_most_that_mail_with_the_same_message_id() {
     let smtp = SmtpServer::start();
-    let w = world(Backend::Sqlite, &smtp);
+    let mut w = world(Backend::Sqlite, &smtp);
+    w.env.push(("IOPD__MAIL__CALENDAR".into(), "none".into()));
     // The server holds its answer after DATA; the tick is killed while waiting.
     kill_tick_while_the_server_holds(&w, &smtp, 1);
     // The server then accepts what it had (as a real one would).
@@ -494,7 +589,7 @@ fn a_tick_killed_mid_send_repeats_at_most_that_mail_with_the_same_message_id() {
         &w.ok(&["outbox", "--status", "sent", "--format", "json"])
             .stdout,
     );
-    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows.as_array().unwrap().len(), 2, "the mail and its item");
 }
 
 /// Four connections at once, all killed while the server holds its answer after DATA:
@@ -507,6 +602,7 @@ fn a_tick_killed_mid_send_over_four_connections_repeats_at_most_the_four_in_flig
     let mut w = World::with_register(Backend::Sqlite, smtp.port, &like_t1(N));
     w.env
         .push(("IOPD__MAIL__SMTP__POOL_SIZE".into(), "4".into()));
+    w.env.push(("IOPD__MAIL__CALENDAR".into(), "none".into()));
     kill_tick_while_the_server_holds(&w, &smtp, 4);
     assert_eq!(smtp.held(), 4, "no more than one mail per connection");
     smtp.set_mode(Mode::Accept);
@@ -536,7 +632,7 @@ fn a_tick_killed_mid_send_over_four_connections_repeats_at_most_the_four_in_flig
         &w.ok(&["outbox", "--status", "sent", "--format", "json"])
             .stdout,
     );
-    assert_eq!(sent.as_array().unwrap().len(), N);
+    assert_eq!(sent.as_array().unwrap().len(), 2 * N, "every mail and item");
 }
 
 #[test]
@@ -558,15 +654,17 @@ fn redirect_and_kill_switch() {
         "test@example.org".into(),
     ));
     w.ok(&["tick", "--now", "2026-04-30T08:05"]);
-    let got = smtp.wait_for(1, Duration::from_secs(10));
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].to, vec!["test@example.org"]);
-    let m = parse(&got[0]);
-    assert!(
-        m.text.contains("olle@example.org"),
-        "the original recipient is listed: {}",
-        m.text
-    );
+    let got = smtp.wait_for(2, Duration::from_secs(10));
+    assert_eq!(got.len(), 2, "the mail of the day and the invite");
+    for r in &got {
+        assert_eq!(r.to, vec!["test@example.org"]);
+        let m = parse(r);
+        assert!(
+            m.text.contains("olle@example.org"),
+            "the original recipient is listed: {}",
+            m.text
+        );
+    }
 }
 
 #[test]
@@ -587,12 +685,20 @@ fn routing_is_configuration() {
         format!("{base}\n[reminders.routing.planning]\nto = [\"officer\", \"deputy\"]\n"),
     )
     .unwrap();
-    // The planning stage now also goes to the deputy.
+    // The planning stage now also goes to the deputy (each with the invite).
     w.ok(&["tick", "--now", "2026-04-30T08:05"]);
-    let got = smtp.wait_for(2, Duration::from_secs(10));
+    let got = smtp.wait_for(4, Duration::from_secs(10));
     let mut to: Vec<String> = got.iter().flat_map(|r| r.to.clone()).collect();
     to.sort();
-    assert_eq!(to, vec!["dora@example.org", "olle@example.org"]);
+    assert_eq!(
+        to,
+        vec![
+            "dora@example.org",
+            "dora@example.org",
+            "olle@example.org",
+            "olle@example.org"
+        ]
+    );
 }
 
 /// A relay that refuses the login (535) or wants one first (530): the mail
@@ -608,6 +714,7 @@ fn refused_logins_are_retried_and_the_password_stays_secret() {
         tls: support::smtp::ServerTls::Starttls(cert.clone()),
     });
     let mut w = world(Backend::Sqlite, &smtp);
+    w.env.push(("IOPD__MAIL__CALENDAR".into(), "none".into()));
     let secret = w.write("smtp-password", PASSWORD);
     let ca = w.write("ca.pem", &cert.pem);
     w.env
@@ -629,8 +736,8 @@ fn refused_logins_are_retried_and_the_password_stays_secret() {
     assert!(!r.stdout.contains(PASSWORD) && !r.stderr.contains(PASSWORD));
     let pending = w.ok(&["outbox", "--status", "pending", "--format", "json"]);
     assert!(!pending.stdout.contains(PASSWORD));
-    let pending = json(&pending.stdout);
-    assert_eq!(pending.as_array().unwrap().len(), 1);
+    let pending = mails(json(&pending.stdout));
+    assert_eq!(pending.len(), 1);
     let error = pending[0]["last_error"].as_str().unwrap();
     assert!(error.contains("535"), "{error}");
 
@@ -714,18 +821,23 @@ fn an_unsendable_address_costs_only_its_own_mail() {
             "{backend:?}: counted in the summary:\n{}",
             r.stdout
         );
-        smtp.wait_for(2, Duration::from_secs(10));
-        // Long enough for a third mail to arrive, were one sent.
+        smtp.wait_for(4, Duration::from_secs(10));
+        // Long enough for a fifth mail to arrive, were one sent.
         std::thread::sleep(Duration::from_millis(300));
         let got = smtp.received();
         let mut to: Vec<String> = got.iter().flat_map(|m| m.to.clone()).collect();
         to.sort();
         // T1: today's reminder (it supersedes the waiting planning mail,
-        // RULES 14); T2: the planning mail enqueued before its row went bad
-        // (its envelope is sound).
+        // RULES 14) and its invite; T2: the planning mail and invite enqueued
+        // before its row went bad (their envelopes are sound).
         assert_eq!(
             to,
-            vec!["olle@example.org", "per@example.org"],
+            vec![
+                "olle@example.org",
+                "olle@example.org",
+                "per@example.org",
+                "per@example.org"
+            ],
             "{backend:?}"
         );
         assert!(!got.iter().any(|m| m.to.iter().any(|t| t.contains("john"))));
@@ -749,19 +861,26 @@ fn after_an_outage_spanning_two_stages_only_the_later_is_sent() {
         // Long enough for a second mail to arrive, were one sent.
         std::thread::sleep(Duration::from_millis(300));
         let got = smtp.received();
-        assert_eq!(got.len(), 1, "{backend:?}: one mail, not a burst");
-        let m = parse(&got[0]);
-        assert!(
-            m.key.contains("|d-7|"),
-            "{backend:?}: the reminder: {}",
-            m.key
+        // The invite waited longer than mail.max_retry_hours and was given up.
+        let (calendar, day) = split(&got);
+        assert_eq!(calendar.len(), 0, "{backend:?}");
+        assert_eq!(day.len(), 1, "{backend:?}: one mail, not a burst");
+        assert_eq!(
+            day[0].items,
+            vec!["T1/checkin/y0-w1|2026-05-29|d-7|olle@example.org"],
+            "{backend:?}: the reminder only"
         );
         let out = w.ok(&["outbox", "--status", "cancelled", "--format", "json"]);
         let rows = json(&out.stdout);
         let rows = rows.as_array().unwrap();
-        assert_eq!(rows.len(), 1, "{backend:?}: {rows:?}");
-        assert_eq!(rows[0]["stage"], "d-28");
-        assert_eq!(rows[0]["last_error"], "superseded by a later stage");
+        assert_eq!(rows.len(), 2, "{backend:?}: {rows:?}");
+        let item = rows.iter().find(|r| r["item"] == true).unwrap();
+        let failed = w.ok(&["outbox", "--status", "failed", "--format", "json"]);
+        assert!(failed.stdout.contains("invite-0"), "{}", failed.stdout);
+        assert_eq!(item["stage"], "d-28");
+        assert_eq!(item["last_error"], "superseded by a later stage");
+        let mail = rows.iter().find(|r| r["item"] == false).unwrap();
+        assert_eq!(mail["last_error"], "replaced by a newer mail of the day");
     }
 }
 
@@ -780,11 +899,10 @@ fn a_5xx_for_one_of_two_recipients_fails_that_one_only() {
         let got = smtp.wait_for(1, Duration::from_secs(10));
         assert_eq!(got.len(), 1, "{backend:?}");
         assert_eq!(got[0].to, vec!["iop-ansvarig@example.org"]);
-        let failed = json(
+        let failed = mails(json(
             &w.ok(&["outbox", "--status", "failed", "--format", "json"])
                 .stdout,
-        );
-        let failed = failed.as_array().unwrap();
+        ));
         assert_eq!(failed.len(), 1, "{backend:?}: {failed:?}");
         assert_eq!(failed[0]["recipient"], "iop@example.org");
         assert!(

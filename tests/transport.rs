@@ -45,6 +45,7 @@ fn mail_config(transport: Transport, smtp: Option<Smtp>, dir: &Path) -> Mail {
         claim_lease: Duration::from_secs(300),
         smtp,
         file_dir: dir.to_path_buf(),
+        calendar: iopd::config::CalendarMode::Invites,
     }
 }
 
@@ -68,6 +69,7 @@ fn reminder(n: u32) -> (Message, String) {
         to: vec![person("Anna Ödman", "anna@region.example.org")],
         cc: vec![person("Bo Ek", "bo@region.example.org")],
         outbox_key: None,
+        items: Vec::new(),
     };
     let rendered = Rendered {
         subject: format!("[IOP] Avstämningsmöte med Fritidsbanken senast 2027-03-{n:02}"),

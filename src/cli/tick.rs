@@ -92,10 +92,20 @@ pub async fn tick(config: &Path, args: TickArgs) -> Result<()> {
                 "would send heads-up {key} to {to} (committee_secretary): {subject}"
             )?;
         }
+        let reminders: Vec<_> = report
+            .planned
+            .iter()
+            .filter(|p| p.stage.starts_with('d'))
+            .collect();
+        let people: std::collections::BTreeSet<_> =
+            reminders.iter().map(|p| p.recipient.as_str()).collect();
         writeln!(
             out,
-            "dry run: {} mails would be enqueued, {} checkpoints closed, {} partnerships evaluated; nothing was sent or recorded",
-            report.planned.len() + heads_up.planned.len(),
+            "dry run: {} reminders in {} mails of the day, {} calendar mails, {} heads-ups would be enqueued, {} checkpoints closed, {} partnerships evaluated; nothing was sent or recorded",
+            reminders.len(),
+            people.len(),
+            report.planned.len() - reminders.len(),
+            heads_up.planned.len(),
             report.cancelled_checkpoints,
             report.evaluated
         )?;
@@ -147,7 +157,11 @@ pub async fn outbox(config: &Path, args: OutboxArgs) -> Result<()> {
                         r.id.to_string(),
                         r.status.clone(),
                         r.send_on.to_string(),
-                        r.stage.clone() + if r.late { " (sen)" } else { "" },
+                        if r.stage == "bundle" {
+                            "dagens mejl".to_string()
+                        } else {
+                            r.stage.clone() + if r.late { " (sen)" } else { "" }
+                        },
                         r.recipient.clone(),
                         r.checkpoint_key.clone(),
                         r.last_error.clone().unwrap_or_default(),

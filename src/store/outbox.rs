@@ -91,6 +91,10 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// A reminder stage, sent as a section of its recipient's mail of the day.
+    pub item: bool,
+    /// The key of the mail of the day that carries this item.
+    pub bundle: Option<String>,
 }
 
 macro_rules! outbox_row {
@@ -113,6 +117,8 @@ macro_rules! outbox_row {
             sent_at: r
                 .try_get::<Option<<$B as Backend>::Instant>, _>("sent_at")?
                 .map(<$B as Backend>::from_instant),
+            item: r.try_get("item")?,
+            bundle: r.try_get("bundle")?,
         }
     }};
 }
@@ -664,7 +670,7 @@ impl Store {
         with_pool!(self, |pool, B| {
             let rows = sqlx::query(
                 "SELECT id, key, checkpoint_key, stage, due_date, recipient, send_on, late, subject, status, attempts, \
-                 last_error, created_at, sent_at FROM outbox WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2",
+                 last_error, created_at, sent_at, item, bundle FROM outbox WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2",
             )
             .bind(status)
             .bind(limit)

@@ -15,6 +15,8 @@ pub struct Mail {
     pub calendar_method: String,
     /// The `X-IOPD-Key` header: the outbox key the mail was sent under.
     pub key: String,
+    /// `X-IOPD-Items`: the reminder stages a mail of the day carries.
+    pub items: Vec<String>,
     pub raw: String,
 }
 
@@ -46,6 +48,16 @@ pub fn parse(r: &Received) -> Mail {
             .unwrap_or_default()
             .trim()
             .to_string(),
+        items: m
+            .header_raw("X-IOPD-Items")
+            .map(|h| {
+                h.replace("\r\n", "")
+                    .split(" ; ")
+                    .map(|k| k.trim().to_string())
+                    .filter(|k| !k.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
         raw: String::from_utf8_lossy(&r.data).into_owned(),
     }
 }
