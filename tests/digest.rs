@@ -199,9 +199,19 @@ fn the_html_lists_overdue_items_worst_first_with_who_was_reminded_when() {
             ]
         );
         // The first screen: the counts, then the worst (here both).
-        let counts = rows(&m.html, "antal");
-        assert_eq!(counts[0], vec!["Försenade", "2"]);
-        assert_eq!(counts[1], vec!["varav eskalerade", "0"]);
+        let counts: Vec<String> = doc
+            .select(&Selector::parse("#antal .count").unwrap())
+            .map(|c| c.text().collect())
+            .collect();
+        assert_eq!(
+            counts,
+            vec![
+                "2 försenade, varav 0 eskalerade",
+                "0 förfaller inom fyra veckor",
+                "0 tysta nämnder",
+                "0 problem"
+            ]
+        );
         assert_eq!(items(&m.html, "varst"), vec![t2, t1]);
         // No address list; the text twin says the same.
         assert!(!m.html.contains("dora@example.org"), "{}", m.html);
@@ -679,4 +689,78 @@ fn with_digest_officers_the_monday_list_replaces_the_planning_mail() {
         .filter(|m| m.subject.starts_with("[IOP] Dina IOP-uppgifter"))
         .count();
     assert_eq!(again, 2);
+}
+
+/// The example register three weeks into its first reminders: the digest
+/// and an officer's list as people get them, written to
+/// `target/screenshots/` to be looked at in a browser at 375 and 900 px.
+#[test]
+fn three_weeks_of_the_example_register_in_the_digest_and_an_officers_list() {
+    let smtp = SmtpServer::start();
+    let mut w = World::new(Backend::Sqlite);
+    w.use_smtp(smtp.port);
+    w.import_example();
+    w.env.push(("IOPD__DIGEST__OFFICERS".into(), "true".into()));
+    // Every working day from Monday 2026-11-23 to Monday 2026-12-14.
+    let mut day = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    let last = chrono::NaiveDate::from_ymd_opt(2026, 12, 14).unwrap();
+    while day <= last {
+        w.ok(&["tick", "--now", &format!("{day}T08:05")]);
+        day = day.succ_opt().unwrap();
+    }
+    w.ok(&["digest", "--now", "2026-12-14T08:30"]);
+    let mails: Vec<Mail> = smtp.received().iter().map(parse).collect();
+    let digest = mails
+        .iter()
+        .find(|m| m.key.starts_with("digest|2026-W51|iop-ansvarig"))
+        .expect("the digest");
+    let list = mails
+        .iter()
+        .filter(|m| m.key.starts_with("digest|2026-W51|officer|"))
+        .max_by_key(|m| m.text.len())
+        .expect("an officer's list");
+    let dir = support::repo().join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("digest-mail.html"), &digest.html).unwrap();
+    std::fs::write(dir.join("officer-mail.html"), &list.html).unwrap();
+    std::fs::write(dir.join("digest-mail.txt"), &digest.text).unwrap();
+    std::fs::write(dir.join("officer-mail.txt"), &list.text).unwrap();
+
+    assert!(
+        digest.subject.starts_with("[IOP] Veckoöversikt vecka 51: "),
+        "{}",
+        digest.subject
+    );
+    assert_eq!(list.subject, "[IOP] Dina IOP-uppgifter vecka 51");
+    for m in [digest, list] {
+        for part in [&m.text, &m.html] {
+            assert!(!part.contains("W51"), "{part}");
+            assert!(!part.contains("dagar sen"), "{part}");
+            assert!(
+                !part.contains(" 1 dagar") && !part.contains(" 1 gånger"),
+                "{part}"
+            );
+        }
+    }
+    // Each overdue row says in one line how it was reminded.
+    let late = items(&digest.html, "forsenat");
+    assert!(!late.is_empty());
+    for row in &late {
+        assert_eq!(row.len(), 3, "{row:?}");
+        assert!(row[1].starts_with("Försenad "), "{row:?}");
+        assert!(
+            row[2].contains(" · påmind ") || row[2].contains(" · ingen påminnelse skickad"),
+            "{row:?}"
+        );
+        assert!(!row[2].contains('@'), "no address list: {row:?}");
+    }
+    assert!(
+        late.iter()
+            .any(|r| r[2].contains(" · eskalerad 2026-11-23")),
+        "{late:?}"
+    );
+    // The first screen holds at most three rows.
+    let worst = items(&digest.html, "varst");
+    assert_eq!(worst.len(), 3);
+    assert_eq!(worst[..], late[..3]);
 }

@@ -519,16 +519,18 @@ impl<'a> Builder<'a> {
             .sort_by(|a, b| b.days_late.cmp(&a.days_late).then(a.key.cmp(&b.key)));
         self.due_soon
             .sort_by(|a, b| (a.due, &a.key).cmp(&(b.due, &b.key)));
+        let due_soon_count = self.due_soon.len();
+        let overdue_rows = merge_alike(self.overdue);
+        let due_soon = merge_alike(self.due_soon);
         // The first screen: the most overdue, then (if fewer are late) the soonest due.
-        let worst: Vec<Item> = self
-            .overdue
+        let worst: Vec<Item> = overdue_rows
             .iter()
-            .chain(&self.due_soon)
+            .chain(&due_soon)
             .take(WORST)
             .cloned()
             .collect();
         let mut groups: BTreeMap<String, Vec<Item>> = BTreeMap::new();
-        for i in self.overdue {
+        for i in overdue_rows {
             groups.entry(i.committee.clone()).or_default().push(i);
         }
         let mut overdue: Vec<CommitteeGroup> = groups
@@ -556,6 +558,7 @@ impl<'a> Builder<'a> {
             .sort_by(|a, b| (a.end, &a.partnership).cmp(&(b.end, &b.partnership)));
         self.not_done
             .sort_by(|a, b| (&a.committee, a.due, &a.key).cmp(&(&b.committee, b.due, &b.key)));
+        let not_done = merge_alike(self.not_done);
 
         let (silent_partnerships, silent_committees) = self.silence.finish(self.cfg);
         let plan_until = add_months(today, MEETING_PLAN_MONTHS);
@@ -587,12 +590,13 @@ impl<'a> Builder<'a> {
         for o in &mut officers {
             o.items
                 .sort_by(|a, b| (a.due, &a.key).cmp(&(b.due, &b.key)));
+            o.items = merge_alike(std::mem::take(&mut o.items));
         }
 
         let counts = Counts {
             overdue: overdue_count,
             escalated,
-            due_soon: self.due_soon.len(),
+            due_soon: due_soon_count,
             silent_committees: silent_committees.len(),
             problems: delivery_problems.len() + self.data_problems.len(),
         };
@@ -604,9 +608,9 @@ impl<'a> Builder<'a> {
             worst,
             overdue,
             overdue_count,
-            due_soon: self.due_soon,
+            due_soon,
             committee_items: self.committee_items,
-            not_done: self.not_done,
+            not_done,
             silence_months: self.cfg.digest.silence_months,
             silent_partnerships,
             silent_committees,
@@ -625,6 +629,50 @@ impl<'a> Builder<'a> {
         };
         (digest, officers)
     }
+}
+
+/// One row for a partnership's checkpoints that read alike (the annual
+/// report, the annual evaluation and a check-in due the same day, reminded
+/// together): "Årlig utvärdering, årsredovisning diarieförd och
+/// avstämningsmöte". `items` come sorted so that such rows are neighbours.
+pub fn merge_alike(items: Vec<Item>) -> Vec<Item> {
+    let mut rows: Vec<(Item, Vec<String>)> = Vec::with_capacity(items.len());
+    for i in items {
+        if let Some((first, names)) = rows.last_mut()
+            && alike(first, &i)
+        {
+            names.push(i.what);
+            continue;
+        }
+        let name = i.what.clone();
+        rows.push((i, vec![name]));
+    }
+    rows.into_iter()
+        .map(|(mut row, names)| {
+            if let Some((last, rest)) = names.split_last()
+                && !rest.is_empty()
+            {
+                let rest: Vec<String> = rest
+                    .iter()
+                    .enumerate()
+                    .map(|(n, w)| if n == 0 { w.clone() } else { w.to_lowercase() })
+                    .collect();
+                row.what = format!("{} och {}", rest.join(", "), last.to_lowercase());
+            }
+            row
+        })
+        .collect()
+}
+
+fn alike(a: &Item, b: &Item) -> bool {
+    a.partnership == b.partnership
+        && a.due == b.due
+        && a.status == b.status
+        && a.meeting == b.meeting
+        && a.no_meeting == b.no_meeting
+        && a.submission == b.submission
+        && a.officer == b.officer
+        && a.reminded == b.reminded
 }
 
 /// The latest meeting date of a follow-up decision recorded with its §, on

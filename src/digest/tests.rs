@@ -423,9 +423,12 @@ fn worst_first_silence_notices_and_data_problems() {
     // The counts and the three worst come before the full lists.
     let first = r.text.find("MEST BRÅTTOM").unwrap();
     let rest = r.text.find("FÖRSENAT").unwrap();
-    assert!(r.text.find("Försenade: 3").unwrap() < first);
-    assert!(r.text.find("varav eskalerade: 1").unwrap() < first);
-    assert!(r.text.find("Problem: 2").unwrap() < first);
+    let counts = "  3 försenade, varav 1 eskalerad\n  1 förfaller inom fyra veckor\n  1 tyst nämnd\n  2 problem\n";
+    assert!(
+        r.text.find(counts).is_some_and(|at| at < first),
+        "{}",
+        r.text
+    );
     let top = &r.text[first..rest];
     let b = top.find("B Förening B").unwrap();
     let a = top.find("A Förening A").unwrap();
@@ -669,4 +672,47 @@ fn heads_up_lists_the_agenda_and_escapes_free_text() {
         r.text
     );
     assert!(r.text.contains("Om 42 dagar, 2027-04-15"), "{}", r.text);
+}
+
+#[test]
+fn checkpoints_that_read_alike_share_one_row() {
+    let today = d("2027-03-01");
+    let ladder = crate::ladder::Ladder::default();
+    let a = partnership("A", "kbn", "2020-01-01", None);
+    let b = partnership("B", "kbn", "2020-01-01", None);
+    let item = |p: &Partnership, kind: Kind, due: &str| {
+        let c = cp(p, kind, "y6", due, Status::Overdue);
+        super::model::item(p, &[], "Kultur", &c, &ladder, today)
+    };
+    let mut reminded_twice = item(&a, Kind::Checkin, "2027-01-20");
+    reminded_twice.reminded.times = 2;
+    let rows = merge_alike(vec![
+        // A's year: three items due the same day, reminded alike.
+        item(&a, Kind::AnnualEvaluation, "2027-01-20"),
+        item(&a, Kind::AnnualReport, "2027-01-20"),
+        item(&a, Kind::Checkin, "2027-01-20"),
+        // Reminded differently: a row of its own.
+        reminded_twice,
+        // Another partnership, the same day: its own row.
+        item(&b, Kind::AnnualReport, "2027-01-20"),
+        item(&b, Kind::Checkin, "2027-01-20"),
+        // Due another day: its own row.
+        item(&b, Kind::AnnualEvaluation, "2027-02-20"),
+    ]);
+    let what: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.partnership.as_str(), r.what.as_str()))
+        .collect();
+    assert_eq!(
+        what,
+        vec![
+            (
+                "A",
+                "Årlig utvärdering, årsredovisning diarieförd och avstämningsmöte"
+            ),
+            ("A", "Avstämningsmöte"),
+            ("B", "Årsredovisning diarieförd och avstämningsmöte"),
+            ("B", "Årlig utvärdering"),
+        ]
+    );
 }
