@@ -33,6 +33,27 @@ fn digests(smtp: &SmtpServer) -> Vec<Mail> {
         .collect()
 }
 
+/// The lines of each checkpoint row under `#id` (what, when, who), with
+/// white space as a reader sees it.
+fn items(html: &str, id: &str) -> Vec<Vec<String>> {
+    let doc = Html::parse_document(html);
+    let item = Selector::parse(&format!("#{id} .item")).unwrap();
+    let line = Selector::parse(":scope > div").unwrap();
+    doc.select(&item)
+        .map(|i| {
+            i.select(&line)
+                .map(|l| {
+                    l.text()
+                        .collect::<String>()
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// The text of each cell of each body row of the table `id`.
 fn rows(html: &str, id: &str) -> Vec<Vec<String>> {
     let doc = Html::parse_document(html);
@@ -62,7 +83,7 @@ fn one_digest_per_iso_week_over_smtp_even_after_a_restart_or_a_second_replica() 
         to.sort();
         assert_eq!(to, vec!["iop-ansvarig@example.org", "iop@example.org"]);
         let m = parse(&got[0]);
-        assert_eq!(m.subject, "[IOP] Veckoöversikt 2026-W16: Inget är försenat");
+        assert_eq!(m.subject, "[IOP] Veckoöversikt vecka 16: Inget är försenat");
         assert!(m.text.contains("Inget är försenat."), "{}", m.text);
         assert!(m.html.contains("lang=\"sv\""));
         assert!(!m.message_id.is_empty());
@@ -89,7 +110,7 @@ fn one_digest_per_iso_week_over_smtp_even_after_a_restart_or_a_second_replica() 
         assert_eq!(smtp.received().len(), 4, "{backend:?}");
         let week17: Vec<Mail> = digests(&smtp)
             .into_iter()
-            .filter(|m| m.subject.contains("2026-W17"))
+            .filter(|m| m.subject.contains("vecka 17"))
             .collect();
         assert_eq!(week17.len(), 2, "{backend:?}");
         let mut ids: Vec<String> = got.iter().map(|r| parse(r).message_id).collect();
@@ -121,7 +142,7 @@ fn dry_run_prints_the_digest_and_records_nothing() {
     let r = w.ok(&["digest", "--now", "2026-04-13T07:00", "--dry-run"]);
     assert!(
         r.stdout
-            .contains("Subject: [IOP] Veckoöversikt 2026-W16: Inget är försenat"),
+            .contains("Subject: [IOP] Veckoöversikt vecka 16: Inget är försenat"),
         "{}",
         r.stdout
     );
@@ -145,33 +166,63 @@ fn the_html_lists_overdue_items_worst_first_with_who_was_reminded_when() {
         let m = &d[0];
         assert_eq!(
             m.subject,
-            "[IOP] Veckoöversikt 2026-W24: 2 försenade kontrollpunkter"
+            "[IOP] Veckoöversikt vecka 24: 2 försenade kontrollpunkter"
         );
-        let late = rows(&m.html, "forsenat");
-        assert_eq!(late.len(), 2, "{backend:?}: {late:?}");
-        // Worst first: T2 (39 days) in Hälso- och sjukvårdsnämnden, then T1 (10 days).
-        assert_eq!(late[0][0], "Hälso- och sjukvårdsnämnden");
-        assert_eq!(late[0][1], "T2 Vårdföreningen");
-        assert_eq!(late[0][2], "Avstämningsmöte");
-        assert_eq!(late[0][3], "2026-04-30");
-        assert_eq!(late[0][4], "39");
-        assert_eq!(late[1][0], "Kultur- och bildningsnämnden");
-        assert_eq!(late[1][1], "T1 Testföreningen");
-        assert_eq!(late[1][3], "2026-05-29");
-        assert_eq!(late[1][4], "10");
-        assert_eq!(late[1][5], "Olle Officer <olle@example.org>");
-        // Who was reminded when: the tick on 2026-06-05.
+        // Worst first: T2 (39 days) in Hälso- och sjukvårdsnämnden, then T1
+        // (10 days). One line says how each was reminded: T1's overdue
+        // stage reached the officer and the deputy, once.
+        let t2 = vec![
+            "Avstämningsmöte · T2 Vårdföreningen".to_string(),
+            "Försenad 39 dagar, skulle vara klar 2026-04-30".to_string(),
+            "Maja Vård · påmind 1 gång, senast 2026-06-05".to_string(),
+        ];
+        let t1 = vec![
+            "Avstämningsmöte · T1 Testföreningen".to_string(),
+            "Försenad 10 dagar, skulle vara klar 2026-05-29".to_string(),
+            "Olle Officer · påmind 1 gång, senast 2026-06-05".to_string(),
+        ];
+        assert_eq!(
+            items(&m.html, "forsenat"),
+            vec![t2.clone(), t1.clone()],
+            "{backend:?}"
+        );
+        let doc = Html::parse_document(&m.html);
+        let committees: Vec<String> = doc
+            .select(&Selector::parse("#forsenat h3").unwrap())
+            .map(|h| h.text().collect())
+            .collect();
+        assert_eq!(
+            committees,
+            vec![
+                "Hälso- och sjukvårdsnämnden",
+                "Kultur- och bildningsnämnden"
+            ]
+        );
+        // The first screen: the counts, then the worst (here both).
+        let counts: Vec<String> = doc
+            .select(&Selector::parse("#antal .count").unwrap())
+            .map(|c| c.text().collect())
+            .collect();
+        assert_eq!(
+            counts,
+            vec![
+                "2 försenade, varav 0 eskalerade",
+                "0 förfaller inom fyra veckor",
+                "0 tysta nämnder",
+                "0 problem"
+            ]
+        );
+        assert_eq!(items(&m.html, "varst"), vec![t2, t1]);
+        // No address list; the text twin says the same.
+        assert!(!m.html.contains("dora@example.org"), "{}", m.html);
         assert!(
-            late[1][6].contains("2026-06-05 olle@example.org")
-                && late[1][6].contains("2026-06-05 dora@example.org"),
-            "{:?}",
-            late[1][6]
+            m.text.replace("\r\n", "\n").contains(
+                "    Försenad 10 dagar, skulle vara klar 2026-05-29\n    Olle Officer <olle@example.org> · påmind 1 gång, senast 2026-06-05\n"
+            ),
+            "{}",
+            m.text
         );
-        assert!(
-            late[0][6].contains("2026-06-05 maja@example.org"),
-            "{:?}",
-            late[0][6]
-        );
+        assert!(!m.text.contains("W24") && !m.html.contains("W24"));
         // T2 has no deputy: not a data problem unless the officer is absent.
         assert!(m.html.contains("Inga problem hittades."));
         // Health: a tick is logged (at the real time it ran); its mails went
@@ -214,14 +265,26 @@ fn the_secretary_gets_the_agenda_six_weeks_before_the_meeting_once() {
         let got = heads_up(&smtp);
         assert_eq!(got.len(), 1, "{backend:?}");
         assert_eq!(got[0].to, vec!["kbn-sekreterare@example.org"]);
-        let agenda = rows(&got[0].html, "arenden");
-        assert_eq!(agenda.len(), 1, "{agenda:?}");
-        assert_eq!(agenda[0][0], "S1 Suicide Zero test");
-        assert_eq!(agenda[0][1], "Fördjupad uppföljning till nämnden");
-        assert_eq!(agenda[0][2], "2026-11-26");
-        assert_eq!(agenda[0][4], "Sara Nilsson <sara@example.org>");
+        let agenda = items(&got[0].html, "arenden");
+        assert_eq!(
+            agenda,
+            vec![vec![
+                "Fördjupad uppföljning till nämnden · S1 Suicide Zero test".to_string(),
+                "Underlag senast 2026-11-26, om 21 dagar".to_string(),
+                "Sara Nilsson".to_string(),
+            ]]
+        );
         assert!(
-            got[0].text.contains("underlag senast 2026-11-26"),
+            got[0]
+                .text
+                .contains("Underlag senast 2026-11-26, om 21 dagar"),
+            "{}",
+            got[0].text
+        );
+        assert!(
+            got[0]
+                .text
+                .contains("Om 42 dagar, 2026-12-17, sammanträder"),
             "{}",
             got[0].text
         );
@@ -406,8 +469,10 @@ fn the_report_in_each_format() {
         assert_eq!(&ar[8], "KUB/2026:12");
         assert_eq!(&ar[11], "32");
 
-        // Markdown: the decision and a checkpoint row.
+        // Markdown: the guideline, the decision and a checkpoint row.
         let md = run("md");
+        assert!(md.contains("| vartannat år |"), "{md}");
+        assert!(!md.contains(":e år"), "{md}");
         assert!(md.contains("| 2026-02-19 | Kultur- och bildningsnämnden | P1 Kulturföreningen | Uppföljning av IOP | § 12 |"), "{md}");
         assert!(md.contains("| Kultur- och bildningsnämnden | P1 Kulturföreningen | Avstämningsmöte | 2026-01-09 | klar | 2026-03-02 |"), "{md}");
 
@@ -579,22 +644,42 @@ fn with_digest_officers_the_monday_list_replaces_the_planning_mail() {
         .received()
         .iter()
         .map(parse)
-        .filter(|m| m.subject == "[IOP] Dina IOP-uppgifter vecka 2026-W19")
+        .filter(|m| m.subject == "[IOP] Dina IOP-uppgifter vecka 19")
         .collect();
     assert_eq!(lists.len(), 2);
     let olle = lists
         .iter()
         .find(|m| m.to == vec!["olle@example.org"])
         .expect("Olle's list");
-    let items = rows(&olle.html, "uppgifter");
-    assert_eq!(items.len(), 1, "{items:?}");
-    assert_eq!(items[0][0], "2026-05-29");
-    assert_eq!(items[0][1], "T1 Testföreningen");
+    // The same compact rows as the digest, without the officer's own name.
+    assert_eq!(
+        items(&olle.html, "uppgifter"),
+        vec![vec![
+            "Avstämningsmöte · T1 Testföreningen".to_string(),
+            "Senast 2026-05-29, om 25 dagar".to_string(),
+        ]]
+    );
+    // An officer has no shell: no command line, one thing to do.
+    for m in &lists {
+        assert!(!m.text.contains("iopd record") && !m.html.contains("iopd record"));
+        assert!(
+            m.text
+                .contains("meddela IOP-ansvarig Karin Sjöberg <iop-ansvarig@example.org>"),
+            "{}",
+            m.text
+        );
+    }
     let maja = lists
         .iter()
         .find(|m| m.to == vec!["maja@example.org"])
         .expect("Maja's list");
-    assert!(maja.text.contains("4 dagar sen"), "{}", maja.text);
+    assert!(
+        maja.text
+            .contains("Försenad 4 dagar, skulle vara klar 2026-04-30"),
+        "{}",
+        maja.text
+    );
+    assert!(!maja.text.contains("dagar sen"), "{}", maja.text);
     // Once a week: a second run sends no list again.
     w.ok(&["digest", "--now", "2026-05-05T07:00"]);
     let again = smtp
@@ -604,4 +689,78 @@ fn with_digest_officers_the_monday_list_replaces_the_planning_mail() {
         .filter(|m| m.subject.starts_with("[IOP] Dina IOP-uppgifter"))
         .count();
     assert_eq!(again, 2);
+}
+
+/// The example register three weeks into its first reminders: the digest
+/// and an officer's list as people get them, written to
+/// `target/screenshots/` to be looked at in a browser at 375 and 900 px.
+#[test]
+fn three_weeks_of_the_example_register_in_the_digest_and_an_officers_list() {
+    let smtp = SmtpServer::start();
+    let mut w = World::new(Backend::Sqlite);
+    w.use_smtp(smtp.port);
+    w.import_example();
+    w.env.push(("IOPD__DIGEST__OFFICERS".into(), "true".into()));
+    // Every working day from Monday 2026-11-23 to Monday 2026-12-14.
+    let mut day = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    let last = chrono::NaiveDate::from_ymd_opt(2026, 12, 14).unwrap();
+    while day <= last {
+        w.ok(&["tick", "--now", &format!("{day}T08:05")]);
+        day = day.succ_opt().unwrap();
+    }
+    w.ok(&["digest", "--now", "2026-12-14T08:30"]);
+    let mails: Vec<Mail> = smtp.received().iter().map(parse).collect();
+    let digest = mails
+        .iter()
+        .find(|m| m.key.starts_with("digest|2026-W51|iop-ansvarig"))
+        .expect("the digest");
+    let list = mails
+        .iter()
+        .filter(|m| m.key.starts_with("digest|2026-W51|officer|"))
+        .max_by_key(|m| m.text.len())
+        .expect("an officer's list");
+    let dir = support::repo().join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("digest-mail.html"), &digest.html).unwrap();
+    std::fs::write(dir.join("officer-mail.html"), &list.html).unwrap();
+    std::fs::write(dir.join("digest-mail.txt"), &digest.text).unwrap();
+    std::fs::write(dir.join("officer-mail.txt"), &list.text).unwrap();
+
+    assert!(
+        digest.subject.starts_with("[IOP] Veckoöversikt vecka 51: "),
+        "{}",
+        digest.subject
+    );
+    assert_eq!(list.subject, "[IOP] Dina IOP-uppgifter vecka 51");
+    for m in [digest, list] {
+        for part in [&m.text, &m.html] {
+            assert!(!part.contains("W51"), "{part}");
+            assert!(!part.contains("dagar sen"), "{part}");
+            assert!(
+                !part.contains(" 1 dagar") && !part.contains(" 1 gånger"),
+                "{part}"
+            );
+        }
+    }
+    // Each overdue row says in one line how it was reminded.
+    let late = items(&digest.html, "forsenat");
+    assert!(!late.is_empty());
+    for row in &late {
+        assert_eq!(row.len(), 3, "{row:?}");
+        assert!(row[1].starts_with("Försenad "), "{row:?}");
+        assert!(
+            row[2].contains(" · påmind ") || row[2].contains(" · ingen påminnelse skickad"),
+            "{row:?}"
+        );
+        assert!(!row[2].contains('@'), "no address list: {row:?}");
+    }
+    assert!(
+        late.iter()
+            .any(|r| r[2].contains(" · eskalerad 2026-11-23")),
+        "{late:?}"
+    );
+    // The first screen holds at most three rows.
+    let worst = items(&digest.html, "varst");
+    assert_eq!(worst.len(), 3);
+    assert_eq!(worst[..], late[..3]);
 }

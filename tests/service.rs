@@ -688,3 +688,54 @@ fn a_slot_in_the_repeated_autumn_hour_runs_once() {
     assert_eq!(ticks(&d), 1, "the repeated 02:30 ran again:\n{}", d.log());
     d.stop();
 }
+
+/// The tick runs first: on Monday 2026-11-23 the digest's 07:00 slot comes
+/// before the reminders' send time, so the digest waits for the first tick
+/// at or after it and then reports what that tick sent. (Send time 07:01 and
+/// a tick every minute keep the test short; the service starts at 07:00:50
+/// after last Monday's digest, so it owes this week's.)
+#[test]
+fn on_a_sending_day_the_digest_waits_for_the_tick_and_counts_its_reminders() {
+    let smtp = SmtpServer::start();
+    let mut w = world(Backend::Sqlite, &smtp);
+    // Last Monday's 07:00 digest (06:00 UTC) is done.
+    w.sql(
+        "INSERT INTO jobs (name, last_slot, finished_at, duration_ms) \
+         VALUES ('digest', 1794808800, 1794808800, 0)",
+    );
+    w.env.push(("IOPD__MAIL__SEND_AT".into(), "07:01".into()));
+    w.env
+        .push(("IOPD__SCHEDULE__TICK".into(), "0 * * * * *".into()));
+    let d = Daemon::start(&w, "mon", "2026-11-23T07:00:50", false);
+    d.wait_note("READY=1", Duration::from_secs(10));
+    d.wait_log("digest week=2026-W48", Duration::from_secs(40));
+    let got: Vec<support::mail::Mail> = smtp
+        .wait_for(EXPECTED_AT_START + 2, Duration::from_secs(10))
+        .iter()
+        .map(support::mail::parse)
+        .collect();
+    d.stop();
+    assert_eq!(got.len(), EXPECTED_AT_START + 2);
+    // Every reminder and heads-up arrived before the first digest.
+    let first_digest = got
+        .iter()
+        .position(|m| m.key.starts_with("digest|"))
+        .expect("a digest");
+    assert_eq!(
+        first_digest,
+        EXPECTED_AT_START,
+        "{:?}",
+        got.iter().map(|m| &m.key).collect::<Vec<_>>()
+    );
+    let digest = &got[first_digest];
+    assert!(
+        digest.text.contains("Mejl skickade den här veckan: 49"),
+        "{}",
+        digest.text
+    );
+    assert!(
+        digest.text.contains("påmind 1 gång, senast 2026-11-23"),
+        "{}",
+        digest.text
+    );
+}

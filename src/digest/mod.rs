@@ -120,7 +120,7 @@ pub async fn gather(
     for e in bad {
         b.bad_row(e);
     }
-    let reminders = store.sent_reminders(&b.overdue_keys()).await?;
+    let reminders = store.sent_reminders(&b.listed_keys()).await?;
     let problems = store
         .delivery_problems(now.instant - Duration::days(model::DELIVERY_PROBLEM_DAYS))
         .await?;
@@ -151,18 +151,32 @@ pub fn render_digest(d: &Digest) -> Result<Rendered, MailError> {
 #[derive(Serialize)]
 struct OfficerView<'a> {
     body_name: &'a str,
-    week: &'a str,
+    /// "vecka 9".
+    week: String,
+    today: NaiveDate,
     name: Option<&'a str>,
     items: &'a [Item],
+    /// Whom to tell that something is done (an officer has no shell).
+    coordinator: String,
+    /// The reminder mails carry buttons that record it.
+    pages: bool,
 }
 
-/// Renders one officer's Monday list.
-pub fn render_officer(cfg: &Config, week: &str, list: &OfficerList) -> Result<Rendered, MailError> {
+/// Renders one officer's Monday list for the week of `today`.
+pub fn render_officer(
+    cfg: &Config,
+    today: NaiveDate,
+    list: &OfficerList,
+) -> Result<Rendered, MailError> {
+    let c = &cfg.roles.iop_ansvarig;
     let view = OfficerView {
         body_name: &cfg.body.name,
-        week,
+        week: crate::words::week(today),
+        today,
         name: list.name.as_deref(),
         items: &list.items,
+        coordinator: format!("{} <{}>", c.name, c.email),
+        pages: crate::web::overview_link(cfg, &c.email, today).is_some(),
     };
     render::mail("officer", "officer.txt", "officer.html", &view)
 }
@@ -174,7 +188,7 @@ pub struct HeadsUp {
     pub committee: String,
     pub meeting: NaiveDate,
     pub deadline: NaiveDate,
-    pub days_left: i64,
+    pub today: NaiveDate,
     pub items: Vec<Item>,
 }
 
@@ -370,7 +384,7 @@ pub async fn weekly(
             if done.contains(&key) {
                 continue;
             }
-            let r = render_officer(cfg, &week, l).map_err(|source| DigestError::Mail {
+            let r = render_officer(cfg, now.today, l).map_err(|source| DigestError::Mail {
                 what: "officer's weekly list",
                 source,
             })?;
@@ -491,7 +505,14 @@ pub async fn heads_up(
                         agenda
                             .entry((p.committee.clone(), m))
                             .or_default()
-                            .push(model::item(&p, &events, &c.name, &cp, today));
+                            .push(model::item(
+                                &p,
+                                &events,
+                                &c.name,
+                                &cp,
+                                &cfg.reminders,
+                                today,
+                            ));
                     }
                 }
             },
@@ -513,7 +534,7 @@ pub async fn heads_up(
             committee: c.name.clone(),
             meeting: m,
             deadline: working_day_on_or_before(m - Duration::days(i64::from(c.submission_days))),
-            days_left: (m - today).num_days(),
+            today,
             items,
         };
         let map = |source| DeliveryError::Mail {

@@ -3,15 +3,17 @@
 //! streams the register through [`Builder::add`] and hands in what the outbox
 //! knows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{Datelike, Duration, NaiveDate};
+use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::calendar::add_months;
 use crate::config::Config;
 use crate::domain::{CommitteeKey, Email, Event, EventKind, NoticeParty, Partnership};
 use crate::engine::{self, Checkpoint, Kind, Policy, Status};
+use crate::ladder::{self, Ladder, StageKind};
 use crate::store::{DeliveryProblem, Postponement, SentReminder, ServiceHealth};
 
 /// "due in the next 4 weeks" (issue 6).
@@ -55,12 +57,77 @@ pub struct Item {
     pub days_late: i64,
     /// The acting officer, "Namn <adress>".
     pub officer: String,
+    /// The acting officer's name, or the deputy's address (short rows).
+    pub officer_name: String,
     #[serde(skip)]
     pub officer_email: Option<Email>,
+    /// The acting officer's address, for a `mailto:` link.
+    pub officer_address: String,
     pub meeting: Option<NaiveDate>,
     pub no_meeting: bool,
-    /// "2027-01-12 anna@example.org", oldest first.
-    pub reminded: Vec<String>,
+    /// Due is the submission deadline before a committee meeting (RULES 12).
+    pub submission: bool,
+    /// How the people responsible were reminded.
+    pub reminded: Reminded,
+    /// The outbox stage of this checkpoint's escalation (`d+21`), if its
+    /// ladder has one.
+    #[serde(skip)]
+    pub escalation_stage: Option<String>,
+}
+
+/// "påmind 9 gånger, senast 2027-02-23 · eskalerad 2027-01-20": one count
+/// instead of a wall of addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Reminded {
+    /// Reminder mails about the checkpoint before and after its escalation,
+    /// counted once per stage however many people it reached.
+    pub times: i64,
+    /// The day the latest of them went out.
+    pub last: Option<NaiveDate>,
+    /// The day the escalation to IOP-ansvarig went out.
+    pub escalated: Option<NaiveDate>,
+}
+
+/// A reminder stage's outbox key: `d-28`, `d0`, `d+7`. Not a cancellation,
+/// a calendar invite (`invite-N`), a day's bundle or a digest.
+pub fn is_reminder_stage(stage: &str) -> bool {
+    stage == "d0"
+        || stage
+            .strip_prefix("d+")
+            .or_else(|| stage.strip_prefix("d-"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Sums the reminders sent about one checkpoint (`sent`, any order).
+/// A stage counts once per due date: the officer and the deputy reading
+/// the same `d+7` were reminded once, and a moved due date runs its stages again.
+pub fn reminded(sent: &[SentReminder], escalation_stage: Option<&str>, tz: Tz) -> Reminded {
+    let mut stages = HashSet::new();
+    let mut out = Reminded::default();
+    for r in sent.iter().filter(|r| is_reminder_stage(&r.stage)) {
+        let on = crate::calendar::local_date(r.sent_at, tz);
+        if Some(r.stage.as_str()) == escalation_stage {
+            out.escalated = Some(out.escalated.map_or(on, |d| d.min(on)));
+        } else {
+            if stages.insert((r.due, r.stage.as_str())) {
+                out.times += 1;
+            }
+            out.last = out.last.max(Some(on));
+        }
+    }
+    out
+}
+
+/// The digest's first screen: how many of each, before the lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub overdue: usize,
+    /// Overdue items whose escalation went out.
+    pub escalated: usize,
+    pub due_soon: usize,
+    pub silent_committees: usize,
+    /// Delivery problems and problems in the register or configuration.
+    pub problems: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -119,12 +186,19 @@ pub struct DigestLinks {
     pub overview: String,
 }
 
+/// How many of the worst items the first screen shows.
+pub const WORST: usize = 3;
+
 /// The whole weekly digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Digest {
     pub body_name: String,
+    /// "vecka 9".
     pub week: String,
     pub today: NaiveDate,
+    pub counts: Counts,
+    /// The most overdue items, then the soonest due, at most [`WORST`].
+    pub worst: Vec<Item>,
     pub overdue: Vec<CommitteeGroup>,
     pub overdue_count: usize,
     pub due_soon: Vec<Item>,
@@ -300,7 +374,7 @@ impl<'a> Builder<'a> {
         let committee_until = add_months(today, COMMITTEE_MONTHS);
         let year_ago = add_months(today, -NOT_DONE_MONTHS);
         for cp in checkpoints {
-            let item = || item(p, events, committee_name, cp, today);
+            let item = || item(p, events, committee_name, cp, &self.cfg.reminders, today);
             match cp.status {
                 Status::Overdue => self.overdue.push(item()),
                 Status::Due | Status::Upcoming if cp.due <= soon => self.due_soon.push(item()),
@@ -397,9 +471,19 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// The keys whose reminders the digest lists ("who was reminded when").
-    pub fn overdue_keys(&self) -> Vec<String> {
-        self.overdue.iter().map(|i| i.key.clone()).collect()
+    /// The keys whose reminders the digest counts: every checkpoint listed.
+    pub fn listed_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .overdue
+            .iter()
+            .chain(&self.due_soon)
+            .chain(&self.committee_items)
+            .chain(self.officers.values().flat_map(|o| &o.items))
+            .map(|i| i.key.clone())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
     }
 
     /// The finished digest. Overdue items come worst first: committees by
@@ -414,23 +498,39 @@ impl<'a> Builder<'a> {
     ) -> (Digest, Vec<OfficerList>) {
         let today = self.today;
         let tz = self.cfg.body.time_zone;
-        for i in &mut self.overdue {
+        let count = |i: &mut Item| {
             if let Some(sent) = reminders.get(&i.key) {
-                i.reminded = sent
-                    .iter()
-                    .map(|r| {
-                        format!(
-                            "{} {}",
-                            crate::calendar::local_date(r.sent_at, tz),
-                            r.recipient
-                        )
-                    })
-                    .collect();
+                i.reminded = reminded(sent, i.escalation_stage.as_deref(), tz);
             }
-        }
-        let mut groups: BTreeMap<String, Vec<Item>> = BTreeMap::new();
+        };
+        self.overdue
+            .iter_mut()
+            .chain(&mut self.due_soon)
+            .chain(&mut self.committee_items)
+            .chain(self.officers.values_mut().flat_map(|o| &mut o.items))
+            .for_each(count);
         let overdue_count = self.overdue.len();
-        for i in self.overdue {
+        let escalated = self
+            .overdue
+            .iter()
+            .filter(|i| i.reminded.escalated.is_some())
+            .count();
+        self.overdue
+            .sort_by(|a, b| b.days_late.cmp(&a.days_late).then(a.key.cmp(&b.key)));
+        self.due_soon
+            .sort_by(|a, b| (a.due, &a.key).cmp(&(b.due, &b.key)));
+        let due_soon_count = self.due_soon.len();
+        let overdue_rows = merge_alike(self.overdue);
+        let due_soon = merge_alike(self.due_soon);
+        // The first screen: the most overdue, then (if fewer are late) the soonest due.
+        let worst: Vec<Item> = overdue_rows
+            .iter()
+            .chain(&due_soon)
+            .take(WORST)
+            .cloned()
+            .collect();
+        let mut groups: BTreeMap<String, Vec<Item>> = BTreeMap::new();
+        for i in overdue_rows {
             groups.entry(i.committee.clone()).or_default().push(i);
         }
         let mut overdue: Vec<CommitteeGroup> = groups
@@ -440,11 +540,13 @@ impl<'a> Builder<'a> {
                 CommitteeGroup { committee, items }
             })
             .collect();
-        let worst = |g: &CommitteeGroup| g.items.first().map_or(0, |i| i.days_late);
-        overdue.sort_by(|a, b| worst(b).cmp(&worst(a)).then(a.committee.cmp(&b.committee)));
+        let most_late = |g: &CommitteeGroup| g.items.first().map_or(0, |i| i.days_late);
+        overdue.sort_by(|a, b| {
+            most_late(b)
+                .cmp(&most_late(a))
+                .then(a.committee.cmp(&b.committee))
+        });
 
-        self.due_soon
-            .sort_by(|a, b| (a.due, &a.key).cmp(&(b.due, &b.key)));
         self.committee_items.sort_by(|a, b| {
             (a.meeting.unwrap_or(a.due), a.due, &a.key).cmp(&(
                 b.meeting.unwrap_or(b.due),
@@ -456,6 +558,7 @@ impl<'a> Builder<'a> {
             .sort_by(|a, b| (a.end, &a.partnership).cmp(&(b.end, &b.partnership)));
         self.not_done
             .sort_by(|a, b| (&a.committee, a.due, &a.key).cmp(&(&b.committee, b.due, &b.key)));
+        let not_done = merge_alike(self.not_done);
 
         let (silent_partnerships, silent_committees) = self.silence.finish(self.cfg);
         let plan_until = add_months(today, MEETING_PLAN_MONTHS);
@@ -468,7 +571,7 @@ impl<'a> Builder<'a> {
             }
         }
 
-        let delivery_problems = problems
+        let delivery_problems: Vec<ProblemRow> = problems
             .iter()
             .map(|d| ProblemRow {
                 what: d.checkpoint_key.clone(),
@@ -487,17 +590,27 @@ impl<'a> Builder<'a> {
         for o in &mut officers {
             o.items
                 .sort_by(|a, b| (a.due, &a.key).cmp(&(b.due, &b.key)));
+            o.items = merge_alike(std::mem::take(&mut o.items));
         }
 
+        let counts = Counts {
+            overdue: overdue_count,
+            escalated,
+            due_soon: due_soon_count,
+            silent_committees: silent_committees.len(),
+            problems: delivery_problems.len() + self.data_problems.len(),
+        };
         let digest = Digest {
             body_name: self.cfg.body.name.clone(),
-            week: iso_week(today),
+            week: crate::words::week(today),
             today,
+            counts,
+            worst,
             overdue,
             overdue_count,
-            due_soon: self.due_soon,
+            due_soon,
             committee_items: self.committee_items,
-            not_done: self.not_done,
+            not_done,
             silence_months: self.cfg.digest.silence_months,
             silent_partnerships,
             silent_committees,
@@ -516,6 +629,50 @@ impl<'a> Builder<'a> {
         };
         (digest, officers)
     }
+}
+
+/// One row for a partnership's checkpoints that read alike (the annual
+/// report, the annual evaluation and a check-in due the same day, reminded
+/// together): "Årlig utvärdering, årsredovisning diarieförd och
+/// avstämningsmöte". `items` come sorted so that such rows are neighbours.
+pub fn merge_alike(items: Vec<Item>) -> Vec<Item> {
+    let mut rows: Vec<(Item, Vec<String>)> = Vec::with_capacity(items.len());
+    for i in items {
+        if let Some((first, names)) = rows.last_mut()
+            && alike(first, &i)
+        {
+            names.push(i.what);
+            continue;
+        }
+        let name = i.what.clone();
+        rows.push((i, vec![name]));
+    }
+    rows.into_iter()
+        .map(|(mut row, names)| {
+            if let Some((last, rest)) = names.split_last()
+                && !rest.is_empty()
+            {
+                let rest: Vec<String> = rest
+                    .iter()
+                    .enumerate()
+                    .map(|(n, w)| if n == 0 { w.clone() } else { w.to_lowercase() })
+                    .collect();
+                row.what = format!("{} och {}", rest.join(", "), last.to_lowercase());
+            }
+            row
+        })
+        .collect()
+}
+
+fn alike(a: &Item, b: &Item) -> bool {
+    a.partnership == b.partnership
+        && a.due == b.due
+        && a.status == b.status
+        && a.meeting == b.meeting
+        && a.no_meeting == b.no_meeting
+        && a.submission == b.submission
+        && a.officer == b.officer
+        && a.reminded == b.reminded
 }
 
 /// The latest meeting date of a follow-up decision recorded with its §, on
@@ -560,16 +717,23 @@ pub(crate) fn item(
     events: &[Event],
     committee: &str,
     cp: &Checkpoint,
+    ladder: &Ladder,
     today: NaiveDate,
 ) -> Item {
     // RULES 10: roles are resolved on the due date, or today once it has passed.
     let on = cp.due.max(today);
     let who = engine::responsible_on(p, events, on);
     let acting = who.acting().clone();
-    let officer = if acting == who.officer.email {
-        format!("{} <{}>", who.officer.name, acting)
+    let (officer, officer_name) = if acting == who.officer.email {
+        (
+            format!("{} <{}>", who.officer.name, acting),
+            who.officer.name.clone(),
+        )
     } else {
-        format!("{acting} (ersättare för {})", who.officer.name)
+        (
+            format!("{acting} (ersättare för {})", who.officer.name),
+            acting.to_string(),
+        )
     };
     Item {
         key: cp.key.clone(),
@@ -586,9 +750,24 @@ pub(crate) fn item(
             0
         },
         officer,
+        officer_name,
+        officer_address: acting.to_string(),
         officer_email: Some(acting),
         meeting: cp.meeting,
         no_meeting: cp.no_meeting,
-        reminded: Vec::new(),
+        submission: matches!(cp.kind, Kind::CommitteeFollowup | Kind::TerminationDecision),
+        reminded: Reminded::default(),
+        escalation_stage: escalation_stage(cp, ladder),
     }
+}
+
+/// The stage key under which `cp`'s escalation is sent, if its ladder has
+/// one (RULES 11: +21 for actions; RULES 12: +1 for committee items).
+fn escalation_stage(cp: &Checkpoint, ladder: &Ladder) -> Option<String> {
+    // Far enough for any quiet period to have moved the escalation by.
+    let until = cp.due.checked_add_signed(Duration::days(366))?;
+    ladder::plan(cp, ladder, until)
+        .into_iter()
+        .find(|p| p.stage.kind == StageKind::Escalation)
+        .map(|p| p.stage.key())
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::mail::{MailError, Rendered};
 
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 12] = [
     (
         "layout.html",
         include_str!("../../templates/digest/layout.html"),
@@ -20,6 +20,11 @@ const TEMPLATES: [(&str, &str); 10] = [
         "subject.txt",
         include_str!("../../templates/digest/subject.txt"),
     ),
+    (
+        "rows.html",
+        include_str!("../../templates/digest/rows.html"),
+    ),
+    ("rows.txt", include_str!("../../templates/digest/rows.txt")),
     (
         "digest.html",
         include_str!("../../templates/digest/digest.html"),
@@ -62,6 +67,7 @@ fn env() -> Result<&'static Environment<'static>, MailError> {
     }
     let mut env = crate::mail::environment(&TEMPLATES, UndefinedBehavior::Strict)?;
     env.add_filter("md", md_cell);
+    crate::words::register(&mut env);
     Ok(ENV.get_or_init(|| env))
 }
 

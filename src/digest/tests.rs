@@ -258,14 +258,29 @@ fn worst_first_silence_notices_and_data_problems() {
     let mut reminders = HashMap::new();
     reminders.insert(
         "A/annual_report/y6".to_string(),
-        vec![SentReminder {
-            sent_at: DateTime::parse_from_rfc3339("2027-01-27T08:05:00+01:00")
-                .unwrap()
-                .with_timezone(&Utc),
-            recipient: "olle@example.org".into(),
-            stage: "d+7".into(),
-        }],
+        vec![sent("2027-01-27", "d+7", "2027-01-20", "olle@example.org")],
     );
+    // B: nine stages before and after the escalation (d+21, RULES 11), the
+    // overdue stage to two people, and rows that are not reminders.
+    let b_due = "2026-11-21";
+    let mut b_sent = vec![
+        sent("2026-10-23", "d-28", b_due, "olle@example.org"),
+        sent("2026-11-13", "d-7", b_due, "olle@example.org"),
+        sent("2026-11-20", "d0", b_due, "olle@example.org"),
+        sent("2026-11-27", "d+7", b_due, "olle@example.org"),
+        sent("2026-11-27", "d+7", b_due, "dora@example.org"),
+        sent("2026-12-11", "d+21", b_due, "iop-ansvarig@example.org"),
+        sent("2026-12-11", "d+21", b_due, "iop@example.org"),
+        sent("2026-12-18", "d+28", b_due, "olle@example.org"),
+        sent("2026-12-28", "d+35", b_due, "olle@example.org"),
+        sent("2027-01-04", "d+42", b_due, "olle@example.org"),
+        sent("2027-01-11", "d+49", b_due, "olle@example.org"),
+        sent("2027-02-23", "d+77", b_due, "olle@example.org"),
+    ];
+    for other in ["invite-1", "cancel", "bundle", "digest"] {
+        b_sent.push(sent("2027-02-26", other, b_due, "olle@example.org"));
+    }
+    reminders.insert("B/checkin/y6-w1".to_string(), b_sent);
     let problems = vec![DeliveryProblem {
         checkpoint_key: "A/checkin/y7-w1".into(),
         recipient: "olle@example.org".into(),
@@ -278,8 +293,25 @@ fn worst_first_silence_notices_and_data_problems() {
     }];
     let (digest, officers) = b.finish(&reminders, &problems, &health(), Vec::new(), None);
     assert!(officers.is_empty(), "digest.officers is off by default");
-    assert_eq!(digest.week, "2027-W09");
+    assert_eq!(digest.week, "vecka 9");
     assert_eq!(digest.overdue_count, 3);
+    // The first screen: the counts, then the three worst.
+    assert_eq!(
+        digest.counts,
+        Counts {
+            overdue: 3,
+            escalated: 1,
+            due_soon: 1,
+            silent_committees: 1,
+            // The 550, and B's officer absent without a deputy.
+            problems: 2,
+        }
+    );
+    let worst: Vec<&str> = digest.worst.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(
+        worst,
+        vec!["B/checkin/y6-w1", "A/annual_report/y6", "A/checkin/y7-w1"]
+    );
     // Worst first: the committee whose worst item is 100 days late leads.
     let order: Vec<(&str, i64)> = digest
         .overdue
@@ -294,7 +326,19 @@ fn worst_first_silence_notices_and_data_problems() {
     assert_eq!(digest.overdue[0].committee, "Hälso");
     assert_eq!(
         digest.overdue[1].items[0].reminded,
-        vec!["2027-01-27 olle@example.org"]
+        Reminded {
+            times: 1,
+            last: Some(d("2027-01-27")),
+            escalated: None,
+        }
+    );
+    assert_eq!(
+        digest.overdue[0].items[0].reminded,
+        Reminded {
+            times: 9,
+            last: Some(d("2027-02-23")),
+            escalated: Some(d("2026-12-11")),
+        }
     );
     let not_done: Vec<(&str, &str)> = digest
         .not_done
@@ -343,10 +387,182 @@ fn worst_first_silence_notices_and_data_problems() {
     let r = render_digest(&digest).unwrap();
     assert_eq!(
         r.subject,
-        "[IOP] Veckoöversikt 2027-W09: 3 försenade kontrollpunkter"
+        "[IOP] Veckoöversikt vecka 9: 3 försenade kontrollpunkter"
     );
     assert!(!r.text.contains("Inget är försenat"));
-    assert!(r.text.contains("100 dagar sen"), "{}", r.text);
+    // One compact row per item, the same words in both parts.
+    for part in [&r.text, &r.html] {
+        assert!(part.contains("Försenad 100 dagar"), "{part}");
+        assert!(part.contains("påmind 1 gång, senast "), "{part}");
+        assert!(!part.contains("dagar sen"), "{part}");
+        assert!(!part.contains("W09"), "{part}");
+    }
+    assert!(
+        r.text.contains(
+            "Olle Officer <olle@example.org> · påmind 9 gånger, senast 2027-02-23 · eskalerad 2026-12-11"
+        ),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.html.contains(
+            "påmind 9 gånger, senast <span style=\"white-space:nowrap\">2027-02-23</span> · eskalerad <span style=\"white-space:nowrap\">2026-12-11</span>"
+        ),
+        "{}",
+        r.html
+    );
+    // No address list: the deputy reminded on 2026-11-27 is not named.
+    assert!(!r.text.contains("dora@example.org"), "{}", r.text);
+    // A 10-day-late check-in reminded by nobody says so.
+    assert!(
+        r.text
+            .contains("Försenad 10 dagar, skulle vara klar 2027-02-19\n    Olle Officer <olle@example.org> · ingen påminnelse skickad"),
+        "{}",
+        r.text
+    );
+    // The counts and the three worst come before the full lists.
+    let first = r.text.find("MEST BRÅTTOM").unwrap();
+    let rest = r.text.find("FÖRSENAT").unwrap();
+    let counts = "  3 försenade, varav 1 eskalerad\n  1 förfaller inom fyra veckor\n  1 tyst nämnd\n  2 problem\n";
+    assert!(
+        r.text.find(counts).is_some_and(|at| at < first),
+        "{}",
+        r.text
+    );
+    let top = &r.text[first..rest];
+    let b = top.find("B Förening B").unwrap();
+    let a = top.find("A Förening A").unwrap();
+    assert!(b < a, "{top}");
+    assert_eq!(top.matches("Försenad ").count(), 3, "{top}");
+    assert!(r.html.find("id=\"antal\"").unwrap() < r.html.find("id=\"varst\"").unwrap());
+    assert!(r.html.find("id=\"varst\"").unwrap() < r.html.find("id=\"forsenat\"").unwrap());
+    assert!(
+        r.html.contains("<h1>Veckoöversikt vecka 9</h1>"),
+        "{}",
+        r.html
+    );
+}
+
+fn sent(on: &str, stage: &str, due: &str, to: &str) -> SentReminder {
+    SentReminder {
+        sent_at: DateTime::parse_from_rfc3339(&format!("{on}T08:05:00+01:00"))
+            .unwrap()
+            .with_timezone(&Utc),
+        recipient: to.into(),
+        stage: stage.into(),
+        due: d(due),
+    }
+}
+
+#[test]
+fn only_ladder_stages_are_reminders() {
+    for (stage, is) in [
+        ("d-28", true),
+        ("d-7", true),
+        ("d0", true),
+        ("d+7", true),
+        ("d+105", true),
+        // Withdrawals, calendar invites, a day's bundle and the digest are not.
+        ("cancel", false),
+        ("cancel-d+7", false),
+        ("invite-1", false),
+        ("bundle", false),
+        ("digest", false),
+        ("d+", false),
+        ("d", false),
+    ] {
+        assert_eq!(is_reminder_stage(stage), is, "{stage}");
+    }
+}
+
+#[test]
+fn reminders_count_once_per_stage_and_due_date() {
+    let tz = chrono_tz::Europe::Stockholm;
+    let due = "2027-02-01";
+    let esc = Some("d+21");
+    // Nothing sent.
+    assert_eq!(reminded(&[], esc, tz), Reminded::default());
+    // One stage to two people is one reminder.
+    let one = [
+        sent("2027-02-08", "d+7", due, "olle@example.org"),
+        sent("2027-02-08", "d+7", due, "dora@example.org"),
+    ];
+    assert_eq!(
+        reminded(&one, esc, tz),
+        Reminded {
+            times: 1,
+            last: Some(d("2027-02-08")),
+            escalated: None
+        }
+    );
+    // Two stages; the escalation is said apart, not counted.
+    let two = [
+        sent("2027-02-01", "d0", due, "olle@example.org"),
+        sent("2027-02-08", "d+7", due, "olle@example.org"),
+        sent("2027-02-22", "d+21", due, "iop-ansvarig@example.org"),
+        sent("2027-02-22", "invite-2", due, "olle@example.org"),
+    ];
+    assert_eq!(
+        reminded(&two, esc, tz),
+        Reminded {
+            times: 2,
+            last: Some(d("2027-02-08")),
+            escalated: Some(d("2027-02-22"))
+        }
+    );
+    // A moved due date runs its stages again (RULES 8): counted again.
+    let moved = [
+        sent("2027-02-08", "d+7", due, "olle@example.org"),
+        sent("2027-03-08", "d+7", "2027-03-01", "olle@example.org"),
+    ];
+    assert_eq!(reminded(&moved, esc, tz).times, 2);
+}
+
+#[test]
+fn rows_say_counts_and_distances_in_words() {
+    let cfg = cfg();
+    let today = d("2027-03-01");
+    let ladder = crate::ladder::Ladder::default();
+    let p = partnership("A", "kbn", "2020-01-01", None);
+    let row = |due: &str, status: Status, times: i64| {
+        let c = cp(&p, Kind::Checkin, due, due, status);
+        let mut i = super::model::item(&p, &[], "Kultur", &c, &ladder, today);
+        if times > 0 {
+            i.reminded = Reminded {
+                times,
+                last: Some(d("2027-02-26")),
+                escalated: None,
+            };
+        }
+        i
+    };
+    let b = Builder::new(&cfg, today);
+    let (mut digest, _) = b.finish(&HashMap::new(), &[], &health(), Vec::new(), None);
+    digest.worst = vec![
+        // 0, 1 and 2 days late; 0, 1 and 2 reminders.
+        row("2027-03-01", Status::Due, 0),
+        row("2027-02-28", Status::Overdue, 1),
+        row("2027-02-27", Status::Overdue, 2),
+        row("2027-03-02", Status::Upcoming, 0),
+        row("2027-03-03", Status::Upcoming, 0),
+    ];
+    let r = render_digest(&digest).unwrap();
+    for part in [&r.text, &r.html] {
+        for words in [
+            "i dag",
+            "Försenad 1 dag",
+            "Försenad 2 dagar",
+            "påmind 1 gång,",
+            "påmind 2 gånger,",
+            "i morgon",
+            "om 2 dagar",
+        ] {
+            assert!(part.contains(words), "{words}: {part}");
+        }
+        assert!(!part.contains("1 dagar"), "{part}");
+        assert!(!part.contains("1 gånger"), "{part}");
+    }
+    assert!(r.text.contains("Senast 2027-03-01, i dag"), "{}", r.text);
 }
 
 #[test]
@@ -359,7 +575,7 @@ fn all_well_says_so_and_a_committee_without_meetings_is_flagged() {
     let b = Builder::new(&cfg, d("2027-03-01"));
     let (digest, _) = b.finish(&HashMap::new(), &[], &health(), Vec::new(), None);
     let r = render_digest(&digest).unwrap();
-    assert_eq!(r.subject, "[IOP] Veckoöversikt 2027-W09: Inget är försenat");
+    assert_eq!(r.subject, "[IOP] Veckoöversikt vecka 9: Inget är försenat");
     assert!(r.text.contains("Inget är försenat."), "{}", r.text);
     assert!(r.html.contains("Inget är försenat."));
     assert_eq!(
@@ -433,13 +649,14 @@ fn heads_up_lists_the_agenda_and_escapes_free_text() {
     c.meeting = Some(d("2027-04-15"));
     let mut p2 = p.clone();
     p2.organisation = "<script>x</script>".into();
-    let item = super::model::item(&p2, &[], "Kultur", &c, d("2027-03-04"));
+    let ladder = crate::ladder::Ladder::default();
+    let item = super::model::item(&p2, &[], "Kultur", &c, &ladder, d("2027-03-04"));
     let r = render_heads_up(&HeadsUp {
         body_name: "Region Värmland".into(),
         committee: "Kultur- och bildningsnämnden".into(),
         meeting: d("2027-04-15"),
         deadline: d("2027-03-25"),
-        days_left: 42,
+        today: d("2027-03-04"),
         items: vec![item],
     })
     .unwrap();
@@ -455,4 +672,47 @@ fn heads_up_lists_the_agenda_and_escapes_free_text() {
         r.text
     );
     assert!(r.text.contains("Om 42 dagar, 2027-04-15"), "{}", r.text);
+}
+
+#[test]
+fn checkpoints_that_read_alike_share_one_row() {
+    let today = d("2027-03-01");
+    let ladder = crate::ladder::Ladder::default();
+    let a = partnership("A", "kbn", "2020-01-01", None);
+    let b = partnership("B", "kbn", "2020-01-01", None);
+    let item = |p: &Partnership, kind: Kind, due: &str| {
+        let c = cp(p, kind, "y6", due, Status::Overdue);
+        super::model::item(p, &[], "Kultur", &c, &ladder, today)
+    };
+    let mut reminded_twice = item(&a, Kind::Checkin, "2027-01-20");
+    reminded_twice.reminded.times = 2;
+    let rows = merge_alike(vec![
+        // A's year: three items due the same day, reminded alike.
+        item(&a, Kind::AnnualEvaluation, "2027-01-20"),
+        item(&a, Kind::AnnualReport, "2027-01-20"),
+        item(&a, Kind::Checkin, "2027-01-20"),
+        // Reminded differently: a row of its own.
+        reminded_twice,
+        // Another partnership, the same day: its own row.
+        item(&b, Kind::AnnualReport, "2027-01-20"),
+        item(&b, Kind::Checkin, "2027-01-20"),
+        // Due another day: its own row.
+        item(&b, Kind::AnnualEvaluation, "2027-02-20"),
+    ]);
+    let what: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.partnership.as_str(), r.what.as_str()))
+        .collect();
+    assert_eq!(
+        what,
+        vec![
+            (
+                "A",
+                "Årlig utvärdering, årsredovisning diarieförd och avstämningsmöte"
+            ),
+            ("A", "Avstämningsmöte"),
+            ("B", "Årsredovisning diarieförd och avstämningsmöte"),
+            ("B", "Årlig utvärdering"),
+        ]
+    );
 }

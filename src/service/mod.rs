@@ -455,6 +455,16 @@ async fn dispatch(shared: &Arc<Shared>, jobs: &[Arc<Job>], tasks: &mut JoinSet<(
         if job.kind == JobKind::Digest && !digest_may_run(&slot, &now) {
             continue; // held for the next working day; the slot stays undone
         }
+        if job.kind == JobKind::Digest {
+            match store.last_tick_started().await {
+                Ok(last) if digest_waits_for_tick(&cfg, &now, last) => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    failed(shared, job, &now.instant, &e.to_string());
+                    continue;
+                }
+            }
+        }
         tracing::debug!(job = job.kind.name(), slot = %slot.local, "job due");
         let (shared, job, store, cfg) = (shared.clone(), job.clone(), store.clone(), cfg.clone());
         tasks.spawn(async move {
@@ -531,6 +541,32 @@ fn digest_may_run(slot: &Slot, now: &crate::clock::Now) -> bool {
     let local = now.instant.with_timezone(&now.tz).naive_local();
     crate::calendar::is_working_day(now.today)
         && (now.today == slot.local.date() || local.time() >= slot.local.time())
+}
+
+/// The longest a digest waits for the day's first tick in the sending window
+/// (a tick that keeps failing must not hold the digest, which says so).
+const DIGEST_WAITS_AT_MOST: chrono::Duration = chrono::Duration::hours(1);
+
+/// The tick runs first: on a day reminders go out, the digest waits until a
+/// tick has started at or after `mail.send_at` and completed, so it reports
+/// what that tick sent. Run at 07:00 before an 08:00 send, a new
+/// installation's first digest said "ingen påminnelse skickad" minutes
+/// before its reminders went out.
+fn digest_waits_for_tick(
+    cfg: &Config,
+    now: &crate::clock::Now,
+    last_tick_started: Option<DateTime<Utc>>,
+) -> bool {
+    let today = now.today;
+    if !cfg.mail.enabled
+        || !crate::calendar::is_working_day(today)
+        || crate::ladder::in_quiet(today, &cfg.reminders.quiet)
+    {
+        return false; // no reminders today: nothing to wait for
+    }
+    let send = crate::calendar::local_to_utc(today, cfg.mail.send_at, now.tz);
+    let ticked = last_tick_started.is_some_and(|t| t >= send);
+    !ticked && now.instant < send + DIGEST_WAITS_AT_MOST
 }
 
 /// A tick touches every partnership and then the service idles for minutes:
@@ -711,5 +747,38 @@ mod tests {
         assert!(digest_may_run(&ordinary, &now("2027-04-05T07:00")));
         // Saturday is no working day either.
         assert!(!digest_may_run(&ordinary, &now("2027-04-10T08:00")));
+    }
+
+    fn cfg() -> Config {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/iopd.example.toml");
+        Config::load_with_env(&path, false).unwrap()
+    }
+
+    #[test]
+    fn the_digest_waits_for_the_first_tick_at_or_after_send_at() {
+        let cfg = cfg(); // send_at 08:00
+        let at = |s: &str| now(s).instant;
+        // Monday 2027-04-05, digest slot 07:00: reminders go at 08:00.
+        assert!(digest_waits_for_tick(&cfg, &now("2027-04-05T07:00"), None));
+        // A tick at 07:00 sent nothing: still waiting.
+        let early = Some(at("2027-04-05T07:00"));
+        assert!(digest_waits_for_tick(&cfg, &now("2027-04-05T07:59"), early));
+        assert!(digest_waits_for_tick(&cfg, &now("2027-04-05T08:00"), early));
+        // The 08:00 tick has completed: the digest goes.
+        let sent = Some(at("2027-04-05T08:00"));
+        assert!(!digest_waits_for_tick(&cfg, &now("2027-04-05T08:00"), sent));
+        // A tick that keeps failing holds it one hour at most.
+        assert!(digest_waits_for_tick(&cfg, &now("2027-04-05T08:59"), early));
+        assert!(!digest_waits_for_tick(
+            &cfg,
+            &now("2027-04-05T09:00"),
+            early
+        ));
+        // No reminders on Easter Monday (a held digest's next day waits
+        // again) nor with mail off: nothing to wait for.
+        assert!(!digest_waits_for_tick(&cfg, &now("2027-03-29T07:00"), None));
+        let mut off = cfg.clone();
+        off.mail.enabled = false;
+        assert!(!digest_waits_for_tick(&off, &now("2027-04-05T07:00"), None));
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::{Postgres, Row, Sqlite};
 
@@ -15,7 +15,10 @@ use super::{Backend, Pool, Result, Store};
 pub struct SentReminder {
     pub sent_at: DateTime<Utc>,
     pub recipient: String,
+    /// `d-28`, `d0`, `d+7` …
     pub stage: String,
+    /// The due date the stage was counted from.
+    pub due: NaiveDate,
 }
 
 /// A mail that failed for good, or is waiting for another try.
@@ -40,7 +43,10 @@ pub struct ServiceHealth {
 }
 
 impl Store {
-    /// Reminders sent, oldest first, by checkpoint key (withdrawals excluded).
+    /// Reminder stages sent, oldest first, by checkpoint key. Only rows whose
+    /// stage is a rung of the ladder (`d-28`, `d0`, `d+7`): never a
+    /// withdrawal (`cancel…`), a calendar invite (`invite-N`), the day's
+    /// bundle that carried the reminders (`bundle`, no checkpoint) or a digest.
     pub async fn sent_reminders(
         &self,
         checkpoint_keys: &[String],
@@ -49,8 +55,9 @@ impl Store {
         for chunk in checkpoint_keys.chunks(500) {
             with_pool!(self, |pool, B| {
                 let mut q = sqlx::QueryBuilder::<B>::new(
-                    "SELECT checkpoint_key, recipient, stage, sent_at FROM outbox WHERE status = 'sent' \
-                     AND stage NOT LIKE 'cancel%' AND sent_at IS NOT NULL AND checkpoint_key IN (",
+                    "SELECT checkpoint_key, recipient, stage, due_date, sent_at FROM outbox WHERE status = 'sent' \
+                     AND (stage = 'd0' OR stage LIKE 'd+%' OR stage LIKE 'd-%') \
+                     AND sent_at IS NOT NULL AND checkpoint_key IN (",
                 );
                 let mut sep = q.separated(", ");
                 for k in chunk {
@@ -65,6 +72,7 @@ impl Store {
                             sent_at: <B as Backend>::from_instant(sent_at),
                             recipient: r.try_get("recipient")?,
                             stage: r.try_get("stage")?,
+                            due: r.try_get("due_date")?,
                         });
                 }
             });
@@ -95,6 +103,17 @@ impl Store {
                 });
             }
             Ok(out)
+        })
+    }
+
+    /// When the latest tick that completed (in any process) started.
+    pub async fn last_tick_started(&self) -> Result<Option<DateTime<Utc>>> {
+        with_pool!(self, |pool, B| {
+            let v: Option<<B as Backend>::Instant> =
+                sqlx::query_scalar("SELECT MAX(started_at) FROM ticks")
+                    .fetch_one(pool)
+                    .await?;
+            Ok(v.map(<B as Backend>::from_instant))
         })
     }
 
