@@ -230,6 +230,8 @@ async fn write_export(
         "last_error",
         "created_at",
         "sent_at",
+        "item",
+        "bundle",
     ])?;
     for m in &mails {
         m_csv.write_record([
@@ -247,6 +249,8 @@ async fn write_export(
             cell(m.last_error.as_deref().unwrap_or("")),
             m.created_at.to_rfc3339(),
             m.sent_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            m.item.to_string(),
+            cell(m.bundle.as_deref().unwrap_or("")),
         ])?;
     }
     let mut m_json = json_writer(dir, "sendlog.json")?;
