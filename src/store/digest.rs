@@ -85,7 +85,8 @@ impl Store {
         with_pool!(self, |pool, B| {
             let rows = sqlx::query(
                 "SELECT checkpoint_key, recipient, status, attempts, last_error, created_at FROM outbox \
-                 WHERE (status = 'failed' AND created_at >= $1) OR (status = 'pending' AND attempts > 0) \
+                 WHERE ((status = 'failed' AND created_at >= $1) OR (status = 'pending' AND attempts > 0)) \
+                 AND NOT (item AND bundle IS NOT NULL) \
                  ORDER BY id",
             )
             .bind(<B as Backend>::instant(since))
@@ -125,13 +126,13 @@ impl Store {
                     .fetch_one(pool)
                     .await?;
             let sent: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND sent_at >= $1",
+                "SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND NOT item AND sent_at >= $1",
             )
             .bind(<B as Backend>::instant(since))
             .fetch_one(pool)
             .await?;
             let pending: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')",
+                "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending') AND NOT item",
             )
             .fetch_one(pool)
             .await?;

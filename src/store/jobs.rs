@@ -88,7 +88,8 @@ impl Store {
         macro_rules! figures {
             ($pool:expr, $B:ty) => {{
                 let by_status = sqlx::query(
-                    "SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status",
+                    // Mails, not the reminder items a mail of the day carries.
+                    "SELECT status, COUNT(*) AS n FROM outbox WHERE NOT item GROUP BY status ORDER BY status",
                 )
                 .fetch_all($pool)
                 .await?
