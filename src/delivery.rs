@@ -614,7 +614,7 @@ impl TickContext<'_> {
             if let Some(until) = self.postponed.get(&cp.key) {
                 postponed_until.push(*until);
             }
-            let held: Vec<(&String, &InviteState)> = invites
+            let mut held: Vec<(&String, &InviteState)> = invites
                 .get(cp.key.as_str())
                 .map(|v| {
                     v.iter()
@@ -647,7 +647,14 @@ impl TickContext<'_> {
                 if self.pending.contains(&cp.key) {
                     closed.push(cp.key.clone());
                 }
-                // Every entry still in someone's calendar is withdrawn, whatever closed it.
+                // Every entry still in someone's calendar is withdrawn, whatever
+                // closed it, except one done on its own day (or a fact, the
+                // agreement's end, reached): the entry is true as it stands.
+                let on_the_day = cp.status == Status::Done
+                    && cp.evidence.as_ref().is_none_or(|e| e.on == cp.due);
+                if on_the_day {
+                    held.clear();
+                }
                 let why = match cp.status {
                     Status::Done => mail::Withdrawal::Done,
                     Status::Missed => mail::Withdrawal::Missed,

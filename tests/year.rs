@@ -131,9 +131,24 @@ fn expected_digests(skip: &[NaiveDate]) -> Vec<Row> {
     rows
 }
 
-/// The mail as a row, from its `X-IOPD-Key` (the outbox key).
-fn row(date: NaiveDate, m: &Mail) -> Row {
-    let parts: Vec<&str> = m.key.split('|').collect();
+/// The rows of a mail: one per reminder stage a mail of the day carries
+/// (`X-IOPD-Items`), else one from its `X-IOPD-Key` (the outbox key).
+fn rows_of(date: NaiveDate, m: &Mail) -> Vec<Row> {
+    if m.key.starts_with("day|") {
+        assert!(
+            !m.items.is_empty(),
+            "{}: a mail of the day without items",
+            m.key
+        );
+        m.items.iter().map(|k| row(date, k, m)).collect()
+    } else {
+        vec![row(date, &m.key, m)]
+    }
+}
+
+/// The row of one outbox key of mail `m`.
+fn row(date: NaiveDate, key: &str, m: &Mail) -> Row {
+    let parts: Vec<&str> = key.split('|').collect();
     let (checkpoint, due, stage, to) = match parts.as_slice() {
         ["digest", week, to] => (format!("digest/{week}"), "-", "digest".to_string(), *to),
         ["heads-up", committee, meeting, to] => (
@@ -156,18 +171,19 @@ fn row(date: NaiveDate, m: &Mail) -> Row {
             };
             let stage = if stage.starts_with("cancel") {
                 "cancel".to_string()
+            } else if stage.starts_with("invite") {
+                "invite".to_string()
             } else {
                 stage.to_string()
             };
             (checkpoint, *due, stage, *to)
         }
-        _ => panic!("a mail without a recognisable X-IOPD-Key: {:?}", m.key),
+        _ => panic!("a mail without a recognisable X-IOPD-Key: {key:?}"),
     };
     assert_eq!(
         m.to,
         vec![to.to_string()],
-        "{}: envelope recipient and key disagree",
-        m.key
+        "{key}: envelope recipient and key disagree"
     );
     Row {
         date,
@@ -640,7 +656,10 @@ fn play(backend: Backend, down: &[NaiveDate]) -> Year {
 }
 
 fn rows(year: &Year) -> Vec<Row> {
-    year.mails.iter().map(|(day, m)| row(*day, m)).collect()
+    year.mails
+        .iter()
+        .flat_map(|(day, m)| rows_of(*day, m))
+        .collect()
 }
 
 /// Compares as sorted lists and prints the difference both ways.
@@ -682,54 +701,100 @@ fn assert_invariants(year: &Year) {
             m.message_id
         );
     }
-    // Sara's sick leave (06-07..07-18): her mail goes to her deputies. A
-    // CANCEL only takes a stale entry out of the calendar that holds it
-    // (RULES 17: a missed window's invite is cancelled).
+    // Every outbox key a mail stands for (a mail of the day: its items).
+    let keyed: Vec<(NaiveDate, &str, &Mail)> = year
+        .mails
+        .iter()
+        .flat_map(|(day, m)| {
+            let keys: Vec<&str> = if m.key.starts_with("day|") {
+                m.items.iter().map(String::as_str).collect()
+            } else {
+                vec![m.key.as_str()]
+            };
+            keys.into_iter().map(move |k| (*day, k, m))
+        })
+        .collect();
+    let stage = |k: &str| k.split('|').nth(2).unwrap_or_default().to_string();
+    // One mail of the day per person and day (RULES 14 per person).
+    let mut days = BTreeSet::new();
     for (day, m) in &year.mails {
-        let cancel = m
-            .key
-            .split('|')
-            .nth(2)
-            .is_some_and(|s| s.starts_with("cancel"));
-        if (d("2027-06-07")..=d("2027-07-18")).contains(day) && !cancel {
-            assert_ne!(
-                m.to,
-                vec![address("sara").to_string()],
-                "{} reached Sara on sick leave",
-                m.key
+        if m.key.starts_with("day|") {
+            assert!(
+                days.insert((*day, m.to.clone())),
+                "a second mail of the day to {:?} on {day}",
+                m.to
             );
         }
     }
-    // Erik hands Värmlands Idéburna over to Nils from 10-01.
-    for (day, m) in &year.mails {
-        if *day >= d("2027-10-01") && m.key.starts_with("KUB/2022:057/") {
-            assert_eq!(m.to, vec![address("nils").to_string()], "{}", m.key);
+    // Sara's sick leave (06-07..07-18): her mail goes to her deputies. A
+    // CANCEL only takes a stale entry out of the calendar that holds it
+    // (RULES 17: a missed window's invite is cancelled).
+    for (day, key, m) in &keyed {
+        if (d("2027-06-07")..=d("2027-07-18")).contains(day) && !stage(key).starts_with("cancel") {
+            assert_ne!(
+                m.to,
+                vec![address("sara").to_string()],
+                "{key} reached Sara on sick leave"
+            );
+        }
+    }
+    // Erik hands Värmlands Idéburna over to Nils from 10-01: only the
+    // withdrawal of his calendar entries reaches him after that.
+    for (day, key, m) in &keyed {
+        if *day >= d("2027-10-01")
+            && key.starts_with("KUB/2022:057/")
+            && !stage(key).starts_with("cancel")
+        {
+            assert_eq!(m.to, vec![address("nils").to_string()], "{key}");
         }
     }
     // Ended agreements fall silent: Agera after its fixed term (09-30),
-    // Brottsofferjouren after its notice (11-17).
-    for (day, m) in &year.mails {
+    // Brottsofferjouren after its notice (11-17); only entries still in a
+    // calendar are withdrawn.
+    for (day, key, _) in &keyed {
+        if stage(key).starts_with("cancel") {
+            continue;
+        }
         assert!(
-            !(m.key.starts_with("KUB/2024:140/") && *day > d("2027-09-30")),
-            "{} after Agera's end",
-            m.key
+            !(key.starts_with("KUB/2024:140/") && *day > d("2027-09-30")),
+            "{key} after Agera's end"
         );
         assert!(
-            !(m.key.starts_with("KUB/2023:088/") && *day > d("2027-11-17")),
-            "{} after Brottsofferjouren's end",
-            m.key
+            !(key.starts_with("KUB/2023:088/") && *day > d("2027-11-17")),
+            "{key} after Brottsofferjouren's end"
         );
     }
-    for (_, m) in &year.mails {
-        let cancel = m
-            .key
-            .split('|')
-            .nth(2)
-            .is_some_and(|s| s.starts_with("cancel"));
-        if cancel {
+    // Calendar data travels only in calendar mails: a REQUEST for an entry,
+    // a CANCEL for its withdrawal, never a personal link inside; and no
+    // invite for a date already past.
+    for (day, m) in &year.mails {
+        let s = stage(&m.key);
+        if s.starts_with("cancel") {
             assert_eq!(m.calendar_method, "CANCEL", "{}", m.key);
-        } else if !m.key.starts_with("digest|") && !m.key.starts_with("heads-up|") {
+        } else if s.starts_with("invite") {
             assert_eq!(m.calendar_method, "REQUEST", "{}", m.key);
+            let due = m.key.split('|').nth(1).unwrap_or_default();
+            assert!(
+                d(due) >= *day,
+                "{}: an invite for a date already past",
+                m.key
+            );
+        } else {
+            assert_eq!(m.calendar_method, "", "{}", m.key);
+        }
+        assert!(
+            !m.calendar.contains("http"),
+            "{}: a link in the calendar data",
+            m.key
+        );
+        // Command lines only for IOP-ansvarig (the pages are off here).
+        if m.to != vec![address("iop").to_string()] {
+            assert!(
+                !m.text.contains("iopd record"),
+                "{}: a command line to {:?}",
+                m.key,
+                m.to
+            );
         }
     }
     // RULES 18: silence counts from tracking_start (2027-01-01), never from
@@ -900,16 +965,18 @@ fn a_year_with_two_weeks_down() {
     want.extend(expected_digests(&[d("2027-05-17"), d("2027-05-24")]));
     assert_same("two weeks down", rows(&year), want);
 
-    let late: Vec<&str> = year
+    let late: Vec<&Mail> = year
         .mails
         .iter()
         .filter(|(_, m)| m.text.contains("skickas i efterhand"))
-        .map(|(_, m)| m.key.as_str())
+        .map(|(_, m)| m)
         .collect();
+    let items: usize = late.iter().map(|m| m.items.len()).sum();
     assert_eq!(
-        late.len(),
-        5,
-        "the five reminders caught up on 05-31 say they are late: {late:?}"
+        (late.len(), items),
+        (4, 5),
+        "the five reminders caught up on 05-31, in one mail to each of four people, say they are late: {:?}",
+        late.iter().map(|m| &m.items).collect::<Vec<_>>()
     );
     for (day, m) in &year.mails {
         if m.text.contains("skickas i efterhand") {
