@@ -33,6 +33,8 @@ use crate::domain::Email;
 use crate::mail::Links;
 use crate::store::Store;
 
+mod absence;
+pub mod feed;
 pub mod form;
 pub mod limit;
 mod pages;
@@ -65,7 +67,8 @@ impl WebState {
 }
 
 /// The pages: `/a/{token}` (action page and its form), `/o/{token}` (the
-/// overview) and `/iopd.css`. Everything else is a 404 page.
+/// overview), `/kalender/{token}.ics` (a person's calendar feed) and
+/// `/iopd.css`. Everything else is a 404 page.
 pub fn router(state: WebState) -> Router {
     Router::new()
         .route(
@@ -73,6 +76,8 @@ pub fn router(state: WebState) -> Router {
             get(pages::action_page).post(pages::action_submit),
         )
         .route("/o/{token}", get(pages::overview))
+        // The `.ics` is part of the segment; the handler takes it off.
+        .route("/kalender/{file}", get(feed::calendar))
         .route("/iopd.css", get(pages::css))
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -170,6 +175,22 @@ pub fn overview_link(cfg: &Config, recipient: &Email, today: NaiveDate) -> Optio
         expires: expires(cfg, today),
     };
     link(cfg, &claims, "o")
+}
+
+/// The subscription address of `recipient`'s calendar feed, for the mails
+/// and pages: `webcal://HOST/kalender/TOKEN.ics` (from `[web] public_url`,
+/// https → webcal), or `None` without `public_url` and a link secret.
+///
+/// `version` is the recipient's current feed version
+/// (`Store::feed_version`, 0 until `iopd feed-revoke` first raises it);
+/// an address signed for an older version is refused. The address never
+/// expires, so it belongs only in mail to that recipient. [`feed::link_for`]
+/// reads the version itself.
+pub fn feed_link(cfg: &Config, recipient: &Email, version: i64) -> Option<String> {
+    let base = cfg.web.public_url.as_deref()?;
+    let secret = cfg.web.link_secret.as_ref()?;
+    let t = token::sign_feed(secret.expose().as_bytes(), recipient, version);
+    Some(feed::address(base, &t))
 }
 
 #[cfg(test)]
