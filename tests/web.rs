@@ -1362,8 +1362,17 @@ async fn absences(store: &Store, id: &str) -> Vec<iopd::domain::Event> {
         .collect()
 }
 
+async fn click(c: &fantoccini::Client, id: &str) {
+    c.find(fantoccini::Locator::Id(id))
+        .await
+        .unwrap_or_else(|_| panic!("no #{id}"))
+        .click()
+        .await
+        .expect("click");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_absence_covers_all_of_a_persons_partnerships() {
+async fn an_absence_covers_all_of_a_persons_partnerships_and_a_memo_follows_the_plan() {
     let axe = axe_source();
     let driver = chromedriver();
     for backend in BACKENDS {
@@ -1456,6 +1465,82 @@ async fn an_absence_covers_all_of_a_persons_partnerships() {
             "{src}"
         );
         check("absent-deputy").await;
+
+        // The memo's meeting: the kbn plan from the deadline 2026-05-21 on,
+        // six meetings, the first chosen; then "Annat datum".
+        let memo = link_for(
+            &w,
+            Action::Done,
+            "KUB/2024:077/committee_followup/f1",
+            "olle@example.org",
+            "2026-05-22",
+        );
+        c.goto(&memo).await.expect("open");
+        assert_eq!(h1(&c).await, "Registrera att det är gjort");
+        let radios = c
+            .execute(
+                "return [...document.querySelectorAll('input[name=sammantrade]')].map(e => e.value + (e.checked ? '*' : ''));",
+                vec![],
+            )
+            .await
+            .expect("radios");
+        assert_eq!(
+            radios,
+            serde_json::json!([
+                "2026-06-11*",
+                "2026-09-17",
+                "2026-10-15",
+                "2026-11-19",
+                "2026-12-17",
+                "2027-02-18",
+                "annat"
+            ])
+        );
+        let src = c.source().await.expect("source");
+        // The example diarienummer is in the partnership's own series.
+        assert!(
+            src.contains("till exempel KUB&#x2f;2026:12")
+                || src.contains("till exempel KUB/2026:12"),
+            "{src}"
+        );
+        assert!(!src.contains("HSN&#x2f;") && !src.contains("HSN/"), "{src}");
+        assert!(
+            !src.contains("f-utanfor_plan"),
+            "no confirmation before the warning"
+        );
+        check("memo").await;
+        fill(&c, "f-diarienummer", "KUB/2026:40").await;
+        click(&c, "f-sammantrade-annat").await;
+        fill(&c, "f-annat_datum", "2026-09-18").await;
+        submit(&c).await;
+        let src = c.source().await.expect("source");
+        assert!(
+            src.contains("2026-09-18 finns inte i nämndens sammanträdesplan"),
+            "{src}"
+        );
+        assert_eq!(h1(&c).await, "Registrera att det är gjort");
+        check("memo-warning").await;
+        let id = PartnershipId::parse("KUB/2024:077").unwrap();
+        let submitted = |events: &[iopd::domain::Event]| {
+            events
+                .iter()
+                .filter(|e| matches!(e.kind, EventKind::CommitteeFollowupSubmitted { .. }))
+                .count()
+        };
+        assert_eq!(submitted(&store.events(&id).await.unwrap()), 0, "refused");
+        click(&c, "f-utanfor_plan").await;
+        submit(&c).await;
+        assert_eq!(h1(&c).await, "Registrerat");
+        let events = store.events(&id).await.unwrap();
+        let e = events.last().unwrap();
+        assert_eq!(
+            e.kind,
+            EventKind::CommitteeFollowupSubmitted {
+                diarienummer: "KUB/2026:40".into(),
+                meeting: chrono::NaiveDate::from_ymd_opt(2026, 9, 18).unwrap(),
+            }
+        );
+        assert_eq!(submitted(&events), 1);
 
         // The overview carries IOP-ansvarig's own feed address.
         let ov = iopd::web::overview_link(

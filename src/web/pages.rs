@@ -11,7 +11,7 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Form, Path, State};
 use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::{Value, json};
 
@@ -425,7 +425,28 @@ async fn offer(st: &WebState, c: &Checked, f: &Found) -> Offer {
                     )],
                 ));
             }
-            Offer::Form(json!({ "evidence": evidence, "defaults": {} }))
+            let year = today.year();
+            let example = form::diarienummer_example(f.partnership.id.as_str(), year, 12);
+            if evidence != Evidence::Memo {
+                return Offer::Form(json!({
+                    "evidence": evidence,
+                    "dnr_example": example,
+                    "defaults": {},
+                }));
+            }
+            // RULES 6b: the memo goes to one of the committee's planned
+            // meetings on or after its submission deadline.
+            let meetings = form::meetings_offered(&committee_plan(cfg, &f.partnership), f.cp.due);
+            let first = meetings
+                .first()
+                .map_or(form::OTHER_MEETING.to_string(), ToString::to_string);
+            Offer::Form(json!({
+                "evidence": evidence,
+                "dnr_example": example,
+                "meetings": meetings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "other": form::OTHER_MEETING,
+                "defaults": { "sammantrade": first },
+            }))
         }
         Action::Absent => {
             let list = match absence::officer_of(st, cfg, &c.claims.recipient, today).await {
@@ -494,6 +515,14 @@ async fn offer(st: &WebState, c: &Checked, f: &Found) -> Offer {
         }
         Action::Overview => Offer::Page(not_found_sync(cfg)),
     }
+}
+
+/// The committee's sammanträdesplan for `p`.
+fn committee_plan(cfg: &Config, p: &Partnership) -> Vec<NaiveDate> {
+    cfg.committees
+        .get(&p.committee)
+        .map(|c| c.meetings.clone())
+        .unwrap_or_default()
 }
 
 /// A postponement ends at the latest on the escalation's send day.
@@ -699,12 +728,17 @@ pub async fn action_submit(
     let today = c.now.today;
     match c.claims.action {
         Action::Done => {
-            let (on, kind) =
-                match form::parse_done(f.cp.kind, f.cp.parent, &fields, today, f.partnership.start)
-                {
-                    Ok(v) => v,
-                    Err(e) => return invalid(e, None),
-                };
+            let (on, kind) = match form::parse_done(
+                f.cp.kind,
+                f.cp.parent,
+                &fields,
+                today,
+                f.partnership.start,
+                &committee_plan(&cfg, &f.partnership),
+            ) {
+                Ok(v) => v,
+                Err(e) => return invalid(e, None),
+            };
             submit_done(&st, &c, &f, on, kind, invalid).await
         }
         Action::Absent => {
@@ -1078,5 +1112,28 @@ mod tests {
     #[test]
     fn every_template_parses() {
         env().unwrap();
+    }
+
+    #[test]
+    fn the_memo_form_renders_its_warning() {
+        let html = env()
+            .unwrap()
+            .get_template("action.html")
+            .unwrap()
+            .render(json!({
+                "body_name": "Region", "css": "x", "title": "t", "heading": "h",
+                "action": "done", "recipient": "a@example.org", "today": "2026-05-22",
+                "form_token": "f", "max_postpone_days": 14,
+                "cp": {"label": "L", "due": "2026-05-21", "organisation": "O", "partnership": "P",
+                       "committee": "C", "period_start": "a", "period_end": "b", "rule": "r"},
+                "values": {"sammantrade": "annat", "annat_datum": "2026-09-18"},
+                "errors": {"utanfor_plan": "2026-09-18 finns inte"},
+                "error_list": [{"field": "utanfor_plan", "message": "2026-09-18 finns inte"}],
+                "general": null,
+                "extra": {"evidence": "memo", "dnr_example": "KUB/2026:12",
+                          "meetings": ["2026-06-11"], "other": "annat"},
+            }))
+            .unwrap();
+        assert!(html.contains("id=\"f-utanfor_plan\""), "{html}");
     }
 }
