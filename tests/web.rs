@@ -1542,14 +1542,26 @@ async fn an_absence_covers_all_of_a_persons_partnerships_and_a_memo_follows_the_
         );
         assert_eq!(submitted(&events), 1);
 
-        // The overview carries IOP-ansvarig's own feed address.
-        let ov = iopd::web::overview_link(
-            &cfg,
-            &iopd::domain::Email::parse("iop-ansvarig@example.org").unwrap(),
-            chrono::NaiveDate::from_ymd_opt(2026, 5, 22).unwrap(),
-        )
-        .unwrap();
-        c.goto(&ov).await.expect("overview");
+        // The overview offers the reader's own feed when they hold calendar
+        // entries: an officer does; IOP-ansvarig, who gets only escalations
+        // under the default routing, does not.
+        let overview = |to: &str| {
+            iopd::web::overview_link(
+                &cfg,
+                &iopd::domain::Email::parse(to).unwrap(),
+                chrono::NaiveDate::from_ymd_opt(2026, 5, 22).unwrap(),
+            )
+            .unwrap()
+        };
+        c.goto(&overview("iop-ansvarig@example.org"))
+            .await
+            .expect("overview");
+        let src = c.source().await.expect("source");
+        assert!(src.contains("Översikt över IOP-uppföljningen"), "{src}");
+        assert!(!src.contains("Prenumerera på"), "{src}");
+        c.goto(&overview("olle@example.org"))
+            .await
+            .expect("overview");
         let src = c.source().await.expect("source");
         assert!(
             src.contains("Prenumerera på dina kontrollpunkter i din kalender"),

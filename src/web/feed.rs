@@ -185,6 +185,25 @@ fn description(cfg: &Config, p: &Partnership, cp: &Checkpoint, today: NaiveDate)
     lines.join("\n")
 }
 
+/// Whether `email` holds `cp`'s calendar entry on `today`: an open
+/// checkpoint and one of `delivery::holders`, the invites' recipients.
+#[allow(clippy::too_many_arguments)]
+pub fn holds(
+    cfg: &Config,
+    ladder: &crate::ladder::Ladder,
+    p: &Partnership,
+    events: &[Event],
+    secretary: &Email,
+    cp: &Checkpoint,
+    email: &Email,
+    today: NaiveDate,
+) -> bool {
+    is_open(cp.status)
+        && crate::delivery::holders(cfg, ladder, p, events, secretary, cp.kind, cp.parent, today)
+            .iter()
+            .any(|h| h.as_str().eq_ignore_ascii_case(email.as_str()))
+}
+
 /// The feed's events for `email` from what was read: every open checkpoint
 /// whose calendar entry `email` holds on `today`, by due date.
 pub fn events_for(
@@ -202,23 +221,16 @@ pub fn events_for(
             continue;
         };
         for cp in checkpoints(cfg, p, events, tracking, today) {
-            if !is_open(cp.status) {
-                continue;
-            }
-            let holders = crate::delivery::holders(
+            if !holds(
                 cfg,
                 &ladder,
                 p,
                 events,
                 &committee.secretary,
-                cp.kind,
-                cp.parent,
+                &cp,
+                email,
                 today,
-            );
-            if !holders
-                .iter()
-                .any(|h| h.as_str().eq_ignore_ascii_case(email.as_str()))
-            {
+            ) {
                 continue;
             }
             let spec = EventSpec {

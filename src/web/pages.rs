@@ -903,7 +903,7 @@ async fn submit_absence(
         Ok(events) => {
             tracing::info!(events = events.len(), "absence recorded from a page");
             let mut paras = vec![format!(
-                "Du är registrerad som frånvarande {from}–{to} för {}:",
+                "Du är registrerad som frånvarande från {from} till och med {to} för {}:",
                 absence::agreements(list.len())
             )];
             for o in &list {
@@ -1011,6 +1011,10 @@ pub async fn overview(
     };
     // committee name → (overdue rows, due-soon rows)
     let mut groups: BTreeMap<String, (Vec<Value>, Vec<Value>)> = BTreeMap::new();
+    // Whether the reader holds any calendar entry: only then does the page
+    // offer their feed (IOP-ansvarig holds none under the default routing).
+    let ladder = cfg.ladder();
+    let mut holds_any = false;
     let walked = st
         .store
         .each_partnership(
@@ -1019,6 +1023,17 @@ pub async fn overview(
                     return;
                 };
                 for cp in checkpoints_of(cfg, &p, &events, tracking, today) {
+                    holds_any = holds_any
+                        || super::feed::holds(
+                            cfg,
+                            &ladder,
+                            &p,
+                            &events,
+                            &committee.secretary,
+                            &cp,
+                            &c.claims.recipient,
+                            today,
+                        );
                     let row = || {
                         json!({
                             "organisation": p.organisation,
@@ -1042,7 +1057,11 @@ pub async fn overview(
     if let Err(e) = walked {
         return server_error(cfg, &e);
     }
-    let feed = super::feed::link_for(&st, cfg, &c.claims.recipient).await;
+    let feed = if holds_any {
+        super::feed::link_for(&st, cfg, &c.claims.recipient).await
+    } else {
+        None
+    };
     let committees: Vec<Value> = groups
         .into_iter()
         .filter(|(_, (o, s))| !o.is_empty() || !s.is_empty())
