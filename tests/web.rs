@@ -780,6 +780,14 @@ async fn a_persons_calendar_feed_holds_their_open_checkpoints_until_revoked() {
                 .uids()
                 .contains(&"HSN/2025:012/checkin/y0-w1@iopd")
         );
+        // Failed feed tokens count towards the client's limit, like bad links.
+        let xff = [("X-Forwarded-For", "198.51.100.9")];
+        for _ in 0..iopd::web::limit::MAX_FAILURES {
+            let r = http(s.addr, "GET", "/kalender/forged.token.ics", &xff, b"").await;
+            assert_eq!(r.status, 404);
+        }
+        let r = http(s.addr, "GET", &path_of(&renewed), &xff, b"").await;
+        assert_eq!(r.status, 429, "even a good address, from that client");
         // The new address is the one the command printed.
         let printed = w
             .ok(&[

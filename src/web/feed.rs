@@ -371,6 +371,136 @@ fn feed_error(e: &dyn std::fmt::Display) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Channel, EventKind, PartnershipId, Person};
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn email(s: &str) -> Email {
+        Email::parse(s).unwrap()
+    }
+
+    fn cfg() -> Config {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/iopd.example.toml");
+        Config::load_with_env(&path, false).unwrap()
+    }
+
+    /// Started 2025-12-01, two check-ins a year: window 1 is due Friday
+    /// 2026-05-29 (RULES 4).
+    fn t1() -> Partnership {
+        Partnership {
+            id: PartnershipId::parse("T1").unwrap(),
+            organisation: "Testföreningen".into(),
+            committee: CommitteeKey::parse("kbn").unwrap(),
+            officer: Person {
+                name: "Anna Lindqvist".into(),
+                email: email("anna.lindqvist@example.org"),
+            },
+            deputy: Some(email("erik.berg@example.org")),
+            partner_contact: None,
+            start: d("2025-12-01"),
+            end: None,
+            annual_amount: None,
+            checkins_per_year: None,
+            notice_months: None,
+            notes: String::new(),
+        }
+    }
+
+    fn now(day: &str) -> Now {
+        let c = cfg();
+        Now::at(
+            d(day).and_hms_opt(8, 0, 0).unwrap().and_utc(),
+            c.body.time_zone,
+        )
+    }
+
+    #[test]
+    fn role_addresses_read_more_than_their_own_partnerships() {
+        let c = cfg();
+        let kbn: BTreeSet<CommitteeKey> = [CommitteeKey::parse("kbn").unwrap()].into();
+        for (who, want) in [
+            ("jurist@example.org", Scope::All),
+            ("EKONOMI@example.org", Scope::All),
+            ("iop-ansvarig@example.org", Scope::All),
+            ("kbn-sekreterare@example.org", Scope::Committees(kbn)),
+            ("anna.lindqvist@example.org", Scope::Own),
+        ] {
+            assert_eq!(scope(&c, &email(who)), want, "{who}");
+        }
+    }
+
+    #[test]
+    fn a_persons_events_are_their_open_checkpoints_without_links() {
+        let c = cfg();
+        let p = t1();
+        let read = vec![(p.clone(), Vec::new())];
+        let tracking = d("2026-01-01");
+        let anna = email("anna.lindqvist@example.org");
+        let got = events_for(&c, &anna, &read, tracking, &now("2026-05-22"));
+        let first = got
+            .iter()
+            .find(|e| e.uid == "T1/checkin/y0-w1@iopd")
+            .expect("window 1");
+        assert_eq!(first.date, d("2026-05-29"));
+        assert_eq!(first.summary, "[IOP] Avstämningsmöte – Testföreningen");
+        assert!(
+            first
+                .description
+                .contains("Testföreningen (T1), Kultur- och bildningsnämnden.")
+        );
+        assert!(first.attendees.is_empty() && first.url.is_none());
+        assert!(got.iter().all(|e| !e.description.contains("http")));
+        // By due date.
+        assert!(got.windows(2).all(|w| w[0].date <= w[1].date));
+        // The deputy holds the check-ins too (the overdue stage reaches them);
+        // someone else holds nothing.
+        let erik = events_for(
+            &c,
+            &email("erik.berg@example.org"),
+            &read,
+            tracking,
+            &now("2026-05-22"),
+        );
+        assert!(erik.iter().any(|e| e.uid == "T1/checkin/y0-w1@iopd"));
+        assert!(
+            events_for(
+                &c,
+                &email("petra@example.org"),
+                &read,
+                tracking,
+                &now("2026-05-22")
+            )
+            .is_empty()
+        );
+        // Recorded: the window leaves the feed.
+        let held = Event {
+            id: 1,
+            partnership: p.id.clone(),
+            on: d("2026-05-21"),
+            kind: EventKind::CheckinHeld,
+            recorded_at: 0,
+            recorded_by: "anna".into(),
+            channel: Channel::Web,
+            target: None,
+            retracted: false,
+        };
+        let read = vec![(p, vec![held])];
+        let after = events_for(&c, &anna, &read, tracking, &now("2026-05-22"));
+        assert!(after.iter().all(|e| e.uid != "T1/checkin/y0-w1@iopd"));
+        assert_eq!(after.len(), got.len() - 1);
+        assert_eq!(calendar_name(&c, &anna, &read), "IOP – Anna Lindqvist");
+        assert_eq!(
+            calendar_name(&c, &email("jurist@example.org"), &read),
+            "IOP – Lars Jurist"
+        );
+        assert_eq!(
+            calendar_name(&c, &email("erik.berg@example.org"), &read),
+            "IOP – Region Värmland"
+        );
+    }
 
     #[test]
     fn https_becomes_webcal_and_local_http_stays() {

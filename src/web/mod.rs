@@ -6,7 +6,10 @@
 //! - GET only shows (mail scanners open every link); only the POST of a page's
 //!   form changes anything, and the form carries its own anti-forgery token.
 //! - Evidence goes through `crate::record`, the code path of `iopd record`,
-//!   with `by` = the link's recipient and channel `web`.
+//!   with `by` = the link's recipient and channel `web`; an absence covers
+//!   every partnership the recipient is officer for (`absence.rs`).
+//! - Each person's calendar feed (`feed.rs`) is read with a token that does
+//!   not expire but is revoked per person (`iopd feed-revoke`).
 //! - Every response carries a strict Content-Security-Policy (no script at
 //!   all), `frame-ancestors 'none'`, `Referrer-Policy: no-referrer` and
 //!   `Cache-Control: no-store`; bodies are limited; failed token checks are

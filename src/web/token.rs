@@ -7,6 +7,8 @@
 //! `previous_secret` (a rotation period), and compares in constant time
 //! (`Mac::verify_slice`). A form token is `ISSUED.MAC` with the MAC over the
 //! link token and the issue time, so a form is tied to its link and goes stale.
+//! A calendar-feed token ([`sign_feed`]) has the same shape over its own
+//! payload: an address and a revocation version, no expiry.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
