@@ -31,12 +31,15 @@ T2;Andra föreningen;kbn;Petra Officer;petra@example.org;;2025-12-01\n";
 /// Dora is deputy only. KUB/2024:077 started 2024-08-01: its first committee follow-up goes to the last kbn
 /// meeting on or before the second anniversary 2026-08-01, 2026-06-11, and is
 /// due at that meeting's submission deadline, 21 days before: 2026-05-21
-/// (RULES 6).
+/// (RULES 6). KUB/2026:200 starts 2026-09-01: nothing to be absent from yet,
+/// but its first window (to Sunday 2027-02-28, due Friday 2027-02-26) is
+/// already in Olle's calendar.
 const PEOPLE: &str = "id;organisation;committee;officer_name;officer_email;deputy_email;start_date\n\
 T1;Testföreningen;kbn;Olle Officer;olle@example.org;dora@example.org;2025-12-01\n\
 T2;Andra föreningen;kbn;Petra Officer;petra@example.org;;2025-12-01\n\
 HSN/2025:012;Tredje föreningen;hsn;Olle Officer;olle@example.org;;2025-12-01\n\
-KUB/2024:077;Fjärde föreningen;kbn;Olle Officer;olle@example.org;dora@example.org;2024-08-01\n";
+KUB/2024:077;Fjärde föreningen;kbn;Olle Officer;olle@example.org;dora@example.org;2024-08-01\n\
+KUB/2026:200;Framtida föreningen;kbn;Olle Officer;olle@example.org;;2026-09-01\n";
 
 const SECRET: &str = "test-secret-0123456789-abcdefghijklmnop";
 
@@ -653,7 +656,8 @@ async fn a_persons_calendar_feed_holds_their_open_checkpoints_until_revoked() {
         assert!(
             uids.iter().all(|u| u.starts_with("T1/")
                 || u.starts_with("HSN/2025:012/")
-                || u.starts_with("KUB/2024:077/")),
+                || u.starts_with("KUB/2024:077/")
+                || u.starts_with("KUB/2026:200/")),
             "{uids:?}"
         );
         // T1's first window: due Friday 2026-05-29, the invite's UID and title.
@@ -669,6 +673,12 @@ async fn a_persons_calendar_feed_holds_their_open_checkpoints_until_revoked() {
             "{}",
             t1.3
         );
+        let future = feed
+            .events
+            .iter()
+            .find(|e| e.0 == "KUB/2026:200/checkin/y0-w1@iopd")
+            .expect("the coming partnership's first window");
+        assert_eq!(future.1, "20270226");
         // The memo names its meeting; overdue since 2026-05-21.
         let t4 = feed
             .events
@@ -1370,6 +1380,17 @@ async fn absences(store: &Store, id: &str) -> Vec<iopd::domain::Event> {
         .collect()
 }
 
+/// Opens `url` and waits until its heading is there: on a loaded machine a
+/// source read right after `goto` was once seen empty.
+async fn open_page(c: &fantoccini::Client, url: &str) {
+    c.goto(url).await.expect("open");
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(fantoccini::Locator::Css("main h1"))
+        .await
+        .expect("the page's heading");
+}
+
 async fn click(c: &fantoccini::Client, id: &str) {
     c.find(fantoccini::Locator::Id(id))
         .await
@@ -1417,7 +1438,7 @@ async fn an_absence_covers_all_of_a_persons_partnerships_and_a_memo_follows_the_
             "olle@example.org",
             "2026-05-22",
         );
-        c.goto(&absent).await.expect("open");
+        open_page(&c, &absent).await;
         assert_eq!(h1(&c).await, "Anmäl frånvaro");
         let src = c.source().await.expect("source");
         for want in [
@@ -1434,7 +1455,11 @@ async fn an_absence_covers_all_of_a_persons_partnerships_and_a_memo_follows_the_
         ] {
             assert!(src.contains(want), "{want}:\n{src}");
         }
-        assert!(!src.contains("Andra föreningen"), "{src}");
+        // Not Petra's, and not the one that has not started yet.
+        assert!(
+            !src.contains("Andra föreningen") && !src.contains("Framtida föreningen"),
+            "{src}"
+        );
         check("absent-all").await;
         fill(&c, "f-fran", "2026-06-01").await;
         fill(&c, "f-till", "2026-06-30").await;
@@ -1456,6 +1481,7 @@ async fn an_absence_covers_all_of_a_persons_partnerships_and_a_memo_follows_the_
             assert_eq!(a[0].channel, Channel::Web);
         }
         assert!(absences(&store, "T2").await.is_empty());
+        assert!(absences(&store, "KUB/2026:200").await.is_empty());
 
         // Dora is only a deputy: a clear answer, no form.
         let dora = link_for(
@@ -1465,7 +1491,7 @@ async fn an_absence_covers_all_of_a_persons_partnerships_and_a_memo_follows_the_
             "dora@example.org",
             "2026-05-22",
         );
-        c.goto(&dora).await.expect("open");
+        open_page(&c, &dora).await;
         assert_eq!(h1(&c).await, "Frånvaro anmäls av handläggaren");
         let src = c.source().await.expect("source");
         assert!(
@@ -1483,7 +1509,7 @@ async fn an_absence_covers_all_of_a_persons_partnerships_and_a_memo_follows_the_
             "olle@example.org",
             "2026-05-22",
         );
-        c.goto(&memo).await.expect("open");
+        open_page(&c, &memo).await;
         assert_eq!(h1(&c).await, "Registrera att det är gjort");
         let radios = c
             .execute(
@@ -1561,15 +1587,11 @@ async fn an_absence_covers_all_of_a_persons_partnerships_and_a_memo_follows_the_
             )
             .unwrap()
         };
-        c.goto(&overview("iop-ansvarig@example.org"))
-            .await
-            .expect("overview");
+        open_page(&c, &overview("iop-ansvarig@example.org")).await;
+        assert_eq!(h1(&c).await, "Översikt över IOP-uppföljningen");
         let src = c.source().await.expect("source");
-        assert!(src.contains("Översikt över IOP-uppföljningen"), "{src}");
         assert!(!src.contains("Prenumerera på"), "{src}");
-        c.goto(&overview("olle@example.org"))
-            .await
-            .expect("overview");
+        open_page(&c, &overview("olle@example.org")).await;
         let src = c.source().await.expect("source");
         assert!(
             src.contains("Prenumerera på dina kontrollpunkter i din kalender"),

@@ -70,7 +70,12 @@ pub async fn officer_of(
     for id in st.store.partnership_ids_of(email).await? {
         let p = st.store.partnership(&id).await?;
         let events = st.store.events(&id).await?;
-        if !is_officer(&p, &events, email, today) || ended(cfg, tracking, &p, &events, today) {
+        // Not yet started (nothing is reminded before the start, and an event
+        // cannot be dated before it) or already ended: nothing to cover.
+        if !is_officer(&p, &events, email, today)
+            || p.start > today
+            || ended(cfg, tracking, &p, &events, today)
+        {
             continue;
         }
         let committee_name = cfg
