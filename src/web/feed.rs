@@ -5,7 +5,9 @@
 //! they disappear at the next refresh.
 //!
 //! - Each event's UID is the invite's (`{checkpoint key}@iopd`), so a
-//!   calendar that has both still shows one entry per deadline.
+//!   calendar that has both still shows one entry per deadline. SEQUENCE
+//!   stays 0: a subscription is a calendar of its own, replaced whole at
+//!   each refresh, so nothing compares it with the invites' sequence.
 //! - No personal action link appears anywhere in it: whoever sees a shared
 //!   calendar must not be able to act as its owner.
 //! - A token that does not verify, or whose version is no longer the
@@ -155,7 +157,7 @@ fn is_open(s: Status) -> bool {
 
 /// The plain text of one entry: what is due, for which partnership, the
 /// meeting when there is one, and why; never a link.
-fn description(cfg: &Config, p: &Partnership, cp: &Checkpoint, today: NaiveDate) -> String {
+fn description(cfg: &Config, p: &Partnership, cp: &Checkpoint) -> String {
     let committee = cfg
         .committees
         .get(&p.committee)
@@ -167,11 +169,8 @@ fn description(cfg: &Config, p: &Partnership, cp: &Checkpoint, today: NaiveDate)
             crate::mail::one_line(&p.organisation),
             p.id
         ),
-        format!(
-            "Sista dag: {} ({}).",
-            cp.due,
-            crate::words::from_today(cp.due, today)
-        ),
+        // No "om 3 dagar": a subscribed copy may be read days later.
+        format!("Sista dag: {}.", cp.due),
     ];
     if let Some(m) = cp.meeting {
         lines.push(format!("Nämndens sammanträde: {m}."));
@@ -243,7 +242,7 @@ pub fn events_for(
                     cp.kind.label_sv(),
                     crate::mail::one_line(&p.organisation)
                 ),
-                description: description(cfg, p, &cp, today),
+                description: description(cfg, p, &cp),
                 location: None,
                 url: None,
                 organizer: None,
