@@ -775,6 +775,15 @@ async fn a_persons_calendar_feed_holds_their_open_checkpoints_until_revoked() {
         let page = http(s.addr, "GET", &path_of(&absent), &[], b"").await;
         let renewed = feed_on_page(&page.body);
         assert_ne!(renewed, olle);
+        // What the mails get: the same, current address.
+        let current = iopd::web::feed_link_current(
+            &Config::load_with_env(&w.config, false).unwrap(),
+            &s.store,
+            &iopd::domain::Email::parse("olle@example.org").unwrap(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(current.as_deref(), Some(renewed.as_str()));
         assert!(r.body.is_empty());
         assert!(
             s.store

@@ -52,8 +52,8 @@ pub fn address(public_url: &str, token: &str) -> String {
 /// `None` when the pages are not configured or the store cannot answer (a
 /// page then simply leaves the address out).
 pub async fn link_for(st: &WebState, cfg: &Config, recipient: &Email) -> Option<String> {
-    match st.store.feed_version(recipient).await {
-        Ok(v) => super::feed_link(cfg, recipient, v),
+    match super::feed_link_current(cfg, &st.store, recipient).await {
+        Ok(link) => link,
         Err(e) => {
             tracing::error!("feed version not read: {e}");
             None

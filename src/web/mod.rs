@@ -187,13 +187,27 @@ pub fn overview_link(cfg: &Config, recipient: &Email, today: NaiveDate) -> Optio
 /// `version` is the recipient's current feed version
 /// (`Store::feed_version`, 0 until `iopd feed-revoke` first raises it);
 /// an address signed for an older version is refused. The address never
-/// expires, so it belongs only in mail to that recipient. [`feed::link_for`]
-/// reads the version itself.
+/// expires, so it belongs only in mail to that recipient.
+/// [`feed_link_current`] reads the version itself.
 pub fn feed_link(cfg: &Config, recipient: &Email, version: i64) -> Option<String> {
     let base = cfg.web.public_url.as_deref()?;
     let secret = cfg.web.link_secret.as_ref()?;
     let t = token::sign_feed(secret.expose().as_bytes(), recipient, version);
     Some(feed::address(base, &t))
+}
+
+/// [`feed_link`] with the recipient's current version read from `store`
+/// (for code that has the store at hand, e.g. while composing a mail).
+pub async fn feed_link_current(
+    cfg: &Config,
+    store: &Store,
+    recipient: &Email,
+) -> Result<Option<String>, crate::store::StoreError> {
+    Ok(feed_link(
+        cfg,
+        recipient,
+        store.feed_version(recipient).await?,
+    ))
 }
 
 #[cfg(test)]
