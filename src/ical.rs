@@ -73,6 +73,34 @@ pub fn calendar(method: Method, prodid_name: &str, events: &[EventSpec]) -> Stri
     out
 }
 
+/// A subscribed calendar (a feed read by URL, not an iTIP message): METHOD:PUBLISH, the
+/// calendar's display name (`X-WR-CALNAME`, which Outlook and Google show) and how often to read
+/// it again: `REFRESH-INTERVAL` (RFC 7986 5.7) and its older twin `X-PUBLISHED-TTL`.
+pub fn feed(
+    prodid_name: &str,
+    calendar_name: &str,
+    refresh_hours: u32,
+    events: &[EventSpec],
+) -> String {
+    let mut out = String::new();
+    line(&mut out, "BEGIN:VCALENDAR");
+    line(&mut out, "VERSION:2.0");
+    line(&mut out, &format!("PRODID:{}", prodid(prodid_name)));
+    line(&mut out, "CALSCALE:GREGORIAN");
+    line(&mut out, &format!("METHOD:{}", Method::Publish.as_str()));
+    line(&mut out, &format!("X-WR-CALNAME:{}", text(calendar_name)));
+    line(
+        &mut out,
+        &format!("REFRESH-INTERVAL;VALUE=DURATION:PT{refresh_hours}H"),
+    );
+    line(&mut out, &format!("X-PUBLISHED-TTL:PT{refresh_hours}H"));
+    for ev in events {
+        event(&mut out, Method::Publish, ev);
+    }
+    line(&mut out, "END:VCALENDAR");
+    out
+}
+
 fn event(out: &mut String, method: Method, ev: &EventSpec) {
     line(out, "BEGIN:VEVENT");
     line(out, &format!("UID:{}", uid(&ev.uid)));
@@ -421,6 +449,49 @@ END:VEVENT\r\n\
 END:VCALENDAR\r\n";
         assert_eq!(
             calendar(Method::Request, "Göteborgs Stad", &[checkin()]),
+            expected
+        );
+    }
+
+    #[test]
+    fn feed_exact_output() {
+        let ev = EventSpec {
+            uid: "KUB/2021:101/checkin/y5-w1@iopd".into(),
+            date: day(2026, 5, 29),
+            summary: "[IOP] Avstämningsmöte – Fritidsbanken".into(),
+            description: "Sista dag: 2026-05-29.".into(),
+            location: None,
+            url: None,
+            organizer: None,
+            attendees: vec![],
+            alarm_days_before: None,
+            categories: vec![],
+            ..checkin()
+        };
+        // RFC 7986 5.7 REFRESH-INTERVAL (VALUE=DURATION is required) and the
+        // older X-PUBLISHED-TTL; X-WR-CALNAME is TEXT, so its comma is escaped.
+        let expected = "BEGIN:VCALENDAR\r\n\
+VERSION:2.0\r\n\
+PRODID:-//Region Värmland//iopd//SV\r\n\
+CALSCALE:GREGORIAN\r\n\
+METHOD:PUBLISH\r\n\
+X-WR-CALNAME:IOP – Svensson\\, Anna\r\n\
+REFRESH-INTERVAL;VALUE=DURATION:PT12H\r\n\
+X-PUBLISHED-TTL:PT12H\r\n\
+BEGIN:VEVENT\r\n\
+UID:KUB/2021:101/checkin/y5-w1@iopd\r\n\
+SEQUENCE:0\r\n\
+DTSTAMP:20260302T083000Z\r\n\
+DTSTART;VALUE=DATE:20260529\r\n\
+DTEND;VALUE=DATE:20260530\r\n\
+SUMMARY:[IOP] Avstämningsmöte – Fritidsbanken\r\n\
+DESCRIPTION:Sista dag: 2026-05-29.\r\n\
+STATUS:CONFIRMED\r\n\
+TRANSP:TRANSPARENT\r\n\
+END:VEVENT\r\n\
+END:VCALENDAR\r\n";
+        assert_eq!(
+            feed("Region Värmland", "IOP – Svensson, Anna", 12, &[ev]),
             expected
         );
     }

@@ -211,6 +211,34 @@ pub async fn record(
     record_with(cfg, store, today, new, |_, _| Ok(())).await
 }
 
+/// Several events in one write transaction, all or nothing, each through
+/// [`check`] and then `guard` (which may skip one that is already there by
+/// answering `Ok(false)`); returns those inserted.
+pub async fn record_all_with(
+    cfg: &Config,
+    store: &Store,
+    today: NaiveDate,
+    news: Vec<NewEvent>,
+    mut guard: impl FnMut(&Partnership, &[Event]) -> Result<bool, String>,
+) -> Result<Vec<Event>, StoreError> {
+    let tracking = store.created_on().await?;
+    store
+        .record_all(news, |new, p, events| {
+            check(
+                cfg,
+                tracking,
+                today,
+                new.on,
+                &new.kind,
+                new.target.as_deref(),
+                p,
+                events,
+            )?;
+            guard(p, events)
+        })
+        .await
+}
+
 /// [`record`] with one more condition checked in the same transaction (a
 /// page makes sure its checkpoint is still open, so two submissions of one
 /// form cannot both record).

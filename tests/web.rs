@@ -27,6 +27,20 @@ const CSV: &str = "id;organisation;committee;officer_name;officer_email;deputy_e
 T1;Testföreningen;kbn;Olle Officer;olle@example.org;dora@example.org;2025-12-01\n\
 T2;Andra föreningen;kbn;Petra Officer;petra@example.org;;2025-12-01\n";
 
+/// Olle is officer for T1 and KUB/2024:077 (kbn) and HSN/2025:012 (hsn);
+/// Dora is deputy only. KUB/2024:077 started 2024-08-01: its first committee follow-up goes to the last kbn
+/// meeting on or before the second anniversary 2026-08-01, 2026-06-11, and is
+/// due at that meeting's submission deadline, 21 days before: 2026-05-21
+/// (RULES 6). KUB/2026:200 starts 2026-09-01: nothing to be absent from yet,
+/// but its first window (to Sunday 2027-02-28, due Friday 2027-02-26) is
+/// already in Olle's calendar.
+const PEOPLE: &str = "id;organisation;committee;officer_name;officer_email;deputy_email;start_date\n\
+T1;Testföreningen;kbn;Olle Officer;olle@example.org;dora@example.org;2025-12-01\n\
+T2;Andra föreningen;kbn;Petra Officer;petra@example.org;;2025-12-01\n\
+HSN/2025:012;Tredje föreningen;hsn;Olle Officer;olle@example.org;;2025-12-01\n\
+KUB/2024:077;Fjärde föreningen;kbn;Olle Officer;olle@example.org;dora@example.org;2024-08-01\n\
+KUB/2026:200;Framtida föreningen;kbn;Olle Officer;olle@example.org;;2026-09-01\n";
+
 const SECRET: &str = "test-secret-0123456789-abcdefghijklmnop";
 
 /// A world with the pages served in-process on a loopback port and mail
@@ -64,10 +78,14 @@ fn web_config(w: &World, public_url: &str, listen: Option<SocketAddr>) {
 }
 
 pub async fn site(backend: Backend, now: &str) -> Site {
+    site_with(backend, now, CSV).await
+}
+
+pub async fn site_with(backend: Backend, now: &str, register: &str) -> Site {
     let smtp = SmtpServer::start();
     let mut w = World::new(backend);
     w.use_smtp(smtp.port);
-    let csv = w.write("t.csv", CSV);
+    let csv = w.write("t.csv", register);
     w.ok(&["import", path_str(&csv), "--now", "2026-04-01"]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -507,6 +525,321 @@ async fn links_from_a_reminder_record_postpone_and_report_absence() {
     }
 }
 
+/// A signed action link for `to`, as a reminder would carry it.
+fn link_for(w: &World, action: Action, key: &str, to: &str, today: &str) -> String {
+    let cfg = Config::load_with_env(&w.config, false).expect("config");
+    let l = iopd::web::links(
+        &cfg,
+        key,
+        &iopd::domain::Email::parse(to).unwrap(),
+        chrono::NaiveDate::parse_from_str(today, "%Y-%m-%d").unwrap(),
+    )
+    .expect("links");
+    match action {
+        Action::Done => l.done,
+        Action::Absent => l.absent,
+        Action::MoreTime => l.more_time,
+        Action::Overview => unreachable!(),
+    }
+}
+
+/// The calendar-feed address a page shows (in its `<code>` box).
+fn feed_on_page(page: &str) -> String {
+    let at = page
+        .find("<code>")
+        .unwrap_or_else(|| panic!("no feed address on the page:\n{page}"))
+        + "<code>".len();
+    let end = page[at..].find("</code>").expect("end of the address") + at;
+    page[at..end].replace("&#x2f;", "/").replace("&amp;", "&")
+}
+
+/// The feed's calendar properties and (UID, DTSTART, SUMMARY, DESCRIPTION) per event,
+/// read by an independent iCalendar parser.
+struct Feed {
+    props: Vec<(String, String)>,
+    events: Vec<(String, String, String, String)>,
+}
+
+impl Feed {
+    fn prop(&self, name: &str) -> Option<&str> {
+        self.props
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    fn uids(&self) -> Vec<&str> {
+        self.events.iter().map(|e| e.0.as_str()).collect()
+    }
+}
+
+async fn fetch_feed(addr: SocketAddr, url: &str) -> (Resp, Option<Feed>) {
+    let r = http(addr, "GET", &path_of(url), &[], b"").await;
+    if r.status != 200 {
+        return (r, None);
+    }
+    let cal = ical::IcalParser::new(r.body.as_bytes())
+        .next()
+        .expect("one calendar")
+        .expect("a valid VCALENDAR");
+    let props = cal
+        .properties
+        .iter()
+        .map(|p| (p.name.clone(), p.value.clone().unwrap_or_default()))
+        .collect();
+    let get = |e: &ical::parser::ical::component::IcalEvent, n: &str| {
+        e.properties
+            .iter()
+            .find(|p| p.name == n)
+            .and_then(|p| p.value.clone())
+            .unwrap_or_default()
+    };
+    let events = cal
+        .events
+        .iter()
+        .map(|e| {
+            (
+                get(e, "UID"),
+                get(e, "DTSTART"),
+                get(e, "SUMMARY"),
+                get(e, "DESCRIPTION"),
+            )
+        })
+        .collect();
+    (r, Some(Feed { props, events }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persons_calendar_feed_holds_their_open_checkpoints_until_revoked() {
+    for backend in BACKENDS {
+        let s = site_with(backend, "2026-05-22T09:00", PEOPLE).await;
+        let w = &s.w;
+        // The absence page (and the overview) show the person's feed address.
+        let absent = link_for(
+            w,
+            Action::Absent,
+            "T1/checkin/y0-w1",
+            "olle@example.org",
+            "2026-05-22",
+        );
+        let page = http(s.addr, "GET", &path_of(&absent), &[], b"").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body
+                .contains("Prenumerera på dina kontrollpunkter i din kalender")
+        );
+        let olle = feed_on_page(&page.body);
+        assert!(
+            olle.starts_with(&format!("http://{}/kalender/", s.addr)) && olle.ends_with(".ics"),
+            "{olle}"
+        );
+
+        let (r, feed) = fetch_feed(s.addr, &olle).await;
+        assert_eq!(r.status, 200, "{backend:?}: {}", r.body);
+        assert_eq!(
+            r.header("content-type"),
+            Some("text/calendar; charset=utf-8")
+        );
+        let feed = feed.unwrap();
+        assert_eq!(feed.prop("METHOD"), Some("PUBLISH"));
+        assert_eq!(feed.prop("X-WR-CALNAME"), Some("IOP – Olle Officer"));
+        assert_eq!(feed.prop("REFRESH-INTERVAL"), Some("PT12H"));
+        assert_eq!(feed.prop("X-PUBLISHED-TTL"), Some("PT12H"));
+        let uids = feed.uids();
+        // Olle's partnerships only, never Petra's T2.
+        for want in [
+            "T1/checkin/y0-w1@iopd",
+            "HSN/2025:012/checkin/y0-w1@iopd",
+            "KUB/2024:077/committee_followup/f1@iopd",
+        ] {
+            assert!(uids.contains(&want), "{backend:?}: {want} in {uids:?}");
+        }
+        assert!(
+            uids.iter().all(|u| u.starts_with("T1/")
+                || u.starts_with("HSN/2025:012/")
+                || u.starts_with("KUB/2024:077/")
+                || u.starts_with("KUB/2026:200/")),
+            "{uids:?}"
+        );
+        // T1's first window: due Friday 2026-05-29, the invite's UID and title.
+        let t1 = feed
+            .events
+            .iter()
+            .find(|e| e.0 == "T1/checkin/y0-w1@iopd")
+            .unwrap();
+        assert_eq!(t1.1, "20260529");
+        assert_eq!(t1.2, "[IOP] Avstämningsmöte – Testföreningen");
+        assert!(
+            t1.3.contains("Testföreningen (T1)") && t1.3.contains("Kultur- och bildningsnämnden"),
+            "{}",
+            t1.3
+        );
+        let future = feed
+            .events
+            .iter()
+            .find(|e| e.0 == "KUB/2026:200/checkin/y0-w1@iopd")
+            .expect("the coming partnership's first window");
+        assert_eq!(future.1, "20270226");
+        // The memo names its meeting; overdue since 2026-05-21.
+        let t4 = feed
+            .events
+            .iter()
+            .find(|e| e.0 == "KUB/2024:077/committee_followup/f1@iopd")
+            .unwrap();
+        assert_eq!(t4.1, "20260521");
+        assert!(t4.3.contains("2026-06-11"), "{}", t4.3);
+        // No personal action link anywhere in the calendar data.
+        assert!(
+            !r.body.contains("/a/") && !r.body.contains("http"),
+            "{}",
+            r.body
+        );
+
+        // Petra's feed holds T2 and nothing of Olle's.
+        let petra = iopd::web::feed_link(
+            &Config::load_with_env(&w.config, false).unwrap(),
+            &iopd::domain::Email::parse("petra@example.org").unwrap(),
+            0,
+        )
+        .unwrap();
+        let (_, pf) = fetch_feed(s.addr, &petra).await;
+        let pf = pf.expect("Petra's feed");
+        assert!(pf.uids().contains(&"T2/checkin/y0-w1@iopd"));
+        assert!(
+            pf.uids().iter().all(|u| u.starts_with("T2/")),
+            "{:?}",
+            pf.uids()
+        );
+
+        // A closed checkpoint disappears; the others stay.
+        w.ok(&[
+            "record",
+            "checkin-held",
+            "--partnership",
+            "T1",
+            "--on",
+            "2026-05-21",
+            "--now",
+            "2026-05-22T09:00",
+        ]);
+        let (_, feed) = fetch_feed(s.addr, &olle).await;
+        let feed = feed.unwrap();
+        assert!(
+            !feed.uids().contains(&"T1/checkin/y0-w1@iopd"),
+            "{:?}",
+            feed.uids()
+        );
+        assert!(feed.uids().contains(&"HSN/2025:012/checkin/y0-w1@iopd"));
+
+        // Tampered, truncated, not a feed: the same bare 404.
+        let p = path_of(&olle);
+        let mut bad = p.clone().into_bytes();
+        let i = bad.len() - 8;
+        bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
+        let bad = String::from_utf8(bad).unwrap();
+        let action_token = path_of(&absent).rsplit('/').next().unwrap().to_string();
+        for path in [
+            bad,
+            p.trim_end_matches(".ics").to_string(),
+            p[..p.len() - 10].to_string() + ".ics",
+            format!("/kalender/{action_token}.ics"),
+            "/kalender/x.ics".into(),
+        ] {
+            let r = http(s.addr, "GET", &path, &[], b"").await;
+            assert_eq!(r.status, 404, "{path}");
+            assert!(r.body.is_empty(), "no details: {}", r.body);
+        }
+
+        // Revoked: the old address stops working; the new one works.
+        // A bad address is a usage error naming the argument.
+        let r = w.run(&["feed-revoke", "--email", "olle"]);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(
+            r.stderr.contains("--email") && r.stderr.contains("not a valid e-mail address"),
+            "{}",
+            r.stderr
+        );
+        let r = w.ok(&[
+            "feed-revoke",
+            "--email",
+            "olle@example.org",
+            "--now",
+            "2026-05-22T09:00",
+        ]);
+        assert!(
+            r.stdout.contains("spärrat") && r.stdout.contains("revoked"),
+            "{}",
+            r.stdout
+        );
+        let (r, _) = fetch_feed(s.addr, &olle).await;
+        assert_eq!(r.status, 404, "{backend:?}: revoked");
+        let page = http(s.addr, "GET", &path_of(&absent), &[], b"").await;
+        let renewed = feed_on_page(&page.body);
+        assert_ne!(renewed, olle);
+        // What the mails get: the same, current address.
+        let current = iopd::web::feed_link_current(
+            &Config::load_with_env(&w.config, false).unwrap(),
+            &s.store,
+            &iopd::domain::Email::parse("olle@example.org").unwrap(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(current.as_deref(), Some(renewed.as_str()));
+        assert!(r.body.is_empty());
+        assert!(
+            s.store
+                .feed_version(&iopd::domain::Email::parse("olle@example.org").unwrap())
+                .await
+                .unwrap()
+                == 1
+        );
+        let (r, feed) = fetch_feed(s.addr, &renewed).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            feed.unwrap()
+                .uids()
+                .contains(&"HSN/2025:012/checkin/y0-w1@iopd")
+        );
+        // Failed feed tokens count towards the client's limit, like bad links.
+        let xff = [("X-Forwarded-For", "198.51.100.9")];
+        for _ in 0..iopd::web::limit::MAX_FAILURES {
+            let r = http(s.addr, "GET", "/kalender/forged.token.ics", &xff, b"").await;
+            assert_eq!(r.status, 404);
+        }
+        let r = http(s.addr, "GET", &path_of(&renewed), &xff, b"").await;
+        assert_eq!(r.status, 429, "even a good address, from that client");
+        // The new address is the one the command printed.
+        let printed = w
+            .ok(&[
+                "feed-revoke",
+                "--email",
+                "dora@example.org",
+                "--now",
+                "2026-05-22T09:00",
+            ])
+            .stdout;
+        let dora = printed
+            .lines()
+            .find(|l| l.contains("/kalender/"))
+            .expect("a new address")
+            .trim()
+            .to_string();
+        let (r, feed) = fetch_feed(s.addr, &dora).await;
+        assert_eq!(r.status, 200, "{printed}");
+        // Dora is T1's and KUB/2024:077's deputy: she holds their check-ins,
+        // not those of the partnerships without her.
+        let uids: Vec<String> = feed.unwrap().uids().iter().map(|u| u.to_string()).collect();
+        assert!(
+            uids.iter().any(|u| u.starts_with("KUB/2024:077/checkin/")),
+            "{uids:?}"
+        );
+        assert!(
+            uids.iter()
+                .all(|u| !u.starts_with("HSN/2025:012/") && !u.starts_with("T2/")),
+            "{uids:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_token_checks_are_limited_per_client() {
     let s = site(Backend::Sqlite, "2026-05-22T09:00").await;
@@ -697,8 +1030,9 @@ fn axe_source() -> String {
 async fn check_page(c: &fantoccini::Client, axe: &str, name: &str) {
     let dir = support::repo().join("target/screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot dir");
-    for (label, width) in [("phone", 375), ("desktop", 1280)] {
-        c.set_window_size(width, 900).await.expect("resize");
+    // Tall enough to hold a whole page, so the shot shows what is below the fold.
+    for (label, width) in [("phone", 375), ("900", 900), ("desktop", 1280)] {
+        c.set_window_size(width, 1800).await.expect("resize");
         let png = c.screenshot().await.expect("screenshot");
         std::fs::write(dir.join(format!("{name}-{label}.png")), png).expect("write png");
     }
@@ -1042,5 +1376,239 @@ async fn a_recipient_closes_a_checkpoint_in_a_real_browser() {
         }
         let to_olle = mail_to(&smtp.received(), "olle@example.org").len();
         assert_eq!(to_olle, 2, "{backend:?}: the reminder and the CANCEL only");
+    }
+}
+
+async fn absences(store: &Store, id: &str) -> Vec<iopd::domain::Event> {
+    store
+        .events(&PartnershipId::parse(id).unwrap())
+        .await
+        .expect("events")
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::OfficerAbsent { .. }))
+        .collect()
+}
+
+/// Opens `url` and waits until its heading is there: on a loaded machine a
+/// source read right after `goto` was once seen empty.
+async fn open_page(c: &fantoccini::Client, url: &str) {
+    c.goto(url).await.expect("open");
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(fantoccini::Locator::Css("main h1"))
+        .await
+        .expect("the page's heading");
+}
+
+async fn click(c: &fantoccini::Client, id: &str) {
+    c.find(fantoccini::Locator::Id(id))
+        .await
+        .unwrap_or_else(|_| panic!("no #{id}"))
+        .click()
+        .await
+        .expect("click");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absence_covers_all_of_a_persons_partnerships_and_a_memo_follows_the_plan() {
+    let axe = axe_source();
+    let driver = chromedriver();
+    for backend in BACKENDS {
+        let smtp = SmtpServer::start();
+        let mut w = World::new(backend);
+        w.use_smtp(smtp.port);
+        let csv = w.write("t.csv", PEOPLE);
+        w.ok(&["import", path_str(&csv), "--now", "2026-04-01"]);
+        let d = Daemon::start(&w, "2026-05-22T09:00");
+        let cfg = Config::load_with_env(&w.config, false).unwrap();
+        let store = Store::open(
+            &cfg.database,
+            chrono::NaiveDate::from_ymd_opt(2026, 5, 22).unwrap(),
+        )
+        .await
+        .expect("store");
+        let c = browser(&driver).await;
+        let shots = backend == Backend::Sqlite;
+        let check = |name: &'static str| {
+            let (c, axe) = (&c, &axe);
+            async move {
+                if shots {
+                    check_page(c, axe, name).await;
+                }
+            }
+        };
+
+        // Olle's absence link from T1's mail lists all three of his
+        // partnerships, with their committees, and not Petra's.
+        let absent = link_for(
+            &w,
+            Action::Absent,
+            "T1/checkin/y0-w1",
+            "olle@example.org",
+            "2026-05-22",
+        );
+        open_page(&c, &absent).await;
+        assert_eq!(h1(&c).await, "Anmäl frånvaro");
+        let src = c.source().await.expect("source");
+        for want in [
+            "Testföreningen",
+            "(T1)",
+            "Tredje föreningen",
+            "(HSN/2025:012)",
+            "Hälso- och sjukvårdsnämnden",
+            "Fjärde föreningen",
+            "(KUB/2024:077)",
+            "Kultur- och bildningsnämnden",
+            "alla 3 överenskommelser",
+            "Prenumerera på dina kontrollpunkter i din kalender",
+        ] {
+            assert!(src.contains(want), "{want}:\n{src}");
+        }
+        // Not Petra's, and not the one that has not started yet.
+        assert!(
+            !src.contains("Andra föreningen") && !src.contains("Framtida föreningen"),
+            "{src}"
+        );
+        check("absent-all").await;
+        fill(&c, "f-fran", "2026-06-01").await;
+        fill(&c, "f-till", "2026-06-30").await;
+        submit(&c).await;
+        assert_eq!(h1(&c).await, "Frånvaron är registrerad");
+        check("absent-confirmation").await;
+        // One event per partnership, by Olle from the web; none for T2.
+        for id in ["T1", "HSN/2025:012", "KUB/2024:077"] {
+            let a = absences(&store, id).await;
+            assert_eq!(a.len(), 1, "{backend:?} {id}");
+            assert_eq!(
+                a[0].kind,
+                EventKind::OfficerAbsent {
+                    from: chrono::NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
+                    to: chrono::NaiveDate::from_ymd_opt(2026, 6, 30).unwrap(),
+                }
+            );
+            assert_eq!(a[0].recorded_by, "olle@example.org");
+            assert_eq!(a[0].channel, Channel::Web);
+        }
+        assert!(absences(&store, "T2").await.is_empty());
+        assert!(absences(&store, "KUB/2026:200").await.is_empty());
+
+        // Dora is only a deputy: a clear answer, no form.
+        let dora = link_for(
+            &w,
+            Action::Absent,
+            "T1/checkin/y0-w1",
+            "dora@example.org",
+            "2026-05-22",
+        );
+        open_page(&c, &dora).await;
+        assert_eq!(h1(&c).await, "Frånvaro anmäls av handläggaren");
+        let src = c.source().await.expect("source");
+        assert!(
+            src.contains("står inte som handläggare") && !src.contains("<form"),
+            "{src}"
+        );
+        check("absent-deputy").await;
+
+        // The memo's meeting: the kbn plan from the deadline 2026-05-21 on,
+        // six meetings, the first chosen; then "Annat datum".
+        let memo = link_for(
+            &w,
+            Action::Done,
+            "KUB/2024:077/committee_followup/f1",
+            "olle@example.org",
+            "2026-05-22",
+        );
+        open_page(&c, &memo).await;
+        assert_eq!(h1(&c).await, "Registrera att det är gjort");
+        let radios = c
+            .execute(
+                "return [...document.querySelectorAll('input[name=sammantrade]')].map(e => e.value + (e.checked ? '*' : ''));",
+                vec![],
+            )
+            .await
+            .expect("radios");
+        assert_eq!(
+            radios,
+            serde_json::json!([
+                "2026-06-11*",
+                "2026-09-17",
+                "2026-10-15",
+                "2026-11-19",
+                "2026-12-17",
+                "2027-02-18",
+                "annat"
+            ])
+        );
+        let src = c.source().await.expect("source");
+        // The example diarienummer is in the partnership's own series.
+        assert!(
+            src.contains("till exempel KUB&#x2f;2026:12")
+                || src.contains("till exempel KUB/2026:12"),
+            "{src}"
+        );
+        assert!(!src.contains("HSN&#x2f;") && !src.contains("HSN/"), "{src}");
+        assert!(
+            !src.contains("f-utanfor_plan"),
+            "no confirmation before the warning"
+        );
+        check("memo").await;
+        fill(&c, "f-diarienummer", "KUB/2026:40").await;
+        click(&c, "f-sammantrade-annat").await;
+        fill(&c, "f-annat_datum", "2026-09-18").await;
+        submit(&c).await;
+        let src = c.source().await.expect("source");
+        assert!(
+            src.contains("2026-09-18 finns inte i nämndens sammanträdesplan"),
+            "{src}"
+        );
+        assert_eq!(h1(&c).await, "Registrera att det är gjort");
+        check("memo-warning").await;
+        let id = PartnershipId::parse("KUB/2024:077").unwrap();
+        let submitted = |events: &[iopd::domain::Event]| {
+            events
+                .iter()
+                .filter(|e| matches!(e.kind, EventKind::CommitteeFollowupSubmitted { .. }))
+                .count()
+        };
+        assert_eq!(submitted(&store.events(&id).await.unwrap()), 0, "refused");
+        click(&c, "f-utanfor_plan").await;
+        submit(&c).await;
+        assert_eq!(h1(&c).await, "Registrerat");
+        let events = store.events(&id).await.unwrap();
+        let e = events.last().unwrap();
+        assert_eq!(
+            e.kind,
+            EventKind::CommitteeFollowupSubmitted {
+                diarienummer: "KUB/2026:40".into(),
+                meeting: chrono::NaiveDate::from_ymd_opt(2026, 9, 18).unwrap(),
+            }
+        );
+        assert_eq!(submitted(&events), 1);
+
+        // The overview offers the reader's own feed when they hold calendar
+        // entries: an officer does; IOP-ansvarig, who gets only escalations
+        // under the default routing, does not.
+        let overview = |to: &str| {
+            iopd::web::overview_link(
+                &cfg,
+                &iopd::domain::Email::parse(to).unwrap(),
+                chrono::NaiveDate::from_ymd_opt(2026, 5, 22).unwrap(),
+            )
+            .unwrap()
+        };
+        open_page(&c, &overview("iop-ansvarig@example.org")).await;
+        assert_eq!(h1(&c).await, "Översikt över IOP-uppföljningen");
+        let src = c.source().await.expect("source");
+        assert!(!src.contains("Prenumerera på"), "{src}");
+        open_page(&c, &overview("olle@example.org")).await;
+        let src = c.source().await.expect("source");
+        assert!(
+            src.contains("Prenumerera på dina kontrollpunkter i din kalender"),
+            "{src}"
+        );
+        check("overview-feed").await;
+        c.close().await.ok();
+        d.stop();
+        store.close().await;
     }
 }

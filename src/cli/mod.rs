@@ -14,6 +14,7 @@ use crate::store::Store;
 
 mod backup;
 mod digest;
+mod feed;
 mod plan;
 mod record;
 mod register;
@@ -81,6 +82,8 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// The register, every event and the send log as CSV and JSON (archive).
     Export(backup::ExportArgs),
+    /// Revoke a person's calendar-feed address (the old one stops working).
+    FeedRevoke(feed::FeedRevokeArgs),
     /// Generate a synthetic register (benchmarks).
     #[command(hide = true)]
     Synth(synth::SynthArgs),
@@ -164,6 +167,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Outbox(args) => tick::outbox(&cli.config, args).await,
         Command::Digest(args) => digest::digest(&cli.config, args).await,
         Command::Report(args) => report::report(&cli.config, args).await,
+        Command::FeedRevoke(args) => feed::revoke(&cli.config, args).await,
         Command::Synth(args) => synth::synth(&cli.config, args).await,
     }
 }

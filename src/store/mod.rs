@@ -615,6 +615,42 @@ impl Store {
             })
         })
     }
+
+    /// Records several events in one write transaction, all or nothing:
+    /// `check` sees each event's partnership and history as they are inside
+    /// it and answers insert (`Ok(true)`), skip (`Ok(false)`: already there)
+    /// or refuse (`Err`: nothing at all is written). Returns what was inserted.
+    pub async fn record_all(
+        &self,
+        news: Vec<NewEvent>,
+        mut check: impl FnMut(&NewEvent, &Partnership, &[Event]) -> std::result::Result<bool, String>,
+    ) -> Result<Vec<Event>> {
+        with_pool!(self, |pool, B| {
+            let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
+            let mut out = Vec::new();
+            for new in news {
+                let partnership = load_partnership!(&mut *tx, &new.partnership)?;
+                let events = load_events!(&mut *tx, B, &new.partnership);
+                if !check(&new, &partnership, &events).map_err(StoreError::Refused)? {
+                    continue;
+                }
+                let id: i64 = insert_event!(B, &new)?.fetch_one(&mut *tx).await?;
+                out.push(Event {
+                    id,
+                    partnership: new.partnership,
+                    on: new.on,
+                    kind: new.kind,
+                    recorded_at: new.recorded_at.timestamp(),
+                    recorded_by: new.recorded_by,
+                    channel: new.channel,
+                    target: new.target,
+                    retracted: false,
+                });
+            }
+            tx.commit().await?;
+            Ok(out)
+        })
+    }
 }
 
 /// One partnership with its history, retractions applied, or why it cannot be read.
@@ -952,6 +988,7 @@ fn changed_columns(a: &Partnership, b: &Partnership) -> Vec<FieldChange> {
 
 mod digest;
 mod evaluation;
+mod feed;
 pub use evaluation::{CHUNK, Evaluation, ForTick};
 mod outbox;
 pub use digest::{DeliveryProblem, SentReminder, ServiceHealth};

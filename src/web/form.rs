@@ -162,15 +162,79 @@ fn cap(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The field a memo's meeting is chosen with: a planned meeting's date, or
+/// this value for "Annat datum" (then the date is in `annat_datum`).
+pub const OTHER_MEETING: &str = "annat";
+
+/// How many planned meetings a memo's form offers.
+pub const MEETINGS_OFFERED: usize = 6;
+
+/// The planned meetings a memo's form offers: the committee's on or after
+/// the checkpoint's due date (its submission deadline), the first few.
+pub fn meetings_offered(plan: &[NaiveDate], due: NaiveDate) -> Vec<NaiveDate> {
+    let mut m: Vec<NaiveDate> = plan.iter().copied().filter(|d| *d >= due).collect();
+    m.sort_unstable();
+    m.dedup();
+    m.truncate(MEETINGS_OFFERED);
+    m
+}
+
+/// An example diarienummer for a page, in the partnership's own series: the
+/// id's prefix before `/` (the committee's diarium, `KUB/2021:101` → `KUB`)
+/// with `year`. `None` when the id does not look like a diarienummer.
+pub fn diarienummer_example(partnership_id: &str, year: i32, number: u32) -> Option<String> {
+    let (prefix, rest) = partnership_id.split_once('/')?;
+    let ok = !prefix.is_empty()
+        && prefix.len() <= 12
+        && prefix.chars().all(|c| c.is_alphanumeric() || c == '-')
+        && !rest.is_empty();
+    ok.then(|| format!("{prefix}/{year}:{number}"))
+}
+
+/// The meeting a memo goes to: a planned one, or another date only with the
+/// explicit confirmation that it is not in the committee's plan.
+fn memo_meeting(
+    c: &mut Check<'_>,
+    plan: &[NaiveDate],
+    not_before_start: Option<(NaiveDate, &str)>,
+) -> Option<NaiveDate> {
+    let choice = c.fields.get("sammantrade");
+    let date = match choice {
+        "" => {
+            c.err(
+                "sammantrade",
+                "Välj sammanträdet som tjänsteskrivelsen går till.",
+            );
+            return None;
+        }
+        OTHER_MEETING => c.date("annat_datum", not_before_start, None)?,
+        // A planned meeting's radio button, or a date typed by an older form.
+        _ => c.date("sammantrade", not_before_start, None)?,
+    };
+    if !plan.contains(&date) && c.fields.get("utanfor_plan") != "ja" {
+        c.err(
+            "utanfor_plan",
+            format!(
+                "{date} finns inte i nämndens sammanträdesplan. Kontrollera datumet. Stämmer \
+                 det ändå kryssar du i rutan och registrerar igen."
+            ),
+        );
+        return None;
+    }
+    Some(date)
+}
+
 /// The event a "done" form for a checkpoint of `kind` records and the date
 /// it is recorded on, or every problem with the fields. `start` is the
-/// agreement's start date.
+/// agreement's start date; `plan` the committee's planned meetings (a memo
+/// to another date needs a confirmation).
 pub fn parse_done(
     kind: Kind,
     parent: Option<Kind>,
     fields: &Fields,
     today: NaiveDate,
     start: NaiveDate,
+    plan: &[NaiveDate],
 ) -> Result<(NaiveDate, EventKind), Vec<FieldError>> {
     let evidence = evidence_for(kind, parent);
     let is_termination = matches!(kind, Kind::TerminationDecision | Kind::WindDownPlan)
@@ -201,7 +265,7 @@ pub fn parse_done(
         Evidence::Memo => {
             let d = c.reference("diarienummer", "diarienumret");
             // The memo goes to a coming meeting: the date may be ahead.
-            let meeting = c.date("sammantrade", not_before_start, None);
+            let meeting = memo_meeting(&mut c, plan, not_before_start);
             match (d, meeting) {
                 (Some(diarienummer), Some(meeting)) if is_termination => {
                     Some(EventKind::TerminationSubmitted {
@@ -356,6 +420,11 @@ mod tests {
     }
 
     const TODAY: &str = "2026-05-25";
+
+    /// A committee's sammanträdesplan.
+    fn plan() -> Vec<NaiveDate> {
+        ["2026-06-11", "2026-09-17", "2026-10-15"].map(d).to_vec()
+    }
     const START: &str = "2025-12-01";
 
     fn done(
@@ -373,7 +442,7 @@ mod tests {
             (Evidence::Minutes, _) => (Kind::CommitteeMinutes, Some(Kind::TerminationDecision)),
             (Evidence::Nothing, _) => (Kind::AgreementEnd, None),
         };
-        parse_done(kind, parent, &f(pairs), d(TODAY), d(START))
+        parse_done(kind, parent, &f(pairs), d(TODAY), d(START), &plan())
     }
 
     fn fields_of(r: Result<(NaiveDate, EventKind), Vec<FieldError>>) -> Vec<&'static str> {
@@ -569,5 +638,119 @@ mod tests {
             );
         }
         assert!(parse_postpone(&f(&[("till", "2026-06-05")]), today, 14, d("2026-06-04")).is_err());
+    }
+
+    #[test]
+    fn a_memo_goes_to_a_planned_meeting_or_is_confirmed() {
+        let memo = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("diarienummer", "KUB/2026:12")];
+            all.extend_from_slice(pairs);
+            done(Evidence::Memo, false, &all)
+        };
+        let submitted = |m: &str| {
+            Ok((
+                d(TODAY),
+                EventKind::CommitteeFollowupSubmitted {
+                    diarienummer: "KUB/2026:12".into(),
+                    meeting: d(m),
+                },
+            ))
+        };
+        // A meeting from the plan's list.
+        assert_eq!(
+            memo(&[("sammantrade", "2026-09-17")]),
+            submitted("2026-09-17")
+        );
+        // "Annat datum" that is in the plan needs no confirmation.
+        assert_eq!(
+            memo(&[("sammantrade", "annat"), ("annat_datum", "2026-10-15")]),
+            submitted("2026-10-15")
+        );
+        // Outside the plan: refused with the warning, then accepted once confirmed.
+        assert_eq!(
+            fields_of(memo(&[
+                ("sammantrade", "annat"),
+                ("annat_datum", "2026-09-18")
+            ])),
+            ["utanfor_plan"]
+        );
+        let warned = memo(&[("sammantrade", "annat"), ("annat_datum", "2026-09-18")]).unwrap_err();
+        assert!(
+            warned[0]
+                .message
+                .contains("finns inte i nämndens sammanträdesplan")
+        );
+        assert_eq!(
+            memo(&[
+                ("sammantrade", "annat"),
+                ("annat_datum", "2026-09-18"),
+                ("utanfor_plan", "ja")
+            ]),
+            submitted("2026-09-18")
+        );
+        // A date posted directly (an old form) is held to the same plan.
+        assert_eq!(
+            fields_of(memo(&[("sammantrade", "2026-09-18")])),
+            ["utanfor_plan"]
+        );
+        // Nothing chosen, or "Annat datum" without a date.
+        assert_eq!(fields_of(memo(&[])), ["sammantrade"]);
+        assert_eq!(
+            fields_of(memo(&[("sammantrade", "annat")])),
+            ["annat_datum"]
+        );
+    }
+
+    #[test]
+    fn the_form_offers_the_plan_from_the_deadline_on() {
+        let plan: Vec<NaiveDate> = [
+            "2026-02-19",
+            "2026-03-19",
+            "2026-04-16",
+            "2026-06-11",
+            "2026-09-17",
+            "2026-10-15",
+            "2026-11-19",
+            "2026-12-17",
+            "2027-02-18",
+            "2027-03-18",
+        ]
+        .map(d)
+        .to_vec();
+        // A meeting on the deadline itself is offered; earlier ones are not;
+        // at most MEETINGS_OFFERED.
+        assert_eq!(
+            meetings_offered(&plan, d("2026-04-16")),
+            [
+                "2026-04-16",
+                "2026-06-11",
+                "2026-09-17",
+                "2026-10-15",
+                "2026-11-19",
+                "2026-12-17"
+            ]
+            .map(d)
+            .to_vec()
+        );
+        assert_eq!(
+            meetings_offered(&plan, d("2027-03-01")),
+            vec![d("2027-03-18")]
+        );
+        assert!(meetings_offered(&plan, d("2027-03-19")).is_empty());
+    }
+
+    #[test]
+    fn the_example_diarienummer_is_in_the_partnerships_own_series() {
+        assert_eq!(
+            diarienummer_example("HSN/2022:310", 2026, 88).as_deref(),
+            Some("HSN/2026:88")
+        );
+        assert_eq!(
+            diarienummer_example("KUB/2021:101", 2027, 12).as_deref(),
+            Some("KUB/2027:12")
+        );
+        // No series to follow: no example rather than another committee's.
+        assert_eq!(diarienummer_example("T1", 2026, 12), None);
+        assert_eq!(diarienummer_example("/2021:1", 2026, 12), None);
     }
 }

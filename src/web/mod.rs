@@ -6,7 +6,10 @@
 //! - GET only shows (mail scanners open every link); only the POST of a page's
 //!   form changes anything, and the form carries its own anti-forgery token.
 //! - Evidence goes through `crate::record`, the code path of `iopd record`,
-//!   with `by` = the link's recipient and channel `web`.
+//!   with `by` = the link's recipient and channel `web`; an absence covers
+//!   every partnership the recipient is officer for (`absence.rs`).
+//! - Each person's calendar feed (`feed.rs`) is read with a token that does
+//!   not expire but is revoked per person (`iopd feed-revoke`).
 //! - Every response carries a strict Content-Security-Policy (no script at
 //!   all), `frame-ancestors 'none'`, `Referrer-Policy: no-referrer` and
 //!   `Cache-Control: no-store`; bodies are limited; failed token checks are
@@ -33,6 +36,8 @@ use crate::domain::Email;
 use crate::mail::Links;
 use crate::store::Store;
 
+mod absence;
+pub mod feed;
 pub mod form;
 pub mod limit;
 mod pages;
@@ -65,7 +70,8 @@ impl WebState {
 }
 
 /// The pages: `/a/{token}` (action page and its form), `/o/{token}` (the
-/// overview) and `/iopd.css`. Everything else is a 404 page.
+/// overview), `/kalender/{token}.ics` (a person's calendar feed) and
+/// `/iopd.css`. Everything else is a 404 page.
 pub fn router(state: WebState) -> Router {
     Router::new()
         .route(
@@ -73,6 +79,8 @@ pub fn router(state: WebState) -> Router {
             get(pages::action_page).post(pages::action_submit),
         )
         .route("/o/{token}", get(pages::overview))
+        // The `.ics` is part of the segment; the handler takes it off.
+        .route("/kalender/{file}", get(feed::calendar))
         .route("/iopd.css", get(pages::css))
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -170,6 +178,36 @@ pub fn overview_link(cfg: &Config, recipient: &Email, today: NaiveDate) -> Optio
         expires: expires(cfg, today),
     };
     link(cfg, &claims, "o")
+}
+
+/// The subscription address of `recipient`'s calendar feed, for the mails
+/// and pages: `webcal://HOST/kalender/TOKEN.ics` (from `[web] public_url`,
+/// https → webcal), or `None` without `public_url` and a link secret.
+///
+/// `version` is the recipient's current feed version
+/// (`Store::feed_version`, 0 until `iopd feed-revoke` first raises it);
+/// an address signed for an older version is refused. The address never
+/// expires, so it belongs only in mail to that recipient.
+/// [`feed_link_current`] reads the version itself.
+pub fn feed_link(cfg: &Config, recipient: &Email, version: i64) -> Option<String> {
+    let base = cfg.web.public_url.as_deref()?;
+    let secret = cfg.web.link_secret.as_ref()?;
+    let t = token::sign_feed(secret.expose().as_bytes(), recipient, version);
+    Some(feed::address(base, &t))
+}
+
+/// [`feed_link`] with the recipient's current version read from `store`
+/// (for code that has the store at hand, e.g. while composing a mail).
+pub async fn feed_link_current(
+    cfg: &Config,
+    store: &Store,
+    recipient: &Email,
+) -> Result<Option<String>, crate::store::StoreError> {
+    Ok(feed_link(
+        cfg,
+        recipient,
+        store.feed_version(recipient).await?,
+    ))
 }
 
 #[cfg(test)]

@@ -11,10 +11,11 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Form, Path, State};
 use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::{Value, json};
 
+use super::absence;
 use super::form::{self, Evidence, FieldError, Fields};
 use super::token::{self, Action, Claims, TokenError};
 use super::{WebState, client_ip, secrets};
@@ -59,6 +60,10 @@ fn env() -> Result<&'static Environment<'static>, String> {
     ENV.get_or_init(|| {
         // Printing a missing value is a bug; testing for one is not.
         crate::mail::environment(&TEMPLATES, UndefinedBehavior::SemiStrict)
+            .map(|mut e| {
+                crate::words::register(&mut e);
+                e
+            })
             .map_err(|e| format!("{e:#}"))
     })
     .as_ref()
@@ -385,12 +390,13 @@ fn is_closed(s: Status) -> bool {
 }
 
 /// Nothing to do from a page with this action: a missed window takes
-/// evidence, but no postponement or absence (its reminders have stopped).
+/// evidence, but no postponement (its reminders have stopped). An absence is
+/// the person's, not the checkpoint's: its link works whatever the status.
 fn closed_for(action: Action, s: Status) -> bool {
-    if action == Action::Done {
-        is_closed(s)
-    } else {
-        s.is_closed()
+    match action {
+        Action::Done => is_closed(s),
+        Action::Absent => false,
+        _ => s.is_closed(),
     }
 }
 
@@ -419,24 +425,56 @@ async fn offer(st: &WebState, c: &Checked, f: &Found) -> Offer {
                     )],
                 ));
             }
-            Offer::Form(json!({ "evidence": evidence, "defaults": {} }))
+            let year = today.year();
+            let example = form::diarienummer_example(f.partnership.id.as_str(), year, 12);
+            if evidence != Evidence::Memo {
+                return Offer::Form(json!({
+                    "evidence": evidence,
+                    "dnr_example": example,
+                    "defaults": {},
+                }));
+            }
+            // RULES 6b: the memo goes to one of the committee's planned
+            // meetings on or after its submission deadline.
+            let meetings = form::meetings_offered(&committee_plan(cfg, &f.partnership), f.cp.due);
+            let first = meetings
+                .first()
+                .map_or(form::OTHER_MEETING.to_string(), ToString::to_string);
+            Offer::Form(json!({
+                "evidence": evidence,
+                "dnr_example": example,
+                "meetings": meetings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "other": form::OTHER_MEETING,
+                "defaults": { "sammantrade": first },
+            }))
         }
         Action::Absent => {
-            let who = engine::responsible_on(&f.partnership, &f.events, today);
-            if who.officer.email != c.claims.recipient {
+            let list = match absence::officer_of(st, cfg, &c.claims.recipient, today).await {
+                Ok(l) => l,
+                Err(e) => return Offer::Page(server_error(cfg, &e)),
+            };
+            if list.is_empty() {
                 return Offer::Page(message(
                     StatusCode::OK,
                     Some(cfg),
                     "Frånvaro anmäls av handläggaren",
-                    &[format!(
-                        "Frånvaro för {} kan bara anmälas av handläggaren ({}). Kontakta \
-                         IOP-ansvarig om handläggaren är borta utan att ha anmält det.",
-                        f.partnership.organisation, who.officer.name
-                    )],
+                    &[
+                        format!(
+                            "{} står inte som handläggare för någon överenskommelse just nu, så \
+                             det finns ingen frånvaro att anmäla här.",
+                            c.claims.recipient
+                        ),
+                        "Är du ersättare får du påminnelserna när handläggaren är borta; \
+                         handläggaren anmäler själv sin frånvaro. Kontakta IOP-ansvarig om \
+                         något ser fel ut."
+                            .into(),
+                    ],
                 ));
             }
+            let feed = super::feed::link_for(st, cfg, &c.claims.recipient).await;
             Offer::Form(json!({
-                "deputy": f.partnership.deputy.as_ref().map(|d| d.to_string()),
+                "partnerships": list.iter().map(absence::Officed::to_json).collect::<Vec<_>>(),
+                "feed": feed,
                 "defaults": { "fran": today.to_string() },
             }))
         }
@@ -477,6 +515,14 @@ async fn offer(st: &WebState, c: &Checked, f: &Found) -> Offer {
         }
         Action::Overview => Offer::Page(not_found_sync(cfg)),
     }
+}
+
+/// The committee's sammanträdesplan for `p`.
+fn committee_plan(cfg: &Config, p: &Partnership) -> Vec<NaiveDate> {
+    cfg.committees
+        .get(&p.committee)
+        .map(|c| c.meetings.clone())
+        .unwrap_or_default()
 }
 
 /// A postponement ends at the latest on the escalation's send day.
@@ -682,12 +728,17 @@ pub async fn action_submit(
     let today = c.now.today;
     match c.claims.action {
         Action::Done => {
-            let (on, kind) =
-                match form::parse_done(f.cp.kind, f.cp.parent, &fields, today, f.partnership.start)
-                {
-                    Ok(v) => v,
-                    Err(e) => return invalid(e, None),
-                };
+            let (on, kind) = match form::parse_done(
+                f.cp.kind,
+                f.cp.parent,
+                &fields,
+                today,
+                f.partnership.start,
+                &committee_plan(&cfg, &f.partnership),
+            ) {
+                Ok(v) => v,
+                Err(e) => return invalid(e, None),
+            };
             submit_done(&st, &c, &f, on, kind, invalid).await
         }
         Action::Absent => {
@@ -695,7 +746,7 @@ pub async fn action_submit(
                 Ok(v) => v,
                 Err(e) => return invalid(e, None),
             };
-            submit_absence(&st, &c, &f, from, to, invalid).await
+            submit_absence(&st, &c, from, to, invalid).await
         }
         Action::MoreTime => {
             let latest = latest_postpone(&cfg, &f.cp);
@@ -838,45 +889,45 @@ async fn submit_done(
 async fn submit_absence(
     st: &WebState,
     c: &Checked,
-    f: &Found,
     from: NaiveDate,
     to: NaiveDate,
     invalid: impl Fn(Vec<FieldError>, Option<String>) -> Response,
 ) -> Response {
     let cfg = &c.cfg;
-    let kind = EventKind::OfficerAbsent { from, to };
-    let same = kind.clone();
-    let guard = |_: &Partnership, events: &[Event]| {
-        if events.iter().any(|e| !e.retracted && e.kind == same) {
-            Err(ALREADY.to_string())
-        } else {
-            Ok(())
-        }
+    let who = &c.claims.recipient;
+    let list = match absence::officer_of(st, cfg, who, c.now.today).await {
+        Ok(l) => l,
+        Err(e) => return server_error(cfg, &e),
     };
-    let ev = new_event(c, f, c.now.today, kind, None);
-    match crate::record::record_with(cfg, &st.store, c.now.today, ev, guard).await {
-        Ok(e) => {
-            tracing::info!(event = e.id, partnership = %f.partnership.id, "absence recorded from a page");
-            let cover = match &f.partnership.deputy {
-                Some(d) => format!("Ersättaren ({d}) får påminnelserna under tiden."),
-                None => "Det finns ingen ersättare angiven för överenskommelsen, så du får \
-                         påminnelserna ändå. Kontakta IOP-ansvarig om någon annan ska ta över."
-                    .into(),
-            };
+    match absence::record(st, cfg, who, &c.now, &list, from, to).await {
+        Ok(events) => {
+            tracing::info!(events = events.len(), "absence recorded from a page");
+            let mut paras = vec![format!(
+                "Du är registrerad som frånvarande från {from} till och med {to} för {}:",
+                absence::agreements(list.len())
+            )];
+            for o in &list {
+                let p = &o.partnership;
+                paras.push(match &p.deputy {
+                    Some(d) => format!(
+                        "{} ({}), {}: ersättaren {d} får påminnelserna under tiden.",
+                        p.organisation, p.id, o.committee_name
+                    ),
+                    None => format!(
+                        "{} ({}), {}: det finns ingen ersättare angiven, så du får \
+                         påminnelserna ändå. Kontakta IOP-ansvarig om någon annan ska ta över.",
+                        p.organisation, p.id, o.committee_name
+                    ),
+                });
+            }
             message(
                 StatusCode::OK,
                 Some(cfg),
                 "Frånvaron är registrerad",
-                &[
-                    format!(
-                        "Du är registrerad som frånvarande {from}–{to} för {} ({}).",
-                        f.partnership.organisation, f.partnership.id
-                    ),
-                    cover,
-                ],
+                &paras,
             )
         }
-        Err(StoreError::Refused(m)) if m == ALREADY => message(
+        Err(absence::Refusal::Already) => message(
             StatusCode::OK,
             Some(cfg),
             "Det här är redan registrerat",
@@ -884,11 +935,11 @@ async fn submit_absence(
                 "Frånvaron {from}–{to} var redan registrerad, så ingenting nytt har sparats."
             )],
         ),
-        Err(StoreError::Refused(m)) => invalid(
+        Err(absence::Refusal::Refused(m)) => invalid(
             Vec::new(),
-            Some(format!("Det gick inte att registrera: {m}")),
+            Some(format!("Det gick inte att registrera: {m}.")),
         ),
-        Err(e) => server_error(cfg, &e),
+        Err(absence::Refusal::Store(e)) => server_error(cfg, &e),
     }
 }
 
@@ -960,6 +1011,10 @@ pub async fn overview(
     };
     // committee name → (overdue rows, due-soon rows)
     let mut groups: BTreeMap<String, (Vec<Value>, Vec<Value>)> = BTreeMap::new();
+    // Whether the reader holds any calendar entry: only then does the page
+    // offer their feed (IOP-ansvarig holds none under the default routing).
+    let ladder = cfg.ladder();
+    let mut holds_any = false;
     let walked = st
         .store
         .each_partnership(
@@ -968,6 +1023,17 @@ pub async fn overview(
                     return;
                 };
                 for cp in checkpoints_of(cfg, &p, &events, tracking, today) {
+                    holds_any = holds_any
+                        || super::feed::holds(
+                            cfg,
+                            &ladder,
+                            &p,
+                            &events,
+                            &committee.secretary,
+                            &cp,
+                            &c.claims.recipient,
+                            today,
+                        );
                     let row = || {
                         json!({
                             "organisation": p.organisation,
@@ -991,6 +1057,11 @@ pub async fn overview(
     if let Err(e) = walked {
         return server_error(cfg, &e);
     }
+    let feed = if holds_any {
+        super::feed::link_for(&st, cfg, &c.claims.recipient).await
+    } else {
+        None
+    };
     let committees: Vec<Value> = groups
         .into_iter()
         .filter(|(_, (o, s))| !o.is_empty() || !s.is_empty())
@@ -1006,6 +1077,7 @@ pub async fn overview(
             "today": today.to_string(),
             "soon": soon.to_string(),
             "committees": committees,
+            "feed": feed,
         }),
     )
 }
@@ -1020,7 +1092,10 @@ mod tests {
         // reminders have stopped, so there is nothing to postpone.
         assert!(!closed_for(Action::Done, Status::Missed));
         assert!(closed_for(Action::MoreTime, Status::Missed));
-        assert!(closed_for(Action::Absent, Status::Missed));
+        // Issue 15 item 8: an absence is the person's, whatever the status
+        // of the checkpoint whose mail carried the link.
+        assert!(!closed_for(Action::Absent, Status::Missed));
+        assert!(!closed_for(Action::Absent, Status::Done));
         // "evidence recorded after it finds that checkpoint closed".
         assert!(closed_for(Action::Done, Status::Waived));
         assert!(!closed_for(Action::Done, Status::Overdue));
@@ -1056,5 +1131,28 @@ mod tests {
     #[test]
     fn every_template_parses() {
         env().unwrap();
+    }
+
+    #[test]
+    fn the_memo_form_renders_its_warning() {
+        let html = env()
+            .unwrap()
+            .get_template("action.html")
+            .unwrap()
+            .render(json!({
+                "body_name": "Region", "css": "x", "title": "t", "heading": "h",
+                "action": "done", "recipient": "a@example.org", "today": "2026-05-22",
+                "form_token": "f", "max_postpone_days": 14,
+                "cp": {"label": "L", "due": "2026-05-21", "organisation": "O", "partnership": "P",
+                       "committee": "C", "period_start": "a", "period_end": "b", "rule": "r"},
+                "values": {"sammantrade": "annat", "annat_datum": "2026-09-18"},
+                "errors": {"utanfor_plan": "2026-09-18 finns inte"},
+                "error_list": [{"field": "utanfor_plan", "message": "2026-09-18 finns inte"}],
+                "general": null,
+                "extra": {"evidence": "memo", "dnr_example": "KUB/2026:12",
+                          "meetings": ["2026-06-11"], "other": "annat"},
+            }))
+            .unwrap();
+        assert!(html.contains("id=\"f-utanfor_plan\""), "{html}");
     }
 }

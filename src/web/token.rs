@@ -7,6 +7,8 @@
 //! `previous_secret` (a rotation period), and compares in constant time
 //! (`Mac::verify_slice`). A form token is `ISSUED.MAC` with the MAC over the
 //! link token and the issue time, so a form is tied to its link and goes stale.
+//! A calendar-feed token ([`sign_feed`]) has the same shape over its own
+//! payload: an address and a revocation version, no expiry.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -142,6 +144,52 @@ pub fn verify(secrets: &[&[u8]], token: &str, today: NaiveDate) -> Result<Claims
         return Err(TokenError::Expired);
     }
     Ok(claims)
+}
+
+/// A person's calendar-feed token: `PAYLOAD.MAC` like a link, over
+/// `feed1\n{address}\n{version}`. It has no last day (a subscription is
+/// read for years); it ends when `iopd feed-revoke` raises the person's
+/// version or the link secret is rotated. The payload's first field keeps a
+/// feed token and an action link from ever standing for each other.
+pub fn sign_feed(secret: &[u8], recipient: &Email, version: i64) -> String {
+    let payload = format!("feed1\n{recipient}\n{version}");
+    let mut m = mac(secret);
+    m.update(payload.as_bytes());
+    format!(
+        "{}.{}",
+        B64.encode(payload.as_bytes()),
+        B64.encode(m.finalize().into_bytes())
+    )
+}
+
+/// The address and version a feed token was signed for by one of `secrets`.
+pub fn verify_feed(secrets: &[&[u8]], token: &str) -> Result<(Email, i64), TokenError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(TokenError::Malformed);
+    }
+    let (p, m) = token.split_once('.').ok_or(TokenError::Malformed)?;
+    let payload = B64.decode(p).map_err(|_| TokenError::Malformed)?;
+    let tag = B64.decode(m).map_err(|_| TokenError::Malformed)?;
+    if tag.len() != 32 {
+        return Err(TokenError::Malformed);
+    }
+    let signed = secrets.iter().any(|s| {
+        let mut m = mac(s);
+        m.update(&payload);
+        m.verify_slice(&tag).is_ok()
+    });
+    if !signed {
+        return Err(TokenError::BadSignature);
+    }
+    let text = std::str::from_utf8(&payload).map_err(|_| TokenError::Malformed)?;
+    let parts: Vec<&str> = text.split('\n').collect();
+    let ["feed1", recipient, version] = parts[..] else {
+        return Err(TokenError::Malformed);
+    };
+    Ok((
+        Email::parse(recipient).map_err(|_| TokenError::Malformed)?,
+        version.parse().map_err(|_| TokenError::Malformed)?,
+    ))
 }
 
 /// The anti-forgery token a form carries: bound to its link and issue time.
@@ -312,5 +360,34 @@ mod tests {
         let (_, m) = f.split_once('.').unwrap();
         let moved = format!("{}.{m}", now.timestamp() + 60);
         assert!(!form_ok(&[A], "LINK", &moved, now + Duration::minutes(2)));
+    }
+
+    #[test]
+    fn feed_tokens_verify_and_never_pass_for_links() {
+        let anna = Email::parse("anna@example.org").unwrap();
+        let t = sign_feed(A, &anna, 3);
+        assert_eq!(verify_feed(&[A], &t), Ok((anna.clone(), 3)));
+        // A rotation: the previous secret still works, a foreign one does not.
+        assert_eq!(verify_feed(&[B, A], &t), Ok((anna.clone(), 3)));
+        assert_eq!(verify_feed(&[B], &t), Err(TokenError::BadSignature));
+        // Another address or version under this token's MAC.
+        let (_, m) = t.split_once('.').unwrap();
+        for other in [
+            sign_feed(B, &anna, 4),
+            sign_feed(B, &Email::parse("eve@example.org").unwrap(), 3),
+        ] {
+            let (p, _) = other.split_once('.').unwrap();
+            assert_eq!(
+                verify_feed(&[A], &format!("{p}.{m}")),
+                Err(TokenError::BadSignature)
+            );
+        }
+        // A feed token is no action link, and an action link is no feed.
+        assert_eq!(
+            verify(&[A], &t, d("2026-05-01")),
+            Err(TokenError::Malformed)
+        );
+        let link = sign(A, &claims(Action::Overview, "", "anna@example.org"));
+        assert_eq!(verify_feed(&[A], &link), Err(TokenError::Malformed));
     }
 }
