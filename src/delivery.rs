@@ -1133,11 +1133,34 @@ pub async fn bundle(cfg: &Config, store: &Store, now: &Now) -> Result<u64, Deliv
         }
         let mut round = Bundling::default();
         for (recipient, items) in by_person {
-            plan_bundle(cfg, now, recipient, &items, &mut round);
+            let feed = feed_link(cfg, store, recipient).await?;
+            plan_bundle(cfg, now, recipient, &items, feed, &mut round);
         }
         made += store.write_bundles(&round, now.instant).await?;
     }
     Ok(made)
+}
+
+/// The person's calendar subscription, with the pages on; not for
+/// IOP-ansvarig and the advisory mailbox, who hold no entries.
+async fn feed_link(
+    cfg: &Config,
+    store: &Store,
+    recipient: &str,
+) -> Result<Option<String>, DeliveryError> {
+    let Ok(email) = Email::parse(recipient) else {
+        return Ok(None);
+    };
+    let coordinating = email == cfg.roles.iop_ansvarig.email
+        || cfg
+            .roles
+            .advisory
+            .as_ref()
+            .is_some_and(|a| a.email == email);
+    if coordinating || cfg.web.public_url.is_none() || cfg.web.link_secret.is_none() {
+        return Ok(None);
+    }
+    Ok(crate::web::feed_link_current(cfg, store, &email).await?)
 }
 
 /// One person's round: what to drop, what to replace, and the new mail.
@@ -1146,6 +1169,7 @@ fn plan_bundle(
     now: &Now,
     recipient: &str,
     items: &[&crate::store::PendingItem],
+    feed: Option<String>,
     round: &mut Bundling,
 ) {
     // Items come oldest first: the last of each checkpoint is its latest stage.
@@ -1188,7 +1212,16 @@ fn plan_bundle(
     let key = bundle_key(recipient, now.today, &keys);
     let late = keep.iter().any(|i| i.late);
     let envelope_to = keep[0].envelope_to.clone();
-    let mail = match day_mail(cfg, now, recipient, &envelope_to, sections, &keys, &key) {
+    let mail = match day_mail(
+        cfg,
+        now,
+        recipient,
+        &envelope_to,
+        sections,
+        &keys,
+        &key,
+        feed,
+    ) {
         Ok(m) => m,
         Err(e) => {
             for i in &keep {
@@ -1214,6 +1247,7 @@ fn bundle_key(recipient: &str, day: NaiveDate, keys: &[&str]) -> String {
     format!("day|{day}|{recipient}|{hex}")
 }
 
+#[allow(clippy::too_many_arguments)]
 fn day_mail(
     cfg: &Config,
     now: &Now,
@@ -1222,6 +1256,7 @@ fn day_mail(
     mut sections: Vec<mail::Section>,
     keys: &[&str],
     key: &str,
+    feed_link: Option<String>,
 ) -> Result<NewMail, DeliveryError> {
     let map_err = |source| DeliveryError::Mail {
         key: key.to_string(),
@@ -1249,7 +1284,7 @@ fn day_mail(
             name: Some(coordinator.name.clone()),
             email: coordinator.email.clone(),
         },
-        feed_link: None,
+        feed_link,
         redirected_from: if cfg.mail.redirect_all_to.is_some() {
             vec![to.clone()]
         } else {

@@ -245,12 +245,14 @@ pub fn path_of(url: &str) -> String {
     rest.find('/').map_or("/".into(), |i| rest[i..].to_string())
 }
 
+/// The mails of the day to `to` (the calendar mails carry no links).
 pub fn mail_to<'a>(
     got: &'a [support::smtp::Received],
     to: &str,
 ) -> Vec<&'a support::smtp::Received> {
     got.iter()
         .filter(|r| r.to.iter().any(|t| t == to))
+        .filter(|r| support::mail::parse(r).key.starts_with("day|"))
         .collect()
 }
 
@@ -268,8 +270,9 @@ async fn links_from_a_reminder_record_postpone_and_report_absence() {
         let s = site(backend, "2026-05-22T09:00").await;
         let w = &s.w;
         w.ok(&["tick", "--now", "2026-05-22T08:05"]);
-        let got = s.smtp.wait_for(2, Duration::from_secs(10));
-        assert_eq!(got.len(), 2, "{backend:?}");
+        // Each officer's mail of the day and calendar entry.
+        let got = s.smtp.wait_for(4, Duration::from_secs(10));
+        assert_eq!(got.len(), 4, "{backend:?}");
         let [done, absent, more] = links_of(&mail_to(&got, "olle@example.org")[0].data);
         assert!(done.starts_with(&format!("http://{}/a/", s.addr)), "{done}");
         let [_, t2_absent, t2_more] = links_of(&mail_to(&got, "petra@example.org")[0].data);
@@ -1234,8 +1237,8 @@ async fn a_recipient_closes_a_checkpoint_in_a_real_browser() {
         w.ok(&["import", path_str(&csv), "--now", "2026-04-01"]);
         // The service's first tick (catch-up at start) sends the -7 reminders.
         let d = Daemon::start(&w, "2026-05-22T09:00");
-        let got = smtp.wait_for(2, Duration::from_secs(30));
-        assert_eq!(got.len(), 2, "{backend:?}:\n{}", d.log());
+        let got = smtp.wait_for(4, Duration::from_secs(30));
+        assert_eq!(got.len(), 4, "{backend:?}:\n{}", d.log());
         let cfg = Config::load_with_env(&w.config, false).unwrap();
         let store = Store::open(
             &cfg.database,
@@ -1352,10 +1355,10 @@ async fn a_recipient_closes_a_checkpoint_in_a_real_browser() {
         c.close().await.ok();
 
         // The service's next tick withdraws the calendar entry (CANCEL) …
-        let got = smtp.wait_for(3, Duration::from_secs(30));
-        assert_eq!(got.len(), 3, "{backend:?}:\n{}", d.log());
-        let raw = String::from_utf8_lossy(&got[2].data).into_owned();
-        assert_eq!(got[2].to, vec!["olle@example.org"]);
+        let got = smtp.wait_for(5, Duration::from_secs(30));
+        assert_eq!(got.len(), 5, "{backend:?}:\n{}", d.log());
+        let raw = String::from_utf8_lossy(&got[4].data).into_owned();
+        assert_eq!(got[4].to, vec!["olle@example.org"]);
         assert!(raw.contains("METHOD:CANCEL"), "{raw}");
         // … and the ticks after it send nothing more.
         let seen = d.ticks();
@@ -1374,8 +1377,15 @@ async fn a_recipient_closes_a_checkpoint_in_a_real_browser() {
         for day in ["2026-05-29T08:05", "2026-06-05T08:05"] {
             w.ok(&["tick", "--now", day]);
         }
-        let to_olle = mail_to(&smtp.received(), "olle@example.org").len();
-        assert_eq!(to_olle, 2, "{backend:?}: the reminder and the CANCEL only");
+        let to_olle = smtp
+            .received()
+            .iter()
+            .filter(|r| r.to == vec!["olle@example.org".to_string()])
+            .count();
+        assert_eq!(
+            to_olle, 3,
+            "{backend:?}: the reminder, the invite and the CANCEL only"
+        );
     }
 }
 
