@@ -58,9 +58,47 @@ fn to_date(v: &minijinja::Value) -> Result<NaiveDate, minijinja::Error> {
     })
 }
 
+/// HTML-escaped `text` with every ISO date kept on one line, so a phone
+/// never breaks "2026-11-27" after its first hyphen.
+pub fn dates_unbroken_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 32);
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let date = chars.len() >= i + 10
+            && chars[i..i + 10].iter().enumerate().all(|(k, c)| {
+                if k == 4 || k == 7 {
+                    *c == '-'
+                } else {
+                    c.is_ascii_digit()
+                }
+            });
+        if date {
+            out.push_str("<span style=\"white-space:nowrap\">");
+            out.extend(&chars[i..i + 10]);
+            out.push_str("</span>");
+            i += 10;
+            continue;
+        }
+        match chars[i] {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
 /// Filters for the templates: `n|dagar`, `n|ganger`, `due|fran_idag(today)`,
-/// `date|vecka`.
+/// `date|vecka`, and for HTML `text|hela_datum` (dates never broken).
 pub fn register(env: &mut minijinja::Environment<'_>) {
+    env.add_filter("hela_datum", |text: String| {
+        minijinja::Value::from_safe_string(dates_unbroken_html(&text))
+    });
     env.add_filter("dagar", |n: i64| days(n));
     env.add_filter("ganger", |n: i64| times(n));
     env.add_filter(
@@ -109,6 +147,15 @@ mod tests {
         assert_eq!(week(d("2027-03-01")), "vecka 9");
         // 2027-01-01 belongs to ISO week 53 of 2026.
         assert_eq!(week(d("2027-01-01")), "vecka 53");
+    }
+
+    #[test]
+    fn dates_stay_whole_and_the_rest_is_escaped() {
+        assert_eq!(
+            dates_unbroken_html("<b> senast 2026-11-27 (om 4 dagar)"),
+            "&lt;b&gt; senast <span style=\"white-space:nowrap\">2026-11-27</span> (om 4 dagar)"
+        );
+        assert_eq!(dates_unbroken_html("2026-1-27"), "2026-1-27");
     }
 
     #[test]

@@ -76,7 +76,11 @@ fn half_a_year_without_evidence_stays_readable() {
             assert!(!m.items.is_empty(), "{}", m.key);
         }
         if !m.calendar.is_empty() {
-            assert!(!m.calendar.contains("http"), "{}: a link in the calendar data", m.key);
+            assert!(
+                !m.calendar.contains("http"),
+                "{}: a link in the calendar data",
+                m.key
+            );
             let uid = field(&m.calendar, "UID");
             let seq: u32 = field(&m.calendar, "SEQUENCE").parse().expect("a SEQUENCE");
             let start = field(&m.calendar, "DTSTART");
@@ -85,10 +89,12 @@ fn half_a_year_without_evidence_stays_readable() {
                 let date = NaiveDate::parse_from_str(&start, "%Y%m%d").expect("an all-day date");
                 assert!(date >= *day, "{}: an invite for {date}, sent {day}", m.key);
             }
-            entries
-                .entry((uid, to.clone()))
-                .or_default()
-                .push((m.calendar_method.clone(), seq, start, summary));
+            entries.entry((uid, to.clone())).or_default().push((
+                m.calendar_method.clone(),
+                seq,
+                start,
+                summary,
+            ));
         }
         if to != iop {
             assert!(
@@ -123,7 +129,10 @@ fn half_a_year_without_evidence_stays_readable() {
                     held = Some((*seq, start.clone(), summary.clone()));
                 }
                 "CANCEL" => {
-                    assert!(held.is_some(), "{uid} to {to}: a CANCEL for no entry: {list:?}");
+                    assert!(
+                        held.is_some(),
+                        "{uid} to {to}: a CANCEL for no entry: {list:?}"
+                    );
                     held = None;
                 }
                 other => panic!("{uid}: method {other:?}"),

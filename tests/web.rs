@@ -1622,3 +1622,95 @@ async fn an_absence_covers_all_of_a_persons_partnerships_and_a_memo_follows_the_
         store.close().await;
     }
 }
+
+/// Every kind of mail, rendered in the browser at 375 and 900 px
+/// (screenshots under `target/screenshots/mail-*`): none scrolls sideways
+/// on a phone. The example register, ticked on 2026-11-23 with the pages on,
+/// gives officers' mails of the day with buttons, IOP-ansvarig's escalations
+/// and the advisory copy, invites and the heads-up; a check-in recorded the
+/// same day gives a withdrawal on the next; Monday's digest and the
+/// officers' list follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mail_kind_reads_on_a_phone() {
+    let driver = chromedriver();
+    let smtp = SmtpServer::start();
+    let mut w = World::new(Backend::Sqlite);
+    w.use_smtp(smtp.port);
+    w.import_example();
+    web_config(&w, "https://iop.example.org", None);
+    w.ok(&["tick", "--now", "2026-11-23T08:05"]);
+    w.ok(&["digest", "--now", "2026-11-23T08:10"]);
+    w.ok(&[
+        "record",
+        "checkin-held",
+        "-p",
+        "KUB/2024:029",
+        "--on",
+        "2026-11-23",
+        "--now",
+        "2026-11-23T14:00",
+    ]);
+    w.ok(&["tick", "--now", "2026-11-24T08:05"]);
+    w.env.push(("IOPD__DIGEST__OFFICERS".into(), "true".into()));
+    w.ok(&["digest", "--now", "2026-11-30T08:10"]);
+    let mails: Vec<support::mail::Mail> =
+        smtp.received().iter().map(support::mail::parse).collect();
+    let pick = |name: &'static str, f: &dyn Fn(&support::mail::Mail) -> bool| {
+        let m = mails.iter().find(|m| f(m)).unwrap_or_else(|| {
+            panic!(
+                "no {name} among {:?}",
+                mails.iter().map(|m| &m.key).collect::<Vec<_>>()
+            )
+        });
+        (name, m.html.clone())
+    };
+    let to = |m: &support::mail::Mail, a: &str| m.to == vec![a.to_string()];
+    let kinds = [
+        pick("mail-day-officer", &|m| {
+            m.key.starts_with("day|") && m.items.len() > 1 && m.html.contains("Jag är frånvarande")
+        }),
+        pick("mail-day-escalation", &|m| {
+            m.key.starts_with("day|") && to(m, "iop-ansvarig@example.org")
+        }),
+        pick("mail-day-advisory-copy", &|m| {
+            m.key.starts_with("day|") && to(m, "iop@example.org")
+        }),
+        pick("mail-invite", &|m| m.calendar_method == "REQUEST"),
+        pick("mail-cancel", &|m| m.calendar_method == "CANCEL"),
+        pick("mail-heads-up", &|m| m.key.starts_with("heads-up|")),
+        pick("mail-digest", &|m| {
+            m.key.starts_with("digest|") && !m.key.contains("|officer|")
+        }),
+        pick("mail-officer-list", &|m| m.key.contains("|officer|")),
+    ];
+    let dir = support::repo().join("target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    let c = browser(&driver).await;
+    for (name, html) in kinds {
+        assert!(!html.is_empty(), "{name}: no HTML part");
+        let file = dir.join(format!("{name}.html"));
+        std::fs::write(&file, &html).expect("write html");
+        c.goto(&format!("file://{}", file.display()))
+            .await
+            .expect("open");
+        for width in [375, 900] {
+            c.set_window_size(width, 2400).await.expect("resize");
+            let png = c.screenshot().await.expect("screenshot");
+            std::fs::write(dir.join(format!("{name}-{width}.png")), png).expect("write png");
+        }
+        c.set_window_size(375, 900).await.expect("resize");
+        let wide = c
+            .execute(
+                "return document.documentElement.scrollWidth > document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .expect("measure");
+        assert_eq!(
+            wide,
+            serde_json::Value::Bool(false),
+            "{name}: scrolls sideways at 375 px"
+        );
+    }
+    c.close().await.ok();
+}

@@ -88,8 +88,8 @@ pub(super) fn guidance(kind: Kind, parent: Option<Kind>) -> Guidance {
                    redovisas för ansvarig nämnd vartannat år.",
             evidence: Some(
                 "Först tjänsteskrivelsens diarienummer och sammanträdet den går till, sedan \
-                 nämndens beslut: sammanträdesdatum och protokollsparagraf (§). Vid \
-                 --decision amount-changed anges även --amount och --amount-from.",
+                 nämndens beslut: sammanträdesdatum och protokollsparagraf (§). Ändrar \
+                 nämnden beloppet, också det nya beloppet och från vilket datum det gäller.",
             ),
             commands: &[
                 Command {
@@ -119,8 +119,8 @@ pub(super) fn guidance(kind: Kind, parent: Option<Kind>) -> Guidance {
             rule: "Uppföljningen är gjord först när nämndens beslut står i protokollet \
                    med sammanträdesdatum och paragraf (§).",
             evidence: Some(
-                "Sammanträdesdatum och protokollsparagraf (§) för nämndens beslut. Vid \
-                 --decision amount-changed anges även --amount och --amount-from.",
+                "Sammanträdesdatum och protokollsparagraf (§) för nämndens beslut. Ändrar \
+                 nämnden beloppet, också det nya beloppet och från vilket datum det gäller.",
             ),
             commands: &[Command {
                 event: "committee-followup-reported",

@@ -316,6 +316,12 @@ impl<'a> View<'a> {
             let h = format!("Påminnelse: {title} {} {} ({when})", g.due_word, ctx.due);
             (3, h)
         };
+        // The advisory mailbox's copy says so from its subject on.
+        let headline = if ctx.reader == Reader::AdvisoryCopy {
+            format!("Kopia: {headline}")
+        } else {
+            headline
+        };
         let coordinator = person(&ctx.coordinator);
         let pages = ctx.links.is_some();
         let commands = if ctx.reader == Reader::Coordinator && !pages {

@@ -457,6 +457,11 @@ fn the_escalation_is_written_for_iop_ansvarig() {
         None,
     ));
     assert!(r.text.contains("kopia för kännedom"), "{}", r.text);
+    assert!(
+        r.subject.starts_with("[IOP] Kopia: Eskalering: "),
+        "{}",
+        r.subject
+    );
     assert!(!r.text.contains("Registrera"), "{}", r.text);
     assert!(!r.text.contains("iopd record"));
 }
