@@ -37,6 +37,10 @@ fn field(ics: &str, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// One calendar message as a person's calendar sees it: method, SEQUENCE,
+/// DTSTART, SUMMARY.
+type Entry = (String, u32, String, String);
+
 #[test]
 fn half_a_year_without_evidence_stays_readable() {
     let smtp = SmtpServer::start();
@@ -66,8 +70,7 @@ fn half_a_year_without_evidence_stays_readable() {
     let iop = "iop-ansvarig@example.org";
     let mut per_day: BTreeMap<(NaiveDate, String), usize> = BTreeMap::new();
     // (UID, person) → (method, SEQUENCE, DTSTART, SUMMARY) in order.
-    let mut entries: BTreeMap<(String, String), Vec<(String, u32, String, String)>> =
-        BTreeMap::new();
+    let mut entries: BTreeMap<(String, String), Vec<Entry>> = BTreeMap::new();
     for (day, m) in &mails {
         assert!(open_days.contains(day), "{} on {day}, a closed day", m.key);
         let to = m.to.join(",");
