@@ -914,3 +914,83 @@ fn a_5xx_for_one_of_two_recipients_fails_that_one_only() {
         );
     }
 }
+
+/// A mail of the day waiting for the server is made again when a checkpoint
+/// it carries closes: the officer's mail for T1 and T2 waits while the server
+/// is down, T1's check-in is recorded, and the mail that goes out carries T2
+/// only. T1's entry, enqueued before the check-in was known, goes out and is
+/// withdrawn after it.
+#[test]
+fn a_waiting_mail_of_the_day_drops_a_checkpoint_that_closed() {
+    for backend in BACKENDS {
+        let mut smtp = SmtpServer::start();
+        let csv =
+            format!("{T1}T2;Andra föreningen;kbn;Olle Officer;olle@example.org;;2025-12-01\n");
+        let w = World::with_register(backend, smtp.port, &csv);
+        smtp.down();
+        w.ok(&["tick", "--now", "2026-04-30T08:05"]);
+        let waiting = mails(json(
+            &w.ok(&["outbox", "--status", "pending", "--format", "json"])
+                .stdout,
+        ));
+        let day: Vec<_> = waiting.iter().filter(|r| r["stage"] == "bundle").collect();
+        assert_eq!(
+            day.len(),
+            1,
+            "{backend:?}: one mail of the day for both: {waiting:#?}"
+        );
+        w.ok(&[
+            "record",
+            "checkin-held",
+            "-p",
+            "T1",
+            "--on",
+            "2026-04-30",
+            "--now",
+            "2026-04-30T14:00",
+        ]);
+        w.ok(&["tick", "--now", "2026-04-30T14:05"]);
+        smtp.up();
+        w.ok(&["tick", "--now", "2026-04-30T15:00"]);
+        let got = smtp.wait_for(4, Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(300));
+        let got: Vec<_> = smtp.received().iter().map(parse).collect();
+        let days: Vec<_> = got.iter().filter(|m| m.key.starts_with("day|")).collect();
+        assert_eq!(
+            days.len(),
+            1,
+            "{backend:?}: {:?}",
+            got.iter().map(|m| &m.key).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            days[0].items,
+            vec!["T2/checkin/y0-w1|2026-05-29|d-28|olle@example.org"],
+            "{backend:?}"
+        );
+        let mut calendar: Vec<(String, String)> = got
+            .iter()
+            .filter(|m| !m.calendar_method.is_empty())
+            .map(|m| (m.key.clone(), m.calendar_method.clone()))
+            .collect();
+        calendar.sort();
+        assert_eq!(
+            calendar,
+            vec![
+                (
+                    "T1/checkin/y0-w1|2026-05-29|cancel-1|olle@example.org".to_string(),
+                    "CANCEL".to_string()
+                ),
+                (
+                    "T1/checkin/y0-w1|2026-05-29|invite-0|olle@example.org".to_string(),
+                    "REQUEST".to_string()
+                ),
+                (
+                    "T2/checkin/y0-w1|2026-05-29|invite-0|olle@example.org".to_string(),
+                    "REQUEST".to_string()
+                ),
+            ],
+            "{backend:?}"
+        );
+        assert_eq!(got.len(), 4, "{backend:?}");
+    }
+}

@@ -162,7 +162,7 @@ impl Store {
     pub async fn checkpoints_with_pending(&self) -> Result<HashSet<String>> {
         with_pool!(self, |pool, B| {
             let keys: Vec<String> = sqlx::query_scalar(
-                "SELECT DISTINCT checkpoint_key FROM outbox WHERE status IN ('pending', 'sending') AND stage NOT LIKE 'cancel%'",
+                "SELECT DISTINCT checkpoint_key FROM outbox WHERE status IN ('pending', 'sending') AND (item OR stage LIKE 'd%')",
             )
             .fetch_all(pool)
             .await?;
@@ -252,9 +252,28 @@ impl Store {
                 .await?;
             }
             for cp in &e.closed {
+                // A waiting mail of the day that carries this checkpoint is
+                // made again without it: its other items are released.
+                let replaced: Vec<String> = sqlx::query_scalar(
+                    "UPDATE outbox SET status = 'cancelled', last_error = 'replaced by a newer mail of the day' \
+                     WHERE NOT item AND status = 'pending' AND key IN (SELECT bundle FROM outbox \
+                     WHERE item AND checkpoint_key = $1 AND status = 'pending' AND bundle IS NOT NULL) \
+                     RETURNING key",
+                )
+                .bind(cp)
+                .fetch_all(&mut *tx)
+                .await?;
+                for key in &replaced {
+                    sqlx::query("UPDATE outbox SET bundle = NULL WHERE item AND bundle = $1")
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 sqlx::query(
+                    // Reminder stages only: a calendar mail already due goes out,
+                    // so a withdrawal never reaches someone without the entry.
                     "UPDATE outbox SET status = 'cancelled' WHERE checkpoint_key = $1 AND status = 'pending' \
-                     AND stage NOT LIKE 'cancel%'",
+                     AND (item OR stage LIKE 'd%')",
                 )
                 .bind(cp)
                 .execute(&mut *tx)
@@ -451,16 +470,23 @@ impl Store {
                 .bind(&m.message)
                 .execute(&mut *tx)
                 .await?;
+                // Only items no other mail carries: another process that
+                // bundled them since they were read wins, and this round is
+                // undone (the next tick bundles again).
                 for chunk in nb.items.chunks(10_000) {
                     let mut q = sqlx::QueryBuilder::<B>::new("UPDATE outbox SET bundle = ");
                     q.push_bind(m.key.as_str());
-                    q.push(" WHERE item AND status = 'pending' AND id IN (");
+                    q.push(" WHERE item AND status = 'pending' AND bundle IS NULL AND id IN (");
                     let mut sep = q.separated(", ");
                     for i in chunk {
                         sep.push_bind(*i);
                     }
                     q.push(")");
-                    q.build().execute(&mut *tx).await?;
+                    let done = q.build().execute(&mut *tx).await?;
+                    if done.rows_affected() != chunk.len() as u64 {
+                        tx.rollback().await?;
+                        return Ok(0);
+                    }
                 }
                 inserted += 1;
             }
@@ -649,6 +675,17 @@ impl Store {
             )
             .bind(attempts)
             .bind(error)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            // An invite that never arrived is no entry held: no withdrawal
+            // follows it, and the next stage brings the entry again.
+            sqlx::query(
+                "UPDATE invites SET cancelled = $1 WHERE EXISTS (SELECT 1 FROM outbox o WHERE o.id = $2 \
+                 AND o.stage LIKE 'invite-%' AND o.checkpoint_key = invites.checkpoint_key \
+                 AND o.recipient = invites.recipient)",
+            )
+            .bind(true)
             .bind(id)
             .execute(&mut *tx)
             .await?;
