@@ -234,6 +234,7 @@ fn main() {
             message: msg.formatted(),
             failed: None,
             item: false,
+            rank: 0,
         });
     }
     let render = t.elapsed().as_secs_f64();

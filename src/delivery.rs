@@ -922,6 +922,7 @@ fn render_item(
         .redirect_all_to
         .clone()
         .unwrap_or_else(|| t.email.clone());
+    let rank = i32::from(section.rank);
     let planned1 = Planned1 {
         key: key.to_string(),
         checkpoint_key: c.cp.key.clone(),
@@ -950,6 +951,7 @@ fn render_item(
         message,
         failed: None,
         item: true,
+        rank,
     };
     Ok((mail, planned1))
 }
@@ -1063,6 +1065,7 @@ fn render_calendar(
         message: msg.formatted(),
         failed: None,
         item: false,
+        rank: 0,
     };
     Ok((mail, planned))
 }
@@ -1108,6 +1111,7 @@ fn failed_mail(
         message: Vec::new(),
         failed: Some(reason),
         item: false,
+        rank: 0,
     }
 }
 
@@ -1133,8 +1137,16 @@ pub async fn bundle(cfg: &Config, store: &Store, now: &Now) -> Result<u64, Deliv
         }
         let mut round = Bundling::default();
         for (recipient, items) in by_person {
+            let Some(keep) = choose(&items, &mut round) else {
+                continue;
+            };
+            if keep.is_empty() {
+                continue;
+            }
+            let full: Vec<i64> = keep.iter().take(FULL_SECTIONS).map(|i| i.id).collect();
+            let stored = store.sections(&full).await?;
             let feed = feed_link(cfg, store, recipient).await?;
-            plan_bundle(cfg, now, recipient, &items, feed, &mut round);
+            compose(cfg, now, recipient, &keep, &stored, feed, &mut round);
         }
         made += store.write_bundles(&round, now.instant).await?;
     }
@@ -1163,31 +1175,60 @@ async fn feed_link(
     Ok(crate::web::feed_link_current(cfg, store, &email).await?)
 }
 
-/// One person's round: what to drop, what to replace, and the new mail.
-fn plan_bundle(
-    cfg: &Config,
-    now: &Now,
-    recipient: &str,
-    items: &[&crate::store::PendingItem],
-    feed: Option<String>,
+/// One person's round: the items a later stage superseded (into `round`),
+/// the unsent mails to replace, and the items the new mail carries, worst
+/// first; `None` when one unsent mail already carries exactly these.
+fn choose<'a>(
+    items: &[&'a crate::store::PendingItem],
     round: &mut Bundling,
-) {
+) -> Option<Vec<&'a crate::store::PendingItem>> {
     // Items come oldest first: the last of each checkpoint is its latest stage.
     let mut latest: HashMap<&str, i64> = HashMap::new();
     for i in items {
         latest.insert(i.checkpoint_key.as_str(), i.id);
     }
     let mut keep = Vec::new();
-    let mut sections = Vec::new();
     for i in items {
-        if latest.get(i.checkpoint_key.as_str()) != Some(&i.id) {
+        if latest.get(i.checkpoint_key.as_str()) == Some(&i.id) {
+            keep.push(*i);
+        } else {
             round.superseded.push(i.id);
-            continue;
         }
-        match serde_json::from_slice::<mail::Section>(&i.section) {
+    }
+    let current: HashSet<&str> = items.iter().filter_map(|i| i.bundle.as_deref()).collect();
+    if keep.len() == items.len() && current.len() == 1 && keep.iter().all(|i| i.bundle.is_some()) {
+        return None;
+    }
+    round
+        .dissolved
+        .extend(current.iter().map(|k| k.to_string()));
+    keep.sort_by(|a, b| (a.rank, a.due, &a.headline).cmp(&(b.rank, b.due, &b.headline)));
+    Some(keep)
+}
+
+/// The new mail of the day for `keep` (worst first), the first
+/// [`FULL_SECTIONS`] in full from `stored`, the rest by their headline.
+#[allow(clippy::too_many_arguments)]
+fn compose(
+    cfg: &Config,
+    now: &Now,
+    recipient: &str,
+    keep: &[&crate::store::PendingItem],
+    stored: &HashMap<i64, Vec<u8>>,
+    feed: Option<String>,
+    round: &mut Bundling,
+) {
+    let mut sections = Vec::new();
+    let mut carried = Vec::new();
+    for i in keep.iter().take(FULL_SECTIONS) {
+        let parsed = stored
+            .get(&i.id)
+            .ok_or_else(|| "no stored section".to_string())
+            .and_then(|b| serde_json::from_slice::<mail::Section>(b).map_err(|e| e.to_string()));
+        match parsed {
             Ok(s) => {
-                keep.push(*i);
                 sections.push(s);
+                carried.push(*i);
             }
             Err(e) => round.failed.push((
                 i.id,
@@ -1195,47 +1236,48 @@ fn plan_bundle(
             )),
         }
     }
-    let current: HashSet<&str> = items.iter().filter_map(|i| i.bundle.as_deref()).collect();
-    // Unchanged: one unsent mail already carries exactly these items.
-    let dropped = items.len() - keep.len();
-    if dropped == 0 && current.len() == 1 && keep.iter().all(|i| i.bundle.is_some()) {
+    let more: Vec<&crate::store::PendingItem> = keep.iter().skip(FULL_SECTIONS).copied().collect();
+    carried.extend(&more);
+    if carried.is_empty() {
         return;
     }
-    round
-        .dissolved
-        .extend(current.iter().map(|k| k.to_string()));
-    if keep.is_empty() {
-        return;
-    }
-    let mut keys: Vec<&str> = keep.iter().map(|i| i.key.as_str()).collect();
+    let mut keys: Vec<&str> = carried.iter().map(|i| i.key.as_str()).collect();
     keys.sort_unstable();
     let key = bundle_key(recipient, now.today, &keys);
-    let late = keep.iter().any(|i| i.late);
-    let envelope_to = keep[0].envelope_to.clone();
-    let mail = match day_mail(
-        cfg,
-        now,
+    let late = carried.iter().any(|i| i.late);
+    let content = DayContent {
         recipient,
-        &envelope_to,
+        envelope_to: &carried[0].envelope_to,
         sections,
-        &keys,
-        &key,
-        feed,
-    ) {
-        Ok(m) => m,
+        more: more.iter().map(|i| i.headline.clone()).collect(),
+        keys: &keys,
+        key: &key,
+        feed_link: feed,
+    };
+    match day_mail(cfg, now, content) {
+        Ok(mail) => round.bundles.push(NewBundle {
+            mail: NewMail { late, ..mail },
+            items: carried.iter().map(|i| i.id).collect(),
+        }),
         Err(e) => {
-            for i in &keep {
+            for i in &carried {
                 round
                     .failed
                     .push((i.id, format!("cannot build the mail of the day: {e}")));
             }
-            return;
         }
-    };
-    round.bundles.push(NewBundle {
-        mail: NewMail { late, ..mail },
-        items: keep.iter().map(|i| i.id).collect(),
-    });
+    }
+}
+
+/// What one mail of the day holds.
+struct DayContent<'a> {
+    recipient: &'a str,
+    envelope_to: &'a str,
+    sections: Vec<mail::Section>,
+    more: Vec<String>,
+    keys: &'a [&'a str],
+    key: &'a str,
+    feed_link: Option<String>,
 }
 
 /// `day|{date}|{recipient}|{digest of the items' keys}`: the same contents on
@@ -1247,17 +1289,16 @@ fn bundle_key(recipient: &str, day: NaiveDate, keys: &[&str]) -> String {
     format!("day|{day}|{recipient}|{hex}")
 }
 
-#[allow(clippy::too_many_arguments)]
-fn day_mail(
-    cfg: &Config,
-    now: &Now,
-    recipient: &str,
-    envelope_to: &str,
-    mut sections: Vec<mail::Section>,
-    keys: &[&str],
-    key: &str,
-    feed_link: Option<String>,
-) -> Result<NewMail, DeliveryError> {
+fn day_mail(cfg: &Config, now: &Now, c: DayContent<'_>) -> Result<NewMail, DeliveryError> {
+    let DayContent {
+        recipient,
+        envelope_to,
+        sections,
+        more,
+        keys,
+        key,
+        feed_link,
+    } = c;
     let map_err = |source| DeliveryError::Mail {
         key: key.to_string(),
         source,
@@ -1266,14 +1307,7 @@ fn day_mail(
         |what: &str| DeliveryError::Transport(format!("{what} {recipient:?} is not an address"));
     let to = Email::parse(recipient).map_err(|_| bad("recipient"))?;
     let envelope = Email::parse(envelope_to).map_err(|_| bad("envelope recipient"))?;
-    sections.sort_by(|a, b| (a.rank, a.due, &a.headline).cmp(&(b.rank, b.due, &b.headline)));
     let name = sections.iter().find_map(|s| s.name.clone());
-    let more: Vec<String> = sections
-        .iter()
-        .skip(FULL_SECTIONS)
-        .map(|s| s.headline.clone())
-        .collect();
-    sections.truncate(FULL_SECTIONS);
     let coordinator = &cfg.roles.iop_ansvarig;
     let day = mail::Day {
         body_name: cfg.body.name.clone(),
@@ -1323,6 +1357,7 @@ fn day_mail(
         message: msg.formatted(),
         failed: None,
         item: false,
+        rank: 0,
     })
 }
 

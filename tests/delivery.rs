@@ -952,7 +952,7 @@ fn a_waiting_mail_of_the_day_drops_a_checkpoint_that_closed() {
         w.ok(&["tick", "--now", "2026-04-30T14:05"]);
         smtp.up();
         w.ok(&["tick", "--now", "2026-04-30T15:00"]);
-        let got = smtp.wait_for(4, Duration::from_secs(10));
+        smtp.wait_for(4, Duration::from_secs(10));
         std::thread::sleep(Duration::from_millis(300));
         let got: Vec<_> = smtp.received().iter().map(parse).collect();
         let days: Vec<_> = got.iter().filter(|m| m.key.starts_with("day|")).collect();
@@ -993,4 +993,52 @@ fn a_waiting_mail_of_the_day_drops_a_checkpoint_that_closed() {
         );
         assert_eq!(got.len(), 4, "{backend:?}");
     }
+}
+
+/// One officer with 25 planning stages on one day: one mail, the first 20 in
+/// full and the other 5 by their headline, carrying all 25.
+#[test]
+fn a_long_day_stays_one_readable_mail() {
+    let mut csv = String::from("id;organisation;committee;officer_name;officer_email;start_date\n");
+    for i in 0..25 {
+        csv.push_str(&format!(
+            "P{i:02};Förening {i};kbn;Olle Officer;olle@example.org;2025-12-01\n"
+        ));
+    }
+    let smtp = SmtpServer::start();
+    let mut w = World::with_register(Backend::Sqlite, smtp.port, &csv);
+    w.env.push(("IOPD__MAIL__CALENDAR".into(), "none".into()));
+    w.ok(&["tick", "--now", "2026-04-30T08:05"]);
+    smtp.wait_for(1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    let got: Vec<_> = smtp.received().iter().map(parse).collect();
+    assert_eq!(got.len(), 1);
+    let m = &got[0];
+    assert_eq!(m.items.len(), 25, "{:?}", m.items);
+    assert!(m.subject.ends_with("(+24 till)"), "{}", m.subject);
+    assert!(
+        m.text.contains("I dag gäller det 25 kontrollpunkter"),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.text.contains("Och 5 till, i samma ordning:"),
+        "{}",
+        m.text
+    );
+    assert_eq!(
+        m.text.matches("Registrera").count() + m.text.matches("Meddela IOP-ansvarig").count(),
+        20,
+        "{}",
+        m.text
+    );
+    let sent = json(
+        &w.ok(&["outbox", "--status", "sent", "--format", "json"])
+            .stdout,
+    );
+    assert_eq!(
+        sent.as_array().unwrap().len(),
+        26,
+        "25 items and their mail"
+    );
 }

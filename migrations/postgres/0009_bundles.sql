@@ -5,6 +5,9 @@
 -- items are marked with it.
 ALTER TABLE outbox ADD COLUMN item BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE outbox ADD COLUMN bundle TEXT;
+-- An item's place in its mail (0 escalation … 4 for information), so a mail
+-- of the day is ordered without reading every section.
+ALTER TABLE outbox ADD COLUMN rank INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX outbox_bundle ON outbox (bundle);
 CREATE INDEX outbox_items ON outbox (item, status, recipient);
 

@@ -296,6 +296,7 @@ fn new_mail(
         message: msg.formatted(),
         failed: None,
         item: false,
+        rank: 0,
     })
 }
 

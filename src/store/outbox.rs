@@ -29,6 +29,8 @@ pub struct NewMail {
     /// A reminder stage: `message` is its section (see `mail::Section`), sent
     /// only inside the recipient's mail of the day (`bundle`).
     pub item: bool,
+    /// An item's place in its mail (`mail::Section::rank`); 0 otherwise.
+    pub rank: i32,
 }
 
 /// The calendar entry a recipient holds for a checkpoint.
@@ -134,8 +136,11 @@ pub struct PendingItem {
     pub late: bool,
     /// The unsent mail that carries it now, if any.
     pub bundle: Option<String>,
-    /// Its section (`mail::Section` as JSON).
-    pub section: Vec<u8>,
+    /// Its place in the mail, due date and headline (the section is read
+    /// only for the items shown in full).
+    pub rank: i32,
+    pub due: NaiveDate,
+    pub headline: String,
 }
 
 /// A day's mail to one person and the items it carries.
@@ -201,7 +206,7 @@ impl Store {
                 let id: Option<i64> = sqlx::query_scalar(
                     "INSERT INTO outbox (key, checkpoint_key, partnership_id, kind, stage, due_date, recipient, \
                      envelope_to, send_on, late, message_id, subject, status, attempts, next_attempt_at, \
-                     created_at, last_error, item) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, 0, $13, $13, $15, $16) \
+                     created_at, last_error, item, rank) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, 0, $13, $13, $15, $16, $17) \
                      ON CONFLICT (key) DO NOTHING RETURNING id",
                 )
                 .bind(&m.key)
@@ -220,6 +225,7 @@ impl Store {
                 .bind(if m.failed.is_some() { "failed" } else { "pending" })
                 .bind(m.failed.as_deref())
                 .bind(m.item)
+                .bind(m.rank)
                 .fetch_optional(&mut *tx)
                 .await?;
                 // A mail that could not be built has no message to store.
@@ -361,8 +367,8 @@ impl Store {
         for chunk in recipients.chunks(500) {
             with_pool!(self, |pool, B| {
                 let mut q = sqlx::QueryBuilder::<B>::new(
-                    "SELECT o.id, o.key, o.checkpoint_key, o.recipient, o.envelope_to, o.late, o.bundle, m.message \
-                     FROM outbox o LEFT JOIN outbox_messages m ON m.outbox_id = o.id \
+                    "SELECT o.id, o.key, o.checkpoint_key, o.recipient, o.envelope_to, o.late, o.bundle, \
+                     o.rank, o.due_date, o.subject FROM outbox o \
                      WHERE o.item AND o.status = 'pending' AND o.send_on <= ",
                 );
                 q.push_bind(today);
@@ -384,10 +390,31 @@ impl Store {
                         envelope_to: r.try_get("envelope_to")?,
                         late: r.try_get("late")?,
                         bundle: r.try_get("bundle")?,
-                        section: r
-                            .try_get::<Option<Vec<u8>>, _>("message")?
-                            .unwrap_or_default(),
+                        rank: r.try_get("rank")?,
+                        due: r.try_get("due_date")?,
+                        headline: r.try_get("subject")?,
                     });
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// The stored sections of these items.
+    pub async fn sections(&self, ids: &[i64]) -> Result<std::collections::HashMap<i64, Vec<u8>>> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            with_pool!(self, |pool, B| {
+                let mut q = sqlx::QueryBuilder::<B>::new(
+                    "SELECT outbox_id, message FROM outbox_messages WHERE outbox_id IN (",
+                );
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                q.push(")");
+                for r in q.build().fetch_all(pool).await? {
+                    out.insert(r.try_get("outbox_id")?, r.try_get("message")?);
                 }
             });
         }
