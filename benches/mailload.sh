@@ -32,16 +32,24 @@ root = sys.argv[1]
 table = collections.defaultdict(collections.Counter)
 total = 0
 per_day = collections.Counter()
+calendar_day = collections.Counter()
 for day in sorted(os.listdir(root)):
     for f in os.listdir(os.path.join(root, day)):
         with open(os.path.join(root, day, f), 'rb') as fh:
             m = email.message_from_binary_file(fh)
         to = m['To'].split('<')[-1].rstrip('>').strip()
         table[to][day[:7]] += 1
-        per_day[(day, to)] += 1
+        stage = (m['X-IOPD-Key'] or '').split('|')
+        # Calendar mails (an invite or a withdrawal) apart from reminders.
+        if len(stage) == 4 and stage[2].startswith(('invite-', 'cancel-')):
+            calendar_day[(day, to)] += 1
+        elif not (m['X-IOPD-Key'] or '').startswith(('digest|', 'heads-up|')):
+            per_day[(day, to)] += 1
         total += 1
 months = sorted({m for c in table.values() for m in c})
-print(f"{total} mails to {len(table)} people; at most {max(per_day.values())} to one person on one day")
+print(f"{total} mails to {len(table)} people, {sum(calendar_day.values())} of them calendar mails; "
+      f"at most {max(per_day.values())} reminder mails and {max(calendar_day.values(), default=0)} "
+      f"calendar mails to one person on one day")
 print("person".ljust(30) + "".join(m.rjust(9) for m in months) + "   mean/month")
 for to in sorted(table):
     c = table[to]
