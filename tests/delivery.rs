@@ -1042,3 +1042,47 @@ fn a_long_day_stays_one_readable_mail() {
         "25 items and their mail"
     );
 }
+
+/// A calendar entry comes again only when it changes: T1's start date is
+/// corrected after its invite went out, which moves the check-in's due date;
+/// the next tick sends the entry with SEQUENCE 1 and the new date, and a tick
+/// after that sends nothing more.
+#[test]
+fn a_moved_date_updates_the_entry_once() {
+    let smtp = SmtpServer::start();
+    let w = world(Backend::Sqlite, &smtp);
+    w.ok(&["tick", "--now", "2026-04-30T08:05"]);
+    smtp.wait_for(2, Duration::from_secs(10));
+    let moved = w.write(
+        "moved.csv",
+        "id;organisation;committee;officer_name;officer_email;deputy_email;start_date\n\
+         T1;Testföreningen;kbn;Olle Officer;olle@example.org;dora@example.org;2025-12-15\n",
+    );
+    w.ok(&["import", path_str(&moved), "--now", "2026-05-04T07:00"]);
+    w.ok(&["tick", "--now", "2026-05-04T08:05"]);
+    w.ok(&["tick", "--now", "2026-05-05T08:05"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let got: Vec<_> = smtp.received().iter().map(parse).collect();
+    let calendar: Vec<_> = got
+        .iter()
+        .filter(|m| !m.calendar_method.is_empty())
+        .collect();
+    assert_eq!(
+        calendar.len(),
+        2,
+        "{:?}",
+        got.iter().map(|m| &m.key).collect::<Vec<_>>()
+    );
+    let update = calendar[1];
+    assert_eq!(update.calendar_method, "REQUEST");
+    assert!(update.key.contains("|invite-1|"), "{}", update.key);
+    assert!(
+        update.subject.starts_with("[IOP] Ändrad kalenderpost: "),
+        "{}",
+        update.subject
+    );
+    let ics = unfolded(&update.calendar);
+    assert!(ics.contains("UID:T1/checkin/y0-w1@iopd"), "{ics}");
+    assert!(ics.contains("SEQUENCE:1"), "{ics}");
+    assert!(!ics.contains("DTSTART;VALUE=DATE:20260529"), "{ics}");
+}
