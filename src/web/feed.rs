@@ -21,13 +21,13 @@ use std::time::Instant;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 
 use super::{WebState, client_ip, secrets, token};
 use crate::clock::Now;
 use crate::config::Config;
 use crate::domain::{CommitteeKey, Email, Event, Partnership};
-use crate::engine::{self, Checkpoint, Input, Status};
+use crate::engine::{Checkpoint, Status};
 use crate::ical::{self, EventSpec};
 use crate::store::StoreError;
 
@@ -127,28 +127,6 @@ fn calendar_name(cfg: &Config, email: &Email, read: &[(Partnership, Vec<Event>)]
     format!("IOP – {}", named.unwrap_or_else(|| cfg.body.name.clone()))
 }
 
-fn checkpoints(
-    cfg: &Config,
-    p: &Partnership,
-    events: &[Event],
-    tracking: NaiveDate,
-    today: NaiveDate,
-) -> Vec<Checkpoint> {
-    let Some(committee) = cfg.committees.get(&p.committee) else {
-        return Vec::new();
-    };
-    let calendar = committee.calendar();
-    let policy = cfg.policy_for(&p.committee, tracking);
-    engine::checkpoints(&Input {
-        partnership: p,
-        events,
-        policy: &policy,
-        committee: &calendar,
-        today,
-        horizon: today + Duration::days(AHEAD_DAYS),
-    })
-}
-
 /// Open: what still waits for evidence (RULES 3, 17: done, cancelled,
 /// missed, waived and before-tracking checkpoints are not in the feed).
 fn is_open(s: Status) -> bool {
@@ -219,7 +197,7 @@ pub fn events_for(
         let Some(committee) = cfg.committees.get(&p.committee) else {
             continue;
         };
-        for cp in checkpoints(cfg, p, events, tracking, today) {
+        for cp in super::pages::checkpoints_ahead(cfg, p, events, tracking, today, AHEAD_DAYS) {
             if !holds(
                 cfg,
                 &ladder,

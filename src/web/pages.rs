@@ -301,6 +301,20 @@ fn checkpoints_of(
     tracking: NaiveDate,
     today: NaiveDate,
 ) -> Vec<Checkpoint> {
+    // A link can come from the planning stage, before the period starts.
+    checkpoints_ahead(cfg, p, events, tracking, today, 120)
+}
+
+/// The partnership's checkpoints at `today`, with periods starting within
+/// `ahead_days`; none when its committee is not configured.
+pub(super) fn checkpoints_ahead(
+    cfg: &Config,
+    p: &Partnership,
+    events: &[Event],
+    tracking: NaiveDate,
+    today: NaiveDate,
+    ahead_days: i64,
+) -> Vec<Checkpoint> {
     let Some(committee) = cfg.committees.get(&p.committee) else {
         return Vec::new();
     };
@@ -312,8 +326,7 @@ fn checkpoints_of(
         policy: &policy,
         committee: &calendar,
         today,
-        // A link can come from the planning stage, before the period starts.
-        horizon: today + Duration::days(120),
+        horizon: today + Duration::days(ahead_days),
     })
 }
 
