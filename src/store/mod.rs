@@ -595,25 +595,15 @@ impl Store {
         new: NewEvent,
         check: impl FnOnce(&Partnership, &[Event]) -> std::result::Result<(), String>,
     ) -> Result<Event> {
-        with_pool!(self, |pool, B| {
-            let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
-            let partnership = load_partnership!(&mut *tx, &new.partnership)?;
-            let events = load_events!(&mut *tx, B, &new.partnership);
-            check(&partnership, &events).map_err(StoreError::Refused)?;
-            let id: i64 = insert_event!(B, &new)?.fetch_one(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(Event {
-                id,
-                partnership: new.partnership,
-                on: new.on,
-                kind: new.kind,
-                recorded_at: new.recorded_at.timestamp(),
-                recorded_by: new.recorded_by,
-                channel: new.channel,
-                target: new.target,
-                retracted: false,
+        let mut check = Some(check);
+        let mut done = self
+            .record_all(vec![new], |_, p, events| match check.take() {
+                Some(check) => check(p, events).map(|()| true),
+                None => Ok(false),
             })
-        })
+            .await?;
+        done.pop()
+            .ok_or_else(|| StoreError::Refused("nothing was recorded".into()))
     }
 
     /// Records several events in one write transaction, all or nothing:

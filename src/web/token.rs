@@ -96,6 +96,11 @@ pub fn sign(secret: &[u8], claims: &Claims) -> String {
         claims.recipient,
         claims.expires
     );
+    signed(secret, &payload)
+}
+
+/// `PAYLOAD.MAC`, both base64url.
+fn signed(secret: &[u8], payload: &str) -> String {
     let mut m = mac(secret);
     m.update(payload.as_bytes());
     format!(
@@ -105,8 +110,8 @@ pub fn sign(secret: &[u8], claims: &Claims) -> String {
     )
 }
 
-/// Checks `token` against each secret in turn, then its expiry at `today`.
-pub fn verify(secrets: &[&[u8]], token: &str, today: NaiveDate) -> Result<Claims, TokenError> {
+/// The payload of `token` when one of `secrets` signed it.
+fn payload_of(secrets: &[&[u8]], token: &str) -> Result<String, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
@@ -125,7 +130,12 @@ pub fn verify(secrets: &[&[u8]], token: &str, today: NaiveDate) -> Result<Claims
         return Err(TokenError::BadSignature);
     }
     // Signed by us, so the payload is ours; still parsed without panicking.
-    let text = std::str::from_utf8(&payload).map_err(|_| TokenError::Malformed)?;
+    String::from_utf8(payload).map_err(|_| TokenError::Malformed)
+}
+
+/// Checks `token` against each secret in turn, then its expiry at `today`.
+pub fn verify(secrets: &[&[u8]], token: &str, today: NaiveDate) -> Result<Claims, TokenError> {
+    let text = payload_of(secrets, token)?;
     let parts: Vec<&str> = text.split('\n').collect();
     let [version, action, checkpoint, recipient, expires] = parts[..] else {
         return Err(TokenError::Malformed);
@@ -152,36 +162,12 @@ pub fn verify(secrets: &[&[u8]], token: &str, today: NaiveDate) -> Result<Claims
 /// version or the link secret is rotated. The payload's first field keeps a
 /// feed token and an action link from ever standing for each other.
 pub fn sign_feed(secret: &[u8], recipient: &Email, version: i64) -> String {
-    let payload = format!("feed1\n{recipient}\n{version}");
-    let mut m = mac(secret);
-    m.update(payload.as_bytes());
-    format!(
-        "{}.{}",
-        B64.encode(payload.as_bytes()),
-        B64.encode(m.finalize().into_bytes())
-    )
+    signed(secret, &format!("feed1\n{recipient}\n{version}"))
 }
 
 /// The address and version a feed token was signed for by one of `secrets`.
 pub fn verify_feed(secrets: &[&[u8]], token: &str) -> Result<(Email, i64), TokenError> {
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(TokenError::Malformed);
-    }
-    let (p, m) = token.split_once('.').ok_or(TokenError::Malformed)?;
-    let payload = B64.decode(p).map_err(|_| TokenError::Malformed)?;
-    let tag = B64.decode(m).map_err(|_| TokenError::Malformed)?;
-    if tag.len() != 32 {
-        return Err(TokenError::Malformed);
-    }
-    let signed = secrets.iter().any(|s| {
-        let mut m = mac(s);
-        m.update(&payload);
-        m.verify_slice(&tag).is_ok()
-    });
-    if !signed {
-        return Err(TokenError::BadSignature);
-    }
-    let text = std::str::from_utf8(&payload).map_err(|_| TokenError::Malformed)?;
+    let text = payload_of(secrets, token)?;
     let parts: Vec<&str> = text.split('\n').collect();
     let ["feed1", recipient, version] = parts[..] else {
         return Err(TokenError::Malformed);
