@@ -1116,8 +1116,12 @@ fn failed_mail(
 }
 
 /// At most this many sections in full in one mail of the day; the rest are
-/// listed by their headline (a catch-up after years must stay readable).
-const FULL_SECTIONS: usize = 20;
+/// listed by their headline (a catch-up after years must stay readable, and
+/// a round of bundling holds little).
+const FULL_SECTIONS: usize = 10;
+
+/// People whose mails of the day are made and written in one transaction.
+const BUNDLE_PEOPLE: usize = 50;
 
 /// Puts each person's reminder items of the day into one mail (RULES 14 per
 /// person and day): a stage superseded by a later one of the same checkpoint
@@ -1129,7 +1133,7 @@ pub async fn bundle(cfg: &Config, store: &Store, now: &Now) -> Result<u64, Deliv
     }
     let recipients = store.item_recipients(now.today).await?;
     let mut made = 0;
-    for batch in recipients.chunks(200) {
+    for batch in recipients.chunks(BUNDLE_PEOPLE) {
         let items = store.pending_items(batch, now.today).await?;
         let mut by_person: BTreeMap<&str, Vec<&crate::store::PendingItem>> = BTreeMap::new();
         for i in &items {
