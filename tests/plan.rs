@@ -199,7 +199,7 @@ fn plan_json_on_both_backends() {
         let r = w.refused(&["plan", "--committee", "xyz"]);
         assert!(
             r.stderr
-                .contains("--committee xyz is not configured (known: hsn, kbn)"),
+                .contains("--committee xyz finns inte i konfigurationen (kända: hsn, kbn)"),
             "{}",
             r.stderr
         );
