@@ -285,7 +285,12 @@ fn plan_table_and_bad_arguments() {
     );
     assert!(t.contains("kontrollpunkter (i dag 2026-11-23"), "{t}");
     let r = w.refused(&["plan", "--now", "2026-11-23", "--until", "2026-01-01"]);
-    assert!(r.stderr.contains("before today"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--until 2026-01-01 ligger före i dag (2026-11-23)"),
+        "{}",
+        r.stderr
+    );
     let r = w.run(&["plan", "--days", "5", "--until", "2027-01-01"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     let r = w.refused(&["plan", "--now", "igår"]);
