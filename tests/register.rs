@@ -924,3 +924,84 @@ fn the_import_says_what_the_first_send_brings() {
         r.stdout
     );
 }
+
+/// Issue 22, item 3: "a register with years of history and no history
+/// columns sends each person one reminder mail on the first send day". The
+/// example register (agreements from 2021 on, tracked since 2026-01-01, no
+/// `last_*` columns) and the first tick ever, on a Monday at 08:05: each
+/// person gets one mail of the day carrying every reminder the dry run
+/// promised them; besides those only calendar entries and the secretaries'
+/// heads-up arrive.
+#[test]
+fn the_first_send_day_brings_each_person_one_mail() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let smtp = support::smtp::SmtpServer::start();
+    let mut w = World::new(Backend::Sqlite);
+    w.use_smtp(smtp.port);
+    w.import_example();
+    // 2026-09-07 is a Monday and a working day, the first after the import.
+    let now = "2026-09-07T08:05";
+
+    // What the dry run promises: person → the outbox keys of their reminders
+    // (`checkpoint|due|stage|person`, as a mail of the day lists its items).
+    let dry = w.ok(&["tick", "--now", now, "--dry-run"]);
+    let mut promised: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for l in dry.stdout.lines() {
+        // "would send d-7 (Påminnelse) of KEY due DATE to PERSON (role)[ late]"
+        let Some(rest) = l.strip_prefix("would send d") else {
+            continue;
+        };
+        let stage = format!("d{}", rest.split(' ').next().unwrap());
+        let (_, after) = rest.split_once(" of ").expect(l);
+        let (key, after) = after.split_once(" due ").expect(l);
+        let (due, after) = after.split_once(" to ").expect(l);
+        let person = after.split(' ').next().unwrap().to_string();
+        let item = format!("{key}|{due}|{stage}|{person}");
+        assert!(
+            promised.entry(person).or_default().insert(item),
+            "a reminder promised twice: {l}"
+        );
+    }
+    let reminders: usize = promised.values().map(BTreeSet::len).sum();
+    // Years of history and no evidence: plenty is overdue on day one.
+    assert!(
+        promised.len() > 3 && reminders > promised.len(),
+        "{}",
+        dry.stdout
+    );
+    assert!(smtp.received().is_empty(), "the dry run sent nothing");
+
+    w.ok(&["tick", "--now", now]);
+    let mails: Vec<support::mail::Mail> =
+        smtp.received().iter().map(support::mail::parse).collect();
+    let mut days: BTreeMap<String, Vec<&support::mail::Mail>> = BTreeMap::new();
+    for m in &mails {
+        if m.key.starts_with("day|") {
+            assert_eq!(m.to.len(), 1, "{}: one person per mail", m.key);
+            days.entry(m.to[0].clone()).or_default().push(m);
+        } else if m.key.contains("|invite-") {
+            assert_eq!(m.calendar_method, "REQUEST", "{}", m.key);
+        } else {
+            assert!(
+                m.key.starts_with("heads-up|"),
+                "{}: neither a mail of the day, a calendar entry nor a heads-up ({})",
+                m.key,
+                m.subject
+            );
+        }
+    }
+    for (person, items) in &promised {
+        let got = days.get(person).map_or(&[][..], Vec::as_slice);
+        assert_eq!(got.len(), 1, "{person}: {} mails of the day", got.len());
+        let carried: BTreeSet<String> = got[0].items.iter().cloned().collect();
+        assert_eq!(got[0].items.len(), items.len(), "{person}: {}", got[0].key);
+        assert_eq!(&carried, items, "{person}: {}", got[0].key);
+    }
+    let unpromised: Vec<&String> = days.keys().filter(|p| !promised.contains_key(*p)).collect();
+    assert!(
+        unpromised.is_empty(),
+        "mails of the day nobody was promised: {unpromised:?}"
+    );
+    let carried: usize = days.values().flatten().map(|m| m.items.len()).sum();
+    assert_eq!(carried, reminders, "the dry run's count arrived");
+}
