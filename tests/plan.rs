@@ -259,6 +259,15 @@ fn plan_ics_parses_with_an_independent_parser() {
         .unwrap();
     let start = f.properties.iter().find(|p| p.name == "DTSTART").unwrap();
     assert_eq!(start.value.as_deref(), Some("20261112"));
+    // The status in the description in the reader's words (due 2026-11-12,
+    // no evidence, looked at on 2026-11-23), not the JSON's machine word.
+    let description = f
+        .properties
+        .iter()
+        .find(|p| p.name == "DESCRIPTION")
+        .and_then(|p| p.value.clone())
+        .unwrap_or_default();
+    assert!(description.contains("Status: försenad"), "{description}");
     assert!(out.lines().all(|l| l.len() <= 75), "folded at 75 octets");
 }
 

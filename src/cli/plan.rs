@@ -576,7 +576,7 @@ fn ics_event(cfg: &Config, r: &PlanRow<'_>, now: chrono::DateTime<chrono::Utc>) 
         r.kind.label_sv(),
         r.organisation,
         r.partnership,
-        r.status.name()
+        r.status.label_sv()
     );
     if let Some(m) = r.meeting {
         description.push_str(&format!(
