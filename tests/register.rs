@@ -261,7 +261,7 @@ fn import_list_show_and_reimport_on_both_backends() {
 
         let table = w.ok(&["partnerships"]).stdout;
         assert!(
-            table.contains("Frykcentret") && table.contains("9 partnerships"),
+            table.contains("Frykcentret") && table.contains("\n9 partnerskap\n"),
             "{table}"
         );
         let show = w.ok(&["show", "KUB/2024:140"]).stdout;
@@ -596,7 +596,7 @@ fn record_events_and_refuse_bad_ones_on_both_backends() {
         assert!(
             text.contains("committee_followup_reported")
                 && text.contains("§ 45")
-                && text.contains("by Karin"),
+                && text.contains("av Karin via cli"),
             "{text}"
         );
 

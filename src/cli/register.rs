@@ -310,7 +310,11 @@ pub async fn list(config: &Path, args: ListArgs) -> Result<()> {
                 ],
                 &rows,
             )?;
-            writeln!(out, "{} partnerships", all.len())?;
+            writeln!(
+                out,
+                "{}",
+                words::count(all.len(), "partnerskap", "partnerskap")
+            )?;
         }
     }
     store.close().await;
@@ -378,7 +382,7 @@ pub async fn show(config: &Path, args: ShowArgs) -> Result<()> {
     let committee = cfg
         .committees
         .get(&p.committee)
-        .map_or("(not configured)", |c| c.name.as_str());
+        .map_or("finns inte i konfigurationen", |c| c.name.as_str());
     writeln!(out, "{} — {}", p.id, p.organisation)?;
     writeln!(out, "  nämnd:            {} ({committee})", p.committee)?;
     writeln!(
@@ -424,7 +428,7 @@ pub async fn show(config: &Path, args: ShowArgs) -> Result<()> {
     if !p.notes.is_empty() {
         writeln!(out, "  anteckningar:     {}", p.notes)?;
     }
-    writeln!(out, "events ({}):", events.len())?;
+    writeln!(out, "händelser ({}):", events.len())?;
     for e in &events {
         let details = serde_json::to_value(&e.kind)
             .ok()
@@ -454,12 +458,12 @@ pub async fn show(config: &Path, args: ShowArgs) -> Result<()> {
             .unwrap_or_default();
         writeln!(
             out,
-            "  #{:<5} {}  {:<30} {}{}  (recorded {recorded} by {} via {})",
+            "  #{:<5} {}  {:<30} {}{}  (registrerad {recorded} av {} via {})",
             e.id,
             e.on,
             e.kind.name(),
             details,
-            if e.retracted { "  [RETRACTED]" } else { "" },
+            if e.retracted { "  [ÅNGRAD]" } else { "" },
             e.recorded_by,
             e.channel.name()
         )?;
