@@ -257,7 +257,7 @@ impl Amount {
         let digits = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_digit());
         if !digits(whole) || !(frac.is_empty() || digits(frac) && frac.len() <= 2) {
             return invalid(format!(
-                "beloppet {raw:?} är inget belopp i kronor som 1 250 000 eller 1250000,00"
+                "{raw:?} är inget belopp i kronor; skriv till exempel 1 250 000 eller 1250000,00"
             ));
         }
         let kr: i64 = whole

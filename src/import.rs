@@ -417,7 +417,7 @@ pub fn parse(
             // The cells cannot be trusted to sit under their headers, so the
             // row's values are not checked; that would only add noise.
             let hint = if record.iter().any(|c| c.contains('\n')) {
-                "; en cell inom citattecken sträcker sig här över flera rader, kontrollera att varje inledande \" har ett avslutande"
+                "; en cell inom citattecken sträcker sig här över flera rader, kontrollera att varje \" som inleder en cell också avslutas"
             } else {
                 ""
             };
@@ -765,7 +765,7 @@ impl Header {
                     line,
                     name,
                     format!(
-                        "kolumnen finns två gånger: kolumn {} \"{first_name}\" är redan {canonical}",
+                        "samma kolumn som kolumn {}, \"{first_name}\" (båda är {canonical})",
                         column_letter(*first)
                     ),
                 ));
@@ -891,7 +891,9 @@ impl Row<'_> {
                 let name = self.cell(Field::Id).map(|c| c.1).unwrap_or_default();
                 self.problem(
                     name,
-                    format!("id \"{id}\" finns redan; det används första gången på rad {first}"),
+                    format!(
+                        "id \"{id}\" står redan på rad {first}; ett id får bara finnas på en rad"
+                    ),
                 );
             } else {
                 first_line_of.insert(id.clone(), self.line);
@@ -935,7 +937,7 @@ impl Row<'_> {
             let name = self.cell(Field::EndDate).map(|c| c.1).unwrap_or_default();
             self.problem(
                 name,
-                format!("slutdatumet {end} ligger inte efter startdatumet {start} (avtalet måste sluta efter att det börjat)"),
+                format!("slutdatumet {end} ligger inte efter startdatumet {start}; en överenskommelse måste sluta efter att den har börjat"),
             );
         }
 
@@ -1055,7 +1057,7 @@ fn date(s: &str) -> Result<NaiveDate, String> {
             || chrono::NaiveTime::parse_from_str(time, "%H:%M").is_ok()
         {
             return Err(format!(
-                "{t:?} har en tid på dagen; skriv bara datumet, ÅÅÅÅ-MM-DD"
+                "{t:?} har ett klockslag; skriv bara datumet, ÅÅÅÅ-MM-DD"
             ));
         }
     }
@@ -1141,7 +1143,7 @@ mod tests {
         assert!(
             d("2022-01-01 13:15")
                 .unwrap_err()
-                .contains("har en tid på dagen")
+                .contains("\"2022-01-01 13:15\" har ett klockslag; skriv bara datumet")
         );
         assert!(d("1/1/2022").unwrap_err().contains("ÅÅÅÅ-MM-DD"));
         assert!(d("2022-02-30").is_err());
@@ -1514,7 +1516,7 @@ mod tests {
                 format!("{EN};Dnr\n{OK};RS/1\n").into(),
                 1,
                 "Dnr",
-                "kolumnen finns två gånger: kolumn A \"id\" är redan id",
+                "samma kolumn som kolumn A, \"id\" (båda är id)",
             ),
             (
                 "row with extra columns",
@@ -1535,7 +1537,7 @@ mod tests {
                 format!("{EN}\n{}\n{OK}\n", OK.replace("Anna Svensson", "\"Anna")).into(),
                 2,
                 ROW,
-                "kontrollera att varje inledande \" har ett avslutande",
+                "kontrollera att varje \" som inleder en cell också avslutas",
             ),
             (
                 "value under an unnamed column",
@@ -1600,14 +1602,14 @@ mod tests {
                 one_row(&[(8, "2023-12-31")]).into(),
                 2,
                 "end_date",
-                "slutdatumet 2023-12-31 ligger inte efter startdatumet 2024-01-01 (avtalet måste sluta efter att det börjat)",
+                "slutdatumet 2023-12-31 ligger inte efter startdatumet 2024-01-01; en överenskommelse måste sluta efter att den har börjat",
             ),
             (
                 "end on the start date",
                 one_row(&[(8, "2024-01-01")]).into(),
                 2,
                 "end_date",
-                "avtalet måste sluta efter att det börjat",
+                "slutdatumet 2024-01-01 ligger inte efter startdatumet 2024-01-01",
             ),
             (
                 "negative amount",
@@ -1698,7 +1700,7 @@ mod tests {
                 format!("{EN}\n{OK}\n\n{OK}\n").into(),
                 4,
                 "id",
-                "id \"RS/2023:145\" finns redan; det används första gången på rad 2",
+                "id \"RS/2023:145\" står redan på rad 2; ett id får bara finnas på en rad",
             ),
             (
                 // The column is named as the user wrote it.

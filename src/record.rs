@@ -54,7 +54,7 @@ pub fn check(
                 && end <= on
             {
                 return Err(format!(
-                    "{} har redan upphört ({end}); den kan inte sägas upp",
+                    "överenskommelsen {} har redan upphört ({end}); den kan inte sägas upp",
                     p.id
                 ));
             }
@@ -62,7 +62,7 @@ pub fn check(
         EventKind::AgreementExtended { new_end } => {
             let Some(current) = end else {
                 return Err(format!(
-                    "{} gäller tills vidare och har inget slutdatum att förlänga",
+                    "överenskommelsen {} gäller tills vidare och har inget slutdatum att förlänga",
                     p.id
                 ));
             };
@@ -84,7 +84,7 @@ pub fn check(
             }
         }
         EventKind::CheckpointWaived { .. } if target.is_none() => {
-            return Err("en avskrivning behöver kontrollpunkten den stänger (--for NYCKEL)".into());
+            return Err("en avskrivning behöver kontrollpunkten den stänger (--for KEY)".into());
         }
         _ => {}
     }

@@ -302,7 +302,7 @@ fn a_bad_file_is_refused_whole_with_every_problem() {
         for expected in [
             format!("{name}: rad 3: committee: nämnden \"xyz\" finns inte i konfigurationen"),
             format!("{name}: rad 3: start_date: 2026-02-30 är inget datum i kalendern"),
-            format!("{name}: rad 4: id: id \"A1\" finns redan; det används första gången på rad 2"),
+            format!("{name}: rad 4: id: id \"A1\" står redan på rad 2"),
             format!("{name}: rad 4: officer_email: \"cilla@example\" är ingen giltig e-postadress"),
             format!(
                 "{name}: rad 4: end_date: slutdatumet 2025-01-01 ligger inte efter startdatumet 2026-01-01"
@@ -407,7 +407,7 @@ fn record_events_and_refuse_bad_ones_on_both_backends() {
         ]);
         assert!(
             r.stdout.contains(
-                "registrerade händelse #1: checkin_held för KUB/2021:101 den 2027-03-02 (av testare)"
+                "händelse #1 registrerad: checkin_held för KUB/2021:101 den 2027-03-02 (av testare)"
             ),
             "{}",
             r.stdout

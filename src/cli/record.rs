@@ -336,7 +336,7 @@ impl RecordEvent {
             R::CheckpointWaived(a) => {
                 if a.c.target.is_none() {
                     return Err(
-                        "checkpoint-waived kräver --for NYCKEL: kontrollpunkten den stänger".into(),
+                        "checkpoint-waived kräver --for KEY: kontrollpunkten den stänger".into(),
                     );
                 }
                 let reason = clean_text("--reason", &a.reason, 500).map_err(|e| e.0)?;
@@ -385,7 +385,7 @@ pub async fn record(config: &Path, args: RecordArgs) -> Result<()> {
         .map(|t| format!(" för kontrollpunkt {t}"))
         .unwrap_or_default();
     println!(
-        "registrerade händelse #{}: {} för {}{target} den {} (av {})",
+        "händelse #{} registrerad: {} för {}{target} den {} (av {})",
         event.id,
         event.kind.name(),
         event.partnership,
