@@ -66,8 +66,8 @@ fn half_a_year_without_evidence_stays_readable() {
     let iop = "iop-ansvarig@example.org";
     let mut per_day: BTreeMap<(NaiveDate, String), usize> = BTreeMap::new();
     // (UID, person) → (method, SEQUENCE, DTSTART, SUMMARY) in order.
-    let mut entries: BTreeMap<(String, String), Vec<(String, u32, String, String)>> =
-        BTreeMap::new();
+    type Sent = (String, u32, String, String);
+    let mut entries: BTreeMap<(String, String), Vec<Sent>> = BTreeMap::new();
     for (day, m) in &mails {
         assert!(open_days.contains(day), "{} on {day}, a closed day", m.key);
         let to = m.to.join(",");
