@@ -52,10 +52,10 @@ pub fn clean_text(field: &str, s: &str, max: usize) -> Result<String, Invalid> {
     let t = visible_nfc(s);
     let t = t.trim();
     if has_control(t) {
-        return invalid(format!("{field} contains a control character"));
+        return invalid(format!("{field} innehåller ett styrtecken"));
     }
     if t.chars().count() > max {
-        return invalid(format!("{field} is longer than {max} characters"));
+        return invalid(format!("{field} är längre än {max} tecken"));
     }
     Ok(t.to_string())
 }
@@ -74,15 +74,15 @@ impl PartnershipId {
         let t = visible_nfc(s);
         let t = t.trim();
         if t.is_empty() {
-            return invalid("partnership id is empty");
+            return invalid("partnerskapets id är tomt");
         }
         if t.len() > 64 {
-            return invalid(format!("partnership id {t:?} is longer than 64 characters"));
+            return invalid(format!("partnerskapets id {t:?} är längre än 64 tecken"));
         }
         if t.chars()
             .any(|c| c.is_control() || c.is_whitespace() && c != ' ')
         {
-            return invalid(format!("partnership id {t:?} contains a control character"));
+            return invalid(format!("partnerskapets id {t:?} innehåller ett styrtecken"));
         }
         Ok(Self(t.into()))
     }
@@ -123,7 +123,7 @@ impl CommitteeKey {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
         {
             return invalid(format!(
-                "committee key {t:?} must be 1–32 characters of a–z, 0–9, '_' or '-'"
+                "nämndnyckeln {t:?} ska vara 1–32 tecken av a–z, 0–9, '_' eller '-'"
             ));
         }
         Ok(Self(t.to_string()))
@@ -149,6 +149,25 @@ impl fmt::Display for CommitteeKey {
     }
 }
 
+/// What is wrong with an address, in the words of a coordinator rather than
+/// the parser's English.
+fn email_problem(e: &email_address::Error) -> &'static str {
+    use email_address::Error as E;
+    match e {
+        E::MissingSeparator => "@ saknas",
+        E::LocalPartEmpty => "inget namn före @",
+        E::DomainEmpty => "ingen domän efter @",
+        E::LocalPartTooLong | E::DomainTooLong | E::SubDomainTooLong => "adressen är för lång",
+        E::SubDomainEmpty | E::DomainInvalidSeparator => "en punkt står fel i domänen",
+        E::DomainTooFew => "domänen behöver en punkt",
+        E::UnbalancedQuotes => "ett citattecken är inte avslutat",
+        E::UnsupportedDisplayName | E::MissingDisplayName | E::MissingEndBracket => {
+            "skriv bara adressen, utan namn och <>"
+        }
+        _ => "ett tecken som inte hör hemma i en adress",
+    }
+}
+
 /// An e-mail address as RFC 5321/5322 allow it in practice (no display name).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -161,27 +180,27 @@ impl Email {
         match email_address::EmailAddress::parse_with_options(t, opts) {
             // A domain without a dot is legal in RFC 5321 but in a public
             // body's register it is a typo ("anna@example").
-            Ok(_)
-                if has_control(t)
-                    || t.chars().any(is_invisible)
-                    || !t.rsplit_once('@').is_some_and(|(_, d)| d.contains('.')) =>
-            {
-                invalid(format!(
-                    "{t:?} is not a valid e-mail address (the domain needs a dot)"
-                ))
-            }
+            Ok(_) if has_control(t) || t.chars().any(is_invisible) => invalid(format!(
+                "{t:?} är ingen giltig e-postadress (den innehåller ett osynligt tecken eller styrtecken)"
+            )),
+            Ok(_) if !t.rsplit_once('@').is_some_and(|(_, d)| d.contains('.')) => invalid(format!(
+                "{t:?} är ingen giltig e-postadress (domänen behöver en punkt)"
+            )),
             // One grammar for every door: what the mail builder cannot put on
             // an envelope is refused here, never stored. RFC 5322 allows a
             // quoted local part ("john doe"@…), but lettre cannot send it and
             // no public body hands such addresses out.
             Ok(_) if t.starts_with('"') || t.contains("\"@") => invalid(format!(
-                "{t:?} cannot be sent to (a quoted local part is not supported; ask for the address without quotes)"
+                "{t:?} går inte att skicka till (citattecken före @ stöds inte; be om adressen utan citattecken)"
             )),
             Ok(_) if t.parse::<lettre::Address>().is_err() => invalid(format!(
-                "{t:?} cannot be sent to (the mail library refuses this address)"
+                "{t:?} går inte att skicka till (e-postbiblioteket tar inte emot adressen)"
             )),
             Ok(_) => Ok(Self(t.to_string())),
-            Err(e) => invalid(format!("{t:?} is not a valid e-mail address ({e})")),
+            Err(e) => invalid(format!(
+                "{t:?} är ingen giltig e-postadress ({})",
+                email_problem(&e)
+            )),
         }
     }
     pub fn as_str(&self) -> &str {
@@ -212,7 +231,7 @@ pub struct Amount(i64);
 impl Amount {
     pub fn from_ore(ore: i64) -> Result<Self, Invalid> {
         if ore < 0 {
-            return invalid("amount is negative");
+            return invalid("beloppet är negativt");
         }
         Ok(Self(ore))
     }
@@ -229,7 +248,7 @@ impl Amount {
             .filter(|c| !c.is_whitespace() && *c != '\u{a0}' && *c != '\u{202f}')
             .collect();
         if t.starts_with('-') {
-            return invalid(format!("amount {raw:?} is negative"));
+            return invalid(format!("beloppet {raw:?} är negativt"));
         }
         let (whole, frac) = match t.split_once([',', '.']) {
             Some((w, f)) => (w, f),
@@ -238,12 +257,12 @@ impl Amount {
         let digits = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_digit());
         if !digits(whole) || !(frac.is_empty() || digits(frac) && frac.len() <= 2) {
             return invalid(format!(
-                "amount {raw:?} is not a number of kronor such as 1 250 000 or 1250000,00"
+                "{raw:?} är inget belopp i kronor; skriv till exempel 1 250 000 eller 1250000,00"
             ));
         }
         let kr: i64 = whole
             .parse()
-            .map_err(|_| Invalid(format!("amount {raw:?} is too large")))?;
+            .map_err(|_| Invalid(format!("beloppet {raw:?} är för stort")))?;
         let ore: i64 = match frac.len() {
             0 => 0,
             1 => frac.parse::<i64>().unwrap_or(0) * 10,
@@ -252,7 +271,7 @@ impl Amount {
         kr.checked_mul(100)
             .and_then(|v| v.checked_add(ore))
             .map(Self)
-            .ok_or_else(|| Invalid(format!("amount {raw:?} is too large")))
+            .ok_or_else(|| Invalid(format!("beloppet {raw:?} är för stort")))
     }
 }
 impl fmt::Display for Amount {
@@ -288,7 +307,7 @@ impl CheckinsPerYear {
     pub fn new(n: u32) -> Result<Self, Invalid> {
         if n == 0 || 12 % n != 0 {
             return invalid(format!(
-                "check-ins per year must divide 12 (1, 2, 3, 4, 6 or 12), not {n}"
+                "avstämningar per år ska gå jämnt upp i 12 (1, 2, 3, 4, 6 eller 12), inte {n}"
             ));
         }
         Ok(Self(n))
@@ -322,7 +341,7 @@ pub struct MonthDay {
 }
 impl MonthDay {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
-        let bad = || Invalid(format!("{s:?} is not a month and day written MM-DD"));
+        let bad = || Invalid(format!("{s:?} är ingen månad och dag skriven MM-DD"));
         let (m, d) = s.trim().split_once('-').ok_or_else(bad)?;
         let month: u32 = m.parse().map_err(|_| bad())?;
         let day: u32 = d.parse().map_err(|_| bad())?;
@@ -355,10 +374,10 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, Invalid> {
             }
         });
     if !shape {
-        return invalid(format!("{t:?} is not a date written YYYY-MM-DD"));
+        return invalid(format!("{t:?} är inget datum skrivet ÅÅÅÅ-MM-DD"));
     }
     NaiveDate::parse_from_str(t, "%Y-%m-%d")
-        .map_err(|_| Invalid(format!("{t} is not a date in the calendar")))
+        .map_err(|_| Invalid(format!("{t} är inget datum i kalendern")))
 }
 
 /// A person with a name and an address (officer, role holder).
@@ -622,7 +641,7 @@ mod tests {
             parse_date("2026-02-30")
                 .unwrap_err()
                 .0
-                .contains("not a date in the calendar")
+                .contains("inget datum i kalendern")
         );
         assert!(parse_date("2026-2-3").is_err());
         assert!(parse_date("28/02/2026").is_err());

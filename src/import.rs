@@ -11,7 +11,7 @@
 //! UTF-8, with or without a byte-order mark. Anything that decodes as UTF-8 is
 //! UTF-8. A file that does not is taken to be Windows-1252 — what Swedish
 //! Excel writes for "CSV (semikolonavgränsad)" — and is **converted**, with the
-//! note "converted from Windows-1252 (save as 'CSV UTF-8' to avoid this)".
+//! note "konverterad från Windows-1252 (spara som 'CSV UTF-8' så slipper du det)".
 //! Converting rather than refusing is deliberate: that export is the default
 //! in Swedish Excel, Windows-1252 maps every byte, and for Swedish text
 //! (å, ä, ö, é) the guess is right, so refusing would only add a round trip.
@@ -35,7 +35,8 @@
 //! - Cells are trimmed. Dates are `YYYY-MM-DD`. Amounts are kronor written
 //!   `1 250 000`, `1250000` or `1250000,00` (optionally `kr`), never negative.
 //! - In problems, the column is the header as written in the file; problems
-//!   about the whole file or a whole row use the column `file` or `row`.
+//!   about the whole file or a whole row use the column `filen` or `raden`.
+//!   The problems are in Swedish: a coordinator reads them.
 //!
 //! # Columns
 //!
@@ -284,7 +285,12 @@ pub const COLUMNS: &[(&str, &[&str], bool)] = &[
 
 /// The note added when the file was not UTF-8 and was read as Windows-1252.
 pub const WINDOWS_1252_NOTE: &str =
-    "converted from Windows-1252 (save as 'CSV UTF-8' to avoid this)";
+    "konverterad från Windows-1252 (spara som 'CSV UTF-8' så slipper du det)";
+
+/// The column of a problem about the whole file.
+pub const FILE: &str = "filen";
+/// The column of a problem about a whole row.
+pub const ROW: &str = "raden";
 
 const NAME_MAX: usize = 200;
 const NOTES_MAX: usize = 2000;
@@ -308,14 +314,14 @@ pub struct ImportRow {
     pub history: Vec<(NaiveDate, EventKind)>,
 }
 
-/// One reason the file was refused. Displayed as `LINE: column: problem`; the
-/// caller prefixes `FILE:`.
+/// One reason the file was refused. Displayed as `rad LINE: column: problem`;
+/// the caller prefixes `FILE: `.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{line}: {column}: {problem}")]
+#[error("rad {line}: {column}: {problem}")]
 pub struct RowProblem {
     pub line: usize,
     /// The header as written in the file, a canonical name for a missing
-    /// column, or `file` / `row` for problems that belong to no single cell.
+    /// column, or [`FILE`] / [`ROW`] for problems that belong to no single cell.
     pub column: String,
     pub problem: String,
 }
@@ -349,7 +355,7 @@ pub fn committee_resolver(
                     .map(|(k, name)| format!("{name} ({k})"))
                     .collect();
                 format!(
-                    "committee \"{}\" is not configured; write one of: {}",
+                    "nämnden \"{}\" finns inte i konfigurationen; skriv en av: {}",
                     cell.trim(),
                     known.join(", ")
                 )
@@ -392,8 +398,8 @@ pub fn parse(
                 let line = e.position().map_or(1, |p| lines.line_at(p.byte())) + layout.line_offset;
                 problems.push(RowProblem::new(
                     line,
-                    "file",
-                    format!("cannot be read as CSV: {e}"),
+                    FILE,
+                    format!("kan inte läsas som CSV: {e}"),
                 ));
                 break;
             }
@@ -411,16 +417,16 @@ pub fn parse(
             // The cells cannot be trusted to sit under their headers, so the
             // row's values are not checked; that would only add noise.
             let hint = if record.iter().any(|c| c.contains('\n')) {
-                "; a quoted cell spans several lines here, check that every opening \" is closed"
+                "; en cell inom citattecken sträcker sig här över flera rader, kontrollera att varje \" som inleder en cell också avslutas"
             } else {
                 ""
             };
             problems.push(RowProblem::new(
                 line,
-                "row",
+                ROW,
                 format!(
-                    "has {} fields, header has {}{hint}",
-                    record.len(),
+                    "har {} men rubrikraden har {}{hint}",
+                    crate::words::count(record.len(), "cell", "celler"),
                     header.slots.len()
                 ),
             ));
@@ -446,8 +452,8 @@ pub fn parse(
     {
         problems.push(RowProblem::new(
             header_line,
-            "file",
-            "no partnerships in file (there is a header line but no rows under it)",
+            FILE,
+            "innehåller inga partnerskap (det finns en rubrikrad men inga rader under den)",
         ));
     }
 
@@ -507,19 +513,19 @@ impl<'a> LineCounter<'a> {
 
 /// Turns the bytes into text, converting Windows-1252 (see the module docs).
 fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, Vec<String>), RowProblem> {
-    const RESAVE: &str = "save it from Excel as 'CSV UTF-8 (kommaavgränsad)'";
+    const RESAVE: &str = "spara den från Excel som 'CSV UTF-8 (kommaavgränsad)'";
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
         return Err(RowProblem::new(
             1,
-            "file",
-            format!("is UTF-16 (Excel's 'Unicode text'), not CSV; {RESAVE}"),
+            FILE,
+            format!("är UTF-16 (Excels 'Unicode-text'), inte CSV; {RESAVE}"),
         ));
     }
     if bytes.starts_with(b"PK\x03\x04") {
         return Err(RowProblem::new(
             1,
-            "file",
-            format!("is an Excel workbook (.xlsx), not CSV; {RESAVE}"),
+            FILE,
+            format!("är en Excel-arbetsbok (.xlsx), inte CSV; {RESAVE}"),
         ));
     }
     if let Some(bom_less) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
@@ -533,10 +539,10 @@ fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, Vec<String>), RowProblem> {
                     .count();
                 Err(RowProblem::new(
                     line,
-                    "file",
+                    FILE,
                     format!(
-                        "starts with a UTF-8 byte-order mark but is not valid UTF-8 \
-                         (byte {} of the file); {RESAVE}",
+                        "börjar med en UTF-8-markering (BOM) men är inte giltig UTF-8 \
+                         (byte {} i filen); {RESAVE}",
                         e.valid_up_to() + 4
                     ),
                 ))
@@ -546,8 +552,8 @@ fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, Vec<String>), RowProblem> {
     if bytes.contains(&0) {
         return Err(RowProblem::new(
             1,
-            "file",
-            format!("contains NUL bytes, so it is not a CSV text file; {RESAVE}"),
+            FILE,
+            format!("innehåller NUL-tecken och är alltså ingen CSV-textfil; {RESAVE}"),
         ));
     }
     match std::str::from_utf8(bytes) {
@@ -575,9 +581,9 @@ struct Layout {
 
 fn layout(text: &str) -> Result<Layout, RowProblem> {
     const EMPTY: &str =
-        "is empty; expected a header line with column names, then one row per partnership";
+        "är tom; den ska ha en rubrikrad med kolumnnamn och sedan en rad per partnerskap";
     if text.trim().is_empty() {
-        return Err(RowProblem::new(1, "file", EMPTY));
+        return Err(RowProblem::new(1, FILE, EMPTY));
     }
     let first_line = text.lines().next().unwrap_or_default();
     let hint = first_line.trim().to_ascii_lowercase();
@@ -589,16 +595,14 @@ fn layout(text: &str) -> Result<Layout, RowProblem> {
             other => {
                 return Err(RowProblem::new(
                     1,
-                    "file",
-                    format!(
-                        "separator {other:?} in the sep= line is not supported; use ';' or ','"
-                    ),
+                    FILE,
+                    format!("avgränsaren {other:?} på sep=-raden stöds inte; använd ';' eller ','"),
                 ));
             }
         };
         let body = text.find('\n').map_or(text.len(), |i| i + 1);
         if text[body..].trim().is_empty() {
-            return Err(RowProblem::new(2, "file", EMPTY));
+            return Err(RowProblem::new(2, FILE, EMPTY));
         }
         return Ok(Layout {
             separator,
@@ -639,8 +643,8 @@ fn detect_separator(text: &str) -> Result<char, RowProblem> {
     if semicolons == 0 && commas == 0 && tabs > 0 {
         return Err(RowProblem::new(
             line,
-            "file",
-            "the header is separated by tabs; save it from Excel as 'CSV UTF-8 (kommaavgränsad)'",
+            FILE,
+            "rubrikraden är avgränsad med tabbar; spara den från Excel som 'CSV UTF-8 (kommaavgränsad)'",
         ));
     }
     // Swedish Excel separates with ';' (',' is its decimal comma).
@@ -734,6 +738,7 @@ impl Header {
     fn parse(record: &csv::StringRecord, line: usize, problems: &mut Vec<RowProblem>) -> Header {
         let mut found: [Option<(usize, String)>; Field::ALL.len()] = Default::default();
         let mut slots = Vec::with_capacity(record.len());
+        let mut unknown_seen = false;
         for (i, cell) in record.iter().enumerate() {
             let name = cell.trim();
             if name.is_empty() {
@@ -741,19 +746,16 @@ impl Header {
                 continue;
             }
             let Some(field) = Field::from_header(name) else {
-                // The known columns once, with the first unknown one.
-                let first = !problems
-                    .iter()
-                    .any(|p: &RowProblem| p.problem.starts_with("unknown column"));
-                problems.push(RowProblem::new(
-                    line,
-                    name,
-                    if first {
-                        format!("unknown column; known columns are {}", known_columns())
-                    } else {
-                        "unknown column".to_string()
-                    },
-                ));
+                // The known columns once, with the first unknown one, and
+                // whole: the list is ours, so the length cut for what the
+                // user wrote does not apply to it.
+                let mut problem = RowProblem::new(line, name, "okänd kolumn");
+                if !unknown_seen {
+                    problem.problem =
+                        format!("okänd kolumn; kända kolumner är {}", known_columns());
+                }
+                problems.push(problem);
+                unknown_seen = true;
                 slots.push(Slot::Unknown);
                 continue;
             };
@@ -763,7 +765,7 @@ impl Header {
                     line,
                     name,
                     format!(
-                        "duplicate column: column {} \"{first_name}\" already is {canonical}",
+                        "samma kolumn som kolumn {}, \"{first_name}\" (båda är {canonical})",
                         column_letter(*first)
                     ),
                 ));
@@ -780,7 +782,7 @@ impl Header {
                     line,
                     canonical,
                     format!(
-                        "required column is missing (name it one of: {})",
+                        "en obligatorisk kolumn saknas (ge den ett av namnen: {})",
                         aliases.join(", ")
                     ),
                 ));
@@ -845,7 +847,7 @@ impl Row<'_> {
     ) -> Option<T> {
         let (value, name) = self.cell(field)?;
         if value.is_empty() {
-            self.problem(name, "is empty; a value is required".to_string());
+            self.problem(name, "är tom; ett värde krävs".to_string());
             return None;
         }
         parse(value).map_err(|e| self.problem(name, e)).ok()
@@ -877,8 +879,8 @@ impl Row<'_> {
             let value = self.record.get(i).unwrap_or_default().trim();
             if matches!(slot, Slot::Unnamed) && !value.is_empty() {
                 self.problem(
-                    format!("column {}", column_letter(i)),
-                    "has a value but no name in the header line".to_string(),
+                    format!("kolumn {}", column_letter(i)),
+                    "har ett värde men inget namn på rubrikraden".to_string(),
                 );
             }
         }
@@ -889,7 +891,9 @@ impl Row<'_> {
                 let name = self.cell(Field::Id).map(|c| c.1).unwrap_or_default();
                 self.problem(
                     name,
-                    format!("duplicate id \"{id}\"; it is first used on line {first}"),
+                    format!(
+                        "id \"{id}\" står redan på rad {first}; ett id får bara finnas på en rad"
+                    ),
                 );
             } else {
                 first_line_of.insert(id.clone(), self.line);
@@ -908,7 +912,7 @@ impl Row<'_> {
         });
         let checkins_per_year = self.optional(Field::CheckinsPerYear, |s| {
             let n: u32 = s.parse().map_err(|_| {
-                format!("\"{s}\" is not a whole number; check-ins per year must divide 12 (1, 2, 3, 4, 6 or 12)")
+                format!("\"{s}\" är inget heltal; avstämningar per år ska gå jämnt upp i 12 (1, 2, 3, 4, 6 eller 12)")
             })?;
             CheckinsPerYear::new(n).map_err(|e| e.0)
         });
@@ -918,7 +922,7 @@ impl Row<'_> {
                 .filter(|n| NOTICE_MONTHS.contains(n))
                 .ok_or_else(|| {
                     format!(
-                        "\"{s}\" is not a notice period; write a whole number of months from {} to {}",
+                        "\"{s}\" är ingen uppsägningstid; skriv ett helt antal månader från {} till {}",
                         NOTICE_MONTHS.start(),
                         NOTICE_MONTHS.end()
                     )
@@ -933,7 +937,7 @@ impl Row<'_> {
             let name = self.cell(Field::EndDate).map(|c| c.1).unwrap_or_default();
             self.problem(
                 name,
-                format!("end date {end} is not after start date {start} (end must be after start)"),
+                format!("slutdatumet {end} ligger inte efter startdatumet {start}; en överenskommelse måste sluta efter att den har börjat"),
             );
         }
 
@@ -985,11 +989,11 @@ impl Row<'_> {
             }
             (Some(Some(_)), Some(None)) => self.problem(
                 self.column_name(Field::LastAnnualReportDnr),
-                "is empty; a registered annual report needs its diarienummer".to_string(),
+                "är tom; en registrerad årsredovisning behöver sitt diarienummer".to_string(),
             ),
             (Some(None), Some(Some(_))) => self.problem(
                 self.column_name(Field::LastAnnualReport),
-                "is empty; give the date the annual report was registered".to_string(),
+                "är tom; skriv datumet då årsredovisningen registrerades".to_string(),
             ),
             _ => {}
         }
@@ -1006,12 +1010,12 @@ impl Row<'_> {
             )),
             (Some(Some(_)), Some(None)) => self.problem(
                 self.column_name(Field::LastCommitteeParagraph),
-                "is empty; a committee decision is evidenced by its minute § (e.g. § 31)"
+                "är tom; ett nämndbeslut styrks med sin paragraf i protokollet (t.ex. § 31)"
                     .to_string(),
             ),
             (Some(None), Some(Some(_))) => self.problem(
                 self.column_name(Field::LastCommitteeFollowup),
-                "is empty; give the date of the meeting that decided".to_string(),
+                "är tom; skriv datumet för sammanträdet som beslutade".to_string(),
             ),
             _ => {}
         }
@@ -1021,9 +1025,9 @@ impl Row<'_> {
 
 /// A diarienummer or minute §: one line of plain text.
 fn reference(s: &str) -> Result<String, String> {
-    let t = domain::clean_text("text", s, 100).map_err(|e| e.0)?;
+    let t = domain::clean_text("texten", s, 100).map_err(|e| e.0)?;
     if t.is_empty() {
-        return Err("is empty".into());
+        return Err("är tom".into());
     }
     Ok(t)
 }
@@ -1040,7 +1044,7 @@ fn date(s: &str) -> Result<NaiveDate, String> {
     let t = s.trim();
     if t.contains('/') {
         return Err(format!(
-            "{t:?} is ambiguous (day and month cannot be told apart); format the column as a date YYYY-MM-DD in Excel (Formatera celler → Datum → ÅÅÅÅ-MM-DD)"
+            "{t:?} är tvetydigt (dag och månad går inte att skilja åt); formatera kolumnen som datum i Excel (Formatera celler → Datum → ÅÅÅÅ-MM-DD)"
         ));
     }
     if t.len() > 10 && t.is_char_boundary(10) {
@@ -1053,7 +1057,7 @@ fn date(s: &str) -> Result<NaiveDate, String> {
             || chrono::NaiveTime::parse_from_str(time, "%H:%M").is_ok()
         {
             return Err(format!(
-                "{t:?} has a time of day; write the date alone, YYYY-MM-DD"
+                "{t:?} har ett klockslag; skriv bara datumet, ÅÅÅÅ-MM-DD"
             ));
         }
     }
@@ -1064,9 +1068,9 @@ fn date(s: &str) -> Result<NaiveDate, String> {
 fn name_text(s: &str) -> Result<String, String> {
     if s.contains(['\n', '\r']) {
         // The usual control character here: Alt+Enter in an Excel cell.
-        return Err("contains a line break; write it on one line".to_string());
+        return Err("innehåller en radbrytning; skriv allt på en rad".to_string());
     }
-    domain::clean_text("text", s, NAME_MAX).map_err(|e| e.0)
+    domain::clean_text("texten", s, NAME_MAX).map_err(|e| e.0)
 }
 
 /// Notes keep their line breaks (Alt+Enter in Excel is how people write
@@ -1075,12 +1079,12 @@ fn notes_text(s: &str) -> Result<String, String> {
     let unified = s.replace("\r\n", "\n").replace('\r', "\n");
     if let Some(c) = unified.chars().find(|&c| c.is_control() && c != '\n') {
         return Err(format!(
-            "text contains a control character (U+{:04X})",
+            "texten innehåller ett styrtecken (U+{:04X})",
             u32::from(c)
         ));
     }
     if unified.chars().count() > NOTES_MAX {
-        return Err(format!("text is longer than {NOTES_MAX} characters"));
+        return Err(format!("texten är längre än {NOTES_MAX} tecken"));
     }
     Ok(unified)
 }
@@ -1136,7 +1140,11 @@ mod tests {
         assert_eq!(d("2022-01-01 00:00").unwrap(), "2022-01-01");
         assert_eq!(d("2022-01-01 00:00:00").unwrap(), "2022-01-01");
         assert_eq!(d("2022-01-01T00:00:00").unwrap(), "2022-01-01");
-        assert!(d("2022-01-01 13:15").unwrap_err().contains("time of day"));
+        assert!(
+            d("2022-01-01 13:15")
+                .unwrap_err()
+                .contains("\"2022-01-01 13:15\" har ett klockslag; skriv bara datumet")
+        );
         assert!(d("1/1/2022").unwrap_err().contains("ÅÅÅÅ-MM-DD"));
         assert!(d("2022-02-30").is_err());
     }
@@ -1393,7 +1401,7 @@ mod tests {
         assert_eq!(parsed.notes, vec![WINDOWS_1252_NOTE.to_string()]);
         assert_eq!(
             parsed.notes[0],
-            "converted from Windows-1252 (save as 'CSV UTF-8' to avoid this)"
+            "konverterad från Windows-1252 (spara som 'CSV UTF-8' så slipper du det)"
         );
         assert_eq!(parsed.rows[0].partnership, fritidsbanken());
     }
@@ -1435,30 +1443,42 @@ mod tests {
         let long_notes = "x".repeat(2001);
         // (what, file, line, column, part of the problem)
         let cases: Vec<(&str, Vec<u8>, usize, &str, &str)> = vec![
-            ("empty file", b"".to_vec(), 1, "file", "is empty"),
             (
-                "only blank lines",
-                b"\r\n \n".to_vec(),
+                "empty file",
+                b"".to_vec(),
                 1,
-                "file",
-                "is empty",
+                FILE,
+                "är tom; den ska ha en rubrikrad",
             ),
-            ("BOM only", b"\xEF\xBB\xBF".to_vec(), 1, "file", "is empty"),
+            ("only blank lines", b"\r\n \n".to_vec(), 1, FILE, "är tom"),
+            (
+                "BOM only",
+                b"\xEF\xBB\xBF".to_vec(),
+                1,
+                FILE,
+                "är tom; den ska ha en rubrikrad",
+            ),
             (
                 "header only",
                 format!("{EN}\n").into(),
                 1,
-                "file",
-                "no partnerships in file",
+                FILE,
+                "innehåller inga partnerskap",
             ),
-            ("UTF-16", b"\xFF\xFEi\0d\0".to_vec(), 1, "file", "UTF-16"),
-            ("xlsx", b"PK\x03\x04\x14\0".to_vec(), 1, "file", ".xlsx"),
+            ("UTF-16", b"\xFF\xFEi\0d\0".to_vec(), 1, FILE, "är UTF-16"),
+            (
+                "xlsx",
+                b"PK\x03\x04\x14\0".to_vec(),
+                1,
+                FILE,
+                "är en Excel-arbetsbok (.xlsx)",
+            ),
             (
                 "tab-separated",
                 EN.replace(';', "\t").into(),
                 1,
-                "file",
-                "tabs",
+                FILE,
+                "avgränsad med tabbar",
             ),
             (
                 "BOM then invalid UTF-8",
@@ -1469,15 +1489,15 @@ mod tests {
                 ]
                 .concat(),
                 2,
-                "file",
-                "not valid UTF-8",
+                FILE,
+                "är inte giltig UTF-8",
             ),
             (
                 "unknown column",
                 format!("{EN};Färg\n{OK};blå\n").into(),
                 1,
                 "Färg",
-                "unknown column; known columns are id (diarienummer), organisation",
+                "okänd kolumn; kända kolumner är id (diarienummer), organisation",
             ),
             (
                 "missing required column",
@@ -1489,70 +1509,70 @@ mod tests {
                 .into(),
                 1,
                 "start_date",
-                "required column is missing (name it one of: start_date, startdatum, start",
+                "en obligatorisk kolumn saknas (ge den ett av namnen: start_date, startdatum, start",
             ),
             (
                 "duplicate column under two names",
                 format!("{EN};Dnr\n{OK};RS/1\n").into(),
                 1,
                 "Dnr",
-                "duplicate column: column A \"id\" already is id",
+                "samma kolumn som kolumn A, \"id\" (båda är id)",
             ),
             (
                 "row with extra columns",
                 format!("{EN}\n{OK};extra\n").into(),
                 2,
-                "row",
-                "has 14 fields, header has 13",
+                ROW,
+                "har 14 celler men rubrikraden har 13",
             ),
             (
                 "row with too few columns",
                 format!("{EN}\nRS/1;Agera;kbn\n").into(),
                 2,
-                "row",
-                "has 3 fields, header has 13",
+                ROW,
+                "har 3 celler men rubrikraden har 13",
             ),
             (
                 "unclosed quote swallows the rest",
                 format!("{EN}\n{}\n{OK}\n", OK.replace("Anna Svensson", "\"Anna")).into(),
                 2,
-                "row",
-                "check that every opening \" is closed",
+                ROW,
+                "kontrollera att varje \" som inleder en cell också avslutas",
             ),
             (
                 "value under an unnamed column",
                 format!("{EN};\n{OK};oops\n").into(),
                 2,
-                "column N",
-                "has a value but no name",
+                "kolumn N",
+                "har ett värde men inget namn",
             ),
             (
                 "empty required cell",
                 one_row(&[(3, "  ")]).into(),
                 2,
                 "officer_name",
-                "is empty; a value is required",
+                "är tom; ett värde krävs",
             ),
             (
                 "bad officer e-mail",
                 one_row(&[(4, "anna@")]).into(),
                 2,
                 "officer_email",
-                "\"anna@\" is not a valid e-mail address",
+                "\"anna@\" är ingen giltig e-postadress (ingen domän efter @)",
             ),
             (
                 "bad deputy e-mail",
                 one_row(&[(6, "Bo <bo@example.org>")]).into(),
                 2,
                 "deputy_email",
-                "is not a valid e-mail address",
+                "\"Bo <bo@example.org>\" är ingen giltig e-postadress (skriv bara adressen, utan namn och <>)",
             ),
             (
                 "unknown committee",
                 one_row(&[(2, "xyz")]).into(),
                 2,
                 "committee",
-                "committee \"xyz\" is not configured; write one of: Kultur- och bildningsnämnden (kbn), Hälso- och sjukvårdsnämnden (hsn)",
+                "nämnden \"xyz\" finns inte i konfigurationen; skriv en av: Kultur- och bildningsnämnden (kbn), Hälso- och sjukvårdsnämnden (hsn)",
             ),
             (
                 // Neither a key nor a configured name: the list helps more
@@ -1561,126 +1581,126 @@ mod tests {
                 one_row(&[(2, "Kultur och bildning")]).into(),
                 2,
                 "committee",
-                "\"Kultur och bildning\" is not configured; write one of",
+                "\"Kultur och bildning\" finns inte i konfigurationen; skriv en av",
             ),
             (
                 "date not in the calendar",
                 one_row(&[(5, "2026-02-30")]).into(),
                 2,
                 "start_date",
-                "2026-02-30 is not a date in the calendar",
+                "2026-02-30 är inget datum i kalendern",
             ),
             (
                 "date in another format",
                 one_row(&[(8, "31/12/2027")]).into(),
                 2,
                 "end_date",
-                "is ambiguous (day and month cannot be told apart)",
+                "är tvetydigt (dag och månad går inte att skilja åt)",
             ),
             (
                 "end before start",
                 one_row(&[(8, "2023-12-31")]).into(),
                 2,
                 "end_date",
-                "end date 2023-12-31 is not after start date 2024-01-01 (end must be after start)",
+                "slutdatumet 2023-12-31 ligger inte efter startdatumet 2024-01-01; en överenskommelse måste sluta efter att den har börjat",
             ),
             (
                 "end on the start date",
                 one_row(&[(8, "2024-01-01")]).into(),
                 2,
                 "end_date",
-                "end must be after start",
+                "slutdatumet 2024-01-01 ligger inte efter startdatumet 2024-01-01",
             ),
             (
                 "negative amount",
                 one_row(&[(9, "-5 000")]).into(),
                 2,
                 "annual_amount",
-                "amount \"-5 000\" is negative",
+                "beloppet \"-5 000\" är negativt",
             ),
             (
                 "amount that is not a number",
                 one_row(&[(9, "en miljon")]).into(),
                 2,
                 "annual_amount",
-                "is not a number of kronor",
+                "är inget belopp i kronor",
             ),
             (
                 "check-ins that do not divide 12",
                 one_row(&[(10, "5")]).into(),
                 2,
                 "checkins_per_year",
-                "must divide 12",
+                "ska gå jämnt upp i 12",
             ),
             (
                 "check-ins not a number",
                 one_row(&[(10, "fyra")]).into(),
                 2,
                 "checkins_per_year",
-                "\"fyra\" is not a whole number",
+                "\"fyra\" är inget heltal",
             ),
             (
                 "notice months out of range",
                 one_row(&[(11, "61")]).into(),
                 2,
                 "notice_months",
-                "write a whole number of months from 1 to 60",
+                "skriv ett helt antal månader från 1 till 60",
             ),
             (
                 "notice months zero",
                 one_row(&[(11, "0")]).into(),
                 2,
                 "notice_months",
-                "\"0\" is not a notice period",
+                "\"0\" är ingen uppsägningstid",
             ),
             (
                 "control character in organisation",
                 one_row(&[(1, "Agera\u{7}")]).into(),
                 2,
                 "organisation",
-                "contains a control character",
+                "texten innehåller ett styrtecken",
             ),
             (
                 "line break in officer name",
                 one_row(&[(3, "\"Anna\nSvensson\"")]).into(),
                 2,
                 "officer_name",
-                "contains a line break",
+                "innehåller en radbrytning; skriv allt på en rad",
             ),
             (
                 "control character in notes",
                 one_row(&[(12, "a\u{1b}b")]).into(),
                 2,
                 "notes",
-                "control character (U+001B)",
+                "texten innehåller ett styrtecken (U+001B)",
             ),
             (
                 "organisation too long",
                 one_row(&[(1, &too_long)]).into(),
                 2,
                 "organisation",
-                "longer than 200 characters",
+                "texten är längre än 200 tecken",
             ),
             (
                 "notes too long",
                 one_row(&[(12, &long_notes)]).into(),
                 2,
                 "notes",
-                "longer than 2000 characters",
+                "texten är längre än 2000 tecken",
             ),
             (
                 "id with a tab",
                 one_row(&[(0, "RS/1\tx")]).into(),
                 2,
                 "id",
-                "contains a control character",
+                "partnerskapets id \"RS/1\\tx\" innehåller ett styrtecken",
             ),
             (
                 "duplicate id",
                 format!("{EN}\n{OK}\n\n{OK}\n").into(),
                 4,
                 "id",
-                "duplicate id \"RS/2023:145\"; it is first used on line 2",
+                "id \"RS/2023:145\" står redan på rad 2; ett id får bara finnas på en rad",
             ),
             (
                 // The column is named as the user wrote it.
@@ -1688,7 +1708,7 @@ mod tests {
                 format!("{SV}\n{}\n", OK.replace("2024-01-01", "2024-13-01")).into(),
                 2,
                 "Startdatum",
-                "not a date in the calendar",
+                "2024-13-01 är inget datum i kalendern",
             ),
         ];
         for (what, bytes, line, column, problem) in cases {
@@ -1702,6 +1722,29 @@ mod tests {
                 got[0].problem
             );
         }
+    }
+
+    /// Issue 22: unknown headers are listed once each, the expected headers
+    /// once and whole (the last one too).
+    #[test]
+    fn unknown_headers_once_with_the_whole_list_once() {
+        let file = format!("{EN};Färg;Ljud\n{OK};;\n");
+        let got = problems(file.as_bytes());
+        let shown: Vec<String> = got.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 2, "{shown:#?}");
+        assert!(
+            shown[0].starts_with(
+                "rad 1: Färg: okänd kolumn; kända kolumner är id (diarienummer), organisation (idéburen part),"
+            ),
+            "{}",
+            shown[0]
+        );
+        assert!(
+            shown[0].ends_with("last_committee_followup_paragraph (nämndsuppföljning §)"),
+            "{}",
+            shown[0]
+        );
+        assert_eq!(shown[1], "rad 1: Ljud: okänd kolumn");
     }
 
     #[test]
@@ -1727,7 +1770,7 @@ mod tests {
             (3, "end_date"),
             (5, "id"),
             (5, "officer_name"),
-            (6, "row"),
+            (6, ROW),
         ]
         .into_iter()
         .map(|(l, c)| (l, c.to_string()))
@@ -1737,10 +1780,10 @@ mod tests {
 
     #[test]
     fn display_is_line_column_problem() {
-        let p = RowProblem::new(7, "Startdatum", "2026-02-30 is not a date in the calendar");
+        let p = RowProblem::new(7, "Startdatum", "2026-02-30 är inget datum i kalendern");
         assert_eq!(
             p.to_string(),
-            "7: Startdatum: 2026-02-30 is not a date in the calendar"
+            "rad 7: Startdatum: 2026-02-30 är inget datum i kalendern"
         );
     }
 

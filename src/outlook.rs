@@ -76,10 +76,6 @@ pub fn next_send(cfg: &Config, now: &Now) -> Option<DateTime<Utc>> {
     })
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// "52 påminnelser till 9 personer" for the recipients of the reminders.
 pub fn reminders_sv<'a>(recipients: impl IntoIterator<Item = &'a str>) -> String {
     let mut n = 0;
@@ -90,8 +86,8 @@ pub fn reminders_sv<'a>(recipients: impl IntoIterator<Item = &'a str>) -> String
     }
     format!(
         "{} till {}",
-        plural(n, "påminnelse", "påminnelser"),
-        plural(people.len(), "person", "personer")
+        crate::words::count(n, "påminnelse", "påminnelser"),
+        crate::words::count(people.len(), "person", "personer")
     )
 }
 

@@ -13,10 +13,10 @@ use crate::store::{NewEvent, Store, StoreError};
 pub fn reference(field: &str, s: &str) -> Result<String, String> {
     let t = clean_text(field, s, 64).map_err(|e| e.0)?;
     if t.is_empty() {
-        return Err(format!("{field} is empty"));
+        return Err(format!("{field} är tomt"));
     }
     if t.contains(['<', '>']) {
-        return Err(format!("{field} {t:?} contains < or >"));
+        return Err(format!("{field} {t:?} innehåller < eller >"));
     }
     Ok(t)
 }
@@ -37,12 +37,12 @@ pub fn check(
     // One day of slack for a time zone or a clock set slightly wrong.
     if on > today + Duration::days(1) {
         return Err(format!(
-            "--on {on} is after tomorrow ({today} today): record what has happened"
+            "--on {on} ligger efter i morgon (i dag är det {today}): registrera det som har hänt"
         ));
     }
     if on < p.start {
         return Err(format!(
-            "--on {on} is before the agreement started ({})",
+            "--on {on} ligger före överenskommelsens start ({})",
             p.start
         ));
     }
@@ -54,7 +54,7 @@ pub fn check(
                 && end <= on
             {
                 return Err(format!(
-                    "{} has already ended ({end}); a notice cannot be given",
+                    "överenskommelsen {} har redan upphört ({end}); den kan inte sägas upp",
                     p.id
                 ));
             }
@@ -62,29 +62,29 @@ pub fn check(
         EventKind::AgreementExtended { new_end } => {
             let Some(current) = end else {
                 return Err(format!(
-                    "{} runs until further notice and has no end date to extend",
+                    "överenskommelsen {} gäller tills vidare och har inget slutdatum att förlänga",
                     p.id
                 ));
             };
             if *new_end <= current {
                 return Err(format!(
-                    "--new-end {new_end} is not after the current end {current}"
+                    "--new-end {new_end} ligger inte efter nuvarande slutdatum {current}"
                 ));
             }
         }
         EventKind::Retraction { event } => {
             let Some(target) = events.iter().find(|e| e.id == *event) else {
                 return Err(format!(
-                    "event #{event} does not exist for {} (see `iopd show {}`)",
+                    "händelse #{event} finns inte för {} (se `iopd show {}`)",
                     p.id, p.id
                 ));
             };
             if target.retracted {
-                return Err(format!("event #{event} is already retracted"));
+                return Err(format!("händelse #{event} är redan ångrad"));
             }
         }
         EventKind::CheckpointWaived { .. } if target.is_none() => {
-            return Err("a waiver needs the checkpoint it closes (--for KEY)".into());
+            return Err("en avskrivning behöver kontrollpunkten den stänger (--for KEY)".into());
         }
         _ => {}
     }

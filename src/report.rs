@@ -42,9 +42,9 @@ pub enum Format {
 pub enum ReportError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot render the report: {0}")]
+    #[error("rapporten kan inte skapas: {0}")]
     Render(#[from] MailError),
-    #[error("cannot write the report: {0}")]
+    #[error("rapporten kan inte skrivas: {0}")]
     Write(String),
 }
 

@@ -5,22 +5,27 @@
 
 use chrono::{Datelike, NaiveDate};
 
+/// A count with its noun in the right number: `plural(1, "rad", "rader")`
+/// is "1 rad", `plural(0, "rad", "rader")` "0 rader" (Swedish takes the
+/// singular for one only).
+pub fn plural(n: impl Into<i64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n.abs() == 1 { one } else { many })
+}
+
+/// [`plural`] for a `usize` count (lengths of lists).
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    plural(i64::try_from(n).unwrap_or(i64::MAX), one, many)
+}
+
 /// "1 dag", "2 dagar", "0 dagar".
 pub fn days(n: i64) -> String {
-    if n.abs() == 1 {
-        format!("{n} dag")
-    } else {
-        format!("{n} dagar")
-    }
+    plural(n, "dag", "dagar")
 }
 
 /// "1 gång", "9 gånger".
 pub fn times(n: i64) -> String {
-    if n.abs() == 1 {
-        format!("{n} gång")
-    } else {
-        format!("{n} gånger")
-    }
+    plural(n, "gång", "gånger")
 }
 
 /// Where `due` lies from `today`: "om 3 dagar", "i morgon", "i dag",
@@ -130,6 +135,11 @@ mod tests {
         assert_eq!(times(9), "9 gånger");
         assert_eq!(late(1), "Försenad 1 dag");
         assert_eq!(late(7), "Försenad 7 dagar");
+        assert_eq!(plural(1, "rad", "rader"), "1 rad");
+        assert_eq!(plural(2, "rad", "rader"), "2 rader");
+        assert_eq!(plural(0, "problem", "problem"), "0 problem");
+        assert_eq!(count(1, "händelse", "händelser"), "1 händelse");
+        assert_eq!(count(3, "händelse", "händelser"), "3 händelser");
     }
 
     #[test]

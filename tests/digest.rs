@@ -560,7 +560,7 @@ fn report_arguments_are_checked() {
     ]);
     assert!(
         r.stderr
-            .contains("--from 2026-05-01 is after --to 2026-04-01"),
+            .contains("--from 2026-05-01 ligger efter --to 2026-04-01"),
         "{}",
         r.stderr
     );
@@ -609,14 +609,15 @@ fn report_arguments_are_checked() {
         "2026-12-31",
     ]);
     assert!(
-        r.stderr.contains("--from 2026-07-01 is after today"),
+        r.stderr
+            .contains("--from 2026-07-01 ligger efter i dag (2026-06-01)"),
         "{}",
         r.stderr
     );
     let r = w.refused(&["report", "--now", "2026-06-01", "--committee", "kfn"]);
     assert!(
         r.stderr
-            .contains("--committee kfn is not configured (known: hsn, kbn)"),
+            .contains("--committee kfn finns inte i konfigurationen (kända: hsn, kbn)"),
         "{}",
         r.stderr
     );

@@ -82,7 +82,8 @@ fn ids_that_print_the_same_are_the_same() {
         );
         let r = w.refused(&["import", path_str(&csv), "--now", "2026-04-01"]);
         assert!(
-            r.stderr.contains("duplicate id"),
+            r.stderr
+                .contains(": rad 3: id: id \"SN 2021/0312\" står redan på rad 2; ett id får bara finnas på en rad"),
             "{backend:?}: {}",
             r.stderr
         );

@@ -199,7 +199,7 @@ fn plan_json_on_both_backends() {
         let r = w.refused(&["plan", "--committee", "xyz"]);
         assert!(
             r.stderr
-                .contains("--committee xyz is not configured (known: hsn, kbn)"),
+                .contains("--committee xyz finns inte i konfigurationen (kända: hsn, kbn)"),
             "{}",
             r.stderr
         );
@@ -259,6 +259,15 @@ fn plan_ics_parses_with_an_independent_parser() {
         .unwrap();
     let start = f.properties.iter().find(|p| p.name == "DTSTART").unwrap();
     assert_eq!(start.value.as_deref(), Some("20261112"));
+    // The status in the description in the reader's words (due 2026-11-12,
+    // no evidence, looked at on 2026-11-23), not the JSON's machine word.
+    let description = f
+        .properties
+        .iter()
+        .find(|p| p.name == "DESCRIPTION")
+        .and_then(|p| p.value.clone())
+        .unwrap_or_default();
+    assert!(description.contains("Status: försenad"), "{description}");
     assert!(out.lines().all(|l| l.len() <= 75), "folded at 75 octets");
 }
 
@@ -285,7 +294,12 @@ fn plan_table_and_bad_arguments() {
     );
     assert!(t.contains("kontrollpunkter (i dag 2026-11-23"), "{t}");
     let r = w.refused(&["plan", "--now", "2026-11-23", "--until", "2026-01-01"]);
-    assert!(r.stderr.contains("before today"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--until 2026-01-01 ligger före i dag (2026-11-23)"),
+        "{}",
+        r.stderr
+    );
     let r = w.run(&["plan", "--days", "5", "--until", "2027-01-01"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     let r = w.refused(&["plan", "--now", "igår"]);

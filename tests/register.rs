@@ -44,12 +44,12 @@ fn check_config_lists_every_problem_at_once() {
     let r = w.refused(&["check-config"]);
     let e = &r.stderr;
     for expected in [
-        "roles.jurist.email: \"jurist.example.org\" is not a valid e-mail address",
+        "roles.jurist.email: \"jurist.example.org\" är ingen giltig e-postadress",
         "committees.kbn.submission_dayz: unknown key",
         "committees.kbn.submission_days: missing",
-        "policy.checkins_per_year: check-ins per year must divide 12",
+        "policy.checkins_per_year: avstämningar per år ska gå jämnt upp i 12",
         "body.time_zone: \"Europe/Stockholmm\" is not an IANA time zone",
-        "committees.kbn.meetings[0]: 2026-02-30 is not a date in the calendar",
+        "committees.kbn.meetings[0]: 2026-02-30 är inget datum i kalendern",
         "database.max_connections:",
     ] {
         assert!(e.contains(expected), "missing {expected:?} in:\n{e}");
@@ -191,13 +191,13 @@ fn import_list_show_and_reimport_on_both_backends() {
         let csv = support::example_csv();
         let dry = w.ok(&["import", path_str(&csv), "--dry-run", "--now", "2026-09-01"]);
         assert!(
-            dry.stdout.contains("would add: KUB/2021:101"),
+            dry.stdout.contains("skulle läggas till: KUB/2021:101"),
             "{}",
             dry.stdout
         );
         assert!(
             dry.stdout
-                .contains("9 to add, 0 to change, 0 unchanged (dry run: nothing written)"),
+                .contains("9 rader; att lägga till: 9, att ändra: 0, oförändrade: 0 (provkörning: ingenting har skrivits)"),
             "{}",
             dry.stdout
         );
@@ -210,7 +210,8 @@ fn import_list_show_and_reimport_on_both_backends() {
 
         let r = w.ok(&["import", path_str(&csv), "--now", "2026-09-01"]);
         assert!(
-            r.stdout.contains("9 added, 0 changed, 0 unchanged"),
+            r.stdout
+                .contains("9 rader; nya: 9, ändrade: 0, oförändrade: 0\n"),
             "{}",
             r.stdout
         );
@@ -238,19 +239,20 @@ fn import_list_show_and_reimport_on_both_backends() {
         let r = w.ok(&["import", path_str(&f), "--dry-run", "--now", "2026-09-02"]);
         assert!(
             r.stdout
-                .contains("would change: HSN/2023:045: organisation Frykcenter → Frykcentret\n"),
+                .contains("skulle ändras: HSN/2023:045: organisation Frykcenter → Frykcentret\n"),
             "{}",
             r.stdout
         );
         let r = w.ok(&["import", path_str(&f), "--now", "2026-09-02"]);
         assert!(
             r.stdout
-                .contains("changed: HSN/2023:045: organisation Frykcenter → Frykcentret"),
+                .contains("ändrat: HSN/2023:045: organisation Frykcenter → Frykcentret"),
             "{}",
             r.stdout
         );
         assert!(
-            r.stdout.contains("0 added, 1 changed, 8 unchanged"),
+            r.stdout
+                .contains("9 rader; nya: 0, ändrade: 1, oförändrade: 8"),
             "{}",
             r.stdout
         );
@@ -259,7 +261,7 @@ fn import_list_show_and_reimport_on_both_backends() {
 
         let table = w.ok(&["partnerships"]).stdout;
         assert!(
-            table.contains("Frykcentret") && table.contains("9 partnerships"),
+            table.contains("Frykcentret") && table.contains("\n9 partnerskap\n"),
             "{table}"
         );
         let show = w.ok(&["show", "KUB/2024:140"]).stdout;
@@ -272,7 +274,7 @@ fn import_list_show_and_reimport_on_both_backends() {
         let r = w.refused(&["show", "NOPE/1"]);
         assert!(
             r.stderr
-                .contains("partnership NOPE/1 is not in the register"),
+                .contains("partnerskapet NOPE/1 finns inte i registret"),
             "{}",
             r.stderr
         );
@@ -298,13 +300,15 @@ fn a_bad_file_is_refused_whole_with_every_problem() {
         let r = w.refused(&["import", path_str(&f), "--now", "2026-09-01"]);
         let name = path_str(&f);
         for expected in [
-            format!("{name}:3: committee: committee \"xyz\" is not configured"),
-            format!("{name}:3: start_date: 2026-02-30 is not a date in the calendar"),
-            format!("{name}:4: id: "),
-            format!("{name}:4: officer_email: "),
-            format!("{name}:4: end_date: "),
-            format!("{name}:4: annual_amount: "),
-            format!("{name}:5: row: "),
+            format!("{name}: rad 3: committee: nämnden \"xyz\" finns inte i konfigurationen"),
+            format!("{name}: rad 3: start_date: 2026-02-30 är inget datum i kalendern"),
+            format!("{name}: rad 4: id: id \"A1\" står redan på rad 2"),
+            format!("{name}: rad 4: officer_email: \"cilla@example\" är ingen giltig e-postadress"),
+            format!(
+                "{name}: rad 4: end_date: slutdatumet 2025-01-01 ligger inte efter startdatumet 2026-01-01"
+            ),
+            format!("{name}: rad 4: annual_amount: beloppet \"-5\" är negativt"),
+            format!("{name}: rad 5: raden: har 9 celler men rubrikraden har 8"),
         ] {
             assert!(
                 r.stderr.contains(&expected),
@@ -312,7 +316,9 @@ fn a_bad_file_is_refused_whole_with_every_problem() {
                 r.stderr
             );
         }
-        assert!(r.stderr.contains("nothing was imported"));
+        assert!(r.stderr.contains(&format!(
+            "{name}: filen togs inte emot, ingenting har importerats (7 problem):"
+        )));
         let list = json(&w.ok(&["partnerships", "--format", "json"]).stdout);
         assert_eq!(
             list.as_array().unwrap().len(),
@@ -333,7 +339,8 @@ fn csv_edge_cases() {
     let f = w.write("ansi.csv", &bytes);
     let r = w.ok(&["import", path_str(&f), "--now", "2026-09-01"]);
     assert!(
-        r.stderr.contains("converted from Windows-1252"),
+        r.stderr
+            .contains("ansi.csv: obs: konverterad från Windows-1252"),
         "{}",
         r.stderr
     );
@@ -351,10 +358,19 @@ fn csv_edge_cases() {
 
     let missing = w.write("missing.csv", "id;organisation;committee\nX;Y;kbn\n");
     let r = w.refused(&["import", path_str(&missing)]);
-    assert!(r.stderr.contains(":1: officer_email: "), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("missing.csv: rad 1: officer_email: en obligatorisk kolumn saknas"),
+        "{}",
+        r.stderr
+    );
 
     let r = w.refused(&["import", path_str(&w.path("nonexistent.csv"))]);
-    assert!(r.stderr.contains("cannot read the file"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("nonexistent.csv: filen kan inte läsas"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -365,8 +381,7 @@ fn usage_errors_exit_2() {
     let r = w.run(&["record", "checkin-held", "-p", "X", "--on", "2026-02-30"]);
     assert_eq!(r.code, 2);
     assert!(
-        r.stderr
-            .contains("2026-02-30 is not a date in the calendar"),
+        r.stderr.contains("2026-02-30 är inget datum i kalendern"),
         "{}",
         r.stderr
     );
@@ -392,7 +407,7 @@ fn record_events_and_refuse_bad_ones_on_both_backends() {
         ]);
         assert!(
             r.stdout.contains(
-                "recorded event #1: checkin_held for KUB/2021:101 on 2027-03-02 (by testare)"
+                "händelse #1 registrerad: checkin_held för KUB/2021:101 den 2027-03-02 (av testare)"
             ),
             "{}",
             r.stdout
@@ -444,7 +459,7 @@ fn record_events_and_refuse_bad_ones_on_both_backends() {
         let r = w.refused(&["record", "checkin-held", "-p", "NOPE/1", "--now", now]);
         assert!(
             r.stderr
-                .contains("partnership NOPE/1 is not in the register"),
+                .contains("partnerskapet NOPE/1 finns inte i registret"),
             "{}",
             r.stderr
         );
@@ -458,7 +473,12 @@ fn record_events_and_refuse_bad_ones_on_both_backends() {
             "--now",
             now,
         ]);
-        assert!(r.stderr.contains("after tomorrow"), "{}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("--on 2027-03-12 ligger efter i morgon (i dag är det 2027-03-10)"),
+            "{}",
+            r.stderr
+        );
         let r = w.refused(&[
             "record",
             "retraction",
@@ -470,7 +490,8 @@ fn record_events_and_refuse_bad_ones_on_both_backends() {
             now,
         ]);
         assert!(
-            r.stderr.contains("event #99 does not exist"),
+            r.stderr
+                .contains("händelse #99 finns inte för KUB/2021:101"),
             "{}",
             r.stderr
         );
@@ -486,8 +507,7 @@ fn record_events_and_refuse_bad_ones_on_both_backends() {
             now,
         ]);
         assert!(
-            r.stderr
-                .contains("event #3 does not exist for KUB/2021:101"),
+            r.stderr.contains("händelse #3 finns inte för KUB/2021:101"),
             "{}",
             r.stderr
         );
@@ -501,7 +521,7 @@ fn record_events_and_refuse_bad_ones_on_both_backends() {
             "--now",
             now,
         ]);
-        assert!(r.stderr.contains("--diarienummer is empty"), "{}", r.stderr);
+        assert!(r.stderr.contains("--diarienummer är tomt"), "{}", r.stderr);
         let r = w.refused(&[
             "record",
             "committee-followup-reported",
@@ -517,7 +537,7 @@ fn record_events_and_refuse_bad_ones_on_both_backends() {
             now,
         ]);
         assert!(
-            r.stderr.contains("needs --amount and --amount-from"),
+            r.stderr.contains("kräver --amount och --amount-from"),
             "{}",
             r.stderr
         );
@@ -532,7 +552,8 @@ fn record_events_and_refuse_bad_ones_on_both_backends() {
             now,
         ]);
         assert!(
-            r.stderr.contains("before the agreement started"),
+            r.stderr
+                .contains("--on 2024-09-01 ligger före överenskommelsens start (2024-10-01)"),
             "{}",
             r.stderr
         );
@@ -558,7 +579,11 @@ fn record_events_and_refuse_bad_ones_on_both_backends() {
             "--now",
             now,
         ]);
-        assert!(r.stderr.contains("already retracted"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("händelse #1 är redan ångrad"),
+            "{}",
+            r.stderr
+        );
         let show = json(&w.ok(&["show", "KUB/2021:101", "--format", "json"]).stdout);
         let events = show["events"].as_array().unwrap();
         assert_eq!(events.len(), 4, "{show}");
@@ -571,7 +596,7 @@ fn record_events_and_refuse_bad_ones_on_both_backends() {
         assert!(
             text.contains("committee_followup_reported")
                 && text.contains("§ 45")
-                && text.contains("by Karin"),
+                && text.contains("av Karin via cli"),
             "{text}"
         );
 
@@ -601,7 +626,8 @@ fn record_events_and_refuse_bad_ones_on_both_backends() {
             now,
         ]);
         assert!(
-            r.stderr.contains("has already ended (2027-01-05)"),
+            r.stderr
+                .contains("HSN/2023:201 har redan upphört (2027-01-05)"),
             "{}",
             r.stderr
         );
@@ -678,7 +704,7 @@ fn record_names_who_ran_it_and_always_exits_promptly() {
         .env_remove("SUDO_USER");
     let r = support::Run::from(cmd.output().unwrap());
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains(&format!("(by {me})")), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("(av {me})")), "{}", r.stdout);
 
     for i in 0..500 {
         let started = std::time::Instant::now();
@@ -751,20 +777,22 @@ fn history_columns_bring_in_what_has_happened_once() {
         ]);
         assert!(
             dry.stdout
-                .contains("1 to add, 0 to change, 0 unchanged, 3 past events to record"),
+                .contains("1 rad; att lägga till: 1, att ändra: 0, oförändrade: 0, tidigare händelser att registrera: 3 (provkörning"),
             "{backend:?}: {}",
             dry.stdout
         );
         let r = w.ok(&["import", path_str(&file), "--now", "2026-12-01"]);
         assert!(
-            r.stdout.contains("3 past events recorded"),
+            r.stdout.contains("tidigare händelser registrerade: 3\n"),
             "{backend:?}: {}",
             r.stdout
         );
         let again = w.ok(&["import", path_str(&file), "--now", "2026-12-02"]);
         assert!(
-            again.stdout.contains("0 added, 0 changed, 1 unchanged")
-                && !again.stdout.contains("past events"),
+            again
+                .stdout
+                .contains("1 rad; nya: 0, ändrade: 0, oförändrade: 1\n")
+                && !again.stdout.contains("tidigare händelser"),
             "{backend:?}: re-import adds nothing: {}",
             again.stdout
         );
@@ -816,7 +844,9 @@ fn history_columns_bring_in_what_has_happened_once() {
     );
     let r = w.refused(&["import", path_str(&bad), "--now", "2026-12-01"]);
     assert!(
-        r.stderr.contains("Årsredovisning dnr: is empty"),
+        r.stderr.contains(
+            "Årsredovisning dnr: är tom; en registrerad årsredovisning behöver sitt diarienummer"
+        ),
         "{}",
         r.stderr
     );
@@ -826,7 +856,8 @@ fn history_columns_bring_in_what_has_happened_once() {
     );
     let r = w.refused(&["import", path_str(&future), "--now", "2026-12-01"]);
     assert!(
-        r.stderr.contains("2027-10-15 is after today"),
+        r.stderr
+            .contains("2027-10-15 ligger efter i dag (2026-12-01)"),
         "{}",
         r.stderr
     );
@@ -892,4 +923,85 @@ fn the_import_says_what_the_first_send_brings() {
         "{}",
         r.stdout
     );
+}
+
+/// Issue 22, item 3: "a register with years of history and no history
+/// columns sends each person one reminder mail on the first send day". The
+/// example register (agreements from 2021 on, tracked since 2026-01-01, no
+/// `last_*` columns) and the first tick ever, on a Monday at 08:05: each
+/// person gets one mail of the day carrying every reminder the dry run
+/// promised them; besides those only calendar entries and the secretaries'
+/// heads-up arrive.
+#[test]
+fn the_first_send_day_brings_each_person_one_mail() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let smtp = support::smtp::SmtpServer::start();
+    let mut w = World::new(Backend::Sqlite);
+    w.use_smtp(smtp.port);
+    w.import_example();
+    // 2026-09-07 is a Monday and a working day, the first after the import.
+    let now = "2026-09-07T08:05";
+
+    // What the dry run promises: person → the outbox keys of their reminders
+    // (`checkpoint|due|stage|person`, as a mail of the day lists its items).
+    let dry = w.ok(&["tick", "--now", now, "--dry-run"]);
+    let mut promised: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for l in dry.stdout.lines() {
+        // "would send d-7 (Påminnelse) of KEY due DATE to PERSON (role)[ late]"
+        let Some(rest) = l.strip_prefix("would send d") else {
+            continue;
+        };
+        let stage = format!("d{}", rest.split(' ').next().unwrap());
+        let (_, after) = rest.split_once(" of ").expect(l);
+        let (key, after) = after.split_once(" due ").expect(l);
+        let (due, after) = after.split_once(" to ").expect(l);
+        let person = after.split(' ').next().unwrap().to_string();
+        let item = format!("{key}|{due}|{stage}|{person}");
+        assert!(
+            promised.entry(person).or_default().insert(item),
+            "a reminder promised twice: {l}"
+        );
+    }
+    let reminders: usize = promised.values().map(BTreeSet::len).sum();
+    // Years of history and no evidence: plenty is overdue on day one.
+    assert!(
+        promised.len() > 3 && reminders > promised.len(),
+        "{}",
+        dry.stdout
+    );
+    assert!(smtp.received().is_empty(), "the dry run sent nothing");
+
+    w.ok(&["tick", "--now", now]);
+    let mails: Vec<support::mail::Mail> =
+        smtp.received().iter().map(support::mail::parse).collect();
+    let mut days: BTreeMap<String, Vec<&support::mail::Mail>> = BTreeMap::new();
+    for m in &mails {
+        if m.key.starts_with("day|") {
+            assert_eq!(m.to.len(), 1, "{}: one person per mail", m.key);
+            days.entry(m.to[0].clone()).or_default().push(m);
+        } else if m.key.contains("|invite-") {
+            assert_eq!(m.calendar_method, "REQUEST", "{}", m.key);
+        } else {
+            assert!(
+                m.key.starts_with("heads-up|"),
+                "{}: neither a mail of the day, a calendar entry nor a heads-up ({})",
+                m.key,
+                m.subject
+            );
+        }
+    }
+    for (person, items) in &promised {
+        let got = days.get(person).map_or(&[][..], Vec::as_slice);
+        assert_eq!(got.len(), 1, "{person}: {} mails of the day", got.len());
+        let carried: BTreeSet<String> = got[0].items.iter().cloned().collect();
+        assert_eq!(got[0].items.len(), items.len(), "{person}: {}", got[0].key);
+        assert_eq!(&carried, items, "{person}: {}", got[0].key);
+    }
+    let unpromised: Vec<&String> = days.keys().filter(|p| !promised.contains_key(*p)).collect();
+    assert!(
+        unpromised.is_empty(),
+        "mails of the day nobody was promised: {unpromised:?}"
+    );
+    let carried: usize = days.values().flatten().map(|m| m.items.len()).sum();
+    assert_eq!(carried, reminders, "the dry run's count arrived");
 }

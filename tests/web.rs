@@ -757,7 +757,8 @@ async fn a_persons_calendar_feed_holds_their_open_checkpoints_until_revoked() {
         let r = w.run(&["feed-revoke", "--email", "olle"]);
         assert_eq!(r.code, 2, "{}", r.stderr);
         assert!(
-            r.stderr.contains("--email") && r.stderr.contains("not a valid e-mail address"),
+            r.stderr.contains("--email")
+                && r.stderr.contains("\"olle\" är ingen giltig e-postadress"),
             "{}",
             r.stderr
         );

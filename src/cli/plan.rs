@@ -162,7 +162,7 @@ impl Picked {
         }
         let Some((calendar, policy)) = rules.get(&p.committee) else {
             eprintln!(
-                "warning: {} belongs to committee {:?}, which is not configured; skipped",
+                "varning: {} hör till nämnden {:?}, som inte finns i konfigurationen; hoppas över",
                 p.id,
                 p.committee.as_str()
             );
@@ -438,7 +438,7 @@ pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
         (None, d) => today + Duration::days(i64::from(d.unwrap_or(90))),
     };
     if until < today {
-        bail!("--until {until} is before today ({today})");
+        bail!("--until {until} ligger före i dag ({today})");
     }
     let committee = match &args.committee {
         Some(k) => {
@@ -446,7 +446,7 @@ pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
                 CommitteeKey::parse(k).map_err(|e| anyhow::anyhow!("--committee: {}", e.0))?;
             if !cfg.committees.contains_key(&key) {
                 bail!(
-                    "--committee {key} is not configured (known: {})",
+                    "--committee {key} finns inte i konfigurationen (kända: {})",
                     known_committees(&cfg)
                 );
             }
@@ -481,7 +481,7 @@ pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
                             too_many = picked.add(&rules, &sel, p, &events).err();
                         }
                     },
-                    |e| eprintln!("warning: skipped: {e}"),
+                    |e| eprintln!("varning: hoppas över: {e}"),
                 )
                 .await?
         }
@@ -489,7 +489,7 @@ pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
     store.close().await;
     if too_many.is_some() {
         bail!(
-            "too many checkpoints to sort; narrow the selection with --until, --committee or --status"
+            "för många kontrollpunkter att sortera; begränsa urvalet med --until, --committee eller --status"
         );
     }
     picked.sort();
@@ -576,7 +576,7 @@ fn ics_event(cfg: &Config, r: &PlanRow<'_>, now: chrono::DateTime<chrono::Utc>) 
         r.kind.label_sv(),
         r.organisation,
         r.partnership,
-        r.status.name()
+        r.status.label_sv()
     );
     if let Some(m) = r.meeting {
         description.push_str(&format!(

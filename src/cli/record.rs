@@ -255,12 +255,12 @@ impl RecordEvent {
                     }
                     (DecisionArg::AmountChanged, _, _) => {
                         return Err(
-                            "--decision amount-changed needs --amount and --amount-from".into()
+                            "--decision amount-changed kräver --amount och --amount-from".into(),
                         );
                     }
                     _ => {
                         return Err(
-                            "--amount and --amount-from go only with --decision amount-changed"
+                            "--amount och --amount-from hör bara till --decision amount-changed"
                                 .into(),
                         );
                     }
@@ -307,7 +307,7 @@ impl RecordEvent {
             R::OfficerReplaced(a) => {
                 let name = clean_text("--name", &a.name, 200).map_err(|e| e.0)?;
                 if name.is_empty() {
-                    return Err("--name is empty".into());
+                    return Err("--name är tomt".into());
                 }
                 let email = Email::parse(&a.email).map_err(|e| format!("--email: {}", e.0))?;
                 let from = a.from.or(a.c.on);
@@ -321,7 +321,7 @@ impl RecordEvent {
             }
             R::OfficerAbsent(a) => {
                 if a.to < a.from {
-                    return Err(format!("--to {} is before --from {}", a.to, a.from));
+                    return Err(format!("--to {} ligger före --from {}", a.to, a.from));
                 }
                 (
                     a.c,
@@ -336,12 +336,12 @@ impl RecordEvent {
             R::CheckpointWaived(a) => {
                 if a.c.target.is_none() {
                     return Err(
-                        "checkpoint-waived needs --for KEY: the checkpoint it closes".into(),
+                        "checkpoint-waived kräver --for KEY: kontrollpunkten den stänger".into(),
                     );
                 }
                 let reason = clean_text("--reason", &a.reason, 500).map_err(|e| e.0)?;
                 if reason.is_empty() {
-                    return Err("--reason is empty: say why the checkpoint is waived".into());
+                    return Err("--reason är tomt: skriv varför kontrollpunkten skrivs av".into());
                 }
                 (a.c, EventKind::CheckpointWaived { reason })
             }
@@ -382,10 +382,10 @@ pub async fn record(config: &Path, args: RecordArgs) -> Result<()> {
     let target = event
         .target
         .as_deref()
-        .map(|t| format!(" for checkpoint {t}"))
+        .map(|t| format!(" för kontrollpunkt {t}"))
         .unwrap_or_default();
     println!(
-        "recorded event #{}: {} for {}{target} on {} (by {})",
+        "händelse #{} registrerad: {} för {}{target} den {} (av {})",
         event.id,
         event.kind.name(),
         event.partnership,

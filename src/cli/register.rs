@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{NowArg, TableOrJson, load_config, now_from, open_store};
 use crate::domain::{Event, Partnership, PartnershipId};
-use crate::import;
+use crate::{import, words};
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
@@ -42,7 +42,7 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
     let name = args.file.display().to_string();
     let bytes = match std::fs::read(&args.file) {
         Ok(b) => b,
-        Err(e) => bail!("{name}: cannot read the file: {e}"),
+        Err(e) => bail!("{name}: filen kan inte läsas: {e}"),
     };
     let committee_of = import::committee_resolver(
         cfg.committees
@@ -53,19 +53,18 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
     let parsed = match import::parse(&bytes, &committee_of) {
         Ok(p) => p,
         Err(problems) => {
-            let n = problems.len();
             let mut msg = format!(
-                "{name}: refused, nothing was imported ({n} problem{}):",
-                if n == 1 { "" } else { "s" }
+                "{name}: filen togs inte emot, ingenting har importerats ({}):",
+                words::count(problems.len(), "problem", "problem")
             );
             for p in problems {
-                msg.push_str(&format!("\n{name}:{p}"));
+                msg.push_str(&format!("\n{name}: {p}"));
             }
             bail!(msg);
         }
     };
     for note in &parsed.notes {
-        eprintln!("{name}: note: {note}");
+        eprintln!("{name}: obs: {note}");
     }
     let by = super::os_user();
     let mut history = Vec::new();
@@ -74,7 +73,7 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
         for (on, kind) in &r.history {
             if *on > now.today {
                 future.push(format!(
-                    "{name}:{}: {}: {on} is after today ({}); history cannot be in the future",
+                    "{name}: rad {}: {}: {on} ligger efter i dag ({}); historik kan inte ligga i framtiden",
                     r.line,
                     kind.name(),
                     now.today
@@ -94,9 +93,8 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
     }
     if !future.is_empty() {
         bail!(
-            "{name}: refused, nothing was imported ({} problem{}):\n{}",
-            future.len(),
-            if future.len() == 1 { "" } else { "s" },
+            "{name}: filen togs inte emot, ingenting har importerats ({}):\n{}",
+            words::count(future.len(), "problem", "problem"),
             future.join("\n")
         );
     }
@@ -107,15 +105,19 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
     } else {
         store.import(&rows, &history, now.instant).await?
     };
-    let verb = if args.dry_run { "would add" } else { "added" };
+    let verb = if args.dry_run {
+        "skulle läggas till"
+    } else {
+        "tillagt"
+    };
     let mut out = std::io::stdout().lock();
     for id in &plan.added {
         writeln!(out, "{verb}: {id}")?;
     }
     let verb_c = if args.dry_run {
-        "would change"
+        "skulle ändras"
     } else {
-        "changed"
+        "ändrat"
     };
     for (id, cols) in &plan.changed {
         let what: Vec<String> = cols
@@ -125,9 +127,9 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
         writeln!(out, "{verb_c}: {id}: {}", what.join("; "))?;
     }
     let verb_h = if args.dry_run {
-        "would record"
+        "skulle registreras"
     } else {
-        "recorded"
+        "registrerad"
     };
     for e in &plan.history {
         writeln!(
@@ -138,32 +140,34 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
             e.on
         )?;
     }
+    // "label: number" keeps every count free of Swedish adjective agreement
+    // ("1 ändrad" / "2 ändrade").
+    let (add, change, record) = if args.dry_run {
+        (
+            "att lägga till",
+            "att ändra",
+            "tidigare händelser att registrera",
+        )
+    } else {
+        ("nya", "ändrade", "tidigare händelser registrerade")
+    };
+    let past = if plan.history.is_empty() {
+        String::new()
+    } else {
+        format!(", {record}: {}", plan.history.len())
+    };
+    let dry = if args.dry_run {
+        " (provkörning: ingenting har skrivits)"
+    } else {
+        ""
+    };
     writeln!(
         out,
-        "{name}: {} rows; {} {}, {} {}, {} unchanged{}",
-        rows.len(),
+        "{name}: {}; {add}: {}, {change}: {}, oförändrade: {}{past}{dry}",
+        words::count(rows.len(), "rad", "rader"),
         plan.added.len(),
-        if args.dry_run { "to add" } else { "added" },
         plan.changed.len(),
-        if args.dry_run { "to change" } else { "changed" },
         plan.unchanged,
-        if plan.history.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ", {} past events {}",
-                plan.history.len(),
-                if args.dry_run {
-                    "to record"
-                } else {
-                    "recorded"
-                }
-            )
-        } + if args.dry_run {
-            " (dry run: nothing written)"
-        } else {
-            ""
-        }
     )?;
     // What going live brings: for a dry run on SQLite, worked out on a
     // throw-away copy with the import applied.
@@ -306,7 +310,11 @@ pub async fn list(config: &Path, args: ListArgs) -> Result<()> {
                 ],
                 &rows,
             )?;
-            writeln!(out, "{} partnerships", all.len())?;
+            writeln!(
+                out,
+                "{}",
+                words::count(all.len(), "partnerskap", "partnerskap")
+            )?;
         }
     }
     store.close().await;
@@ -374,7 +382,7 @@ pub async fn show(config: &Path, args: ShowArgs) -> Result<()> {
     let committee = cfg
         .committees
         .get(&p.committee)
-        .map_or("(not configured)", |c| c.name.as_str());
+        .map_or("finns inte i konfigurationen", |c| c.name.as_str());
     writeln!(out, "{} — {}", p.id, p.organisation)?;
     writeln!(out, "  nämnd:            {} ({committee})", p.committee)?;
     writeln!(
@@ -420,7 +428,7 @@ pub async fn show(config: &Path, args: ShowArgs) -> Result<()> {
     if !p.notes.is_empty() {
         writeln!(out, "  anteckningar:     {}", p.notes)?;
     }
-    writeln!(out, "events ({}):", events.len())?;
+    writeln!(out, "händelser ({}):", events.len())?;
     for e in &events {
         let details = serde_json::to_value(&e.kind)
             .ok()
@@ -450,12 +458,12 @@ pub async fn show(config: &Path, args: ShowArgs) -> Result<()> {
             .unwrap_or_default();
         writeln!(
             out,
-            "  #{:<5} {}  {:<30} {}{}  (recorded {recorded} by {} via {})",
+            "  #{:<5} {}  {:<30} {}{}  (registrerad {recorded} av {} via {})",
             e.id,
             e.on,
             e.kind.name(),
             details,
-            if e.retracted { "  [RETRACTED]" } else { "" },
+            if e.retracted { "  [ÅNGRAD]" } else { "" },
             e.recorded_by,
             e.channel.name()
         )?;

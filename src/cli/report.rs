@@ -54,11 +54,11 @@ fn scope(cfg: &Config, today: NaiveDate, args: &ReportArgs) -> Result<Scope> {
         None => add_months(asked, -12) + chrono::Duration::days(1),
     };
     if from > asked {
-        bail!("--from {from} is after --to {asked}: the period must start before it ends");
+        bail!("--from {from} ligger efter --to {asked}: perioden måste börja innan den slutar");
     }
     if from > today {
         bail!(
-            "--from {from} is after today ({today}): the report covers what has already happened"
+            "--from {from} ligger efter i dag ({today}): rapporten gäller det som redan har hänt"
         );
     }
     // An auditor asks for "2026" in December: the report covers up to today.
@@ -70,7 +70,7 @@ fn scope(cfg: &Config, today: NaiveDate, args: &ReportArgs) -> Result<Scope> {
             if !cfg.committees.contains_key(&key) {
                 let known: Vec<&str> = cfg.committees.keys().map(|k| k.as_str()).collect();
                 bail!(
-                    "--committee {key} is not configured (known: {})",
+                    "--committee {key} finns inte i konfigurationen (kända: {})",
                     known.join(", ")
                 );
             }

@@ -41,7 +41,7 @@ pub enum StoreError {
         column: &'static str,
         problem: String,
     },
-    #[error("partnership {0} is not in the register (see `iopd partnerships`)")]
+    #[error("partnerskapet {0} finns inte i registret (se `iopd partnerships`)")]
     UnknownPartnership(PartnershipId),
     #[error("{0}")]
     Refused(String),
