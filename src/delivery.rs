@@ -153,48 +153,29 @@ pub fn sending_window(cfg: &Config, now: &Now) -> Result<(), String> {
     crate::outlook::closed_sv(cfg, now).map_or(Ok(()), Err)
 }
 
-/// Swedish words for an event in a mail's history list.
+/// Swedish words for an event in a mail's history list: its label and details.
 fn event_sv(k: &EventKind) -> String {
+    let label = k.label_sv();
     match k {
-        EventKind::CheckinHeld => "Avstämningsmöte hållet".into(),
-        EventKind::AnnualReportReceived { diarienummer } => {
-            format!("Årsredovisning diarieförd ({diarienummer})")
-        }
-        EventKind::AnnualEvaluationHeld => "Årlig utvärdering hållen".into(),
+        EventKind::AnnualReportReceived { diarienummer }
+        | EventKind::TerminationSubmitted { diarienummer, .. }
+        | EventKind::WindDownPlanRegistered { diarienummer } => format!("{label} ({diarienummer})"),
         EventKind::CommitteeFollowupSubmitted {
             diarienummer,
             meeting,
-        } => {
-            format!("Tjänsteskrivelse inlämnad ({diarienummer}) till sammanträdet {meeting}")
-        }
+        } => format!("{label} ({diarienummer}) till sammanträdet {meeting}"),
         EventKind::CommitteeFollowupReported {
             meeting, paragraph, ..
-        } => {
-            format!("Uppföljning behandlad i nämnden {meeting}, {paragraph}")
         }
-        EventKind::RenegotiatedAgreementSigned => {
-            "Omförhandlad överenskommelse undertecknad".into()
+        | EventKind::TerminationDecided { meeting, paragraph } => {
+            format!("{label} {meeting}, {paragraph}")
         }
-        EventKind::NoticeGiven { .. } => "Uppsägning".into(),
-        EventKind::TerminationSubmitted { diarienummer, .. } => {
-            format!("Tjänsteskrivelse om uppsägning ({diarienummer})")
-        }
-        EventKind::TerminationDecided { meeting, paragraph } => {
-            format!("Nämnden beslutade om uppsägning {meeting}, {paragraph}")
-        }
-        EventKind::WindDownPlanRegistered { diarienummer } => {
-            format!("Avvecklingsplan diarieförd ({diarienummer})")
-        }
-        EventKind::ExpiryEvaluationHeld => "Djupare utvärdering hållen".into(),
-        EventKind::AgreementExtended { new_end } => {
-            format!("Överenskommelsen förlängd till {new_end}")
-        }
-        EventKind::OfficerReplaced { name, .. } => format!("Ny handläggare: {name}"),
-        EventKind::OfficerAbsent { from, to } => format!("Handläggaren frånvarande {from}–{to}"),
-        EventKind::PaymentsStopped => "Utbetalningarna har upphört".into(),
-        EventKind::PaymentChanged => "Ändrat belopp infört".into(),
-        EventKind::CheckpointWaived { reason } => format!("Avskriven av IOP-ansvarig: {reason}"),
+        EventKind::AgreementExtended { new_end } => format!("{label} till {new_end}"),
+        EventKind::OfficerReplaced { name, .. } => format!("{label}: {name}"),
+        EventKind::OfficerAbsent { from, to } => format!("{label} {from}–{to}"),
+        EventKind::CheckpointWaived { reason } => format!("{label}: {reason}"),
         EventKind::Retraction { event } => format!("Registrering #{event} ångrad"),
+        _ => label.to_string(),
     }
 }
 

@@ -523,6 +523,30 @@ impl EventKind {
         }
     }
 
+    /// The event in a few Swedish words, for people ("Avstämningsmöte hållet").
+    pub fn label_sv(&self) -> &'static str {
+        match self {
+            Self::CheckinHeld => "Avstämningsmöte hållet",
+            Self::AnnualReportReceived { .. } => "Årsredovisning diarieförd",
+            Self::AnnualEvaluationHeld => "Årlig utvärdering hållen",
+            Self::CommitteeFollowupSubmitted { .. } => "Tjänsteskrivelse inlämnad",
+            Self::CommitteeFollowupReported { .. } => "Uppföljning behandlad i nämnden",
+            Self::RenegotiatedAgreementSigned => "Omförhandlad överenskommelse undertecknad",
+            Self::NoticeGiven { .. } => "Uppsägning",
+            Self::TerminationSubmitted { .. } => "Tjänsteskrivelse om uppsägning",
+            Self::TerminationDecided { .. } => "Nämnden beslutade om uppsägning",
+            Self::WindDownPlanRegistered { .. } => "Avvecklingsplan diarieförd",
+            Self::ExpiryEvaluationHeld => "Djupare utvärdering hållen",
+            Self::AgreementExtended { .. } => "Överenskommelsen förlängd",
+            Self::OfficerReplaced { .. } => "Ny handläggare",
+            Self::OfficerAbsent { .. } => "Handläggaren frånvarande",
+            Self::PaymentsStopped => "Utbetalningarna har upphört",
+            Self::PaymentChanged => "Ändrat belopp infört",
+            Self::CheckpointWaived { .. } => "Avskriven av IOP-ansvarig",
+            Self::Retraction { .. } => "Registrering ångrad",
+        }
+    }
+
     /// The snake_case name stored in the database and shown in JSON.
     pub fn name(&self) -> &'static str {
         match self {

@@ -407,7 +407,7 @@ fn record_events_and_refuse_bad_ones_on_both_backends() {
         ]);
         assert!(
             r.stdout.contains(
-                "händelse #1 registrerad: checkin_held för KUB/2021:101 den 2027-03-02 (av testare)"
+                "händelse #1 registrerad: Avstämningsmöte hållet (checkin_held) för KUB/2021:101 den 2027-03-02 (av testare)"
             ),
             "{}",
             r.stdout

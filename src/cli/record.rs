@@ -385,8 +385,9 @@ pub async fn record(config: &Path, args: RecordArgs) -> Result<()> {
         .map(|t| format!(" för kontrollpunkt {t}"))
         .unwrap_or_default();
     println!(
-        "händelse #{} registrerad: {} för {}{target} den {} (av {})",
+        "händelse #{} registrerad: {} ({}) för {}{target} den {} (av {})",
         event.id,
+        event.kind.label_sv(),
         event.kind.name(),
         event.partnership,
         event.on,

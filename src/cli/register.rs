@@ -136,7 +136,7 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
             out,
             "{verb_h}: {}: {} {}",
             e.partnership,
-            e.kind.name(),
+            e.kind.label_sv(),
             e.on
         )?;
     }
@@ -458,10 +458,10 @@ pub async fn show(config: &Path, args: ShowArgs) -> Result<()> {
             .unwrap_or_default();
         writeln!(
             out,
-            "  #{:<5} {}  {:<30} {}{}  (registrerad {recorded} av {} via {})",
+            "  #{:<5} {}  {:<41} {}{}  (registrerad {recorded} av {} via {})",
             e.id,
             e.on,
-            e.kind.name(),
+            e.kind.label_sv(),
             details,
             if e.retracted { "  [ÅNGRAD]" } else { "" },
             e.recorded_by,
