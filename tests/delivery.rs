@@ -1022,7 +1022,7 @@ fn a_long_day_stays_one_readable_mail() {
         m.text
     );
     assert!(
-        m.text.contains("Och 5 till, i samma ordning:"),
+        m.text.contains("Och 15 till, i samma ordning:"),
         "{}",
         m.text
     );
