@@ -594,7 +594,7 @@ fn record_events_and_refuse_bad_ones_on_both_backends() {
         assert_eq!(events[3]["kind"]["kind"], "retraction");
         let text = w.ok(&["show", "HSN/2022:310"]).stdout;
         assert!(
-            text.contains("committee_followup_reported")
+            text.contains("Uppföljning behandlad i nämnden")
                 && text.contains("§ 45")
                 && text.contains("av Karin via cli"),
             "{text}"
