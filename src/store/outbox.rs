@@ -332,7 +332,7 @@ impl Store {
                     q.push_bind(r.as_str());
                 }
                 q.push(" GROUP BY checkpoint_key");
-                for r in q.build().fetch_all(pool).await? {
+                for r in q.build().persistent(false).fetch_all(pool).await? {
                     let last: Option<NaiveDate> = r.try_get("last")?;
                     if let Some(last) = last {
                         out.insert(r.try_get("checkpoint_key")?, (r.try_get("n")?, last));
@@ -381,7 +381,7 @@ impl Store {
                     sep.push_bind(r.as_str());
                 }
                 q.push(") ORDER BY o.id");
-                for r in q.build().fetch_all(pool).await? {
+                for r in q.build().persistent(false).fetch_all(pool).await? {
                     out.push(PendingItem {
                         id: r.try_get("id")?,
                         key: r.try_get("key")?,
@@ -400,7 +400,8 @@ impl Store {
         Ok(out)
     }
 
-    /// The stored sections of these items.
+    /// The stored sections of these items. (Statements with a list of
+    /// varying length are not kept prepared: one text per length.)
     pub async fn sections(&self, ids: &[i64]) -> Result<std::collections::HashMap<i64, Vec<u8>>> {
         let mut out = std::collections::HashMap::new();
         for chunk in ids.chunks(500) {
@@ -413,7 +414,7 @@ impl Store {
                     sep.push_bind(*id);
                 }
                 q.push(")");
-                for r in q.build().fetch_all(pool).await? {
+                for r in q.build().persistent(false).fetch_all(pool).await? {
                     out.insert(r.try_get("outbox_id")?, r.try_get("message")?);
                 }
             });
@@ -509,7 +510,7 @@ impl Store {
                         sep.push_bind(*i);
                     }
                     q.push(")");
-                    let done = q.build().execute(&mut *tx).await?;
+                    let done = q.build().persistent(false).execute(&mut *tx).await?;
                     if done.rows_affected() != chunk.len() as u64 {
                         tx.rollback().await?;
                         return Ok(0);
