@@ -138,6 +138,14 @@ impl Config {
     pub fn ladder(&self) -> Ladder {
         self.reminders.clone()
     }
+
+    /// The From of every mail: the body's name and `mail.from`.
+    pub fn sender(&self) -> mail::Person {
+        mail::Person {
+            name: Some(self.body.name.clone()),
+            email: self.mail.from.clone(),
+        }
+    }
 }
 
 /// The outbox key: unique per (checkpoint key, due date, stage, recipient)
@@ -399,7 +407,7 @@ pub async fn enqueue(
         let mut escalated = Vec::new();
         for ev in &evaluated {
             for c in &ev.candidates {
-                keys.extend(candidate_keys(c));
+                keys.extend(candidate_mails(c).into_iter().map(|(_, _, k)| k));
                 if c.stage
                     .as_ref()
                     .is_some_and(|(p, _)| p.stage.kind == StageKind::Escalation)
@@ -428,21 +436,7 @@ pub async fn enqueue(
         for ev in &mut evaluated {
             let mut waiting = false;
             for c in &ev.candidates {
-                let mut mails: Vec<(&To, Option<&Cal>, String)> = Vec::new();
-                if let Some((planned, _)) = &c.stage {
-                    for t in &c.recipients {
-                        let key = outbox_key(&c.cp.key, c.cp.due, &planned.stage.key(), &t.email);
-                        mails.push((t, None, key));
-                    }
-                }
-                for (t, cal) in &c.calendar {
-                    mails.push((
-                        t,
-                        Some(cal),
-                        outbox_key(&c.cp.key, c.cp.due, &cal.stage_key(), &t.email),
-                    ));
-                }
-                for (t, cal, key) in mails {
+                for (t, cal, key) in candidate_mails(c) {
                     if existing.contains(&key) {
                         continue;
                     }
@@ -787,24 +781,21 @@ fn summary(cp: &Checkpoint, p: &Partnership) -> String {
     )
 }
 
-/// The outbox key of each mail a candidate makes for `t`: the reminder
-/// stage's item, and each calendar mail.
-fn candidate_keys(c: &Candidate) -> Vec<String> {
-    let mut keys = Vec::new();
+/// Each mail a candidate makes, with its outbox key: the reminder stage's
+/// item for each recipient (`None`), and each calendar mail.
+fn candidate_mails(c: &Candidate) -> Vec<(&To, Option<&Cal>, String)> {
+    let mut mails = Vec::new();
     if let Some((planned, _)) = &c.stage {
+        let stage = planned.stage.key();
         for t in &c.recipients {
-            keys.push(outbox_key(
-                &c.cp.key,
-                c.cp.due,
-                &planned.stage.key(),
-                &t.email,
-            ));
+            mails.push((t, None, outbox_key(&c.cp.key, c.cp.due, &stage, &t.email)));
         }
     }
     for (t, cal) in &c.calendar {
-        keys.push(outbox_key(&c.cp.key, c.cp.due, &cal.stage_key(), &t.email));
+        let key = outbox_key(&c.cp.key, c.cp.due, &cal.stage_key(), &t.email);
+        mails.push((t, Some(cal), key));
     }
-    keys
+    mails
 }
 
 /// What a section or calendar mail says, for one reader.
@@ -826,7 +817,6 @@ fn context(
         Role::Advisory if escalation => mail::Reader::AdvisoryCopy,
         _ => mail::Reader::Officer,
     };
-    let coordinator = &cfg.roles.iop_ansvarig;
     let links = match (&c.stage, reader) {
         (None, _) | (_, mail::Reader::AdvisoryCopy) => None,
         _ => crate::web::links(cfg, &c.cp.key, &t.email, now.today),
@@ -851,10 +841,7 @@ fn context(
         recipient: person(t),
         to: c.recipients.iter().filter(|x| !x.cc).map(person).collect(),
         cc: c.recipients.iter().filter(|x| x.cc).map(person).collect(),
-        coordinator: mail::Person {
-            name: Some(coordinator.name.clone()),
-            email: coordinator.email.clone(),
-        },
+        coordinator: (&cfg.roles.iop_ansvarig).into(),
         redirected_from: if cfg.mail.redirect_all_to.is_some() {
             vec![t.email.clone()]
         } else {
@@ -998,10 +985,7 @@ fn render_calendar(
         .clone()
         .unwrap_or_else(|| t.email.clone());
     let env = mail::Envelope {
-        from: mail::Person {
-            name: Some(cfg.body.name.clone()),
-            email: cfg.mail.from.clone(),
-        },
+        from: cfg.sender(),
         to: vec![mail::Person {
             name: t.name.clone(),
             email: envelope_to.clone(),
@@ -1229,8 +1213,8 @@ fn compose(
     let mut keys: Vec<&str> = carried.iter().map(|i| i.key.as_str()).collect();
     keys.sort_unstable();
     let key = bundle_key(recipient, now.today, &keys);
-    let late = carried.iter().any(|i| i.late);
     let content = DayContent {
+        late: carried.iter().any(|i| i.late),
         recipient,
         envelope_to: &carried[0].envelope_to,
         sections,
@@ -1241,7 +1225,7 @@ fn compose(
     };
     match day_mail(cfg, now, content) {
         Ok(mail) => round.bundles.push(NewBundle {
-            mail: NewMail { late, ..mail },
+            mail,
             items: carried.iter().map(|i| i.id).collect(),
         }),
         Err(e) => {
@@ -1256,6 +1240,8 @@ fn compose(
 
 /// What one mail of the day holds.
 struct DayContent<'a> {
+    /// One of its stages goes out after its day (downtime).
+    late: bool,
     recipient: &'a str,
     envelope_to: &'a str,
     sections: Vec<mail::Section>,
@@ -1276,6 +1262,7 @@ fn bundle_key(recipient: &str, day: NaiveDate, keys: &[&str]) -> String {
 
 fn day_mail(cfg: &Config, now: &Now, c: DayContent<'_>) -> Result<NewMail, DeliveryError> {
     let DayContent {
+        late,
         recipient,
         envelope_to,
         sections,
@@ -1293,16 +1280,12 @@ fn day_mail(cfg: &Config, now: &Now, c: DayContent<'_>) -> Result<NewMail, Deliv
     let to = Email::parse(recipient).map_err(|_| bad("recipient"))?;
     let envelope = Email::parse(envelope_to).map_err(|_| bad("envelope recipient"))?;
     let name = sections.iter().find_map(|s| s.name.clone());
-    let coordinator = &cfg.roles.iop_ansvarig;
     let day = mail::Day {
         body_name: cfg.body.name.clone(),
         name: name.clone(),
         sections,
         more,
-        coordinator: mail::Person {
-            name: Some(coordinator.name.clone()),
-            email: coordinator.email.clone(),
-        },
+        coordinator: (&cfg.roles.iop_ansvarig).into(),
         feed_link,
         redirected_from: if cfg.mail.redirect_all_to.is_some() {
             vec![to.clone()]
@@ -1312,10 +1295,7 @@ fn day_mail(cfg: &Config, now: &Now, c: DayContent<'_>) -> Result<NewMail, Deliv
     };
     let rendered = mail::render_day(&day).map_err(map_err)?;
     let env = mail::Envelope {
-        from: mail::Person {
-            name: Some(cfg.body.name.clone()),
-            email: cfg.mail.from.clone(),
-        },
+        from: cfg.sender(),
         to: vec![mail::Person {
             name,
             email: envelope.clone(),
@@ -1336,7 +1316,7 @@ fn day_mail(cfg: &Config, now: &Now, c: DayContent<'_>) -> Result<NewMail, Deliv
         recipient: to.to_string(),
         envelope_to: envelope.to_string(),
         send_on: now.today,
-        late: false,
+        late,
         message_id,
         subject: rendered.subject,
         message: msg.formatted(),

@@ -1017,7 +1017,9 @@ fn a_long_day_stays_one_readable_mail() {
     assert_eq!(m.items.len(), 25, "{:?}", m.items);
     assert!(m.subject.ends_with("(+24 till)"), "{}", m.subject);
     assert!(
-        m.text.contains("I dag gäller det 25 kontrollpunkter"),
+        m.text.contains(
+            "I dag gäller det 25 kontrollpunkter, det mest brådskande först (här de 10 första; resten står sist):"
+        ),
         "{}",
         m.text
     );

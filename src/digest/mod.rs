@@ -227,10 +227,7 @@ fn recipients(cfg: &Config, opts: &Options) -> Vec<mail::Person> {
             name: None,
             email: e.clone(),
         },
-        None => mail::Person {
-            name: Some(cfg.roles.iop_ansvarig.name.clone()),
-            email: cfg.roles.iop_ansvarig.email.clone(),
-        },
+        None => (&cfg.roles.iop_ansvarig).into(),
     };
     let mut out = vec![main];
     if cfg.digest.copy_advisory
@@ -266,10 +263,7 @@ fn new_mail(
         .clone()
         .unwrap_or_else(|| row.to.email.clone());
     let env = mail::Envelope {
-        from: mail::Person {
-            name: Some(cfg.body.name.clone()),
-            email: cfg.mail.from.clone(),
-        },
+        from: cfg.sender(),
         to: vec![mail::Person {
             name: row.to.name.clone(),
             email: envelope_to.clone(),

@@ -67,7 +67,6 @@ fn env() -> Result<&'static Environment<'static>, MailError> {
     }
     let mut env = crate::mail::environment(&TEMPLATES, UndefinedBehavior::Strict)?;
     env.add_filter("md", md_cell);
-    crate::words::register(&mut env);
     Ok(ENV.get_or_init(|| env))
 }
 

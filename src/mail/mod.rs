@@ -47,6 +47,15 @@ pub struct Person {
     pub email: Email,
 }
 
+impl From<&crate::domain::Person> for Person {
+    fn from(p: &crate::domain::Person) -> Self {
+        Person {
+            name: Some(p.name.clone()),
+            email: p.email.clone(),
+        }
+    }
+}
+
 /// Signed one-click links (GET shows a confirmation page; only its POST changes state).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Links {

@@ -50,10 +50,11 @@ const TEMPLATES: [(&str, &str); 12] = [
 
 static ENV: OnceLock<Environment<'static>> = OnceLock::new();
 
-/// A template environment as every iopd template wants it: escaping by the
-/// file's extension (explicit rather than minijinja's default, so a renamed
-/// template cannot change escaping), no stray newlines from block tags, and
-/// every template parsed up front.
+/// A template environment as every iopd template wants it: the
+/// [`crate::words`] filters, escaping by the file's extension (explicit
+/// rather than minijinja's default, so a renamed template cannot change
+/// escaping), no stray newlines from block tags, and every template parsed
+/// up front.
 pub(crate) fn environment(
     templates: &[(&'static str, &'static str)],
     undefined: UndefinedBehavior,

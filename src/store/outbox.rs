@@ -167,7 +167,7 @@ impl Store {
     pub async fn checkpoints_with_pending(&self) -> Result<HashSet<String>> {
         with_pool!(self, |pool, B| {
             let keys: Vec<String> = sqlx::query_scalar(
-                "SELECT DISTINCT checkpoint_key FROM outbox WHERE status IN ('pending', 'sending') AND (item OR stage LIKE 'd%')",
+                "SELECT DISTINCT checkpoint_key FROM outbox WHERE status IN ('pending', 'sending') AND (item OR stage LIKE 'd+%' OR stage LIKE 'd-%' OR stage = 'd0')",
             )
             .fetch_all(pool)
             .await?;
@@ -279,7 +279,7 @@ impl Store {
                     // Reminder stages only: a calendar mail already due goes out,
                     // so a withdrawal never reaches someone without the entry.
                     "UPDATE outbox SET status = 'cancelled' WHERE checkpoint_key = $1 AND status = 'pending' \
-                     AND (item OR stage LIKE 'd%')",
+                     AND (item OR stage LIKE 'd+%' OR stage LIKE 'd-%' OR stage = 'd0')",
                 )
                 .bind(cp)
                 .execute(&mut *tx)

@@ -60,10 +60,6 @@ fn env() -> Result<&'static Environment<'static>, String> {
     ENV.get_or_init(|| {
         // Printing a missing value is a bug; testing for one is not.
         crate::mail::environment(&TEMPLATES, UndefinedBehavior::SemiStrict)
-            .map(|mut e| {
-                crate::words::register(&mut e);
-                e
-            })
             .map_err(|e| format!("{e:#}"))
     })
     .as_ref()
