@@ -69,6 +69,8 @@ fn context(i: usize) -> ReminderContext {
         overview_link: None,
         escalation: None,
         diarienummer_hint: None,
+        guideline: Default::default(),
+        documents: None,
     }
 }
 

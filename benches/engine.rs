@@ -71,6 +71,8 @@ fn main() {
         renegotiation_sign_days: 60,
         minutes_days: 14,
         annual_anchor: None,
+        annual_evaluation: true,
+        yearly_documents: Vec::new(),
         tracking_start: NaiveDate::from_ymd_opt(2025, 1, 1).expect("date"),
     };
     let horizon = today + Duration::days(730);

@@ -17,8 +17,11 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::domain::{CheckinsPerYear, CommitteeKey, Email, MonthDay, Person, parse_date};
-use crate::engine::Role;
+use crate::domain::{
+    CheckinsPerYear, CommitteeKey, Email, MonthDay, Person, YearlyDocument, parse_date,
+};
+use crate::engine::{Kind, Role};
+use crate::guideline::{Guideline, Override, Topic, Voice};
 use crate::engine::{CommitteeCalendar, Policy};
 use crate::ladder::{Ladder, Quiet, Recipients, StageKind};
 use crate::schedule::LocalSchedule;
@@ -127,6 +130,8 @@ pub struct Config {
     pub roles: Roles,
     pub committees: BTreeMap<CommitteeKey, Committee>,
     pub policy: PolicySettings,
+    /// The guideline's words (the preset's, then `[guideline.KIND]`).
+    pub guideline: Guideline,
     /// `[reminders]`: the ladder of stages (RULES 11–14).
     pub reminders: Ladder,
     pub mail: Mail,
@@ -232,6 +237,12 @@ impl Preset {
             Self::Orebro => "orebro",
         }
     }
+    pub fn voice(self) -> Voice {
+        match self {
+            Self::RegionVarmland => Voice::RegionVarmland,
+            Self::Orebro => Voice::Orebro,
+        }
+    }
     /// The numbers each guideline implies.
     pub fn values(self) -> PolicyValues {
         match self {
@@ -246,12 +257,17 @@ impl Preset {
                 renegotiation_sign_days: Some(60),
                 minutes_days: Some(14),
                 annual_anchor: None,
+                annual_evaluation: Some(true),
+                yearly_documents: Some(Vec::new()),
             },
-            // Örebro kommun: follow-up "minst en gång per år" by the steering
-            // group, no biennial committee follow-up, a deeper evaluation
-            // before a fixed term expires; notice is written in each agreement.
+            // Örebro kommun: follow-up "minst en gång per år" by the styrgrupp
+            // (the check-in, once a year, and no separate evaluation), the
+            // partner's yearly documents, a deeper evaluation before an
+            // agreement expires or is extended, no committee follow-up. The
+            // guideline leaves notice to each agreement: 6 months is only the
+            // default for partnerships whose `notice_months` column is empty.
             Self::Orebro => PolicyValues {
-                checkins_per_year: Some(DEFAULT_CHECKINS),
+                checkins_per_year: Some(CheckinsPerYear::ONE),
                 committee_followup_years: Some(0),
                 notice_months: Some(6),
                 wind_down_plan_days: Some(30),
@@ -259,6 +275,8 @@ impl Preset {
                 renegotiation_sign_days: Some(60),
                 minutes_days: Some(14),
                 annual_anchor: None,
+                annual_evaluation: Some(false),
+                yearly_documents: Some(YearlyDocument::ALL.to_vec()),
             },
         }
     }
@@ -277,6 +295,8 @@ pub struct PolicyValues {
     pub renegotiation_sign_days: Option<u32>,
     pub minutes_days: Option<u32>,
     pub annual_anchor: Option<MonthDay>,
+    pub annual_evaluation: Option<bool>,
+    pub yearly_documents: Option<Vec<YearlyDocument>>,
 }
 
 impl PolicyValues {
@@ -297,6 +317,11 @@ impl PolicyValues {
                 .or(self.renegotiation_sign_days),
             minutes_days: over.minutes_days.or(self.minutes_days),
             annual_anchor: over.annual_anchor.or(self.annual_anchor),
+            annual_evaluation: over.annual_evaluation.or(self.annual_evaluation),
+            yearly_documents: over
+                .yearly_documents
+                .clone()
+                .or_else(|| self.yearly_documents.clone()),
         }
     }
 }
@@ -329,6 +354,8 @@ impl Config {
             renegotiation_sign_days: v.renegotiation_sign_days.unwrap_or(60),
             minutes_days: v.minutes_days.unwrap_or(14),
             annual_anchor: v.annual_anchor,
+            annual_evaluation: v.annual_evaluation.unwrap_or(true),
+            yearly_documents: v.yearly_documents.unwrap_or_default(),
             tracking_start: self.policy.tracking_start.unwrap_or(tracking_start),
         }
     }
@@ -501,6 +528,8 @@ struct RawPolicyValues {
     renegotiation_sign_days: Option<u32>,
     minutes_days: Option<u32>,
     annual_anchor: Option<String>,
+    annual_evaluation: Option<bool>,
+    yearly_documents: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -611,12 +640,20 @@ struct RawWeb {
     max_postpone_days: Option<u32>,
 }
 
+#[derive(Deserialize, Default)]
+struct RawGuidelineText {
+    name: Option<String>,
+    rule: Option<String>,
+    evidence: Option<String>,
+}
+
 const SECTIONS: &[&str] = &[
     "body",
     "database",
     "roles",
     "committees",
     "policy",
+    "guideline",
     "reminders",
     "mail",
     "schedule",
@@ -820,8 +857,25 @@ fn policy_values(l: &mut Loader, key: &str, raw: RawPolicyValues) -> PolicyValue
             format!("{n} is not between 1 and 60"),
         );
     }
+    let yearly_documents = raw.yearly_documents.map(|list| {
+        let mut docs = Vec::new();
+        for (i, s) in list.iter().enumerate() {
+            match YearlyDocument::parse(s) {
+                Ok(d) if !docs.contains(&d) => docs.push(d),
+                Ok(_) => l.problem(
+                    &format!("{key}.yearly_documents[{i}]"),
+                    format!("{s:?} is listed twice"),
+                ),
+                Err(e) => l.problem(&format!("{key}.yearly_documents[{i}]"), e.0),
+            }
+        }
+        docs.sort();
+        docs
+    });
     PolicyValues {
         checkins_per_year,
+        annual_evaluation: raw.annual_evaluation,
+        yearly_documents,
         committee_followup_years: raw.committee_followup_years,
         notice_months: raw.notice_months,
         wind_down_plan_days: raw.wind_down_plan_days,
@@ -966,6 +1020,7 @@ impl Config {
         let raw_roles: RawRoles = l.section("roles");
         let raw_committees: BTreeMap<String, RawCommittee> = l.section("committees");
         let raw_policy: RawPolicy = l.section("policy");
+        let raw_guideline: BTreeMap<String, RawGuidelineText> = l.section("guideline");
         let raw_reminders: RawReminders = l.section("reminders");
         let raw_mail: RawMail = l.section("mail");
         let raw_schedule: RawSchedule = l.section("schedule");
@@ -1149,6 +1204,45 @@ impl Config {
             values,
             tracking_start,
         };
+
+        // [guideline.KIND]: the body's own words
+        let mut overrides = BTreeMap::new();
+        for (k, raw) in raw_guideline {
+            let Some(topic) = Topic::parse(&k) else {
+                let known: Vec<&str> = Topic::all().map(Topic::key).collect();
+                l.problem(
+                    &format!("guideline.{k}"),
+                    format!("not a checkpoint kind; use one of {}", known.join(", ")),
+                );
+                continue;
+            };
+            let mut text = |field: &str, v: Option<String>| {
+                let v = v?;
+                let v = v.split_whitespace().collect::<Vec<_>>().join(" ");
+                if v.is_empty() {
+                    l.problem(
+                        &format!("guideline.{k}.{field}"),
+                        "empty (leave the key out to keep the preset's words)",
+                    );
+                    None
+                } else {
+                    Some(v)
+                }
+            };
+            let o = Override {
+                name: text("name", raw.name),
+                rule: text("rule", raw.rule),
+                evidence: text("evidence", raw.evidence),
+            };
+            if o.evidence.is_some() && topic == Topic::Kind(Kind::AgreementEnd) {
+                l.problem(
+                    &format!("guideline.{k}.evidence"),
+                    "the agreement's end is a fact and takes no evidence",
+                );
+            }
+            overrides.insert(topic, o);
+        }
+        let guideline = Guideline::new(preset.voice(), &overrides);
 
         // [reminders]
         let mut quiet = Vec::new();
@@ -1502,6 +1596,7 @@ impl Config {
             },
             committees,
             policy,
+            guideline,
             reminders,
             mail,
             schedule,

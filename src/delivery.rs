@@ -20,6 +20,7 @@ use crate::config::CalendarMode;
 use crate::config::Config;
 use crate::domain::{CommitteeKey, Email, Event, EventKind, Partnership};
 use crate::engine::{self, Checkpoint, CommitteeCalendar, Input, Role, Status};
+use crate::guideline::Guideline;
 use crate::ical;
 use crate::ladder::{self, Ladder, Planned, StageKind};
 use crate::mail::{self, ReminderContext};
@@ -162,10 +163,10 @@ pub fn sending_window(cfg: &Config, now: &Now) -> Result<(), String> {
 }
 
 /// Swedish words for an event in a mail's history list: its label and details.
-fn event_sv(k: &EventKind) -> String {
-    let label = k.label_sv();
+pub fn event_sv(g: &Guideline, k: &EventKind) -> String {
+    let label = g.event_label(k);
     match k {
-        EventKind::AnnualReportReceived { diarienummer }
+        EventKind::AnnualReportReceived { diarienummer, .. }
         | EventKind::TerminationSubmitted { diarienummer, .. }
         | EventKind::WindDownPlanRegistered { diarienummer } => format!("{label} ({diarienummer})"),
         EventKind::CommitteeFollowupSubmitted {
@@ -571,7 +572,7 @@ impl TickContext<'_> {
                 })
                 .rev()
                 .take(5)
-                .map(|e| (e.on, event_sv(&e.kind)))
+                .map(|e| (e.on, event_sv(&cfg.guideline, &e.kind)))
                 .collect::<Vec<_>>()
         };
         let checkpoints = engine::checkpoints(&input);
@@ -656,7 +657,7 @@ impl TickContext<'_> {
                 cp.parent,
                 today,
             );
-            let print = fingerprint(cp, &p);
+            let print = fingerprint(&cfg.guideline, cp, &p);
             for (r, st) in &held {
                 let Some(t) = holder(r) else { continue };
                 let changed = match &st.fingerprint {
@@ -768,15 +769,16 @@ fn withdraw(st: &InviteState, cp: &Checkpoint, why: mail::Withdrawal) -> Cal {
 
 /// What a calendar entry says: its date, meeting and title. An invite goes
 /// again only when this changes.
-fn fingerprint(cp: &Checkpoint, p: &Partnership) -> String {
+fn fingerprint(g: &Guideline, cp: &Checkpoint, p: &Partnership) -> String {
     let meeting = cp.meeting.map(|m| m.to_string()).unwrap_or_default();
-    format!("{}|{meeting}|{}", cp.due, summary(cp, p))
+    format!("{}|{meeting}|{}", cp.due, summary(g, cp, p))
 }
 
-fn summary(cp: &Checkpoint, p: &Partnership) -> String {
+/// The calendar entry's title: "[IOP] Avstämningsmöte – Fritidsbanken".
+pub fn summary(g: &Guideline, cp: &Checkpoint, p: &Partnership) -> String {
     format!(
         "[IOP] {} – {}",
-        cp.kind.label_sv(),
+        g.label(cp.kind),
         mail::one_line(&p.organisation)
     )
 }
@@ -860,6 +862,8 @@ fn context(
             last_reminded: reminded.map(|r| r.1),
         }),
         diarienummer_hint: None,
+        guideline: cfg.guideline.clone(),
+        documents: c.cp.documents.clone(),
     }
 }
 
@@ -954,13 +958,13 @@ fn render_calendar(
         ),
     };
     let cancel = method == ical::Method::Cancel;
-    let g = mail::rule_sv(c.cp.kind, c.cp.parent);
+    let g = &cfg.guideline.text(c.cp.kind, c.cp.parent).rule;
     let event = ical::EventSpec {
         uid: format!("{}@iopd", c.cp.key),
         sequence: u32::try_from(cal.state().sequence).unwrap_or(0),
         dtstamp: now.instant,
         date: c.cp.due,
-        summary: summary(&c.cp, &c.partnership),
+        summary: summary(&cfg.guideline, &c.cp, &c.partnership),
         description: format!(
             "{} {}, {}. {g}",
             c.partnership.id,

@@ -303,6 +303,8 @@ pub struct CheckinsPerYear(u32);
 impl CheckinsPerYear {
     /// The guideline's "minst två per år".
     pub const TWO: Self = Self(2);
+    /// Örebro kommun's "minst en gång per år".
+    pub const ONE: Self = Self(1);
 
     pub fn new(n: u32) -> Result<Self, Invalid> {
         if n == 0 || 12 % n != 0 {
@@ -408,6 +410,69 @@ pub struct Partnership {
     pub notes: String,
 }
 
+/// One of the yearly documents Örebro kommun's guideline expects from the
+/// non-profit partner ("Uppgifter från idéburen part"). Statutes and the
+/// description of the organisation are handed in once and are not listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum YearlyDocument {
+    Arsmotesprotokoll,
+    Verksamhetsberattelse,
+    EkonomiskBerattelse,
+    Revisionsberattelse,
+    Verksamhetsplan,
+    Medlemsantal,
+}
+
+impl YearlyDocument {
+    /// In the guideline's order.
+    pub const ALL: [YearlyDocument; 6] = [
+        Self::Arsmotesprotokoll,
+        Self::Verksamhetsberattelse,
+        Self::EkonomiskBerattelse,
+        Self::Revisionsberattelse,
+        Self::Verksamhetsplan,
+        Self::Medlemsantal,
+    ];
+
+    /// The word in configuration, the CLI and forms.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Arsmotesprotokoll => "arsmotesprotokoll",
+            Self::Verksamhetsberattelse => "verksamhetsberattelse",
+            Self::EkonomiskBerattelse => "ekonomisk_berattelse",
+            Self::Revisionsberattelse => "revisionsberattelse",
+            Self::Verksamhetsplan => "verksamhetsplan",
+            Self::Medlemsantal => "medlemsantal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let s = s.trim().replace('-', "_");
+        Self::ALL.into_iter().find(|d| d.name() == s).map_or_else(
+            || {
+                invalid(format!(
+                    "{s:?} är ingen av de årliga handlingarna; använd {}",
+                    Self::ALL.map(Self::name).join(", ")
+                ))
+            },
+            Ok,
+        )
+    }
+
+    /// The guideline's own words.
+    pub fn label_sv(self) -> &'static str {
+        match self {
+            Self::Arsmotesprotokoll => "Årsmötesprotokoll",
+            Self::Verksamhetsberattelse => "Verksamhetsberättelse",
+            Self::EkonomiskBerattelse => "Ekonomisk berättelse med bokslut",
+            Self::Revisionsberattelse => "Revisionsberättelse",
+            Self::Verksamhetsplan => "Verksamhetsplan och styrelseförteckning",
+            Self::Medlemsantal => "Uppgift om medlemsantal",
+        }
+    }
+}
+
 /// Who gave notice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -435,6 +500,10 @@ pub enum EventKind {
     CheckinHeld,
     AnnualReportReceived {
         diarienummer: String,
+        /// Which yearly document, where the guideline lists several; none
+        /// means the whole submission (the annual report, or every document).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        document: Option<YearlyDocument>,
     },
     AnnualEvaluationHeld,
     /// The memo (tjänsteskrivelse) for a follow-up went to the committee.

@@ -985,7 +985,13 @@ impl Row<'_> {
         let dnr = self.optional(Field::LastAnnualReportDnr, reference);
         match (report, dnr) {
             (Some(Some(on)), Some(Some(diarienummer))) => {
-                out.push((on, EventKind::AnnualReportReceived { diarienummer }));
+                out.push((
+                    on,
+                    EventKind::AnnualReportReceived {
+                        diarienummer,
+                        document: None,
+                    },
+                ));
             }
             (Some(Some(_)), Some(None)) => self.problem(
                 self.column_name(Field::LastAnnualReportDnr),

@@ -562,6 +562,7 @@ mod tests {
             meeting: None,
             no_meeting: false,
             roles: vec![],
+            documents: None,
         }
     }
 

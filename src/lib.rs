@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod digest;
 pub mod domain;
 pub mod engine;
+pub mod guideline;
 pub mod ical;
 pub mod import;
 pub mod ladder;

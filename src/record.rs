@@ -7,6 +7,7 @@ use chrono::{Duration, NaiveDate};
 use crate::config::Config;
 use crate::domain::{Channel, Event, EventKind, Partnership, clean_text};
 use crate::engine::{self, Checkpoint, Input, Kind, Status, Unfit};
+use crate::guideline::Guideline;
 use crate::store::{NewEvent, Store, StoreError};
 
 /// A short reference (diarienummer, minute §): one line, no markup.
@@ -141,7 +142,7 @@ fn check_target(
     let cp = engine::checkpoints(&input)
         .into_iter()
         .find(|c| c.key == key);
-    Err(refusal_sv(key, cp.as_ref(), &why))
+    Err(refusal_sv(&cfg.guideline, key, cp.as_ref(), &why))
 }
 
 /// Swedish words for a status in a sentence ("den är …").
@@ -153,22 +154,22 @@ fn status_sv(s: Status) -> &'static str {
         Status::Done => "redan klar",
         Status::Cancelled => "inte längre aktuell",
         Status::BeforeTracking => "från före uppföljningens start",
-        Status::Missed => "missad (ett senare avstämningsmöte är registrerat)",
+        Status::Missed => "missad (ett möte i en senare period är registrerat)",
         Status::Waived => "redan avskriven av IOP-ansvarig",
     }
 }
 
 /// The one-line refusal for evidence that does not fit its checkpoint.
-fn refusal_sv(key: &str, cp: Option<&Checkpoint>, why: &Unfit) -> String {
+fn refusal_sv(g: &Guideline, key: &str, cp: Option<&Checkpoint>, why: &Unfit) -> String {
     let named = |kind: Kind| match cp {
         Some(c) => format!(
             "{} {key} (period {}–{}, sista dag {})",
-            kind.label_sv(),
+            g.label(kind),
             c.period_start,
             c.period_end,
             c.due
         ),
-        None => format!("{} {key}", kind.label_sv()),
+        None => format!("{} {key}", g.label(kind)),
     };
     let text = match why {
         Unfit::Unknown => {
@@ -191,6 +192,11 @@ fn refusal_sv(key: &str, cp: Option<&Checkpoint>, why: &Unfit) -> String {
             "{}: datumet passar inte, beslutet är före sammanträdet {meeting} som \
              tjänsteskrivelsen gick till.",
             named(*kind)
+        ),
+        Unfit::AlreadyRegistered(doc) => format!(
+            "{} är redan registrerad för {}.",
+            doc.label_sv(),
+            named(Kind::AnnualReport)
         ),
         Unfit::DoesNotFit(kind) => format!(
             "{}: registreringen passar inte den här kontrollpunkten.",

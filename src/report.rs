@@ -13,6 +13,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 use crate::clock::Now;
+use crate::guideline::Guideline as Words;
 use crate::config::Config;
 use crate::digest::model::{self, Silence, SilentCommittee, SilentPartnership};
 use crate::domain::{CommitteeKey, Event, EventKind, Partnership};
@@ -247,7 +248,7 @@ fn evidence_details(
         return (None, None, None);
     };
     match &e.kind {
-        EventKind::AnnualReportReceived { diarienummer }
+        EventKind::AnnualReportReceived { diarienummer, .. }
         | EventKind::WindDownPlanRegistered { diarienummer } => {
             (Some(diarienummer.clone()), None, None)
         }
@@ -272,6 +273,7 @@ fn evidence_details(
 /// Collects the report while the register streams past.
 struct Builder<'a> {
     scope: &'a Scope,
+    guideline: &'a Words,
     today: NaiveDate,
     agreements: Vec<Agreement>,
     decisions: Vec<Decision>,
@@ -354,7 +356,7 @@ impl Builder<'_> {
                 organisation: p.organisation.clone(),
                 key: cp.key.clone(),
                 kind: cp.kind,
-                what: model::what(cp),
+                what: model::what(self.guideline, cp),
                 due: cp.due,
                 status: cp.status,
                 status_label: cp.status.label_sv(),
@@ -386,6 +388,7 @@ pub async fn build(
     let tracking = store.created_on().await?;
     let mut b = Builder {
         scope,
+        guideline: &cfg.guideline,
         today,
         agreements: Vec::new(),
         decisions: Vec::new(),
@@ -497,7 +500,7 @@ pub async fn build(
         by_kind
             .entry(r.kind)
             .or_insert_with(|| Rate {
-                name: r.kind.label_sv().to_string(),
+                name: cfg.guideline.label(r.kind).to_string(),
                 ..Default::default()
             })
             .count(r, today);

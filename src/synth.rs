@@ -142,6 +142,7 @@ fn history(
             0..=9 => EventKind::CheckinHeld,
             10..=12 => EventKind::AnnualReportReceived {
                 diarienummer: format!("DNR/{}:{k}", on.format("%Y")),
+                document: None,
             },
             13..=15 => EventKind::AnnualEvaluationHeld,
             16 => EventKind::CommitteeFollowupSubmitted {

@@ -523,7 +523,7 @@ pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
                     [
                         r.due.to_string(),
                         r.status.label_sv().to_string(),
-                        r.kind.label_sv().to_string(),
+                        cfg.guideline.label(r.kind).to_string(),
                         r.partnership.to_string(),
                         r.organisation.to_string(),
                         committee_name(r.committee),
@@ -573,7 +573,7 @@ pub fn checkpoint_uid(key: &str) -> String {
 fn ics_event(cfg: &Config, r: &PlanRow<'_>, now: chrono::DateTime<chrono::Utc>) -> ical::EventSpec {
     let mut description = format!(
         "{} – {} ({})\nStatus: {}",
-        r.kind.label_sv(),
+        cfg.guideline.label(r.kind),
         r.organisation,
         r.partnership,
         r.status.label_sv()
@@ -589,7 +589,7 @@ fn ics_event(cfg: &Config, r: &PlanRow<'_>, now: chrono::DateTime<chrono::Utc>) 
         sequence: 0,
         dtstamp: now,
         date: r.due,
-        summary: format!("[IOP] {} – {}", r.kind.label_sv(), r.organisation),
+        summary: format!("[IOP] {} – {}", cfg.guideline.label(r.kind), r.organisation),
         description,
         location: None,
         url: None,

@@ -8,7 +8,8 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::{NowArg, load_config, now_from, open_store};
 use crate::domain::{
-    Amount, Channel, Email, EventKind, FollowupDecision, NoticeParty, PartnershipId, clean_text,
+    Amount, Channel, Email, EventKind, FollowupDecision, NoticeParty, PartnershipId, YearlyDocument,
+    clean_text,
     parse_date,
 };
 use crate::record::reference;
@@ -60,6 +61,21 @@ pub struct Registered {
     /// The diarienummer the document was registered under.
     #[arg(long)]
     diarienummer: String,
+}
+
+#[derive(Args, Debug)]
+pub struct Document {
+    #[command(flatten)]
+    c: Common,
+    /// The diarienummer the document was registered under.
+    #[arg(long)]
+    diarienummer: String,
+    /// Which of the yearly documents, where the guideline lists several
+    /// (`[policy] yearly_documents`): arsmotesprotokoll, verksamhetsberattelse,
+    /// ekonomisk_berattelse, revisionsberattelse, verksamhetsplan, medlemsantal.
+    /// Without it the registration stands for every document still missing.
+    #[arg(long)]
+    document: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -190,8 +206,8 @@ pub struct Waived {
 pub enum RecordEvent {
     /// Avstämningsmöte hållet.
     CheckinHeld(Plain),
-    /// Årsredovisning mottagen och diarieförd.
-    AnnualReportReceived(Registered),
+    /// Årsredovisning (eller en av de årliga handlingarna, --document) mottagen och diarieförd.
+    AnnualReportReceived(Document),
     /// Årlig utvärdering hållen.
     AnnualEvaluationHeld(Plain),
     /// Tjänsteskrivelse om fördjupad uppföljning inlämnad till nämnden.
@@ -236,6 +252,12 @@ impl RecordEvent {
                 a.c,
                 EventKind::AnnualReportReceived {
                     diarienummer: reference("--diarienummer", &a.diarienummer)?,
+                    document: a
+                        .document
+                        .as_deref()
+                        .map(YearlyDocument::parse)
+                        .transpose()
+                        .map_err(|e| format!("--document: {}", e.0))?,
                 },
             ),
             R::AnnualEvaluationHeld(a) => (a.c, EventKind::AnnualEvaluationHeld),
@@ -387,7 +409,7 @@ pub async fn record(config: &Path, args: RecordArgs) -> Result<()> {
     println!(
         "händelse #{} registrerad: {} ({}) för {}{target} den {} (av {})",
         event.id,
-        event.kind.label_sv(),
+        cfg.guideline.event_label(&event.kind),
         event.kind.name(),
         event.partnership,
         event.on,

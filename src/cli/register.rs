@@ -136,7 +136,7 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
             out,
             "{verb_h}: {}: {} {}",
             e.partnership,
-            e.kind.label_sv(),
+            cfg.guideline.event_label(&e.kind),
             e.on
         )?;
     }
@@ -461,7 +461,7 @@ pub async fn show(config: &Path, args: ShowArgs) -> Result<()> {
             "  #{:<5} {}  {:<41} {}{}  (registrerad {recorded} av {} via {})",
             e.id,
             e.on,
-            e.kind.label_sv(),
+            cfg.guideline.event_label(&e.kind),
             details,
             if e.retracted { "  [ÅNGRAD]" } else { "" },
             e.recorded_by,

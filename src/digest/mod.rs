@@ -501,6 +501,7 @@ pub async fn heads_up(
                             .entry((p.committee.clone(), m))
                             .or_default()
                             .push(model::item(
+                                &cfg.guideline,
                                 &p,
                                 &events,
                                 &c.name,

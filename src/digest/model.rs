@@ -13,6 +13,7 @@ use crate::calendar::add_months;
 use crate::config::Config;
 use crate::domain::{CommitteeKey, Email, Event, EventKind, NoticeParty, Partnership};
 use crate::engine::{self, Checkpoint, Kind, Policy, Status};
+use crate::guideline::Guideline;
 use crate::ladder::{self, Ladder, StageKind};
 use crate::store::{DeliveryProblem, Postponement, SentReminder, ServiceHealth};
 
@@ -51,6 +52,8 @@ pub struct Item {
     pub organisation: String,
     pub committee: String,
     pub what: String,
+    /// The yearly documents still missing: "Revisionsberättelse, uppgift om medlemsantal".
+    pub missing: Option<String>,
     pub due: NaiveDate,
     pub status: Status,
     pub status_label: &'static str,
@@ -374,7 +377,17 @@ impl<'a> Builder<'a> {
         let committee_until = add_months(today, COMMITTEE_MONTHS);
         let year_ago = add_months(today, -NOT_DONE_MONTHS);
         for cp in checkpoints {
-            let item = || item(p, events, committee_name, cp, &self.cfg.reminders, today);
+            let item = || {
+                item(
+                    &self.cfg.guideline,
+                    p,
+                    events,
+                    committee_name,
+                    cp,
+                    &self.cfg.reminders,
+                    today,
+                )
+            };
             match cp.status {
                 Status::Overdue => self.overdue.push(item()),
                 Status::Due | Status::Upcoming if cp.due <= soon => self.due_soon.push(item()),
@@ -699,20 +712,13 @@ pub fn whole_months(from: NaiveDate, to: NaiveDate) -> i32 {
     m.max(0)
 }
 
-/// A status in Swedish words.
 /// The Swedish label of a checkpoint, with the item a `committee_minutes` belongs to.
-pub fn what(cp: &Checkpoint) -> String {
-    match cp.parent {
-        Some(parent) => format!(
-            "{} ({})",
-            cp.kind.label_sv(),
-            parent.label_sv().to_lowercase()
-        ),
-        None => cp.kind.label_sv().to_string(),
-    }
+pub fn what(g: &Guideline, cp: &Checkpoint) -> String {
+    g.label_with_parent(cp.kind, cp.parent)
 }
 
 pub(crate) fn item(
+    g: &Guideline,
     p: &Partnership,
     events: &[Event],
     committee: &str,
@@ -740,7 +746,12 @@ pub(crate) fn item(
         partnership: p.id.to_string(),
         organisation: p.organisation.clone(),
         committee: committee.to_string(),
-        what: what(cp),
+        what: what(g, cp),
+        missing: cp
+            .documents
+            .as_ref()
+            .filter(|d| !d.missing.is_empty() && cp.status.is_open())
+            .map(|d| crate::guideline::document_list(&d.missing)),
         due: cp.due,
         status: cp.status,
         status_label: cp.status.label_sv(),

@@ -88,6 +88,7 @@ fn cp(p: &Partnership, kind: Kind, period: &str, due: &str, status: Status) -> C
         meeting: None,
         no_meeting: false,
         roles: vec![],
+        documents: None,
     }
 }
 
@@ -526,7 +527,7 @@ fn rows_say_counts_and_distances_in_words() {
     let p = partnership("A", "kbn", "2020-01-01", None);
     let row = |due: &str, status: Status, times: i64| {
         let c = cp(&p, Kind::Checkin, due, due, status);
-        let mut i = super::model::item(&p, &[], "Kultur", &c, &ladder, today);
+        let mut i = super::model::item(&Default::default(), &p, &[], "Kultur", &c, &ladder, today);
         if times > 0 {
             i.reminded = Reminded {
                 times,
@@ -650,7 +651,15 @@ fn heads_up_lists_the_agenda_and_escapes_free_text() {
     let mut p2 = p.clone();
     p2.organisation = "<script>x</script>".into();
     let ladder = crate::ladder::Ladder::default();
-    let item = super::model::item(&p2, &[], "Kultur", &c, &ladder, d("2027-03-04"));
+    let item = super::model::item(
+        &Default::default(),
+        &p2,
+        &[],
+        "Kultur",
+        &c,
+        &ladder,
+        d("2027-03-04"),
+    );
     let r = render_heads_up(&HeadsUp {
         body_name: "Region Värmland".into(),
         committee: "Kultur- och bildningsnämnden".into(),
@@ -682,7 +691,7 @@ fn checkpoints_that_read_alike_share_one_row() {
     let b = partnership("B", "kbn", "2020-01-01", None);
     let item = |p: &Partnership, kind: Kind, due: &str| {
         let c = cp(p, kind, "y6", due, Status::Overdue);
-        super::model::item(p, &[], "Kultur", &c, &ladder, today)
+        super::model::item(&Default::default(), p, &[], "Kultur", &c, &ladder, today)
     };
     let mut reminded_twice = item(&a, Kind::Checkin, "2027-01-20");
     reminded_twice.reminded.times = 2;

@@ -5,10 +5,10 @@ use std::ops::Range;
 use chrono::NaiveDate;
 
 use crate::calendar::working_day_on_or_before;
-use crate::domain::{Event, EventKind};
+use crate::domain::{Event, EventKind, YearlyDocument};
 
 use super::rules::{plus_days, submission_deadline};
-use super::{Checkpoint, Evidence, Input, Kind, Status, Waiver};
+use super::{Checkpoint, Evidence, Input, Kind, ReceivedDocument, Status, Waiver};
 
 /// Where each kind's checkpoints lie in the output, oldest period first.
 /// Minutes are aligned with their items: the minutes at offset *i* belong to
@@ -383,6 +383,68 @@ fn close_targeted(out: &mut [Checkpoint], section: &Range<usize>, key: &str, pro
     }
 }
 
+/// Whether a document (or, for `None`, the whole submission) is still
+/// missing from `cp`.
+fn lacks(cp: &Checkpoint, document: Option<YearlyDocument>) -> bool {
+    cp.documents.as_ref().is_some_and(|d| match document {
+        Some(doc) => d.missing.contains(&doc),
+        None => !d.missing.is_empty(),
+    })
+}
+
+/// Örebro kommun's yearly documents: a registered document goes to the
+/// checkpoint it names, or else (RULES 1) to the oldest open one whose period
+/// had started and that still lacks it; a registration that names no
+/// document stands for every one still missing. The checkpoint is done, on
+/// the date of the last one, when none is missing.
+fn close_documents(
+    items: &mut [Checkpoint],
+    target: Option<&str>,
+    proof: Proof,
+    document: Option<YearlyDocument>,
+    diarienummer: &str,
+    tracking_start: NaiveDate,
+) {
+    let chosen = match target {
+        Some(key) => items.iter().position(|c| {
+            c.key == key && open_to_history(c) && c.period_start <= proof.on && lacks(c, document)
+        }),
+        None => {
+            let history = proof.on < tracking_start;
+            choose(items, proof.on, history, |i| {
+                let cp = &items[i];
+                lacks(cp, document)
+                    && if history {
+                        open_to_history(cp)
+                    } else {
+                        open(cp, tracking_start)
+                    }
+            })
+        }
+    };
+    let Some(cp) = chosen.map(|i| &mut items[i]) else {
+        return;
+    };
+    let Some(docs) = cp.documents.as_mut() else {
+        return;
+    };
+    let taken: Vec<YearlyDocument> = match document {
+        Some(d) => vec![d],
+        None => docs.missing.clone(),
+    };
+    docs.missing.retain(|d| !taken.contains(d));
+    docs.received.extend(taken.into_iter().map(|d| ReceivedDocument {
+        document: d,
+        diarienummer: diarienummer.trim().to_string(),
+        on: proof.on,
+        event: proof.event,
+    }));
+    docs.received.sort_by_key(|r| r.document);
+    if docs.missing.is_empty() {
+        settle(cp, proof.event, proof.on, proof.on);
+    }
+}
+
 /// RULES 17: a waiver closes any checkpoint that is not closed yet,
 /// `before_tracking` ones included.
 fn waive(out: &mut [Checkpoint], key: &str, e: &Event, reason: &str) {
@@ -479,9 +541,28 @@ pub(super) fn close(out: &mut [Checkpoint], s: &Sections, events: &[&Event], inp
             }
             continue;
         }
+        if let EventKind::AnnualReportReceived {
+            diarienummer,
+            document,
+        } = &e.kind
+            && registered(diarienummer)
+            && !input.policy.yearly_documents.is_empty()
+        {
+            if let Some(items) = out.get_mut(s.annual_report.clone()) {
+                close_documents(
+                    items,
+                    target,
+                    proof,
+                    *document,
+                    diarienummer,
+                    tracking_start,
+                );
+            }
+            continue;
+        }
         let section = match &e.kind {
             EventKind::CheckinHeld => Some(&s.checkin),
-            EventKind::AnnualReportReceived { diarienummer } if registered(diarienummer) => {
+            EventKind::AnnualReportReceived { diarienummer, .. } if registered(diarienummer) => {
                 Some(&s.annual_report)
             }
             EventKind::AnnualEvaluationHeld => Some(&s.annual_evaluation),

@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     CheckinsPerYear, CommitteeKey, Email, Event, MonthDay, Partnership, PartnershipId, Person,
+    YearlyDocument,
 };
 
 mod ending;
@@ -66,6 +67,13 @@ pub struct Policy {
     pub minutes_days: u32,
     /// Anchors `annual_report` and `annual_evaluation` to a fixed calendar date.
     pub annual_anchor: Option<MonthDay>,
+    /// Whether there is a yearly evaluation besides the check-ins (Region
+    /// Värmland: yes; Örebro kommun: the styrgrupp's follow-up is the yearly one).
+    pub annual_evaluation: bool,
+    /// The yearly documents that close `annual_report` together, each
+    /// registered with its diarienummer; empty: one registration closes it
+    /// (Region Värmland's annual report).
+    pub yearly_documents: Vec<YearlyDocument>,
     /// Checkpoints due before this date are `before_tracking` and never reminded.
     pub tracking_start: NaiveDate,
 }
@@ -165,24 +173,6 @@ impl Kind {
 
     pub fn parse(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.name() == s)
-    }
-
-    /// Swedish label used in mails and pages.
-    pub fn label_sv(self) -> &'static str {
-        match self {
-            Kind::Checkin => "Avstämningsmöte",
-            Kind::AnnualReport => "Årsredovisning diarieförd",
-            Kind::AnnualEvaluation => "Årlig utvärdering",
-            Kind::CommitteeFollowup => "Fördjupad uppföljning till nämnden",
-            Kind::CommitteeMinutes => "Nämndens beslut protokollfört",
-            Kind::TerminationDecision => "Nämndbeslut om uppsägning",
-            Kind::WindDownPlan => "Avvecklingsplan diarieförd",
-            Kind::PaymentsStop => "Utbetalningar upphör",
-            Kind::AgreementEnd => "Överenskommelsen upphör",
-            Kind::ExpiryEvaluation => "Djupare utvärdering inför avslut eller förlängning",
-            Kind::RenegotiatedAgreementSigned => "Omförhandlad överenskommelse undertecknad",
-            Kind::PaymentChange => "Ändrat belopp börjar gälla",
-        }
     }
 }
 
@@ -374,6 +364,27 @@ pub struct Checkpoint {
     /// No configured meeting in the span: due date fell back to the anniversary.
     pub no_meeting: bool,
     pub roles: Vec<Role>,
+    /// `annual_report` under a guideline that lists several yearly
+    /// documents: which are registered and which are still missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documents: Option<Documents>,
+}
+
+/// The yearly documents of one `annual_report` checkpoint; it is done when
+/// `missing` is empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Documents {
+    pub received: Vec<ReceivedDocument>,
+    /// In the guideline's order.
+    pub missing: Vec<YearlyDocument>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedDocument {
+    pub document: YearlyDocument,
+    pub diarienummer: String,
+    pub on: NaiveDate,
+    pub event: i64,
 }
 
 /// Every checkpoint of one partnership whose period starts on or before
@@ -398,7 +409,19 @@ pub fn checkpoints(input: &Input) -> Vec<Checkpoint> {
     let o = &mut out;
     let checkin = section(o, |o| schedule.checkins(checkins, o));
     let annual_report = section(o, |o| schedule.annual(Kind::AnnualReport, o));
-    let annual_evaluation = section(o, |o| schedule.annual(Kind::AnnualEvaluation, o));
+    if !policy.yearly_documents.is_empty() {
+        for cp in &mut o[annual_report.clone()] {
+            cp.documents = Some(Documents {
+                received: Vec::new(),
+                missing: policy.yearly_documents.clone(),
+            });
+        }
+    }
+    let annual_evaluation = section(o, |o| {
+        if policy.annual_evaluation {
+            schedule.annual(Kind::AnnualEvaluation, o);
+        }
+    });
     let followup = section(o, |o| schedule.committee_followups(o));
     let followup_minutes = section(o, |o| {
         rules::minutes(followup.clone(), policy.minutes_days, o)

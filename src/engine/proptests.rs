@@ -75,7 +75,7 @@ fn evidence_kind(on: NaiveDate) -> BoxedStrategy<EventKind> {
     let paragraph = prop::sample::select(vec!["", "§ 12"]).prop_map(String::from);
     prop_oneof![
         4 => Just(EventKind::CheckinHeld),
-        1 => dnr.clone().prop_map(|diarienummer| EventKind::AnnualReportReceived { diarienummer }),
+        1 => dnr.clone().prop_map(|diarienummer| EventKind::AnnualReportReceived { diarienummer, document: None }),
         1 => Just(EventKind::AnnualEvaluationHeld),
         1 => (dnr.clone(), 0i64..80).prop_map(move |(diarienummer, n)| {
             EventKind::CommitteeFollowupSubmitted { diarienummer, meeting: plus(on, n) }

@@ -103,6 +103,7 @@ fn checkpoint(
         meeting: None,
         no_meeting: false,
         roles: roles(kind, None).to_vec(),
+        documents: None,
     }
 }
 
@@ -437,6 +438,7 @@ pub(super) fn minutes(items: Range<usize>, minutes_days: u32, out: &mut Vec<Chec
             waiver: None,
             meeting: item.meeting,
             no_meeting: item.no_meeting,
+            documents: None,
             roles: item.roles.clone(),
         };
         out.push(cp);

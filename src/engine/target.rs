@@ -5,7 +5,7 @@
 
 use chrono::NaiveDate;
 
-use crate::domain::{Event, EventKind};
+use crate::domain::{Event, EventKind, YearlyDocument};
 
 use super::{Checkpoint, Input, Kind, Status, checkpoints};
 
@@ -22,6 +22,8 @@ pub enum Unfit {
     BeforePeriod(Kind, NaiveDate),
     /// A decision before the meeting the memo went to (RULES 15).
     BeforeMemoMeeting(Kind, NaiveDate),
+    /// That yearly document is already registered for this checkpoint.
+    AlreadyRegistered(YearlyDocument),
     /// It would not close the checkpoint for another reason (a decision
     /// without a minute § names the minutes, a meeting after today).
     DoesNotFit(Kind),
@@ -70,9 +72,14 @@ fn same_committee_kind(kind: &EventKind, cp: &Checkpoint) -> bool {
     }
 }
 
+/// Closed by the event, or (one yearly document of several) taken by it.
 fn closed_by(cp: &Checkpoint, id: i64) -> bool {
     cp.evidence.as_ref().is_some_and(|e| e.event == id)
         || cp.waiver.as_ref().is_some_and(|w| w.event == id)
+        || cp
+            .documents
+            .as_ref()
+            .is_some_and(|d| d.received.iter().any(|r| r.event == id))
 }
 
 /// RULES 15 and 17: `None` when `event` (not yet recorded; its `target`
@@ -98,6 +105,17 @@ pub fn unfit(input: &Input, event: &Event) -> Option<Unfit> {
         || cp.status == Status::Missed && !waiver;
     if !takes {
         return Some(Unfit::Closed(cp.kind, cp.status));
+    }
+    if let (
+        EventKind::AnnualReportReceived {
+            document: Some(doc),
+            ..
+        },
+        Some(docs),
+    ) = (&event.kind, &cp.documents)
+        && !docs.missing.contains(doc)
+    {
+        return Some(Unfit::AlreadyRegistered(*doc));
     }
     let mut events = input.events.to_vec();
     let mut new = event.clone();

@@ -45,6 +45,8 @@ pub(crate) fn varmland(tracking_start: &str) -> Policy {
         renegotiation_sign_days: 60,
         minutes_days: 14,
         annual_anchor: None,
+        annual_evaluation: true,
+        yearly_documents: Vec::new(),
         tracking_start: d(tracking_start),
     }
 }
@@ -474,6 +476,7 @@ fn statuses_at_now() {
         meeting: None,
         no_meeting: false,
         roles: Vec::new(),
+        documents: None,
     };
     let (today, tracking) = (d("2026-06-10"), d("2026-01-01"));
     use Status::*;
@@ -918,6 +921,7 @@ fn annual_anchor() {
         "2026-04-20",
         EventKind::AnnualReportReceived {
             diarienummer: "RS 2026/88".into(),
+            document: None,
         },
     ));
     let cps = s.run();
@@ -939,6 +943,7 @@ fn annual_anchor() {
     // Issue rule 2: the annual report must be registered (diarienummer required).
     s.events[0].kind = EventKind::AnnualReportReceived {
         diarienummer: String::new(),
+        document: None,
     };
     assert_eq!(late(get(&s.run(), "annual_report/y0")), None);
 }

@@ -1,6 +1,7 @@
-//! What each checkpoint kind asks for: the guideline's rule, the evidence that closes it and
-//! the `iopd record` command that registers that evidence. One table, used by both the text
-//! and the HTML template; the command names and flags follow `iopd record --help`.
+//! What each checkpoint kind asks for besides the guideline's words (`crate::guideline`):
+//! the `iopd record` command that registers its evidence and the words around its due
+//! date. One table, used by both the text and the HTML template; the command names and
+//! flags follow `iopd record --help`.
 
 use chrono::NaiveDate;
 
@@ -10,13 +11,7 @@ use crate::engine::Kind;
 const DATE: &str = "ÅÅÅÅ-MM-DD";
 
 pub(super) struct Guidance {
-    /// One sentence: why this is due.
-    pub rule: &'static str,
-    /// What closes the checkpoint; `None` for a pure fact (the agreement's end).
-    pub evidence: Option<&'static str>,
     pub commands: &'static [Command],
-    /// Joins label and organisation in the headline: "Avstämningsmöte *med* Fritidsbanken".
-    pub prep: &'static str,
     /// Before the due date in the headline: "senast 2027-03-31".
     pub due_word: &'static str,
     /// What the due date means next to the meeting: "nämndens sammanträde 2027-03-18,
@@ -39,58 +34,37 @@ enum Arg {
     Decision,
 }
 
-/// The rule and evidence per kind; `parent` tells whose minutes a `committee_minutes` is.
+/// The commands and due words per kind; `parent` tells whose minutes a `committee_minutes` is.
 pub(super) fn guidance(kind: Kind, parent: Option<Kind>) -> Guidance {
     use Arg::*;
     let base = Guidance {
-        rule: "",
-        evidence: None,
         commands: &[],
-        prep: "för",
         due_word: "senast",
         meeting_due_word: "senast",
     };
     match kind {
         Kind::Checkin => Guidance {
-            rule: "Enligt riktlinjen ska minst två avstämningsmöten hållas per år.",
-            evidence: Some("Datumet då avstämningsmötet hölls."),
             commands: &[Command {
                 event: "checkin-held",
                 args: &[On],
             }],
-            prep: "med",
             ..base
         },
         Kind::AnnualReport => Guidance {
-            rule: "Enligt riktlinjen ska den idéburna parten skicka in sin årsredovisning \
-                   i samband med den årliga uppföljningen, och den ska diarieföras.",
-            evidence: Some("Diarienumret som årsredovisningen registrerades under."),
             commands: &[Command {
                 event: "annual-report-received",
                 args: &[Diarienummer],
             }],
-            prep: "från",
             ..base
         },
         Kind::AnnualEvaluation => Guidance {
-            rule: "Enligt riktlinjen ska partnerskapet utvärderas varje år, och det är vi \
-                   som kallar till uppföljningsmötet.",
-            evidence: Some("Datumet då den årliga utvärderingen hölls."),
             commands: &[Command {
                 event: "annual-evaluation-held",
                 args: &[On],
             }],
-            prep: "med",
             ..base
         },
         Kind::CommitteeFollowup => Guidance {
-            rule: "Enligt riktlinjen ska en fördjupad uppföljning av överenskommelsen \
-                   redovisas för ansvarig nämnd vartannat år.",
-            evidence: Some(
-                "Först tjänsteskrivelsens diarienummer och sammanträdet den går till, sedan \
-                 nämndens beslut: sammanträdesdatum och protokollsparagraf (§). Ändrar \
-                 nämnden beloppet, också det nya beloppet och från vilket datum det gäller.",
-            ),
             commands: &[
                 Command {
                     event: "committee-followup-submitted",
@@ -105,9 +79,6 @@ pub(super) fn guidance(kind: Kind, parent: Option<Kind>) -> Guidance {
             ..base
         },
         Kind::CommitteeMinutes if parent == Some(Kind::TerminationDecision) => Guidance {
-            rule: "Uppsägningen är beslutad först när nämndens beslut står i protokollet \
-                   med sammanträdesdatum och paragraf (§).",
-            evidence: Some("Sammanträdesdatum och protokollsparagraf (§) för nämndens beslut."),
             commands: &[Command {
                 event: "termination-decided",
                 args: &[Meeting, Paragraph],
@@ -116,12 +87,6 @@ pub(super) fn guidance(kind: Kind, parent: Option<Kind>) -> Guidance {
             ..base
         },
         Kind::CommitteeMinutes => Guidance {
-            rule: "Uppföljningen är gjord först när nämndens beslut står i protokollet \
-                   med sammanträdesdatum och paragraf (§).",
-            evidence: Some(
-                "Sammanträdesdatum och protokollsparagraf (§) för nämndens beslut. Ändrar \
-                 nämnden beloppet, också det nya beloppet och från vilket datum det gäller.",
-            ),
             commands: &[Command {
                 event: "committee-followup-reported",
                 args: &[Meeting, Paragraph, Decision],
@@ -130,12 +95,6 @@ pub(super) fn guidance(kind: Kind, parent: Option<Kind>) -> Guidance {
             ..base
         },
         Kind::TerminationDecision => Guidance {
-            rule: "Enligt riktlinjen ska ansvarig nämnd besluta om uppsägning av \
-                   överenskommelsen.",
-            evidence: Some(
-                "Först tjänsteskrivelsens diarienummer och sammanträdet den går till, sedan \
-                 nämndens beslut: sammanträdesdatum och protokollsparagraf (§).",
-            ),
             commands: &[
                 Command {
                     event: "termination-submitted",
@@ -150,9 +109,6 @@ pub(super) fn guidance(kind: Kind, parent: Option<Kind>) -> Guidance {
             ..base
         },
         Kind::WindDownPlan => Guidance {
-            rule: "Enligt riktlinjen ska en avvecklingsplan tas fram och diarieföras när \
-                   överenskommelsen sägs upp.",
-            evidence: Some("Diarienumret som avvecklingsplanen registrerades under."),
             commands: &[Command {
                 event: "wind-down-plan-registered",
                 args: &[Diarienummer],
@@ -160,9 +116,6 @@ pub(super) fn guidance(kind: Kind, parent: Option<Kind>) -> Guidance {
             ..base
         },
         Kind::PaymentsStop => Guidance {
-            rule: "När överenskommelsen upphör ska utbetalningarna till den idéburna parten \
-                   upphöra.",
-            evidence: Some("Datumet då utbetalningarna stoppades."),
             commands: &[Command {
                 event: "payments-stopped",
                 args: &[On],
@@ -170,26 +123,17 @@ pub(super) fn guidance(kind: Kind, parent: Option<Kind>) -> Guidance {
             ..base
         },
         Kind::AgreementEnd => Guidance {
-            rule: "Överenskommelsen upphör detta datum enligt avtalet eller uppsägningen; \
-                   datumet flyttas inte även om det infaller på en helgdag.",
             due_word: "den",
             ..base
         },
         Kind::ExpiryEvaluation => Guidance {
-            rule: "Enligt riktlinjen ska en djupare utvärdering göras när en överenskommelse \
-                   löper ut eller ska förlängas.",
-            evidence: Some("Datumet då den djupare utvärderingen hölls."),
             commands: &[Command {
                 event: "expiry-evaluation-held",
                 args: &[On],
             }],
-            prep: "med",
             ..base
         },
         Kind::RenegotiatedAgreementSigned => Guidance {
-            rule: "Efter nämndens beslut om omförhandling ska överenskommelsen skrivas om \
-                   och undertecknas av parterna; något nytt nämndbeslut behövs inte.",
-            evidence: Some("Datumet då alla parter hade undertecknat den nya överenskommelsen."),
             commands: &[Command {
                 event: "renegotiated-agreement-signed",
                 args: &[On],
@@ -197,9 +141,6 @@ pub(super) fn guidance(kind: Kind, parent: Option<Kind>) -> Guidance {
             ..base
         },
         Kind::PaymentChange => Guidance {
-            rule: "Nämnden har beslutat om ett ändrat belopp, och utbetalningarna ska ändras \
-                   från det datum beslutet anger.",
-            evidence: Some("Datumet då det ändrade beloppet var infört i utbetalningarna."),
             commands: &[Command {
                 event: "payment-changed",
                 args: &[On],

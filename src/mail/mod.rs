@@ -34,12 +34,6 @@ pub use message::{Envelope, Invite, build, message_id};
 pub(crate) use render::environment;
 pub use render::{render_cancel, render_day, render_invite, render_section};
 
-/// The guideline's rule behind a checkpoint, as the reminder states it (the
-/// pages reached from the mail say the same).
-pub fn rule_sv(kind: Kind, parent: Option<Kind>) -> &'static str {
-    guidance::guidance(kind, parent).rule
-}
-
 /// A recipient or sender: an address with an optional display name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Person {
@@ -149,6 +143,11 @@ pub struct ReminderContext {
     pub escalation: Option<Escalation>,
     /// The partnership's diarienummer, so the mail can be tied to its case.
     pub diarienummer_hint: Option<String>,
+    /// The body's guideline words.
+    #[serde(skip)]
+    pub guideline: crate::guideline::Guideline,
+    /// The yearly documents registered and missing, where the guideline lists several.
+    pub documents: Option<crate::engine::Documents>,
 }
 
 /// One checkpoint's part of a person's mail of the day, rendered when its

@@ -220,8 +220,8 @@ struct View<'a> {
     organisation: String,
     committee_name: String,
     kind: Kind,
-    kind_label: &'static str,
-    parent_label: Option<&'static str>,
+    kind_label: &'a str,
+    parent_label: Option<&'a str>,
     /// "Avstämningsmöte med Fritidsbanken".
     title: String,
     /// "Försenad 7 dagar: Avstämningsmöte med Fritidsbanken".
@@ -242,8 +242,10 @@ struct View<'a> {
     /// A fact to know about, not something to do (the agreement's end).
     informational: bool,
     sent_late: bool,
-    rule: &'static str,
-    evidence: Option<&'static str>,
+    rule: &'a str,
+    evidence: Option<&'a str>,
+    /// The yearly documents: those registered and those still missing.
+    documents: Option<DocumentsView>,
     /// Command lines: only for IOP-ansvarig, and only without the pages.
     commands: Vec<String>,
     /// Without the pages, what an officer tells IOP-ansvarig.
@@ -259,6 +261,14 @@ struct View<'a> {
     coordinator: String,
     redirected_from: Vec<String>,
     diarienummer: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DocumentsView {
+    /// "Årsmötesprotokoll (KS 2027/41)".
+    received: Vec<String>,
+    /// "Revisionsberättelse, uppgift om medlemsantal".
+    missing: String,
 }
 
 #[derive(Serialize)]
@@ -286,20 +296,24 @@ struct EventLine {
 impl<'a> View<'a> {
     fn new(ctx: &'a ReminderContext) -> Self {
         let g = guidance(ctx.kind, ctx.parent);
+        let words = ctx.guideline.text(ctx.kind, ctx.parent);
         let body_name = one_line(&ctx.body_name);
         let organisation = one_line(&ctx.organisation);
         let partnership_id = one_line(&ctx.partnership_id);
         let days_until = (ctx.due - ctx.today).num_days();
         let days_late = (-days_until).max(0);
-        let informational = g.evidence.is_none();
+        let informational = words.evidence.is_none();
         let planning = ctx.stage == Some(StageKind::Planning);
         let escalation_stage = ctx.stage == Some(StageKind::Escalation);
-        let memo = (ctx.kind == Kind::CommitteeFollowup && planning).then(|| Memo {
+        let memo = (ctx.kind == Kind::CommitteeFollowup
+            && planning
+            && ctx.guideline.memo_outline())
+        .then(|| Memo {
             appendix: appendix_headings(&body_name),
             decision_points: decision_points(&body_name, &organisation),
             renegotiation: RENEGOTIATION_HEADINGS,
         });
-        let title = format!("{} {} {organisation}", ctx.kind.label_sv(), g.prep);
+        let title = format!("{} {} {organisation}", words.name, words.prep);
         let when = words::from_today(ctx.due, ctx.today);
         let (rank, headline) = if escalation_stage {
             let late = words::late(days_late).to_lowercase();
@@ -326,14 +340,32 @@ impl<'a> View<'a> {
         let coordinator = person(&ctx.coordinator);
         let pages = ctx.links.is_some();
         let commands = if ctx.reader == Reader::Coordinator && !pages {
-            g.commands
-                .iter()
-                .map(|c| c.line(&partnership_id, ctx.meeting))
-                .collect()
+            match &ctx.documents {
+                // One registration per document that has come in.
+                Some(docs) => docs
+                    .missing
+                    .iter()
+                    .flat_map(|d| {
+                        let partnership_id = &partnership_id;
+                        g.commands.iter().map(move |c| {
+                            format!(
+                                "{} --document {}",
+                                c.line(&partnership_id, ctx.meeting),
+                                d.name()
+                            )
+                        })
+                    })
+                    .collect(),
+                None => g
+                    .commands
+                    .iter()
+                    .map(|c| c.line(&partnership_id, ctx.meeting))
+                    .collect(),
+            }
         } else {
             Vec::new()
         };
-        let notify = match (ctx.reader, g.evidence, pages) {
+        let notify = match (ctx.reader, words.evidence.as_deref(), pages) {
             (Reader::Officer, Some(evidence), false) => Some(format!(
                 "Meddela IOP-ansvarig {coordinator} {}, så registreras det.",
                 lower_first(evidence.trim_end_matches('.'))
@@ -356,8 +388,8 @@ impl<'a> View<'a> {
             partnership_id,
             committee_name: one_line(&ctx.committee_name),
             kind: ctx.kind,
-            kind_label: ctx.kind.label_sv(),
-            parent_label: ctx.parent.map(Kind::label_sv),
+            kind_label: ctx.guideline.label(ctx.kind),
+            parent_label: ctx.parent.map(|p| ctx.guideline.label(p)),
             title,
             headline,
             rank,
@@ -374,8 +406,16 @@ impl<'a> View<'a> {
             overdue: days_late > 0 && !informational,
             informational,
             sent_late: ctx.sent_late,
-            rule: g.rule,
-            evidence: g.evidence,
+            rule: &words.rule,
+            evidence: words.evidence.as_deref(),
+            documents: ctx.documents.as_ref().map(|d| DocumentsView {
+                received: d
+                    .received
+                    .iter()
+                    .map(|r| format!("{} ({})", r.document.label_sv(), one_line(&r.diarienummer)))
+                    .collect(),
+                missing: crate::guideline::document_list(&d.missing),
+            }),
             latest_event: ctx.recent_events.first().map(|(on, text)| EventLine {
                 on: *on,
                 text: one_line(text),

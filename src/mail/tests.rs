@@ -56,6 +56,8 @@ fn checkin() -> ReminderContext {
         overview_link: None,
         escalation: None,
         diarienummer_hint: Some("KUB/2021:101".into()),
+        guideline: Default::default(),
+        documents: None,
     }
 }
 
@@ -663,7 +665,8 @@ fn every_kind_names_its_evidence_command() {
         };
         let r = one(ctx.clone());
         assert!(r.text.contains(expected), "{kind:?}:\n{}", r.text);
-        assert!(r.subject.contains(kind.label_sv()), "{}", r.subject);
+        let label = crate::guideline::Guideline::default().label(kind).to_string();
+        assert!(r.subject.contains(&label), "{}", r.subject);
         // The officer's mail of the same item: no command, a sentence or nothing.
         let officer = one(ReminderContext {
             reader: Reader::Officer,

@@ -143,7 +143,7 @@ fn description(cfg: &Config, p: &Partnership, cp: &Checkpoint) -> String {
     let mut lines = vec![
         format!(
             "{} för {} ({}), {committee}.",
-            cp.kind.label_sv(),
+            cfg.guideline.label(cp.kind),
             crate::mail::one_line(&p.organisation),
             p.id
         ),
@@ -153,7 +153,7 @@ fn description(cfg: &Config, p: &Partnership, cp: &Checkpoint) -> String {
     if let Some(m) = cp.meeting {
         lines.push(format!("Nämndens sammanträde: {m}."));
     }
-    lines.push(crate::mail::rule_sv(cp.kind, cp.parent).to_string());
+    lines.push(cfg.guideline.text(cp.kind, cp.parent).rule.clone());
     lines.push(
         "Registrera det som är gjort med länken i påminnelsemejlet. Kalendern uppdateras av \
          sig själv, och punkten försvinner när den är klar."
@@ -215,11 +215,7 @@ pub fn events_for(
                 sequence: 0,
                 dtstamp: now.instant,
                 date: cp.due,
-                summary: format!(
-                    "[IOP] {} – {}",
-                    cp.kind.label_sv(),
-                    crate::mail::one_line(&p.organisation)
-                ),
+                summary: crate::delivery::summary(&cfg.guideline, &cp, p),
                 description: description(cfg, p, &cp),
                 location: None,
                 url: None,

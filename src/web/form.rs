@@ -5,7 +5,7 @@
 use chrono::{Duration, NaiveDate};
 use serde::Serialize;
 
-use crate::domain::{Amount, EventKind, FollowupDecision, parse_date};
+use crate::domain::{Amount, EventKind, FollowupDecision, YearlyDocument, parse_date};
 use crate::engine::Kind;
 
 /// The evidence a checkpoint's form asks for.
@@ -22,6 +22,9 @@ pub enum Evidence {
     Decision,
     /// A termination decision: meeting date and minute §.
     Minutes,
+    /// Several yearly documents, each ticked with its diarienummer (Örebro
+    /// kommun's guideline); chosen by the checkpoint, not its kind.
+    Documents,
     /// Nothing to record (the agreement's end is a fact).
     Nothing,
 }
@@ -250,7 +253,8 @@ pub fn parse_done(
     let before = format!("Datumet är före överenskommelsens start ({start}).");
     let not_before_start = Some((start, before.as_str()));
     let event = match evidence {
-        Evidence::Nothing => None,
+        // Chosen by the checkpoint; `parse_documents` reads that form.
+        Evidence::Nothing | Evidence::Documents => None,
         Evidence::Date => {
             let on = c.date("datum", not_before_start, Some(future));
             return c.done(on.zip(date_kind(kind)));
@@ -259,7 +263,10 @@ pub fn parse_done(
             if is_termination {
                 EventKind::WindDownPlanRegistered { diarienummer: d }
             } else {
-                EventKind::AnnualReportReceived { diarienummer: d }
+                EventKind::AnnualReportReceived {
+                    diarienummer: d,
+                    document: None,
+                }
             }
         }),
         Evidence::Memo => {
@@ -335,6 +342,73 @@ pub fn parse_done(
         }
     };
     c.done(event).map(|e| (today, e))
+}
+
+/// The two fields of one yearly document on the form: its tick box and its
+/// diarienummer.
+pub fn document_fields(d: YearlyDocument) -> (&'static str, &'static str) {
+    match d {
+        YearlyDocument::Arsmotesprotokoll => ("har_arsmotesprotokoll", "dnr_arsmotesprotokoll"),
+        YearlyDocument::Verksamhetsberattelse => {
+            ("har_verksamhetsberattelse", "dnr_verksamhetsberattelse")
+        }
+        YearlyDocument::EkonomiskBerattelse => {
+            ("har_ekonomisk_berattelse", "dnr_ekonomisk_berattelse")
+        }
+        YearlyDocument::Revisionsberattelse => {
+            ("har_revisionsberattelse", "dnr_revisionsberattelse")
+        }
+        YearlyDocument::Verksamhetsplan => ("har_verksamhetsplan", "dnr_verksamhetsplan"),
+        YearlyDocument::Medlemsantal => ("har_medlemsantal", "dnr_medlemsantal"),
+    }
+}
+
+/// The yearly documents ticked as arrived, each with its diarienummer, among
+/// those still `missing`; at least one. Registered today.
+pub fn parse_documents(
+    fields: &Fields,
+    missing: &[YearlyDocument],
+    today: NaiveDate,
+) -> Result<Vec<(NaiveDate, EventKind)>, Vec<FieldError>> {
+    let mut c = Check {
+        fields,
+        errors: Vec::new(),
+    };
+    let mut out = Vec::new();
+    for &d in missing {
+        let (tick, dnr) = document_fields(d);
+        let what = format!("diarienumret för {}", d.label_sv().to_lowercase());
+        let ticked = fields.get(tick) == "ja";
+        if ticked {
+            if let Some(diarienummer) = c.reference(dnr, &what) {
+                out.push((
+                    today,
+                    EventKind::AnnualReportReceived {
+                        diarienummer,
+                        document: Some(d),
+                    },
+                ));
+            }
+        } else if !fields.get(dnr).is_empty() {
+            c.err(
+                tick,
+                format!(
+                    "Kryssa i {} om den har kommit in, eller töm fältet för diarienumret.",
+                    d.label_sv().to_lowercase()
+                ),
+            );
+        }
+    }
+    if out.is_empty()
+        && c.errors.is_empty()
+        && let Some(&first) = missing.first()
+    {
+        c.err(
+            document_fields(first).0,
+            "Kryssa i minst en handling som har kommit in och skriv dess diarienummer.",
+        );
+    }
+    c.done(Some(out))
 }
 
 /// The event for a checkpoint whose evidence is a date.
@@ -440,7 +514,7 @@ mod tests {
             (Evidence::Memo, true) => (Kind::TerminationDecision, None),
             (Evidence::Decision, _) => (Kind::CommitteeMinutes, Some(Kind::CommitteeFollowup)),
             (Evidence::Minutes, _) => (Kind::CommitteeMinutes, Some(Kind::TerminationDecision)),
-            (Evidence::Nothing, _) => (Kind::AgreementEnd, None),
+            (Evidence::Nothing | Evidence::Documents, _) => (Kind::AgreementEnd, None),
         };
         parse_done(kind, parent, &f(pairs), d(TODAY), d(START), &plan())
     }
@@ -492,7 +566,8 @@ mod tests {
             Ok((
                 d(TODAY),
                 EventKind::AnnualReportReceived {
-                    diarienummer: "KUB/2026:12".into()
+                    diarienummer: "KUB/2026:12".into(),
+                    document: None,
                 }
             ))
         );

@@ -339,17 +339,17 @@ fn status_sv(s: Status) -> &'static str {
     }
 }
 
-fn checkpoint_json(f: &Found) -> Value {
+fn checkpoint_json(cfg: &Config, f: &Found) -> Value {
     json!({
         "key": f.cp.key,
-        "label": f.cp.kind.label_sv(),
+        "label": cfg.guideline.label(f.cp.kind),
         "due": f.cp.due.to_string(),
         "status": status_sv(f.cp.status),
         "overdue": f.cp.status == Status::Overdue,
         "period_start": f.cp.period_start.to_string(),
         "period_end": f.cp.period_end.to_string(),
         "meeting": f.cp.meeting.map(|d| d.to_string()),
-        "rule": crate::mail::rule_sv(f.cp.kind, f.cp.parent),
+        "rule": cfg.guideline.text(f.cp.kind, f.cp.parent).rule,
         "partnership": f.partnership.id.as_str(),
         "organisation": f.partnership.organisation,
         "committee": f.committee_name,
@@ -360,20 +360,23 @@ fn checkpoint_json(f: &Found) -> Value {
 fn closed_page(cfg: &Config, f: &Found) -> Response {
     let what = format!(
         "{} för {} (senast {})",
-        f.cp.kind.label_sv(),
+        cfg.guideline.label(f.cp.kind),
         f.partnership.organisation,
         f.cp.due
     );
     let (title, text) = match f.cp.status {
         Status::Done => (
             "Det här är redan registrerat",
-            format!("{what} är redan registrerat som gjort. Du behöver inte göra något mer."),
+            format!(
+                "Kontrollpunkten {what} är redan registrerad som klar. Du behöver inte göra \
+                 något mer."
+            ),
         ),
         Status::Missed => (
             "Räknas som missat",
             format!(
-                "{what} räknas som missat, eftersom ett senare avstämningsmöte är registrerat. \
-                 Påminnelserna om det har upphört. Har mötet ändå hållits registrerar du det med \
+                "Perioden för {what} räknas som missad, eftersom ett möte i en senare period är \
+                 registrerat. Påminnelserna om den har upphört. Har mötet ändå hållits registrerar du det med \
                  länken \"Registrera att det är gjort\" i mejlet."
             ),
         ),
@@ -429,13 +432,32 @@ async fn offer(st: &WebState, c: &Checked, f: &Found) -> Offer {
                     &[format!(
                         "{} för {}: det här är ett datum i överenskommelsen och behöver inget \
                          underlag. Påminnelsen är för kännedom.",
-                        f.cp.kind.label_sv(),
+                        cfg.guideline.label(f.cp.kind),
                         f.partnership.organisation
                     )],
                 ));
             }
             let year = today.year();
             let example = form::diarienummer_example(f.partnership.id.as_str(), year, 12);
+            if let Some(docs) = &f.cp.documents {
+                return Offer::Form(json!({
+                    "evidence": Evidence::Documents,
+                    "dnr_example": example,
+                    "documents": docs.missing.iter().map(|&d| {
+                        let (tick, dnr) = form::document_fields(d);
+                        json!({
+                            "label": d.label_sv(),
+                            "lower": d.label_sv().to_lowercase(),
+                            "tick": tick,
+                            "dnr": dnr,
+                        })
+                    }).collect::<Vec<_>>(),
+                    "received": docs.received.iter().map(|r| {
+                        format!("{} ({}, {})", r.document.label_sv(), r.diarienummer, r.on)
+                    }).collect::<Vec<_>>(),
+                    "defaults": {},
+                }));
+            }
             if evidence != Evidence::Memo {
                 return Offer::Form(json!({
                     "evidence": evidence,
@@ -611,7 +633,7 @@ fn form_page(
             "title": if errors.is_empty() && general.is_none() { title.to_string() } else { format!("Fel i formuläret: {title}") },
             "heading": title,
             "action": action_name(c.claims.action),
-            "cp": checkpoint_json(f),
+            "cp": checkpoint_json(&c.cfg, f),
             "recipient": c.claims.recipient.as_str(),
             "today": c.now.today.to_string(),
             "form_token": secret,
@@ -737,18 +759,22 @@ pub async fn action_submit(
     let today = c.now.today;
     match c.claims.action {
         Action::Done => {
-            let (on, kind) = match form::parse_done(
-                f.cp.kind,
-                f.cp.parent,
-                &fields,
-                today,
-                f.partnership.start,
-                &committee_plan(&cfg, &f.partnership),
-            ) {
-                Ok(v) => v,
-                Err(e) => return invalid(e, None),
+            let parsed = match &f.cp.documents {
+                Some(docs) => form::parse_documents(&fields, &docs.missing, today),
+                None => form::parse_done(
+                    f.cp.kind,
+                    f.cp.parent,
+                    &fields,
+                    today,
+                    f.partnership.start,
+                    &committee_plan(&cfg, &f.partnership),
+                )
+                .map(|one| vec![one]),
             };
-            submit_done(&st, &c, &f, on, kind, invalid).await
+            match parsed {
+                Ok(events) => submit_done(&st, &c, &f, events, invalid).await,
+                Err(e) => invalid(e, None),
+            }
         }
         Action::Absent => {
             let (from, to) = match form::parse_absence(&fields, today) {
@@ -789,12 +815,13 @@ fn new_event(
     }
 }
 
+/// Records the form's evidence (one event, or one per yearly document) in one
+/// transaction.
 async fn submit_done(
     st: &WebState,
     c: &Checked,
     f: &Found,
-    on: NaiveDate,
-    kind: EventKind,
+    evidence: Vec<(NaiveDate, EventKind)>,
     invalid: impl Fn(Vec<FieldError>, Option<String>) -> Response,
 ) -> Response {
     let cfg = &c.cfg;
@@ -811,20 +838,16 @@ async fn submit_done(
             .iter()
             .any(|cp| cp.key == key && !is_closed(cp.status));
         if now_open {
-            Ok(())
+            Ok(true)
         } else {
             Err(ALREADY.to_string())
         }
     };
-    let event = match crate::record::record_with(
-        cfg,
-        &st.store,
-        today,
-        new_event(c, f, on, kind, Some(&key)),
-        guard,
-    )
-    .await
-    {
+    let news = evidence
+        .into_iter()
+        .map(|(on, kind)| new_event(c, f, on, kind, Some(&key)))
+        .collect();
+    let recorded = match crate::record::record_all_with(cfg, &st.store, today, news, guard).await {
         Ok(e) => e,
         Err(StoreError::Refused(m)) if m == ALREADY => {
             return message(
@@ -842,11 +865,13 @@ async fn submit_done(
         }
         Err(e) => return server_error(cfg, &e),
     };
-    tracing::info!(event = event.id, checkpoint = %f.cp.key, "evidence recorded from a page");
+    for event in &recorded {
+        tracing::info!(event = event.id, checkpoint = %f.cp.key, "evidence recorded from a page");
+    }
     // Which checkpoints this closed: its own (RULES 15), and earlier windows
     // it made missed (RULES 17).
     let mut events = f.events.clone();
-    events.push(event.clone());
+    events.extend(recorded.iter().cloned());
     let after = checkpoints_of(cfg, &f.partnership, &events, tracking, today);
     let was_open: HashMap<&str, &Checkpoint> = f
         .all
@@ -873,18 +898,38 @@ async fn submit_done(
         "Tack! Det är registrerat för {} ({}).",
         f.partnership.organisation, f.partnership.id
     )];
+    let documents = after
+        .iter()
+        .find(|cp| cp.key == f.cp.key)
+        .and_then(|cp| cp.documents.as_ref());
+    if let Some(docs) = documents {
+        let now: Vec<String> = docs
+            .received
+            .iter()
+            .filter(|r| recorded.iter().any(|e| e.id == r.event))
+            .map(|r| format!("{} ({})", r.document.label_sv(), r.diarienummer))
+            .collect();
+        paras.push(format!("Registrerade nu: {}.", now.join(", ")));
+        if !docs.missing.is_empty() {
+            paras.push(format!(
+                "Saknas fortfarande: {}. Påminnelserna fortsätter tills de är registrerade; \
+                 använd länken i mejlet igen när de kommer in.",
+                crate::guideline::document_list(&docs.missing).to_lowercase()
+            ));
+        }
+    }
     if closed.iter().any(|cp| cp.key == f.cp.key) {
         paras.push(format!(
             "{} med sista dag {} är nu klar. Påminnelserna om den upphör, och kalenderposten tas bort.",
-            f.cp.kind.label_sv(),
+            cfg.guideline.label(f.cp.kind),
             f.cp.due
         ));
     }
     for other in closed.iter().filter(|cp| cp.status == Status::Missed) {
         paras.push(format!(
-            "{} med sista dag {} räknas nu som missat, eftersom ett senare möte är \
-             registrerat. Påminnelserna om det upphör.",
-            other.kind.label_sv(),
+            "Perioden för {} med sista dag {} räknas nu som missad, eftersom ett möte i en \
+             senare period är registrerat. Påminnelserna om den upphör.",
+            cfg.guideline.label(other.kind),
             other.due
         ));
     }
@@ -975,7 +1020,7 @@ async fn submit_postpone(st: &WebState, c: &Checked, f: &Found, until: NaiveDate
                 &[
                     format!(
                         "Påminnelserna om {} för {} väntar till {until}.",
-                        f.cp.kind.label_sv().to_lowercase(),
+                        cfg.guideline.label(f.cp.kind).to_lowercase(),
                         f.partnership.organisation
                     ),
                     format!(
@@ -1047,7 +1092,7 @@ pub async fn overview(
                         json!({
                             "organisation": p.organisation,
                             "partnership": p.id.as_str(),
-                            "label": cp.kind.label_sv(),
+                            "label": cfg.guideline.label(cp.kind),
                             "due": cp.due.to_string(),
                             "days_late": (today - cp.due).num_days(),
                         })

@@ -7,6 +7,7 @@ pub mod mail;
 pub mod pg;
 pub mod proxy;
 pub mod smtp;
+pub mod year;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
