@@ -20,9 +20,9 @@ use serde::de::DeserializeOwned;
 use crate::domain::{
     CheckinsPerYear, CommitteeKey, Email, MonthDay, Person, YearlyDocument, parse_date,
 };
+use crate::engine::{CommitteeCalendar, Policy};
 use crate::engine::{Kind, Role};
 use crate::guideline::{Guideline, Override, Topic, Voice};
-use crate::engine::{CommitteeCalendar, Policy};
 use crate::ladder::{Ladder, Quiet, Recipients, StageKind};
 use crate::schedule::LocalSchedule;
 
@@ -1819,6 +1819,96 @@ mod tests {
                 ca.display()
             );
             assert_eq!(lines.len(), 1, "{lines:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod orebro_tests {
+    use super::*;
+
+    const OREBRO: &str = include_str!("../config/orebro.example.toml");
+
+    fn load(dir: &Path, text: &str) -> Result<Config, ConfigError> {
+        let path = dir.join("iopd.toml");
+        std::fs::write(&path, text).expect("write the config");
+        Config::load_with_env(&path, false)
+    }
+
+    #[test]
+    fn the_orebro_example_says_orebro_rules() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cfg = load(dir.path(), OREBRO).expect("the Örebro example is valid");
+        assert_eq!(cfg.policy.preset, Preset::Orebro);
+        let ks = CommitteeKey::parse("ks").expect("key");
+        let p = cfg.policy_for(&ks, NaiveDate::from_ymd_opt(2027, 1, 1).expect("date"));
+        assert_eq!(p.checkins_per_year.get(), 1);
+        assert_eq!(p.committee_followup_years, 0);
+        assert!(!p.annual_evaluation);
+        assert_eq!(p.yearly_documents, YearlyDocument::ALL.to_vec());
+        let advisory = cfg.roles.advisory.as_ref().expect("the advisory mailbox");
+        assert_eq!(advisory.email.as_str(), "iop@orebro.se");
+        assert_eq!(
+            cfg.guideline.label(Kind::Checkin),
+            "Uppföljning i styrgruppen"
+        );
+        assert!(cfg.digest.copy_advisory);
+    }
+
+    #[test]
+    fn a_body_words_its_own_guideline_and_numbers_stay_overridable() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = OREBRO
+            .replace(
+                "# checkins_per_year = 1",
+                "checkins_per_year = 2\nyearly_documents = [\"medlemsantal\", \"revisionsberattelse\"]",
+            )
+            .replace(
+                "# [guideline.checkin]\n# name = \"Uppföljning i styrgruppen\"",
+                "[guideline.checkin]\nname = \"Styrgruppsmöte\"",
+            );
+        let cfg = load(dir.path(), &text).expect("valid");
+        let p = cfg.policy_for(
+            &CommitteeKey::parse("sn").expect("key"),
+            NaiveDate::from_ymd_opt(2027, 1, 1).expect("date"),
+        );
+        assert_eq!(p.checkins_per_year.get(), 2);
+        // In the guideline's order, whatever order they were written in.
+        assert_eq!(
+            p.yearly_documents,
+            vec![
+                YearlyDocument::Revisionsberattelse,
+                YearlyDocument::Medlemsantal
+            ]
+        );
+        let words = cfg.guideline.text(Kind::Checkin, None);
+        assert_eq!(words.name, "Styrgruppsmöte");
+        assert!(
+            words.rule.contains("minst en gång per år"),
+            "{}",
+            words.rule
+        );
+    }
+
+    #[test]
+    fn wrong_guideline_keys_and_documents_are_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = OREBRO.replace(
+            "# checkins_per_year = 1",
+            "yearly_documents = [\"bokslut\", \"medlemsantal\", \"medlemsantal\"]\n\n\
+             [guideline.avstamning]\nname = \"x\"\n\n[guideline.agreement_end]\nevidence = \"y\"\n\n\
+             [guideline.checkin]\nrule = \"  \"\nfarg = \"röd\"",
+        );
+        let err = load(dir.path(), &text).expect_err("refused").to_string();
+        for want in [
+            "policy.yearly_documents[0]: \"bokslut\" är ingen av de årliga handlingarna",
+            "policy.yearly_documents[2]: \"medlemsantal\" is listed twice",
+            "guideline.avstamning: not a checkpoint kind",
+            "guideline.agreement_end.evidence: the agreement's end is a fact",
+            "guideline.checkin.rule: empty",
+            "guideline.checkin.farg: unknown key",
+        ] {
+            assert!(err.contains(want), "{want:?} not in:\n{err}");
         }
     }
 }

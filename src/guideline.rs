@@ -162,10 +162,9 @@ impl Guideline {
                     document: Some(d), ..
                 },
             ) => format!("{} diarieförd", d.label_sv()),
-            (
-                Voice::Orebro,
-                EventKind::AnnualReportReceived { document: None, .. },
-            ) => "Årliga handlingar diarieförda".to_string(),
+            (Voice::Orebro, EventKind::AnnualReportReceived { document: None, .. }) => {
+                "Årliga handlingar diarieförda".to_string()
+            }
             _ => e.label_sv().to_string(),
         }
     }

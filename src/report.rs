@@ -13,11 +13,11 @@ use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 use crate::clock::Now;
-use crate::guideline::Guideline as Words;
 use crate::config::Config;
 use crate::digest::model::{self, Silence, SilentCommittee, SilentPartnership};
 use crate::domain::{CommitteeKey, Event, EventKind, Partnership};
 use crate::engine::{self, Checkpoint, Input, Kind, Policy, Status};
+use crate::guideline::Guideline as Words;
 use crate::mail::MailError;
 use crate::store::{Store, StoreError};
 

@@ -18,7 +18,6 @@ use support::year::{
 };
 use support::{Backend, World, example_csv, path_str};
 
-
 fn address(short: &str) -> &'static str {
     match short {
         "anna" => "anna.lindqvist@example.org",
@@ -723,7 +722,10 @@ fn a_year_with_two_weeks_down() {
             "maria",
         ),
     ]);
-    want.extend(expected_digests(&[d("2027-05-17"), d("2027-05-24")], address));
+    want.extend(expected_digests(
+        &[d("2027-05-17"), d("2027-05-24")],
+        address,
+    ));
     assert_same("two weeks down", rows(&year.mails), want);
 
     let late: Vec<&Mail> = year

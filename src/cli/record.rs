@@ -8,9 +8,8 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::{NowArg, load_config, now_from, open_store};
 use crate::domain::{
-    Amount, Channel, Email, EventKind, FollowupDecision, NoticeParty, PartnershipId, YearlyDocument,
-    clean_text,
-    parse_date,
+    Amount, Channel, Email, EventKind, FollowupDecision, NoticeParty, PartnershipId,
+    YearlyDocument, clean_text, parse_date,
 };
 use crate::record::reference;
 use crate::store::NewEvent;

@@ -433,12 +433,13 @@ fn close_documents(
         None => docs.missing.clone(),
     };
     docs.missing.retain(|d| !taken.contains(d));
-    docs.received.extend(taken.into_iter().map(|d| ReceivedDocument {
-        document: d,
-        diarienummer: diarienummer.trim().to_string(),
-        on: proof.on,
-        event: proof.event,
-    }));
+    docs.received
+        .extend(taken.into_iter().map(|d| ReceivedDocument {
+            document: d,
+            diarienummer: diarienummer.trim().to_string(),
+            on: proof.on,
+            event: proof.event,
+        }));
     docs.received.sort_by_key(|r| r.document);
     if docs.missing.is_empty() {
         settle(cp, proof.event, proof.on, proof.on);

@@ -1512,3 +1512,138 @@ fn committee_evidence_named_for_its_checkpoint() {
         Overdue
     );
 }
+
+/// Örebro kommun's numbers: one follow-up a year, no separate evaluation,
+/// the six yearly documents.
+fn orebro(s: &mut Scenario) {
+    s.policy.checkins_per_year = CheckinsPerYear::new(1).unwrap();
+    s.policy.committee_followup_years = 0;
+    s.policy.annual_evaluation = false;
+    s.policy.yearly_documents = crate::domain::YearlyDocument::ALL.to_vec();
+}
+
+fn document(dnr: &str, doc: Option<crate::domain::YearlyDocument>) -> EventKind {
+    EventKind::AnnualReportReceived {
+        diarienummer: dnr.into(),
+        document: doc,
+    }
+}
+
+#[test]
+fn orebro_has_one_yearly_follow_up_and_no_evaluation_or_committee_item() {
+    let mut s = Scenario::new("2025-03-01", "2026-01-10", "2027-02-28");
+    orebro(&mut s);
+    let cps = s.run();
+    let kinds: Vec<Kind> = cps.iter().map(|c| c.kind).collect();
+    assert!(!kinds.contains(&Kind::AnnualEvaluation), "{kinds:?}");
+    assert!(!kinds.contains(&Kind::CommitteeFollowup), "{kinds:?}");
+    // One window per agreement year, the whole year long.
+    let y0 = get(&cps, "checkin/y0-w1");
+    assert_eq!(
+        (y0.period_start, y0.due),
+        (d("2025-03-01"), d("2026-02-27"))
+    );
+    assert!(cps.iter().all(|c| c.key != "P1/checkin/y0-w2"));
+    let docs = get(&cps, "annual_report/y0").documents.as_ref().unwrap();
+    assert_eq!(docs.missing.len(), 6);
+}
+
+#[test]
+fn yearly_documents_close_the_item_only_when_all_are_registered() {
+    use crate::domain::YearlyDocument::*;
+    let mut s = Scenario::new("2025-03-01", "2026-04-20", "2026-12-31");
+    orebro(&mut s);
+    s.events.push(ev(
+        1,
+        "2026-02-10",
+        document("KS 2026/1", Some(Arsmotesprotokoll)),
+    ));
+    s.events.push(ev(
+        2,
+        "2026-02-11",
+        document("KS 2026/2", Some(Revisionsberattelse)),
+    ));
+    let cps = s.run();
+    let cp = get(&cps, "annual_report/y0");
+    assert_eq!(cp.status, Status::Overdue, "four are still missing");
+    let docs = cp.documents.as_ref().unwrap();
+    assert_eq!(
+        docs.missing,
+        vec![
+            Verksamhetsberattelse,
+            EkonomiskBerattelse,
+            Verksamhetsplan,
+            Medlemsantal
+        ]
+    );
+    assert_eq!(docs.received.len(), 2);
+    assert_eq!(docs.received[1].diarienummer, "KS 2026/2");
+    // The same document again goes to the next year, not this one.
+    s.events.push(ev(
+        3,
+        "2026-03-05",
+        document("KS 2026/3", Some(Arsmotesprotokoll)),
+    ));
+    let cps = s.run();
+    assert_eq!(
+        get(&cps, "annual_report/y0")
+            .documents
+            .as_ref()
+            .unwrap()
+            .received
+            .len(),
+        2
+    );
+    assert_eq!(
+        get(&cps, "annual_report/y1")
+            .documents
+            .as_ref()
+            .unwrap()
+            .received
+            .len(),
+        1
+    );
+    // One registration without a document stands for every one still missing:
+    // done on that date, late by its distance from the due date.
+    s.events
+        .push(ev(4, "2026-04-15", document("KS 2026/9", None)));
+    let cps = s.run();
+    let cp = get(&cps, "annual_report/y0");
+    assert_eq!(cp.status, Status::Done);
+    assert_eq!(
+        cp.evidence.as_ref().map(|e| (e.event, e.days_late)),
+        Some((4, 47))
+    );
+    assert!(cp.documents.as_ref().unwrap().missing.is_empty());
+    assert_eq!(cp.documents.as_ref().unwrap().received.len(), 6);
+    // Under Region Värmland's guideline any registration closes it at once.
+    let mut v = Scenario::new("2025-03-01", "2026-04-20", "2026-12-31");
+    v.events.push(ev(
+        1,
+        "2026-02-10",
+        document("KS 2026/1", Some(Arsmotesprotokoll)),
+    ));
+    let cps = v.run();
+    assert_eq!(get(&cps, "annual_report/y0").status, Status::Done);
+    assert!(get(&cps, "annual_report/y0").documents.is_none());
+}
+
+#[test]
+fn a_document_named_for_its_checkpoint_is_refused_twice() {
+    use crate::domain::YearlyDocument::*;
+    let mut s = Scenario::new("2025-03-01", "2026-04-20", "2026-12-31");
+    orebro(&mut s);
+    let key = "annual_report/y0";
+    let first = ev(1, "2026-02-10", document("KS 2026/1", Some(Medlemsantal))).aimed(key);
+    assert_eq!(s.unfit(first.clone()), None, "one document of six fits");
+    s.events.push(first);
+    let again = ev(2, "2026-02-11", document("KS 2026/2", Some(Medlemsantal))).aimed(key);
+    assert_eq!(s.unfit(again), Some(Unfit::AlreadyRegistered(Medlemsantal)));
+    let other = ev(
+        2,
+        "2026-02-11",
+        document("KS 2026/2", Some(Verksamhetsplan)),
+    )
+    .aimed(key);
+    assert_eq!(s.unfit(other), None);
+}

@@ -665,7 +665,9 @@ fn every_kind_names_its_evidence_command() {
         };
         let r = one(ctx.clone());
         assert!(r.text.contains(expected), "{kind:?}:\n{}", r.text);
-        let label = crate::guideline::Guideline::default().label(kind).to_string();
+        let label = crate::guideline::Guideline::default()
+            .label(kind)
+            .to_string();
         assert!(r.subject.contains(&label), "{}", r.subject);
         // The officer's mail of the same item: no command, a sentence or nothing.
         let officer = one(ReminderContext {
@@ -918,5 +920,115 @@ fn malformed_message_ids_are_refused() {
             ),
             "{bad:?}"
         );
+    }
+}
+
+/// Issue 19: every kind, stage and reader, the invites and every withdrawal,
+/// under each preset: no mail quotes the other body's guideline, and each
+/// says its own.
+#[test]
+fn no_mail_quotes_the_other_guideline() {
+    use crate::domain::YearlyDocument;
+    use crate::engine::{Documents, ReceivedDocument};
+    use crate::guideline::{Guideline, Voice, own_phrases};
+    let topics: Vec<(Kind, Option<Kind>)> = Kind::ALL
+        .iter()
+        .map(|&k| (k, None))
+        .chain([
+            (Kind::CommitteeMinutes, Some(Kind::CommitteeFollowup)),
+            (Kind::CommitteeMinutes, Some(Kind::TerminationDecision)),
+        ])
+        .collect();
+    for (voice, other, body) in [
+        (Voice::RegionVarmland, Voice::Orebro, "Region Värmland"),
+        (Voice::Orebro, Voice::RegionVarmland, "Örebro kommun"),
+    ] {
+        let guideline = Guideline::new(voice, &Default::default());
+        let mut all = String::new();
+        for &(kind, parent) in &topics {
+            let documents =
+                (voice == Voice::Orebro && kind == Kind::AnnualReport).then(|| Documents {
+                    received: vec![ReceivedDocument {
+                        document: YearlyDocument::Arsmotesprotokoll,
+                        diarienummer: "KS 2027/41".into(),
+                        on: day(2027, 3, 2),
+                        event: 7,
+                    }],
+                    missing: YearlyDocument::ALL[1..].to_vec(),
+                });
+            let base = ReminderContext {
+                body_name: body.into(),
+                kind,
+                parent,
+                guideline: guideline.clone(),
+                documents,
+                recent_events: vec![],
+                ..checkin()
+            };
+            for stage in StageKind::ALL {
+                for (reader, links) in [
+                    (Reader::Officer, None),
+                    (Reader::Officer, Some(links())),
+                    (Reader::Coordinator, None),
+                    (Reader::AdvisoryCopy, None),
+                ] {
+                    let ctx = ReminderContext {
+                        stage: Some(stage),
+                        reader,
+                        links,
+                        escalation: (stage == StageKind::Escalation).then(|| Escalation {
+                            officer: anna(),
+                            deputy: None,
+                            reminded: 2,
+                            last_reminded: Some(day(2027, 3, 10)),
+                        }),
+                        ..base.clone()
+                    };
+                    let r = one(ctx);
+                    all.push_str(&format!("{}\n{}\n{}\n", r.subject, r.text, r.html));
+                }
+            }
+            let mut renders = vec![
+                render_invite(&base, false).unwrap(),
+                render_invite(&base, true).unwrap(),
+            ];
+            for why in [
+                Withdrawal::Done,
+                Withdrawal::Cancelled,
+                Withdrawal::Missed,
+                Withdrawal::Waived,
+                Withdrawal::NotYours,
+                Withdrawal::Moved,
+            ] {
+                renders.push(render_cancel(&base, why).unwrap());
+            }
+            for r in renders {
+                all.push_str(&format!("{}\n{}\n{}\n", r.subject, r.text, r.html));
+            }
+        }
+        let lower = all.to_lowercase();
+        for phrase in own_phrases(other) {
+            let p = phrase.to_lowercase();
+            if let Some(at) = lower.find(&p) {
+                let from = lower[..at].rfind('\n').unwrap_or(0);
+                panic!(
+                    "{voice:?} mail quotes {other:?}'s guideline ({phrase:?}): {}",
+                    &all[from..(at + 200).min(all.len())]
+                );
+            }
+        }
+        for phrase in own_phrases(voice).iter().take(2) {
+            assert!(
+                lower.contains(&phrase.to_lowercase()),
+                "{voice:?} mails never say {phrase:?}"
+            );
+        }
+        if voice == Voice::Orebro {
+            assert!(
+                all.contains("Saknas: Verksamhetsberättelse, ekonomisk berättelse med bokslut")
+            );
+            assert!(all.contains("Registrerade: Årsmötesprotokoll (KS 2027/41)"));
+            assert!(all.contains("--document revisionsberattelse"));
+        }
     }
 }

@@ -36,7 +36,6 @@ pub fn working_day(day: NaiveDate) -> bool {
         && !HOLIDAYS_2027.contains(&day.to_string().as_str())
 }
 
-
 /// One mail as compared: send date, checkpoint (`*` stands for an event
 /// id), due date (`-` for the heads-up and digest), stage, recipient.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -175,12 +174,8 @@ fn row(date: NaiveDate, key: &str, m: &Mail) -> Row {
     }
 }
 
-
 pub fn rows(mails: &[(NaiveDate, Mail)]) -> Vec<Row> {
-    mails
-        .iter()
-        .flat_map(|(day, m)| rows_of(*day, m))
-        .collect()
+    mails.iter().flat_map(|(day, m)| rows_of(*day, m)).collect()
 }
 
 /// Compares as sorted lists and prints the difference both ways.
@@ -204,7 +199,6 @@ pub fn assert_same(what: &str, mut got: Vec<Row>, mut want: Vec<Row>) {
         extra.join("\n")
     );
 }
-
 
 /// Runs 2027 day by day: `iopd tick` at 08:05, `iopd digest` on Mondays (or
 /// the next working day), the script's events recorded at 14:00; returns each
