@@ -350,7 +350,7 @@ impl<'a> View<'a> {
                         g.commands.iter().map(move |c| {
                             format!(
                                 "{} --document {}",
-                                c.line(&partnership_id, ctx.meeting),
+                                c.line(partnership_id, ctx.meeting),
                                 d.name()
                             )
                         })
