@@ -187,6 +187,8 @@ fn play(backend: Backend) {
         digest.contains("Saknas: Ekonomisk berättelse med bokslut, revisionsberättelse"),
         "{digest}"
     );
+    // No committee follow-up is required, so no committee can be silent.
+    assert!(!digest.contains("TYSTNAD"), "{digest}");
 
     let st = statuses(&w);
     for key in [

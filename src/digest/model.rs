@@ -209,6 +209,9 @@ pub struct Digest {
     /// Missed and waived checkpoints due in the last 12 months (RULES 17).
     pub not_done: Vec<Item>,
     pub silence_months: u32,
+    /// Whether any committee's guideline asks for follow-ups to it at all;
+    /// without (Örebro kommun) there is no silence to report.
+    pub silence_watched: bool,
     pub silent_partnerships: Vec<SilentPartnership>,
     pub silent_committees: Vec<SilentCommittee>,
     pub notices: Vec<NoticeRow>,
@@ -625,6 +628,11 @@ impl<'a> Builder<'a> {
             committee_items: self.committee_items,
             not_done,
             silence_months: self.cfg.digest.silence_months,
+            silence_watched: self
+                .cfg
+                .committees
+                .keys()
+                .any(|k| self.cfg.policy_for(k, self.today).committee_followup_years > 0),
             silent_partnerships,
             silent_committees,
             notices: self.notices,
@@ -751,7 +759,14 @@ pub(crate) fn item(
             .documents
             .as_ref()
             .filter(|d| !d.missing.is_empty() && cp.status.is_open())
-            .map(|d| crate::guideline::document_list(&d.missing)),
+            // A short row when nothing has come in yet; the mail lists them.
+            .map(|d| {
+                if d.received.is_empty() {
+                    format!("alla {} handlingar", d.missing.len())
+                } else {
+                    crate::guideline::document_list(&d.missing)
+                }
+            }),
         due: cp.due,
         status: cp.status,
         status_label: cp.status.label_sv(),
