@@ -132,6 +132,8 @@ pub struct Config {
     pub policy: PolicySettings,
     /// The guideline's words (the preset's, then `[guideline.KIND]`).
     pub guideline: Guideline,
+    /// `[auth]`: the workspace's sessions.
+    pub auth: Auth,
     /// `[reminders]`: the ladder of stages (RULES 11–14).
     pub reminders: Ladder,
     pub mail: Mail,
@@ -466,6 +468,15 @@ pub struct Health {
     pub stale_after: Duration,
 }
 
+/// `[auth]`: the workspace's sessions.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    /// A session ends after this long without a request.
+    pub idle: Duration,
+    /// And this long after sign-in, however busy.
+    pub absolute: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct Digest {
     /// Default: IOP-ansvarig.
@@ -617,6 +628,12 @@ struct RawHttp {
 }
 
 #[derive(Deserialize, Default)]
+struct RawAuth {
+    idle_minutes: Option<u32>,
+    absolute_hours: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
 struct RawHealth {
     stale_after: Option<String>,
 }
@@ -654,6 +671,7 @@ const SECTIONS: &[&str] = &[
     "committees",
     "policy",
     "guideline",
+    "auth",
     "reminders",
     "mail",
     "schedule",
@@ -1026,6 +1044,7 @@ impl Config {
         let raw_schedule: RawSchedule = l.section("schedule");
         let raw_http: RawHttp = l.section("http");
         let raw_health: RawHealth = l.section("health");
+        let raw_auth: RawAuth = l.section("auth");
         let raw_digest: RawDigest = l.section("digest");
         let raw_web: RawWeb = l.section("web");
 
@@ -1485,6 +1504,24 @@ impl Config {
         let http = Http {
             listen: socket_addr(&mut l, "http.listen", raw_http.listen),
         };
+        let idle = raw_auth.idle_minutes.unwrap_or(30);
+        if !(1..=24 * 60).contains(&idle) {
+            l.problem(
+                "auth.idle_minutes",
+                format!("{idle} is not between 1 and 1440 minutes"),
+            );
+        }
+        let absolute = raw_auth.absolute_hours.unwrap_or(10);
+        if !(1..=24).contains(&absolute) {
+            l.problem(
+                "auth.absolute_hours",
+                format!("{absolute} is not between 1 and 24 hours"),
+            );
+        }
+        let auth = Auth {
+            idle: Duration::from_secs(u64::from(idle) * 60),
+            absolute: Duration::from_secs(u64::from(absolute) * 3600),
+        };
         let stale_raw = raw_health.stale_after.unwrap_or_else(|| "2h".into());
         let stale_after = humantime::parse_duration(&stale_raw).unwrap_or_else(|_| {
             l.problem(
@@ -1597,6 +1634,7 @@ impl Config {
             committees,
             policy,
             guideline,
+            auth,
             reminders,
             mail,
             schedule,

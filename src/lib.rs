@@ -26,3 +26,4 @@ pub mod store;
 pub mod synth;
 pub mod web;
 pub mod words;
+pub mod workspace;

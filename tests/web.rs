@@ -1868,3 +1868,281 @@ async fn the_yearly_documents_are_ticked_off_one_visit_at_a_time() {
         c.close().await.ok();
     }
 }
+
+/// Runs SQL on the world's database from a thread outside the runtime.
+fn sql_outside(w: &World, statement: &str) {
+    std::thread::scope(|s| {
+        s.spawn(|| w.sql(statement));
+    });
+}
+
+/// The cookie value a response sets, and the whole header.
+fn set_cookie(r: &Resp) -> Option<(String, String)> {
+    let h = r.header("set-cookie")?.to_string();
+    let value = h
+        .strip_prefix("__Host-iopd=")?
+        .split(';')
+        .next()?
+        .to_string();
+    Some((value, h))
+}
+
+/// A one-time link from `iopd admin-link`, used: the session cookie's value.
+async fn sign_in(site: &Site, email: &str, role: &str) -> String {
+    let out = site.w.ok(&[
+        "admin-link",
+        "--email",
+        email,
+        "--role",
+        role,
+        "--now",
+        "2026-05-22T09:00",
+    ]);
+    let link = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("/arbetsyta/engangslank/"))
+        .expect("a link")
+        .to_string();
+    let path = link
+        .split_once(&site.addr.to_string())
+        .expect("own address")
+        .1
+        .to_string();
+    let r = http(site.addr, "POST", &path, &[], b"").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    set_cookie(&r).expect("a session cookie").0
+}
+
+/// A GET with the session cookie; the body with `/` unescaped.
+async fn get_as(site: &Site, cookie: &str, path: &str) -> Resp {
+    let c = format!("__Host-iopd={cookie}");
+    let mut r = http(site.addr, "GET", path, &[("Cookie", &c)], b"").await;
+    r.body = r.body.replace("&#x2f;", "/");
+    r
+}
+
+/// Issue 17 (first part): sign-in by one-time link, sessions, roles and what
+/// each role may see, over real HTTP on both databases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workspace_shows_each_role_its_own_partnerships() {
+    for backend in BACKENDS {
+        let site = site_with(backend, "2026-05-22T09:05", PEOPLE).await;
+        // Not signed in: to the sign-in page, for every workspace page.
+        for path in ["/arbetsyta", "/arbetsyta/partnerskap?id=T1"] {
+            let r = http(site.addr, "GET", path, &[], b"").await;
+            assert_eq!(r.status, 303, "{path}");
+            assert_eq!(r.header("location"), Some("/arbetsyta/logga-in"));
+        }
+        let r = http(site.addr, "GET", "/arbetsyta/logga-in", &[], b"").await;
+        assert!(r.body.contains("iopd admin-link"), "{}", r.body);
+
+        // The link: a GET shows a button and uses nothing; the POST signs in once.
+        let out = site.w.ok(&[
+            "admin-link",
+            "--email",
+            "Olle@Example.org",
+            "--role",
+            "officer",
+            "--now",
+            "2026-05-22T09:00",
+        ]);
+        let link = out
+            .stdout
+            .lines()
+            .find(|l| l.contains("engangslank"))
+            .unwrap()
+            .to_string();
+        let path = link
+            .split_once(&site.addr.to_string())
+            .unwrap()
+            .1
+            .to_string();
+        for _ in 0..2 {
+            let r = http(site.addr, "GET", &path, &[], b"").await;
+            assert_eq!(r.status, 200);
+            assert!(
+                r.body.contains("olle@example.org") && r.body.contains("handläggare"),
+                "{}",
+                r.body
+            );
+        }
+        // A cookie planted before sign-in is not the session (no fixation).
+        let planted = "__Host-iopd=planted-by-someone-else";
+        let r = http(site.addr, "POST", &path, &[("Cookie", planted)], b"").await;
+        assert_eq!(r.status, 303);
+        let (olle, header) = set_cookie(&r).expect("cookie");
+        assert_ne!(olle, "planted-by-someone-else");
+        for flag in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+            assert!(header.contains(flag), "{header}");
+        }
+        let r = get_as(&site, "planted-by-someone-else", "/arbetsyta").await;
+        assert_eq!(r.status, 303);
+        // Used once.
+        let r = http(site.addr, "POST", &path, &[], b"").await;
+        assert_eq!(r.status, 410);
+
+        // An officer sees the partnerships where they are officer or deputy.
+        let r = get_as(&site, &olle, "/arbetsyta").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        for id in ["T1", "HSN/2025:012", "KUB/2024:077", "KUB/2026:200"] {
+            assert!(
+                r.body.contains(&format!("({id})")),
+                "{id} missing:\n{}",
+                r.body
+            );
+        }
+        assert!(!r.body.contains("(T2)"), "Petra's T2 shown to Olle");
+        assert!(
+            r.body.contains("4 partnerskap där du är handläggare"),
+            "{}",
+            r.body
+        );
+        let r = get_as(&site, &olle, "/arbetsyta?sok=fj%C3%A4rde").await;
+        assert!(
+            r.body.contains("(KUB/2024:077)") && !r.body.contains("(T1)"),
+            "{}",
+            r.body
+        );
+        let r = get_as(&site, &olle, "/arbetsyta?namnd=hsn").await;
+        assert!(
+            r.body.contains("(HSN/2025:012)") && !r.body.contains("(T1)"),
+            "{}",
+            r.body
+        );
+        // Another officer's partnership does not exist for Olle, by any id.
+        for id in ["T2", "t2", "T2%20", "NOPE", "%2E%2E%2FT2"] {
+            let r = get_as(&site, &olle, &format!("/arbetsyta/partnerskap?id={id}")).await;
+            assert_eq!(r.status, 404, "{id}: {}", r.body);
+            assert!(!r.body.contains("Andra föreningen"), "{id}");
+        }
+        let r = get_as(&site, &olle, "/arbetsyta/partnerskap?id=T1").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.body.contains("Testföreningen") && r.body.contains("Avstämningsmöte"),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains("dora@example.org"), "the deputy is shown");
+
+        // A deputy sees the partnerships they stand in for.
+        let dora = sign_in(&site, "dora@example.org", "officer").await;
+        let r = get_as(&site, &dora, "/arbetsyta").await;
+        assert!(
+            r.body.contains("(T1)") && r.body.contains("(KUB/2024:077)"),
+            "{}",
+            r.body
+        );
+        assert!(!r.body.contains("(HSN/2025:012)"), "{}", r.body);
+
+        // IOP-ansvarig and a reader see everything; the reader is told so.
+        let karin = sign_in(&site, "iop-ansvarig@example.org", "coordinator").await;
+        let r = get_as(&site, &karin, "/arbetsyta").await;
+        assert!(
+            r.body.contains("5 partnerskap") && r.body.contains("(T2)"),
+            "{}",
+            r.body
+        );
+        let revisor = sign_in(&site, "revisor@example.org", "reader").await;
+        let r = get_as(&site, &revisor, "/arbetsyta/partnerskap?id=T2").await;
+        assert_eq!(r.status, 200);
+        let r = get_as(&site, &revisor, "/arbetsyta").await;
+        assert!(r.body.contains("kan läsa men inte ändra"), "{}", r.body);
+
+        // Logout needs the session's own form token; without it nothing ends.
+        let c = format!("__Host-iopd={olle}");
+        let headers = [
+            ("Cookie", c.as_str()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ];
+        let r = http(
+            site.addr,
+            "POST",
+            "/arbetsyta/logga-ut",
+            &headers,
+            b"skydd=guess",
+        )
+        .await;
+        assert_eq!(r.status, 403);
+        let page = get_as(&site, &olle, "/arbetsyta").await;
+        assert_eq!(page.status, 200, "a forged logout ended the session");
+        let token = page
+            .body
+            .split("name=\"skydd\" value=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("the logout form's token")
+            .to_string();
+        // Another session's token is no good either.
+        let r = http(
+            site.addr,
+            "POST",
+            "/arbetsyta/logga-ut",
+            &[("Cookie", &format!("__Host-iopd={karin}")), headers[1]],
+            format!("skydd={token}").as_bytes(),
+        )
+        .await;
+        assert_eq!(r.status, 403);
+        let r = http(
+            site.addr,
+            "POST",
+            "/arbetsyta/logga-ut",
+            &headers,
+            format!("skydd={token}").as_bytes(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.header("set-cookie")
+                .is_some_and(|h| h.contains("Max-Age=0"))
+        );
+        let r = get_as(&site, &olle, "/arbetsyta").await;
+        assert_eq!(r.status, 303, "the session ended at logout");
+
+        // Idle and absolute timeouts end a session on the server.
+        let r = get_as(&site, &dora, "/arbetsyta").await;
+        assert_eq!(r.status, 200);
+        sql_outside(&site.w, "UPDATE sessions SET last_seen = last_seen - 1801");
+        let r = get_as(&site, &dora, "/arbetsyta").await;
+        assert_eq!(r.status, 303, "idle for more than 30 minutes");
+        sql_outside(
+            &site.w,
+            "UPDATE sessions SET created_at = created_at - 36001",
+        );
+        let r = get_as(&site, &karin, "/arbetsyta").await;
+        assert_eq!(r.status, 303, "signed in more than 10 hours ago");
+        // An expired link signs nobody in.
+        let out = site.w.ok(&[
+            "admin-link",
+            "--email",
+            "iop-ansvarig@example.org",
+            "--role",
+            "coordinator",
+            "--now",
+            "2026-05-22T08:40",
+        ]);
+        let late = out
+            .stdout
+            .lines()
+            .find(|l| l.contains("engangslank"))
+            .unwrap()
+            .to_string();
+        let path = late
+            .split_once(&site.addr.to_string())
+            .unwrap()
+            .1
+            .to_string();
+        let r = http(site.addr, "POST", &path, &[], b"").await;
+        assert_eq!(r.status, 410, "a link from 25 minutes ago");
+        // A made-up token is the same answer.
+        let r = http(
+            site.addr,
+            "POST",
+            "/arbetsyta/engangslank/made-up",
+            &[],
+            b"",
+        )
+        .await;
+        assert_eq!(r.status, 410);
+    }
+}

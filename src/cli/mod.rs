@@ -21,6 +21,7 @@ mod register;
 mod report;
 mod synth;
 mod tick;
+mod workspace;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -84,6 +85,8 @@ pub enum Command {
     Export(backup::ExportArgs),
     /// Revoke a person's calendar-feed address (the old one stops working).
     FeedRevoke(feed::FeedRevokeArgs),
+    /// Print a one-time sign-in link to the workspace (15 minutes, logged).
+    AdminLink(workspace::AdminLinkArgs),
     /// Generate a synthetic register (benchmarks).
     #[command(hide = true)]
     Synth(synth::SynthArgs),
@@ -168,6 +171,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Digest(args) => digest::digest(&cli.config, args).await,
         Command::Report(args) => report::report(&cli.config, args).await,
         Command::FeedRevoke(args) => feed::revoke(&cli.config, args).await,
+        Command::AdminLink(args) => workspace::admin_link(&cli.config, args).await,
         Command::Synth(args) => synth::synth(&cli.config, args).await,
     }
 }

@@ -983,9 +983,11 @@ pub use evaluation::{CHUNK, Evaluation, ForTick};
 mod outbox;
 pub use digest::{DeliveryProblem, SentReminder, ServiceHealth};
 mod postpone;
+mod session;
 pub use outbox::{
     Bundling, Claimed, Enqueue, InviteState, NewBundle, NewInvite, NewMail, OutboxRow, PendingItem,
 };
 pub use postpone::Postponement;
+pub use session::SessionRow;
 mod jobs;
 pub use jobs::DeliveryFigures;

@@ -40,7 +40,7 @@ mod absence;
 pub mod feed;
 pub mod form;
 pub mod limit;
-mod pages;
+pub(crate) mod pages;
 pub mod token;
 
 pub use token::Action;
@@ -70,8 +70,9 @@ impl WebState {
 }
 
 /// The pages: `/a/{token}` (action page and its form), `/o/{token}` (the
-/// overview), `/kalender/{token}.ics` (a person's calendar feed) and
-/// `/iopd.css`. Everything else is a 404 page.
+/// overview), `/kalender/{token}.ics` (a person's calendar feed),
+/// `/iopd.css`, and the signed-in workspace under `/arbetsyta`
+/// (`crate::workspace`). Everything else is a 404 page.
 pub fn router(state: WebState) -> Router {
     Router::new()
         .route(
@@ -82,6 +83,7 @@ pub fn router(state: WebState) -> Router {
         // The `.ics` is part of the segment; the handler takes it off.
         .route("/kalender/{file}", get(feed::calendar))
         .route("/iopd.css", get(pages::css))
+        .merge(crate::workspace::routes())
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(security_headers))

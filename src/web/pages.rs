@@ -26,7 +26,7 @@ use crate::engine::{self, Checkpoint, Input, Kind, Status};
 use crate::ladder;
 use crate::store::{NewEvent, Postponement, StoreError};
 
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 8] = [
     (
         "layout.html",
         include_str!("../../templates/web/layout.html"),
@@ -47,6 +47,19 @@ const TEMPLATES: [(&str, &str); 5] = [
         "overview.html",
         include_str!("../../templates/web/overview.html"),
     ),
+    // The signed-in workspace (`crate::workspace`) shares the layout.
+    (
+        "workspace/list.html",
+        include_str!("../../templates/workspace/list.html"),
+    ),
+    (
+        "workspace/partnership.html",
+        include_str!("../../templates/workspace/partnership.html"),
+    ),
+    (
+        "workspace/signin.html",
+        include_str!("../../templates/workspace/signin.html"),
+    ),
 ];
 
 const CSS: &str = include_str!("../../templates/web/iopd.css");
@@ -66,7 +79,7 @@ fn env() -> Result<&'static Environment<'static>, String> {
     .map_err(Clone::clone)
 }
 
-fn render(status: StatusCode, template: &str, ctx: Value) -> Response {
+pub(crate) fn render(status: StatusCode, template: &str, ctx: Value) -> Response {
     let html = env().and_then(|e| {
         e.get_template(template)
             .and_then(|t| t.render(&ctx))
@@ -87,7 +100,12 @@ fn render(status: StatusCode, template: &str, ctx: Value) -> Response {
 }
 
 /// A page with a heading and a few paragraphs (errors, confirmations).
-fn message(status: StatusCode, cfg: Option<&Config>, title: &str, paras: &[String]) -> Response {
+pub(crate) fn message(
+    status: StatusCode,
+    cfg: Option<&Config>,
+    title: &str,
+    paras: &[String],
+) -> Response {
     render(
         status,
         "message.html",
@@ -114,7 +132,7 @@ pub async fn not_found() -> Response {
     )
 }
 
-fn server_error(cfg: &Config, e: &dyn std::fmt::Display) -> Response {
+pub(crate) fn server_error(cfg: &Config, e: &dyn std::fmt::Display) -> Response {
     tracing::error!("web page failed: {e}");
     message(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -303,7 +321,7 @@ fn checkpoints_of(
 
 /// The partnership's checkpoints at `today`, with periods starting within
 /// `ahead_days`; none when its committee is not configured.
-pub(super) fn checkpoints_ahead(
+pub(crate) fn checkpoints_ahead(
     cfg: &Config,
     p: &Partnership,
     events: &[Event],
@@ -326,7 +344,7 @@ pub(super) fn checkpoints_ahead(
     })
 }
 
-fn status_sv(s: Status) -> &'static str {
+pub(crate) fn status_sv(s: Status) -> &'static str {
     match s {
         Status::Upcoming => "Kommande",
         Status::Due => "Sista dag i dag",

@@ -1,0 +1,26 @@
+-- The coordinator's workspace behind a sign-in.
+--
+-- A session is known by the SHA-256 of its cookie value (the value itself is
+-- never stored); `csrf` is the anti-forgery token of its forms. Times are
+-- unix seconds. A session ends at logout, after `[auth] idle_minutes`
+-- without a request, or `absolute_hours` after sign-in.
+CREATE TABLE sessions (
+    id_hash    TEXT PRIMARY KEY NOT NULL,
+    email      TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    csrf       TEXT NOT NULL,
+    via        TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_seen  BIGINT NOT NULL
+);
+
+-- One-time sign-in links (`iopd admin-link`, for bodies without an identity
+-- provider, or when it is down): the SHA-256 of the token, used once, valid
+-- for 15 minutes.
+CREATE TABLE signin_links (
+    token_hash TEXT PRIMARY KEY NOT NULL,
+    email      TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at    BIGINT
+);

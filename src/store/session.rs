@@ -1,0 +1,209 @@
+//! The workspace's sessions and one-time sign-in links. Only hashes of the
+//! secret values are stored: a copy of the database signs nobody in.
+
+use sqlx::{Postgres, Row, Sqlite};
+
+use super::{Backend, Pool, Result, Store};
+
+/// A signed-in person as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub email: String,
+    pub role: String,
+    pub csrf: String,
+    pub via: String,
+    pub created_at: i64,
+    pub last_seen: i64,
+}
+
+impl Store {
+    /// Stores a one-time sign-in link (its hash), valid until `expires_at`.
+    pub async fn add_signin_link(
+        &self,
+        token_hash: &str,
+        email: &str,
+        role: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        with_pool!(self, |pool, B| {
+            sqlx::query(
+                "INSERT INTO signin_links (token_hash, email, role, expires_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(token_hash)
+            .bind(email)
+            .bind(role)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Whether a sign-in link is unused and unexpired at `now`, and whose it is.
+    pub async fn signin_link(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<(String, String)>> {
+        Ok(with_pool!(self, |pool, B| {
+            sqlx::query_as(
+                "SELECT email, role FROM signin_links WHERE token_hash = $1 \
+                 AND used_at IS NULL AND expires_at > $2",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?
+        }))
+    }
+
+    /// Uses a sign-in link and starts its session in one transaction: a link
+    /// works once, however many requests race for it.
+    pub async fn use_signin_link(
+        &self,
+        token_hash: &str,
+        session_hash: &str,
+        csrf: &str,
+        now: i64,
+    ) -> Result<Option<SessionRow>> {
+        with_pool!(self, |pool, B| {
+            let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
+            let row = sqlx::query(
+                "UPDATE signin_links SET used_at = $2 WHERE token_hash = $1 \
+                 AND used_at IS NULL AND expires_at > $2 RETURNING email, role",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            let email: String = row.try_get(0)?;
+            let role: String = row.try_get(1)?;
+            sqlx::query(
+                "INSERT INTO sessions (id_hash, email, role, csrf, via, created_at, last_seen) \
+                 VALUES ($1, $2, $3, $4, 'admin-link', $5, $5)",
+            )
+            .bind(session_hash)
+            .bind(&email)
+            .bind(&role)
+            .bind(csrf)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(SessionRow {
+                email,
+                role,
+                csrf: csrf.to_string(),
+                via: "admin-link".into(),
+                created_at: now,
+                last_seen: now,
+            }))
+        })
+    }
+
+    /// The session with this hash if it is still alive at `now` (seen within
+    /// `idle` seconds, started within `absolute`); marks it seen. A dead one
+    /// is deleted.
+    pub async fn session(
+        &self,
+        session_hash: &str,
+        now: i64,
+        idle: i64,
+        absolute: i64,
+    ) -> Result<Option<SessionRow>> {
+        with_pool!(self, |pool, B| {
+            let row = sqlx::query(
+                "SELECT email, role, csrf, via, created_at, last_seen FROM sessions \
+                 WHERE id_hash = $1",
+            )
+            .bind(session_hash)
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let s = SessionRow {
+                email: row.try_get(0)?,
+                role: row.try_get(1)?,
+                csrf: row.try_get(2)?,
+                via: row.try_get(3)?,
+                created_at: row.try_get(4)?,
+                last_seen: row.try_get(5)?,
+            };
+            if now - s.last_seen > idle || now - s.created_at > absolute {
+                sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                    .bind(session_hash)
+                    .execute(pool)
+                    .await?;
+                return Ok(None);
+            }
+            sqlx::query("UPDATE sessions SET last_seen = $2 WHERE id_hash = $1")
+                .bind(session_hash)
+                .bind(now)
+                .execute(pool)
+                .await?;
+            Ok(Some(SessionRow {
+                last_seen: now,
+                ..s
+            }))
+        })
+    }
+
+    /// Ends a session (logout).
+    pub async fn end_session(&self, session_hash: &str) -> Result<()> {
+        with_pool!(self, |pool, B| {
+            sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                .bind(session_hash)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Partnership ids for a workspace list: filtered by committee, by an
+    /// officer's or deputy's address (case-insensitive) and by a search in
+    /// the organisation's name or the id, in id order, one page of `limit`
+    /// from `offset`; and how many match in all.
+    pub async fn partnership_page(
+        &self,
+        committee: Option<&str>,
+        person: Option<&str>,
+        search: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<String>, i64)> {
+        let pattern = search.map(|s| {
+            let escaped = s
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        const WHERE: &str = "WHERE ($1 IS NULL OR committee = $1) \
+             AND ($2 IS NULL OR LOWER(officer_email) = LOWER($2) OR LOWER(deputy_email) = LOWER($2)) \
+             AND ($3 IS NULL OR LOWER(organisation) LIKE $3 ESCAPE '\\' OR LOWER(id) LIKE $3 ESCAPE '\\')";
+        let ids_sql = format!("SELECT id FROM partnerships {WHERE} ORDER BY id LIMIT $4 OFFSET $5");
+        let count_sql = format!("SELECT COUNT(*) FROM partnerships {WHERE}");
+        with_pool!(self, |pool, B| {
+            let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(ids_sql.clone()))
+                .bind(committee)
+                .bind(person)
+                .bind(pattern.as_deref())
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await?;
+            let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone()))
+                .bind(committee)
+                .bind(person)
+                .bind(pattern.as_deref())
+                .fetch_one(pool)
+                .await?;
+            Ok((ids, total))
+        })
+    }
+}

@@ -1,0 +1,461 @@
+//! The workspace's handlers: the overview (a filtered, paged list), one
+//! partnership with its checkpoints and history, sign-in by one-time link,
+//! and logout. Every handler reads the configuration once and decides access
+//! before it reads anything else.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::access::{self, Role, Signed};
+use crate::config::Config;
+use crate::domain::{Event, Partnership, PartnershipId};
+use crate::engine::{Checkpoint, Status};
+use crate::store::StoreError;
+use crate::web::WebState;
+use crate::web::pages::{checkpoints_ahead, message, render, server_error, status_sv};
+
+/// Rows per page of the overview.
+pub const PAGE: i64 = 50;
+
+/// What a request starts with: the configuration and the signed-in person,
+/// or the answer for someone who is not signed in.
+async fn begin(
+    st: &WebState,
+    headers: &HeaderMap,
+) -> Result<(Arc<Config>, Signed, NaiveDate), Box<Response>> {
+    let cfg = st.config.borrow().clone();
+    let now = st.clock.now();
+    match access::signed_in(&cfg, &st.store, headers, now.instant).await {
+        Ok(Some(s)) => Ok((cfg, s, now.today)),
+        Ok(None) => Err(Box::new(
+            Redirect::to("/arbetsyta/logga-in").into_response(),
+        )),
+        Err(e) => Err(Box::new(server_error(&cfg, &e))),
+    }
+}
+
+/// What every workspace page shows of the person: name, role, logout form.
+fn who(s: &Signed) -> Value {
+    json!({
+        "email": s.email.as_str(),
+        "role": s.role.label_sv(),
+        "csrf": s.csrf,
+        "reader": s.role == Role::Reader,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    namnd: String,
+    #[serde(default)]
+    handlaggare: String,
+    #[serde(default)]
+    sok: String,
+    #[serde(default)]
+    sida: Option<i64>,
+}
+
+fn nonempty(s: &str) -> Option<&str> {
+    let t = s.trim();
+    (!t.is_empty()).then_some(t)
+}
+
+/// The overview: the partnerships this person may see, filtered by
+/// committee, officer and a search in name or id, 50 to a page, each with
+/// its overdue and next checkpoint.
+pub async fn overview(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let (cfg, s, today) = match begin(&st, &headers).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let page = q.sida.unwrap_or(1).clamp(1, 1_000_000);
+    let committee = nonempty(&q.namnd).filter(|k| cfg.committees.keys().any(|c| c.as_str() == *k));
+    let person = nonempty(&q.handlaggare);
+    let search = nonempty(&q.sok);
+    let listed = match s.scope(&st.store).await {
+        Err(e) => return server_error(&cfg, &e),
+        Ok(None) => {
+            st.store
+                .partnership_page(committee, person, search, PAGE, (page - 1) * PAGE)
+                .await
+        }
+        // An officer's few partnerships are read and filtered here.
+        Ok(Some(ids)) => officer_page(&st, &ids, committee, person, search, page).await,
+    };
+    let (ids, total) = match listed {
+        Ok(v) => v,
+        Err(e) => return server_error(&cfg, &e),
+    };
+    let tracking = match st.store.created_on().await {
+        Ok(t) => t,
+        Err(e) => return server_error(&cfg, &e),
+    };
+    let mut rows = Vec::new();
+    for id in &ids {
+        let Ok(pid) = PartnershipId::parse(id) else {
+            continue;
+        };
+        let (p, events) = match read(&st, &pid).await {
+            Ok(v) => v,
+            Err(e) => return server_error(&cfg, &e),
+        };
+        let cps = checkpoints_ahead(&cfg, &p, &events, tracking, today, 92);
+        rows.push(row(&cfg, &p, &cps, today));
+    }
+    // Worst first within the page: the most overdue, then the nearest due.
+    rows.sort_by(|a, b| {
+        b["overdue"]
+            .as_i64()
+            .cmp(&a["overdue"].as_i64())
+            .then(a["next_due"].as_str().cmp(&b["next_due"].as_str()))
+    });
+    let pages = (total + PAGE - 1) / PAGE;
+    let link = |n: i64| {
+        let mut params = vec![format!("sida={n}")];
+        for (k, v) in [
+            ("namnd", committee),
+            ("handlaggare", person),
+            ("sok", search),
+        ] {
+            if let Some(v) = v {
+                params.push(format!("{k}={}", urlencode(v)));
+            }
+        }
+        format!("/arbetsyta?{}", params.join("&"))
+    };
+    render(
+        StatusCode::OK,
+        "workspace/list.html",
+        json!({
+            "title": "Översikt",
+            "body_name": cfg.body.name,
+            "css": "iopd.css",
+            "who": who(&s),
+            "committees": cfg.committees.iter().map(|(k, c)| json!({"key": k.as_str(), "name": c.name})).collect::<Vec<_>>(),
+            "filter": {"namnd": committee.unwrap_or(""), "handlaggare": person.unwrap_or(""), "sok": search.unwrap_or("")},
+            "rows": rows,
+            "total": total,
+            "page": page,
+            "pages": pages,
+            "prev": (page > 1).then(|| link(page - 1)),
+            "next": (page < pages).then(|| link(page + 1)),
+            "officer_scope": s.role == Role::Officer,
+        }),
+    )
+}
+
+async fn officer_page(
+    st: &WebState,
+    ids: &std::collections::BTreeSet<String>,
+    committee: Option<&str>,
+    person: Option<&str>,
+    search: Option<&str>,
+    page: i64,
+) -> Result<(Vec<String>, i64), StoreError> {
+    let needle = search.map(str::to_lowercase);
+    let mut hits = Vec::new();
+    for id in ids {
+        let Ok(pid) = PartnershipId::parse(id) else {
+            continue;
+        };
+        let p = st.store.partnership(&pid).await?;
+        let fits = committee.is_none_or(|c| p.committee.as_str() == c)
+            && person.is_none_or(|e| {
+                p.officer.email.as_str().eq_ignore_ascii_case(e)
+                    || p.deputy
+                        .as_ref()
+                        .is_some_and(|d| d.as_str().eq_ignore_ascii_case(e))
+            })
+            && needle.as_deref().is_none_or(|n| {
+                p.organisation.to_lowercase().contains(n) || id.to_lowercase().contains(n)
+            });
+        if fits {
+            hits.push(id.clone());
+        }
+    }
+    let total = i64::try_from(hits.len()).unwrap_or(i64::MAX);
+    let from = usize::try_from((page - 1) * PAGE).unwrap_or(usize::MAX);
+    Ok((
+        hits.into_iter().skip(from).take(PAGE as usize).collect(),
+        total,
+    ))
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn read(st: &WebState, id: &PartnershipId) -> Result<(Partnership, Vec<Event>), StoreError> {
+    Ok((st.store.partnership(id).await?, st.store.events(id).await?))
+}
+
+/// One partnership in the overview.
+fn row(cfg: &Config, p: &Partnership, cps: &[Checkpoint], today: NaiveDate) -> Value {
+    let overdue = cps.iter().filter(|c| c.status == Status::Overdue).count();
+    let next = cps
+        .iter()
+        .filter(|c| c.status.is_open())
+        .min_by_key(|c| c.due);
+    json!({
+        "id": p.id.as_str(),
+        "href": format!("/arbetsyta/partnerskap?id={}", urlencode(p.id.as_str())),
+        "organisation": p.organisation,
+        "committee": cfg.committees.get(&p.committee).map_or(p.committee.as_str(), |c| c.name.as_str()),
+        "officer": p.officer.name,
+        "overdue": overdue,
+        "next": next.map(|c| cfg.guideline.label_with_parent(c.kind, c.parent)),
+        "next_due": next.map(|c| c.due.to_string()),
+        "next_late": next.is_some_and(|c| c.due < today),
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct IdQuery {
+    #[serde(default)]
+    id: String,
+}
+
+/// One partnership: its fields, every checkpoint with status and evidence,
+/// and its history. One outside the person's scope does not exist for them.
+pub async fn partnership(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    Query(q): Query<IdQuery>,
+) -> Response {
+    let (cfg, s, today) = match begin(&st, &headers).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let missing = || {
+        message(
+            StatusCode::NOT_FOUND,
+            Some(&cfg),
+            "Partnerskapet finns inte",
+            &[
+                "Det finns inget partnerskap med det id:t som du kan se. Gå tillbaka till \
+               översikten och välj ett därifrån."
+                    .into(),
+            ],
+        )
+    };
+    let Ok(id) = PartnershipId::parse(&q.id) else {
+        return missing();
+    };
+    match s.scope(&st.store).await {
+        Err(e) => return server_error(&cfg, &e),
+        Ok(Some(ids)) if !ids.contains(id.as_str()) => return missing(),
+        Ok(_) => {}
+    }
+    let (p, events) = match read(&st, &id).await {
+        Ok(v) => v,
+        Err(StoreError::UnknownPartnership(_)) => return missing(),
+        Err(e) => return server_error(&cfg, &e),
+    };
+    let tracking = match st.store.created_on().await {
+        Ok(t) => t,
+        Err(e) => return server_error(&cfg, &e),
+    };
+    let cps = checkpoints_ahead(&cfg, &p, &events, tracking, today, 92);
+    let by_id: BTreeMap<i64, &Event> = events.iter().map(|e| (e.id, e)).collect();
+    let checkpoints: Vec<Value> = cps
+        .iter()
+        .map(|c| {
+            let evidence = c.evidence.as_ref().map(|e| {
+                json!({
+                    "on": e.on.to_string(),
+                    "days_late": e.days_late,
+                    "what": by_id.get(&e.event).map(|ev| crate::delivery::event_sv(&cfg.guideline, &ev.kind)),
+                })
+            });
+            json!({
+                "key": c.key,
+                "label": cfg.guideline.label_with_parent(c.kind, c.parent),
+                "period": format!("{} – {}", c.period_start, c.period_end),
+                "due": c.due.to_string(),
+                "status": status_sv(c.status),
+                "late": c.status == Status::Overdue,
+                "evidence": evidence,
+                "missing": c.documents.as_ref().filter(|d| !d.missing.is_empty() && c.status.is_open()).map(|d| crate::guideline::document_list(&d.missing)),
+                "waived": c.waiver.as_ref().map(|w| w.reason.clone()),
+            })
+        })
+        .collect();
+    let history: Vec<Value> = events
+        .iter()
+        .rev()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "on": e.on.to_string(),
+                "what": crate::delivery::event_sv(&cfg.guideline, &e.kind),
+                "by": e.recorded_by,
+                "channel": e.channel.name(),
+                "retracted": e.retracted,
+            })
+        })
+        .collect();
+    let committee = cfg
+        .committees
+        .get(&p.committee)
+        .map_or(p.committee.as_str().to_string(), |c| c.name.clone());
+    render(
+        StatusCode::OK,
+        "workspace/partnership.html",
+        json!({
+            "title": p.organisation,
+            "body_name": cfg.body.name,
+            "css": "../iopd.css",
+            "who": who(&s),
+            "p": {
+                "id": p.id.as_str(),
+                "organisation": p.organisation,
+                "committee": committee,
+                "officer": format!("{} <{}>", p.officer.name, p.officer.email),
+                "deputy": p.deputy.as_ref().map(|d| d.to_string()),
+                "contact": p.partner_contact.as_ref().map(|d| d.to_string()),
+                "start": p.start.to_string(),
+                "end": p.end.map(|d| d.to_string()),
+                "amount": p.annual_amount.map(|a| a.to_string()),
+                "checkins": cfg.policy_for(&p.committee, tracking).checkins_for(&p).get(),
+                "notes": p.notes,
+            },
+            "checkpoints": checkpoints,
+            "history": history,
+        }),
+    )
+}
+
+/// The sign-in page.
+pub async fn signin(State(st): State<WebState>, headers: HeaderMap) -> Response {
+    let cfg = st.config.borrow().clone();
+    if let Ok(Some(_)) = access::signed_in(&cfg, &st.store, &headers, st.clock.now().instant).await
+    {
+        return Redirect::to("/arbetsyta").into_response();
+    }
+    render(
+        StatusCode::OK,
+        "workspace/signin.html",
+        json!({"title": "Logga in", "body_name": cfg.body.name, "css": "../iopd.css"}),
+    )
+}
+
+/// A one-time link, opened: a button to sign in with it (a GET uses nothing).
+pub async fn link_page(State(st): State<WebState>, Path(token): Path<String>) -> Response {
+    let cfg = st.config.borrow().clone();
+    let now = st.clock.now().instant.timestamp();
+    match st.store.signin_link(&access::hash(&token), now).await {
+        Ok(Some((email, role))) => render(
+            StatusCode::OK,
+            "workspace/signin.html",
+            json!({
+                "title": "Logga in",
+                "body_name": cfg.body.name,
+                "css": "../../iopd.css",
+                "link": {"email": email, "role": Role::parse(&role).map_or("", Role::label_sv)},
+            }),
+        ),
+        Ok(None) => link_gone(&cfg),
+        Err(e) => server_error(&cfg, &e),
+    }
+}
+
+fn link_gone(cfg: &Config) -> Response {
+    render(
+        StatusCode::GONE,
+        "message.html",
+        json!({
+            "body_name": cfg.body.name,
+            "css": "../../iopd.css",
+            "title": "Länken fungerar inte längre",
+            "paras": [format!(
+                "En inloggningslänk fungerar en gång och i {} minuter. Be systemförvaltaren om \
+                 en ny.",
+                access::LINK_MINUTES
+            )],
+            "ok": false,
+        }),
+    )
+}
+
+/// A one-time link used: a new session, the cookie, on to the overview.
+pub async fn link_use(State(st): State<WebState>, Path(token): Path<String>) -> Response {
+    let cfg = st.config.borrow().clone();
+    match access::use_link(&st.store, &token, st.clock.now().instant).await {
+        Ok(Some((value, s))) => {
+            tracing::info!(email = %s.email, role = s.role.name(), "signed in to the workspace with a one-time link");
+            let mut res = Redirect::to("/arbetsyta").into_response();
+            res.headers_mut()
+                .insert(header::SET_COOKIE, access::set_cookie(&value));
+            res
+        }
+        Ok(None) => link_gone(&cfg),
+        Err(e) => server_error(&cfg, &e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Csrf {
+    #[serde(default)]
+    skydd: String,
+}
+
+/// Logout: the session ends on the server and the cookie is removed.
+pub async fn signout(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    Form(f): Form<Csrf>,
+) -> Response {
+    let (cfg, s, _) = match begin(&st, &headers).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    if !s.form_ok(&f.skydd) {
+        return forged(&cfg);
+    }
+    if let Err(e) = st.store.end_session(s.session_hash()).await {
+        return server_error(&cfg, &e);
+    }
+    tracing::info!(email = %s.email, "signed out of the workspace");
+    let mut res = message(
+        StatusCode::OK,
+        Some(&cfg),
+        "Du är utloggad",
+        &["Stäng webbläsaren om du har använt en dator som andra också använder.".into()],
+    );
+    res.headers_mut()
+        .insert(header::SET_COOKIE, access::clear_cookie());
+    res
+}
+
+/// A form without this session's anti-forgery token.
+fn forged(cfg: &Config) -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        Some(cfg),
+        "Formuläret kunde inte tas emot",
+        &[
+            "Formuläret kom inte från en sida i din inloggade arbetsyta, så ingenting har \
+           ändrats. Öppna sidan igen och försök på nytt."
+                .into(),
+        ],
+    )
+}
