@@ -289,7 +289,8 @@ pub async fn partnership(
             json!({
                 "key": c.key,
                 "label": cfg.guideline.label_with_parent(c.kind, c.parent),
-                "period": format!("{} – {}", c.period_start, c.period_end),
+                "period_start": c.period_start.to_string(),
+                "period_end": c.period_end.to_string(),
                 "due": c.due.to_string(),
                 "status": status_sv(c.status),
                 "late": c.status == Status::Overdue,
