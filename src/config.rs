@@ -354,6 +354,8 @@ impl Config {
 pub enum Transport {
     File,
     Smtp,
+    /// Microsoft Graph `sendMail` over HTTPS (`[mail.graph]`).
+    Graph,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -377,6 +379,43 @@ pub struct Smtp {
     pub pool_size: u32,
     /// Root certificates trusted besides the system's (`mail.smtp.ca_file`).
     pub ca_file: Option<CaFile>,
+    /// `auth = "oauth2"`: AUTH XOAUTH2 with a token from this grant instead of a password.
+    pub oauth2: Option<OAuth2>,
+}
+
+/// Microsoft's v2 token endpoint; `{tenant}` is replaced. (The v1 endpoint issues tokens
+/// that Exchange refuses with `535 5.7.3`.)
+pub const MICROSOFT_TOKEN_URL: &str =
+    "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token";
+/// The scope of a token for SMTP AUTH to Exchange Online.
+pub const OUTLOOK_SCOPE: &str = "https://outlook.office365.com/.default";
+/// The scope of a token for Microsoft Graph.
+pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+pub const GRAPH_BASE_URL: &str = "https://graph.microsoft.com";
+
+/// An OAuth2 client-credentials grant (RFC 6749, section 4.4): the application signs in as
+/// itself with a client secret; there is no user and no refresh token.
+#[derive(Debug, Clone)]
+pub struct OAuth2 {
+    /// `https://…`, with the tenant already put in.
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub scope: String,
+    /// Root certificates trusted for the token endpoint (and Graph) besides the system's.
+    pub ca_file: Option<CaFile>,
+}
+
+/// `[mail.graph]`: `POST {base_url}/v1.0/users/{sender}/sendMail` with the MIME message.
+#[derive(Debug, Clone)]
+pub struct Graph {
+    pub oauth2: OAuth2,
+    /// The mailbox that sends (default `mail.from`).
+    pub sender: Email,
+    /// `https://graph.microsoft.com`, without a trailing `/`.
+    pub base_url: String,
+    pub timeout: Duration,
+    pub pool_size: u32,
 }
 
 /// The certificates of `mail.smtp.ca_file`: a server whose certificate comes from an
@@ -409,6 +448,7 @@ pub struct Mail {
     /// process (a replica, or this one restarted) may send it.
     pub claim_lease: Duration,
     pub smtp: Option<Smtp>,
+    pub graph: Option<Graph>,
     pub file_dir: PathBuf,
     /// Whether checkpoints go into people's calendars as invites.
     pub calendar: CalendarMode,
@@ -555,6 +595,34 @@ struct RawSmtp {
     timeout_secs: Option<u64>,
     pool_size: Option<u32>,
     ca_file: Option<PathBuf>,
+    auth: Option<String>,
+    oauth2: Option<RawOAuth2>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawOAuth2 {
+    tenant: Option<String>,
+    client_id: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    token_url: Option<String>,
+    scope: Option<String>,
+    ca_file: Option<PathBuf>,
+}
+
+// The grant's keys are repeated rather than flattened: `serde(flatten)` hides unknown
+// keys from `serde_ignored`.
+#[derive(Deserialize, Default)]
+struct RawGraph {
+    tenant: Option<String>,
+    client_id: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    token_url: Option<String>,
+    scope: Option<String>,
+    ca_file: Option<PathBuf>,
+    sender: Option<String>,
+    base_url: Option<String>,
+    timeout_secs: Option<u64>,
+    pool_size: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -572,6 +640,7 @@ struct RawMail {
     max_retry_hours: Option<u32>,
     claim_lease: Option<String>,
     smtp: Option<RawSmtp>,
+    graph: Option<RawGraph>,
     file: Option<RawMailFile>,
     calendar: Option<String>,
 }
@@ -1221,10 +1290,11 @@ impl Config {
         let transport = match raw_mail.transport.as_deref() {
             None | Some("file") => Transport::File,
             Some("smtp") => Transport::Smtp,
+            Some("graph") => Transport::Graph,
             Some(s) => {
                 l.problem(
                     "mail.transport",
-                    format!("{s:?} is not a transport; use \"file\" or \"smtp\""),
+                    format!("{s:?} is not a transport; use \"file\", \"smtp\" or \"graph\""),
                 );
                 Transport::File
             }
@@ -1307,7 +1377,45 @@ impl Config {
                     }
                     password = read_secret_file(&mut l, "mail.smtp.password_file", p);
                 }
-                if tls == Tls::None && (password.is_some() || raw.username.is_some()) {
+                let oauth2 = match (raw.auth.as_deref(), raw.oauth2) {
+                    (None | Some("password"), None) => None,
+                    (None | Some("password"), Some(_)) => {
+                        l.problem(
+                            "mail.smtp.oauth2",
+                            "has no effect unless mail.smtp.auth = \"oauth2\"",
+                        );
+                        None
+                    }
+                    (Some("oauth2"), None) => {
+                        l.problem(
+                            "mail.smtp.oauth2",
+                            "missing: mail.smtp.auth is \"oauth2\" but there is no [mail.smtp.oauth2] section",
+                        );
+                        None
+                    }
+                    (Some("oauth2"), Some(o)) => {
+                        if password.is_some() || raw.password_file.is_some() {
+                            l.problem(
+                                "mail.smtp.auth",
+                                "\"oauth2\" signs in with a token: remove password and password_file",
+                            );
+                        }
+                        oauth2(&mut l, "mail.smtp.oauth2", o, OUTLOOK_SCOPE)
+                    }
+                    (Some(s), _) => {
+                        l.problem(
+                            "mail.smtp.auth",
+                            format!("{s:?} is not one of \"password\", \"oauth2\""),
+                        );
+                        None
+                    }
+                };
+                if tls == Tls::None && raw.auth.as_deref() == Some("oauth2") {
+                    l.problem(
+                        "mail.smtp.tls",
+                        "a token is never sent unencrypted; use \"starttls\" or \"tls\"",
+                    );
+                } else if tls == Tls::None && (password.is_some() || raw.username.is_some()) {
                     l.problem(
                         "mail.smtp.tls",
                         "credentials are never sent unencrypted; use \"starttls\" or \"tls\"",
@@ -1337,8 +1445,20 @@ impl Config {
                     timeout: Duration::from_secs(raw.timeout_secs.unwrap_or(30).max(1)),
                     pool_size: raw.pool_size.unwrap_or(4).max(1),
                     ca_file,
+                    oauth2,
                 })
             }
+        };
+        let graph = match (transport, raw_mail.graph) {
+            (Transport::Graph, None) => {
+                l.problem(
+                    "mail.graph",
+                    "missing: mail.transport is \"graph\" but there is no [mail.graph] section",
+                );
+                None
+            }
+            (_, None) => None,
+            (_, Some(raw)) => graph(&mut l, raw, from.as_ref()),
         };
         let lease_raw = raw_mail.claim_lease.clone().unwrap_or_else(|| "5m".into());
         let claim_lease = match humantime::parse_duration(&lease_raw) {
@@ -1362,6 +1482,17 @@ impl Config {
                 ),
             );
         }
+        if let Some(graph) = &graph
+            && claim_lease < graph.timeout * 2
+        {
+            l.problem(
+                "mail.claim_lease",
+                format!(
+                    "{lease_raw:?} is shorter than twice mail.graph.timeout_secs ({} s): a slow send could be taken over and sent twice",
+                    graph.timeout.as_secs()
+                ),
+            );
+        }
         let mail = from.map(|from| Mail {
             transport,
             from,
@@ -1371,6 +1502,7 @@ impl Config {
             max_retry_hours: raw_mail.max_retry_hours.unwrap_or(72),
             claim_lease,
             smtp,
+            graph,
             file_dir: raw_mail
                 .file
                 .and_then(|f| f.dir)
@@ -1544,7 +1676,22 @@ impl Config {
                 .mail
                 .smtp
                 .as_ref()
-                .map_or("smtp".into(), |m| format!("smtp {}:{}", m.host, m.port)),
+                .map_or("smtp".into(), |m| match &m.oauth2 {
+                    Some(o) => format!(
+                        "smtp {}:{} with OAuth2 (XOAUTH2 as {}, token from {})",
+                        m.host,
+                        m.port,
+                        m.username.as_deref().unwrap_or(self.mail.from.as_str()),
+                        o.token_url
+                    ),
+                    None => format!("smtp {}:{}", m.host, m.port),
+                }),
+            Transport::Graph => self.mail.graph.as_ref().map_or("graph".into(), |g| {
+                format!(
+                    "Microsoft Graph {} as {} (token from {})",
+                    g.base_url, g.sender, g.oauth2.token_url
+                )
+            }),
         };
         s.push_str(&format!(
             "  mail: {transport}, from {}, {}\n",
@@ -1557,6 +1704,122 @@ impl Config {
         ));
         s
     }
+}
+
+/// `[mail.smtp.oauth2]` or the grant's keys of `[mail.graph]` under `key`.
+fn oauth2(l: &mut Loader, key: &str, raw: RawOAuth2, default_scope: &str) -> Option<OAuth2> {
+    let client_id = raw.client_id.filter(|s| !s.trim().is_empty());
+    if client_id.is_none() {
+        l.problem(
+            &format!("{key}.client_id"),
+            "missing: the application (client) ID of the app registration",
+        );
+    }
+    let client_secret = match &raw.client_secret_file {
+        Some(p) => read_secret_file(l, &format!("{key}.client_secret_file"), p),
+        None => {
+            l.problem(
+                &format!("{key}.client_secret_file"),
+                "missing: a file holding the client secret (e.g. a systemd credential)",
+            );
+            None
+        }
+    };
+    let tenant = raw.tenant.filter(|s| !s.trim().is_empty());
+    // The tenant becomes part of a URL path: a GUID or a domain name, nothing else.
+    if let Some(t) = &tenant
+        && !t
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    {
+        l.problem(
+            &format!("{key}.tenant"),
+            format!(
+                "{t:?} is not a tenant: give the directory (tenant) ID or a domain such as \"region.onmicrosoft.com\""
+            ),
+        );
+    }
+    let template = raw
+        .token_url
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| MICROSOFT_TOKEN_URL.to_string());
+    let token_url = match (&tenant, template.contains("{tenant}")) {
+        (Some(t), _) => Some(template.replace("{tenant}", t)),
+        (None, false) => Some(template),
+        (None, true) => {
+            l.problem(
+                &format!("{key}.tenant"),
+                "missing: the directory (tenant) ID or a domain such as \"region.onmicrosoft.com\" (or give token_url)",
+            );
+            None
+        }
+    };
+    if let Some(u) = &token_url
+        && !https_url_ok(u)
+    {
+        l.problem(
+            &format!("{key}.token_url"),
+            format!("{u:?} must be an https:// URL (the client secret is sent to it)"),
+        );
+    }
+    let scope = raw.scope.unwrap_or_else(|| default_scope.to_string());
+    if scope.trim().is_empty() {
+        l.problem(&format!("{key}.scope"), "is empty");
+    }
+    let ca_file = raw
+        .ca_file
+        .as_deref()
+        .and_then(|p| read_ca_file(l, &format!("{key}.ca_file"), p));
+    Some(OAuth2 {
+        token_url: token_url?,
+        client_id: client_id?,
+        client_secret: client_secret?,
+        scope,
+        ca_file,
+    })
+}
+
+fn graph(l: &mut Loader, raw: RawGraph, from: Option<&Email>) -> Option<Graph> {
+    let grant = RawOAuth2 {
+        tenant: raw.tenant,
+        client_id: raw.client_id,
+        client_secret_file: raw.client_secret_file,
+        token_url: raw.token_url,
+        scope: raw.scope,
+        ca_file: raw.ca_file,
+    };
+    let oauth2 = oauth2(l, "mail.graph", grant, GRAPH_SCOPE);
+    let sender = match raw.sender {
+        Some(s) => Email::parse(&s)
+            .map_err(|e| l.problem("mail.graph.sender", e.0))
+            .ok(),
+        None => from.cloned(),
+    };
+    let base_url = raw
+        .base_url
+        .unwrap_or_else(|| GRAPH_BASE_URL.to_string())
+        .trim_end_matches('/')
+        .to_string();
+    if !https_url_ok(&base_url) {
+        l.problem(
+            "mail.graph.base_url",
+            format!("{base_url:?} must be an https:// URL (tokens are sent to it)"),
+        );
+    }
+    let pool_size = raw.pool_size.unwrap_or(4);
+    in_range(l, "mail.graph.pool_size", pool_size, 1, 64);
+    Some(Graph {
+        oauth2: oauth2?,
+        sender: sender?,
+        base_url,
+        timeout: Duration::from_secs(raw.timeout_secs.unwrap_or(30).max(1)),
+        pool_size,
+    })
+}
+
+/// An absolute `https://` URL with a host: secrets and tokens never go over plain HTTP.
+fn https_url_ok(u: &str) -> bool {
+    reqwest::Url::parse(u).is_ok_and(|url| url.scheme() == "https" && url.host().is_some())
 }
 
 fn web_url_ok(u: &str) -> bool {
