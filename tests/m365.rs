@@ -759,7 +759,7 @@ fn send_test_through_graph() {
     // Permission missing: the call fails and says which.
     entra.script_graph(403, None, json!({"error": {"code": "ErrorAccessDenied", "message": "Access is denied. Check credentials and try again."}}));
     let r = w.refused(&["send-test", "--to", "olle@example.org"]);
-    assert!(r.stdout.contains("  FAIL POST "), "{}", r.stdout);
+    assert!(r.stdout.contains("  FAIL sendMail "), "{}", r.stdout);
     assert!(
         r.stdout.contains("HTTP 403 ErrorAccessDenied"),
         "{}",

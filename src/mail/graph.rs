@@ -13,7 +13,7 @@
 //! and network errors are transient.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -140,22 +140,22 @@ impl GraphSender {
                     ),
                 ));
             }
-            let step = format!(
-                "POST {} (connect, TLS and the request in one step)",
-                self.url
-            );
+            let step = "sendMail (connect, TLS and the request in one step)";
             let answer = self.post(&body, bearer.token.expose()).await;
             let answer = match answer {
                 Ok(a) => a,
                 Err(reason) => {
                     let message = format!("Graph {}: {reason}", self.url);
-                    trace.push(Step::failed(&step, message.clone()));
+                    trace.push(Step::failed(step, message.clone()));
                     return Err(SendError::transient(message));
                 }
             };
             match answer {
                 Answer::Accepted(status) => {
-                    trace.push(Step::ok(&step, format!("HTTP {status}: accepted")));
+                    trace.push(Step::ok(
+                        step,
+                        format!("POST {}: HTTP {status}, accepted", self.url),
+                    ));
                     return Ok(());
                 }
                 Answer::Refused {
@@ -165,7 +165,7 @@ impl GraphSender {
                     retry_after,
                 } => {
                     let text = refusal_text(&self.url, status, &code, &message, retry_after);
-                    trace.push(Step::failed(&step, text.clone()));
+                    trace.push(Step::failed(step, text.clone()));
                     // A token Graph no longer takes (revoked, or expired early): one new one.
                     if status == 401 && !bearer.fresh && !renewed {
                         self.tokens.forget(&bearer.token).await;
@@ -271,9 +271,8 @@ fn names_recipient(message: &[u8], to: &Email) -> bool {
     head.contains(&to.as_str().to_ascii_lowercase())
 }
 
-/// How long a probe of Graph's host name took to resolve, for `send-test`.
+/// Graph's host name resolved, for `send-test` (the HTTP client resolves it again itself).
 pub(crate) async fn resolve_step(base_url: &str) -> Step {
-    let started = Instant::now();
     let Ok(url) = reqwest::Url::parse(base_url) else {
         return Step::failed("resolve", format!("{base_url:?} is not a URL"));
     };
@@ -282,14 +281,7 @@ pub(crate) async fn resolve_step(base_url: &str) -> Step {
     match tokio::net::lookup_host((host.as_str(), port)).await {
         Ok(addrs) => {
             let addrs: Vec<String> = addrs.map(|a| a.ip().to_string()).collect();
-            Step::ok(
-                &format!("resolve {host}"),
-                format!(
-                    "{} ({} ms)",
-                    addrs.join(", "),
-                    started.elapsed().as_millis()
-                ),
-            )
+            Step::ok(&format!("resolve {host}"), addrs.join(", "))
         }
         Err(e) => Step::failed(&format!("resolve {host}"), e.to_string()),
     }

@@ -595,7 +595,8 @@ impl SmtpSender {
                     Err(e) => trace.push(Step::failed(name, self.scrub(chain(e)))),
                 }
             };
-        let hello = |conn: &AsyncSmtpConnection| format!("server {}", conn.server_info().name());
+        // lettre's summary: the name the server gave in EHLO and the extensions it offers.
+        let hello = |conn: &AsyncSmtpConnection| conn.server_info().to_string();
         let mut conn = match &self.security {
             Security::Implicit(params) => {
                 // lettre reads the greeting as soon as it has the stream, so implicit TLS is
