@@ -1937,6 +1937,129 @@ mod tests {
     }
 
     #[test]
+    fn smtp_oauth2_takes_microsofts_defaults() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "värdet~hemligt\n").expect("write");
+        let cfg = load_with_smtp(
+            dir.path(),
+            &format!(
+                "host = \"smtp.office365.com\"\nauth = \"oauth2\"\n[mail.smtp.oauth2]\ntenant = \"kommun.onmicrosoft.com\"\nclient_id = \"app-1\"\nclient_secret_file = \"{}\"",
+                toml_path(&secret)
+            ),
+        )
+        .expect("valid");
+        let grant = cfg.mail.smtp.expect("smtp").oauth2.expect("oauth2");
+        assert_eq!(
+            grant.token_url,
+            "https://login.microsoftonline.com/kommun.onmicrosoft.com/oauth2/v2.0/token"
+        );
+        assert_eq!(grant.scope, "https://outlook.office365.com/.default");
+        assert_eq!(grant.client_id, "app-1");
+        // The file's trailing newline is not part of the secret, and Debug hides it.
+        assert_eq!(grant.client_secret.expose(), "värdet~hemligt");
+        assert!(!format!("{grant:?}").contains("hemligt"));
+    }
+
+    #[test]
+    fn smtp_oauth2_problems_are_named_with_their_keys() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s").expect("write");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").expect("write");
+        let grant = |extra: &str| {
+            format!(
+                "[mail.smtp.oauth2]\ntenant = \"t\"\nclient_id = \"c\"\nclient_secret_file = \"{}\"\n{extra}",
+                toml_path(&secret)
+            )
+        };
+        // (lines of [mail.smtp] and below, key, start of the message)
+        let rows = [
+            (
+                "host = \"h\"\nauth = \"oauth2\"".to_string(),
+                "mail.smtp.oauth2",
+                "missing",
+            ),
+            (
+                format!("host = \"h\"\n{}", grant("")),
+                "mail.smtp.oauth2",
+                "has no effect unless",
+            ),
+            (
+                "host = \"h\"\nauth = \"kerberos\"".to_string(),
+                "mail.smtp.auth",
+                "\"kerberos\" is not one of",
+            ),
+            (
+                format!(
+                    "host = \"h\"\nauth = \"oauth2\"\npassword = \"p\"\n{}",
+                    grant("")
+                ),
+                "mail.smtp.auth",
+                "\"oauth2\" signs in with a token",
+            ),
+            (
+                format!(
+                    "host = \"127.0.0.1\"\ntls = \"none\"\nauth = \"oauth2\"\n{}",
+                    grant("")
+                ),
+                "mail.smtp.tls",
+                "a token is never sent unencrypted",
+            ),
+            (
+                format!(
+                    "host = \"h\"\nauth = \"oauth2\"\n{}",
+                    grant("token_url = \"http://login.example.org/token\"")
+                ),
+                "mail.smtp.oauth2.token_url",
+                "\"http://login.example.org/token\" must be an https:// URL",
+            ),
+            (
+                "host = \"h\"\nauth = \"oauth2\"\n[mail.smtp.oauth2]\ntenant = \"t\"\nclient_id = \"c\""
+                    .to_string(),
+                "mail.smtp.oauth2.client_secret_file",
+                "missing",
+            ),
+            (
+                format!(
+                    "host = \"h\"\nauth = \"oauth2\"\n[mail.smtp.oauth2]\ntenant = \"t\"\nclient_id = \"c\"\nclient_secret_file = \"{}\"",
+                    toml_path(&empty)
+                ),
+                "mail.smtp.oauth2.client_secret_file",
+                "the file",
+            ),
+            (
+                format!(
+                    "host = \"h\"\nauth = \"oauth2\"\n[mail.smtp.oauth2]\nclient_id = \"c\"\nclient_secret_file = \"{}\"",
+                    toml_path(&secret)
+                ),
+                "mail.smtp.oauth2.tenant",
+                "missing",
+            ),
+            (
+                format!(
+                    "host = \"h\"\nauth = \"oauth2\"\n[mail.smtp.oauth2]\ntenant = \"t\"\nclient_secret_file = \"{}\"",
+                    toml_path(&secret)
+                ),
+                "mail.smtp.oauth2.client_id",
+                "missing",
+            ),
+        ];
+        let config_file = dir.path().join("iopd.toml").display().to_string();
+        for (lines, key, expected) in rows {
+            let err = load_with_smtp(dir.path(), &lines).expect_err("refused");
+            let found: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
+            let prefix = format!("{config_file}: {key}: {expected}");
+            assert!(
+                found.iter().any(|l| l.starts_with(&prefix)),
+                "{lines}\nwant {prefix}\ngot {found:#?}"
+            );
+            assert_eq!(found.len(), 1, "{lines}\n{found:#?}");
+        }
+    }
+
+    #[test]
     fn smtp_ca_file_without_one_is_none() {
         let dir = tempfile::tempdir().expect("temp dir");
         let cfg = load_with_smtp(dir.path(), "host = \"smtp.example.org\"").expect("valid");
