@@ -808,3 +808,95 @@ fn check_config_names_each_problem_with_its_key() {
         assert!(r.stderr.contains(key), "{key}\n{}", r.stderr);
     }
 }
+
+/// Graph's Retry-After beyond what is waited for inline: the mail goes back to the outbox
+/// and is not tried again before that time, although the usual backoff (a minute after
+/// the first failure) would allow it; then it is sent once.
+#[test]
+fn a_long_retry_after_holds_the_mail_in_the_outbox_until_then() {
+    let entra = Entra::start();
+    let w = graph_world(&entra, SECRET);
+    entra.script_graph(
+        429,
+        Some(7200),
+        json!({"error": {"code": "ApplicationThrottled", "message": "Application is over its MailboxConcurrency limit."}}),
+    );
+    let r = w.ok(&["tick", "--now", "2026-04-30T08:05"]);
+    assert!(r.stdout.contains("0 sent, 1 to retry"), "{}", r.stdout);
+    assert_eq!(entra.graph_requests(), 1);
+    let pending = mails(json(
+        &w.ok(&["outbox", "--status", "pending", "--format", "json"])
+            .stdout,
+    ));
+    let error = pending[0]["last_error"].as_str().expect("an error");
+    assert!(error.contains("HTTP 429 ApplicationThrottled"), "{error}");
+    assert!(error.contains("Retry-After 7200 s"), "{error}");
+
+    // Half an hour later: still held.
+    w.ok(&["tick", "--now", "2026-04-30T08:35"]);
+    assert_eq!(
+        entra.graph_requests(),
+        1,
+        "not asked again before Retry-After"
+    );
+    // Two hours later: sent, once.
+    let r = w.ok(&["tick", "--now", "2026-04-30T10:06"]);
+    assert!(r.stdout.contains("1 sent"), "{}", r.stdout);
+    assert_eq!(entra.graph_requests(), 2);
+    assert_eq!(entra.graph_sent().len(), 1);
+}
+
+#[test]
+fn send_test_with_the_file_transport_writes_one_eml() {
+    let w = World::new(Backend::Sqlite);
+    let r = w.ok(&[
+        "send-test",
+        "--to",
+        "olle@example.org",
+        "--now",
+        "2026-04-30T12:00",
+    ]);
+    assert!(r.stdout.contains("  ok   write: "), "{}", r.stdout);
+    let dir = w.path("mail-out");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("mail-out")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let bytes = std::fs::read(&files[0]).expect("eml");
+    let m = support::mail::parse(&as_received(&bytes));
+    assert_eq!(m.subject, "Testmejl från iopd");
+    assert!(m.text.contains("filer i mail-out"), "{}", m.text);
+}
+
+#[tokio::test]
+async fn xoauth2_over_implicit_tls() {
+    let entra = Entra::start();
+    let cert = TestCert::localhost();
+    let server = SmtpServer::start_with(Options {
+        tls: ServerTls::Implicit(cert.clone()),
+        auth: None,
+        xoauth2: Some(entra.smtp_check()),
+    });
+    let smtp = Smtp {
+        host: "127.0.0.1".into(),
+        port: server.port,
+        tls: Tls::Tls,
+        username: Some("delad-brevlada@region.example.org".into()),
+        password: None,
+        timeout: Duration::from_secs(5),
+        pool_size: 1,
+        ca_file: Some(ca_file(&cert)),
+        oauth2: Some(grant(&entra, SECRET, OUTLOOK_SCOPE, true)),
+    };
+    let sender = Sender::from_config(&mail(Transport::Smtp, Some(smtp), None)).expect("sender");
+    sender.send(&reminder(1, false).0, "x").await.expect("sent");
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    // mail.smtp.username, when set, is the mailbox that signs in.
+    assert_eq!(
+        got[0].user.as_deref(),
+        Some("delad-brevlada@region.example.org")
+    );
+    assert!(got[0].tls);
+}
