@@ -215,6 +215,8 @@ impl GraphSender {
         if response.status().is_success() {
             return Ok(Answer::Accepted(status));
         }
+        // Graph sends delta-seconds; the HTTP-date form is not read and falls back to the
+        // outbox's own backoff.
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
