@@ -337,6 +337,7 @@ fn main() {
         let tls = smtp::SmtpServer::start_with(smtp::Options {
             tls: smtp::ServerTls::Starttls(cert.clone()),
             auth: None,
+            xoauth2: None,
         });
         let secs_tls = deliver(
             &rt,

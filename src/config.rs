@@ -383,6 +383,8 @@ impl Config {
 pub enum Transport {
     File,
     Smtp,
+    /// Microsoft Graph `sendMail` over HTTPS (`[mail.graph]`).
+    Graph,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -406,6 +408,43 @@ pub struct Smtp {
     pub pool_size: u32,
     /// Root certificates trusted besides the system's (`mail.smtp.ca_file`).
     pub ca_file: Option<CaFile>,
+    /// `auth = "oauth2"`: AUTH XOAUTH2 with a token from this grant instead of a password.
+    pub oauth2: Option<OAuth2>,
+}
+
+/// Microsoft's v2 token endpoint; `{tenant}` is replaced. (The v1 endpoint issues tokens
+/// that Exchange refuses with `535 5.7.3`.)
+pub const MICROSOFT_TOKEN_URL: &str =
+    "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token";
+/// The scope of a token for SMTP AUTH to Exchange Online.
+pub const OUTLOOK_SCOPE: &str = "https://outlook.office365.com/.default";
+/// The scope of a token for Microsoft Graph.
+pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+pub const GRAPH_BASE_URL: &str = "https://graph.microsoft.com";
+
+/// An OAuth2 client-credentials grant (RFC 6749, section 4.4): the application signs in as
+/// itself with a client secret; there is no user and no refresh token.
+#[derive(Debug, Clone)]
+pub struct OAuth2 {
+    /// `https://…`, with the tenant already put in.
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub scope: String,
+    /// Root certificates trusted for the token endpoint (and Graph) besides the system's.
+    pub ca_file: Option<CaFile>,
+}
+
+/// `[mail.graph]`: `POST {base_url}/v1.0/users/{sender}/sendMail` with the MIME message.
+#[derive(Debug, Clone)]
+pub struct Graph {
+    pub oauth2: OAuth2,
+    /// The mailbox that sends (default `mail.from`).
+    pub sender: Email,
+    /// `https://graph.microsoft.com`, without a trailing `/`.
+    pub base_url: String,
+    pub timeout: Duration,
+    pub pool_size: u32,
 }
 
 /// The certificates of `mail.smtp.ca_file`: a server whose certificate comes from an
@@ -438,6 +477,7 @@ pub struct Mail {
     /// process (a replica, or this one restarted) may send it.
     pub claim_lease: Duration,
     pub smtp: Option<Smtp>,
+    pub graph: Option<Graph>,
     pub file_dir: PathBuf,
     /// Whether checkpoints go into people's calendars as invites.
     pub calendar: CalendarMode,
@@ -595,6 +635,34 @@ struct RawSmtp {
     timeout_secs: Option<u64>,
     pool_size: Option<u32>,
     ca_file: Option<PathBuf>,
+    auth: Option<String>,
+    oauth2: Option<RawOAuth2>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawOAuth2 {
+    tenant: Option<String>,
+    client_id: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    token_url: Option<String>,
+    scope: Option<String>,
+    ca_file: Option<PathBuf>,
+}
+
+// The grant's keys are repeated rather than flattened: `serde(flatten)` hides unknown
+// keys from `serde_ignored`.
+#[derive(Deserialize, Default)]
+struct RawGraph {
+    tenant: Option<String>,
+    client_id: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    token_url: Option<String>,
+    scope: Option<String>,
+    ca_file: Option<PathBuf>,
+    sender: Option<String>,
+    base_url: Option<String>,
+    timeout_secs: Option<u64>,
+    pool_size: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -612,6 +680,7 @@ struct RawMail {
     max_retry_hours: Option<u32>,
     claim_lease: Option<String>,
     smtp: Option<RawSmtp>,
+    graph: Option<RawGraph>,
     file: Option<RawMailFile>,
     calendar: Option<String>,
 }
@@ -1334,10 +1403,11 @@ impl Config {
         let transport = match raw_mail.transport.as_deref() {
             None | Some("file") => Transport::File,
             Some("smtp") => Transport::Smtp,
+            Some("graph") => Transport::Graph,
             Some(s) => {
                 l.problem(
                     "mail.transport",
-                    format!("{s:?} is not a transport; use \"file\" or \"smtp\""),
+                    format!("{s:?} is not a transport; use \"file\", \"smtp\" or \"graph\""),
                 );
                 Transport::File
             }
@@ -1420,7 +1490,45 @@ impl Config {
                     }
                     password = read_secret_file(&mut l, "mail.smtp.password_file", p);
                 }
-                if tls == Tls::None && (password.is_some() || raw.username.is_some()) {
+                let oauth2 = match (raw.auth.as_deref(), raw.oauth2) {
+                    (None | Some("password"), None) => None,
+                    (None | Some("password"), Some(_)) => {
+                        l.problem(
+                            "mail.smtp.oauth2",
+                            "has no effect unless mail.smtp.auth = \"oauth2\"",
+                        );
+                        None
+                    }
+                    (Some("oauth2"), None) => {
+                        l.problem(
+                            "mail.smtp.oauth2",
+                            "missing: mail.smtp.auth is \"oauth2\" but there is no [mail.smtp.oauth2] section",
+                        );
+                        None
+                    }
+                    (Some("oauth2"), Some(o)) => {
+                        if password.is_some() || raw.password_file.is_some() {
+                            l.problem(
+                                "mail.smtp.auth",
+                                "\"oauth2\" signs in with a token: remove password and password_file",
+                            );
+                        }
+                        oauth2(&mut l, "mail.smtp.oauth2", o, OUTLOOK_SCOPE)
+                    }
+                    (Some(s), _) => {
+                        l.problem(
+                            "mail.smtp.auth",
+                            format!("{s:?} is not one of \"password\", \"oauth2\""),
+                        );
+                        None
+                    }
+                };
+                if tls == Tls::None && raw.auth.as_deref() == Some("oauth2") {
+                    l.problem(
+                        "mail.smtp.tls",
+                        "a token is never sent unencrypted; use \"starttls\" or \"tls\"",
+                    );
+                } else if tls == Tls::None && (password.is_some() || raw.username.is_some()) {
                     l.problem(
                         "mail.smtp.tls",
                         "credentials are never sent unencrypted; use \"starttls\" or \"tls\"",
@@ -1450,8 +1558,20 @@ impl Config {
                     timeout: Duration::from_secs(raw.timeout_secs.unwrap_or(30).max(1)),
                     pool_size: raw.pool_size.unwrap_or(4).max(1),
                     ca_file,
+                    oauth2,
                 })
             }
+        };
+        let graph = match (transport, raw_mail.graph) {
+            (Transport::Graph, None) => {
+                l.problem(
+                    "mail.graph",
+                    "missing: mail.transport is \"graph\" but there is no [mail.graph] section",
+                );
+                None
+            }
+            (_, None) => None,
+            (_, Some(raw)) => graph(&mut l, raw, from.as_ref()),
         };
         let lease_raw = raw_mail.claim_lease.clone().unwrap_or_else(|| "5m".into());
         let claim_lease = match humantime::parse_duration(&lease_raw) {
@@ -1475,6 +1595,17 @@ impl Config {
                 ),
             );
         }
+        if let Some(graph) = &graph
+            && claim_lease < graph.timeout * 2
+        {
+            l.problem(
+                "mail.claim_lease",
+                format!(
+                    "{lease_raw:?} is shorter than twice mail.graph.timeout_secs ({} s): a slow send could be taken over and sent twice",
+                    graph.timeout.as_secs()
+                ),
+            );
+        }
         let mail = from.map(|from| Mail {
             transport,
             from,
@@ -1484,6 +1615,7 @@ impl Config {
             max_retry_hours: raw_mail.max_retry_hours.unwrap_or(72),
             claim_lease,
             smtp,
+            graph,
             file_dir: raw_mail
                 .file
                 .and_then(|f| f.dir)
@@ -1677,7 +1809,22 @@ impl Config {
                 .mail
                 .smtp
                 .as_ref()
-                .map_or("smtp".into(), |m| format!("smtp {}:{}", m.host, m.port)),
+                .map_or("smtp".into(), |m| match &m.oauth2 {
+                    Some(o) => format!(
+                        "smtp {}:{} with OAuth2 (XOAUTH2 as {}, token from {})",
+                        m.host,
+                        m.port,
+                        m.username.as_deref().unwrap_or(self.mail.from.as_str()),
+                        o.token_url
+                    ),
+                    None => format!("smtp {}:{}", m.host, m.port),
+                }),
+            Transport::Graph => self.mail.graph.as_ref().map_or("graph".into(), |g| {
+                format!(
+                    "Microsoft Graph {} as {} (token from {})",
+                    g.base_url, g.sender, g.oauth2.token_url
+                )
+            }),
         };
         s.push_str(&format!(
             "  mail: {transport}, from {}, {}\n",
@@ -1690,6 +1837,122 @@ impl Config {
         ));
         s
     }
+}
+
+/// `[mail.smtp.oauth2]` or the grant's keys of `[mail.graph]` under `key`.
+fn oauth2(l: &mut Loader, key: &str, raw: RawOAuth2, default_scope: &str) -> Option<OAuth2> {
+    let client_id = raw.client_id.filter(|s| !s.trim().is_empty());
+    if client_id.is_none() {
+        l.problem(
+            &format!("{key}.client_id"),
+            "missing: the application (client) ID of the app registration",
+        );
+    }
+    let client_secret = match &raw.client_secret_file {
+        Some(p) => read_secret_file(l, &format!("{key}.client_secret_file"), p),
+        None => {
+            l.problem(
+                &format!("{key}.client_secret_file"),
+                "missing: a file holding the client secret (e.g. a systemd credential)",
+            );
+            None
+        }
+    };
+    let tenant = raw.tenant.filter(|s| !s.trim().is_empty());
+    // The tenant becomes part of a URL path: a GUID or a domain name, nothing else.
+    if let Some(t) = &tenant
+        && !t
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    {
+        l.problem(
+            &format!("{key}.tenant"),
+            format!(
+                "{t:?} is not a tenant: give the directory (tenant) ID or a domain such as \"region.onmicrosoft.com\""
+            ),
+        );
+    }
+    let template = raw
+        .token_url
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| MICROSOFT_TOKEN_URL.to_string());
+    let token_url = match (&tenant, template.contains("{tenant}")) {
+        (Some(t), _) => Some(template.replace("{tenant}", t)),
+        (None, false) => Some(template),
+        (None, true) => {
+            l.problem(
+                &format!("{key}.tenant"),
+                "missing: the directory (tenant) ID or a domain such as \"region.onmicrosoft.com\" (or give token_url)",
+            );
+            None
+        }
+    };
+    if let Some(u) = &token_url
+        && !https_url_ok(u)
+    {
+        l.problem(
+            &format!("{key}.token_url"),
+            format!("{u:?} must be an https:// URL (the client secret is sent to it)"),
+        );
+    }
+    let scope = raw.scope.unwrap_or_else(|| default_scope.to_string());
+    if scope.trim().is_empty() {
+        l.problem(&format!("{key}.scope"), "is empty");
+    }
+    let ca_file = raw
+        .ca_file
+        .as_deref()
+        .and_then(|p| read_ca_file(l, &format!("{key}.ca_file"), p));
+    Some(OAuth2 {
+        token_url: token_url?,
+        client_id: client_id?,
+        client_secret: client_secret?,
+        scope,
+        ca_file,
+    })
+}
+
+fn graph(l: &mut Loader, raw: RawGraph, from: Option<&Email>) -> Option<Graph> {
+    let grant = RawOAuth2 {
+        tenant: raw.tenant,
+        client_id: raw.client_id,
+        client_secret_file: raw.client_secret_file,
+        token_url: raw.token_url,
+        scope: raw.scope,
+        ca_file: raw.ca_file,
+    };
+    let oauth2 = oauth2(l, "mail.graph", grant, GRAPH_SCOPE);
+    let sender = match raw.sender {
+        Some(s) => Email::parse(&s)
+            .map_err(|e| l.problem("mail.graph.sender", e.0))
+            .ok(),
+        None => from.cloned(),
+    };
+    let base_url = raw
+        .base_url
+        .unwrap_or_else(|| GRAPH_BASE_URL.to_string())
+        .trim_end_matches('/')
+        .to_string();
+    if !https_url_ok(&base_url) {
+        l.problem(
+            "mail.graph.base_url",
+            format!("{base_url:?} must be an https:// URL (tokens are sent to it)"),
+        );
+    }
+    let pool_size = raw.pool_size.unwrap_or(4);
+    in_range(l, "mail.graph.pool_size", pool_size, 1, 64);
+    Some(Graph {
+        oauth2: oauth2?,
+        sender: sender?,
+        base_url,
+        timeout: Duration::from_secs(raw.timeout_secs.unwrap_or(30).max(1)),
+        pool_size,
+    })
+}
+
+/// An absolute `https://` URL with a host: secrets and tokens never go over plain HTTP.
+fn https_url_ok(u: &str) -> bool {
+    reqwest::Url::parse(u).is_ok_and(|url| url.scheme() == "https" && url.host().is_some())
 }
 
 fn web_url_ok(u: &str) -> bool {
@@ -1804,6 +2067,129 @@ mod tests {
             ca_file.certificates,
             [root.cert.der().to_vec(), second.cert.der().to_vec()]
         );
+    }
+
+    #[test]
+    fn smtp_oauth2_takes_microsofts_defaults() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "värdet~hemligt\n").expect("write");
+        let cfg = load_with_smtp(
+            dir.path(),
+            &format!(
+                "host = \"smtp.office365.com\"\nauth = \"oauth2\"\n[mail.smtp.oauth2]\ntenant = \"kommun.onmicrosoft.com\"\nclient_id = \"app-1\"\nclient_secret_file = \"{}\"",
+                toml_path(&secret)
+            ),
+        )
+        .expect("valid");
+        let grant = cfg.mail.smtp.expect("smtp").oauth2.expect("oauth2");
+        assert_eq!(
+            grant.token_url,
+            "https://login.microsoftonline.com/kommun.onmicrosoft.com/oauth2/v2.0/token"
+        );
+        assert_eq!(grant.scope, "https://outlook.office365.com/.default");
+        assert_eq!(grant.client_id, "app-1");
+        // The file's trailing newline is not part of the secret, and Debug hides it.
+        assert_eq!(grant.client_secret.expose(), "värdet~hemligt");
+        assert!(!format!("{grant:?}").contains("hemligt"));
+    }
+
+    #[test]
+    fn smtp_oauth2_problems_are_named_with_their_keys() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s").expect("write");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").expect("write");
+        let grant = |extra: &str| {
+            format!(
+                "[mail.smtp.oauth2]\ntenant = \"t\"\nclient_id = \"c\"\nclient_secret_file = \"{}\"\n{extra}",
+                toml_path(&secret)
+            )
+        };
+        // (lines of [mail.smtp] and below, key, start of the message)
+        let rows = [
+            (
+                "host = \"h\"\nauth = \"oauth2\"".to_string(),
+                "mail.smtp.oauth2",
+                "missing",
+            ),
+            (
+                format!("host = \"h\"\n{}", grant("")),
+                "mail.smtp.oauth2",
+                "has no effect unless",
+            ),
+            (
+                "host = \"h\"\nauth = \"kerberos\"".to_string(),
+                "mail.smtp.auth",
+                "\"kerberos\" is not one of",
+            ),
+            (
+                format!(
+                    "host = \"h\"\nauth = \"oauth2\"\npassword = \"p\"\n{}",
+                    grant("")
+                ),
+                "mail.smtp.auth",
+                "\"oauth2\" signs in with a token",
+            ),
+            (
+                format!(
+                    "host = \"127.0.0.1\"\ntls = \"none\"\nauth = \"oauth2\"\n{}",
+                    grant("")
+                ),
+                "mail.smtp.tls",
+                "a token is never sent unencrypted",
+            ),
+            (
+                format!(
+                    "host = \"h\"\nauth = \"oauth2\"\n{}",
+                    grant("token_url = \"http://login.example.org/token\"")
+                ),
+                "mail.smtp.oauth2.token_url",
+                "\"http://login.example.org/token\" must be an https:// URL",
+            ),
+            (
+                "host = \"h\"\nauth = \"oauth2\"\n[mail.smtp.oauth2]\ntenant = \"t\"\nclient_id = \"c\""
+                    .to_string(),
+                "mail.smtp.oauth2.client_secret_file",
+                "missing",
+            ),
+            (
+                format!(
+                    "host = \"h\"\nauth = \"oauth2\"\n[mail.smtp.oauth2]\ntenant = \"t\"\nclient_id = \"c\"\nclient_secret_file = \"{}\"",
+                    toml_path(&empty)
+                ),
+                "mail.smtp.oauth2.client_secret_file",
+                "the file",
+            ),
+            (
+                format!(
+                    "host = \"h\"\nauth = \"oauth2\"\n[mail.smtp.oauth2]\nclient_id = \"c\"\nclient_secret_file = \"{}\"",
+                    toml_path(&secret)
+                ),
+                "mail.smtp.oauth2.tenant",
+                "missing",
+            ),
+            (
+                format!(
+                    "host = \"h\"\nauth = \"oauth2\"\n[mail.smtp.oauth2]\ntenant = \"t\"\nclient_secret_file = \"{}\"",
+                    toml_path(&secret)
+                ),
+                "mail.smtp.oauth2.client_id",
+                "missing",
+            ),
+        ];
+        let config_file = dir.path().join("iopd.toml").display().to_string();
+        for (lines, key, expected) in rows {
+            let err = load_with_smtp(dir.path(), &lines).expect_err("refused");
+            let found: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
+            let prefix = format!("{config_file}: {key}: {expected}");
+            assert!(
+                found.iter().any(|l| l.starts_with(&prefix)),
+                "{lines}\nwant {prefix}\ngot {found:#?}"
+            );
+            assert_eq!(found.len(), 1, "{lines}\n{found:#?}");
+        }
     }
 
     #[test]

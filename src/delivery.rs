@@ -1614,8 +1614,13 @@ impl Run<'_> {
                     && self.now - row.created_at < self.give_up =>
             {
                 let attempts = row.attempts + 1;
+                // A server that said when to come back (Graph's Retry-After) is not asked sooner.
+                let wait = e
+                    .retry_after
+                    .and_then(|d| Duration::from_std(d).ok())
+                    .map_or(backoff(attempts), |d| d.max(backoff(attempts)));
                 self.store
-                    .mark_retry(row.id, attempts, self.now + backoff(attempts), &e.message)
+                    .mark_retry(row.id, attempts, self.now + wait, &e.message)
                     .await?;
                 tracing::warn!(key = %row.key, recipient = %row.recipient, attempts, "mail not sent, will retry: {}", e.message);
                 Ok(Outcome::Retry)

@@ -712,6 +712,7 @@ fn refused_logins_are_retried_and_the_password_stays_secret() {
     let smtp = SmtpServer::start_with(support::smtp::Options {
         auth: Some(("iopd".into(), PASSWORD.into())),
         tls: support::smtp::ServerTls::Starttls(cert.clone()),
+        xoauth2: None,
     });
     let mut w = world(Backend::Sqlite, &smtp);
     w.env.push(("IOPD__MAIL__CALENDAR".into(), "none".into()));

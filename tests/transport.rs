@@ -31,6 +31,7 @@ fn smtp_config(port: u16) -> Smtp {
         timeout: TIMEOUT,
         pool_size: 2,
         ca_file: None,
+        oauth2: None,
     }
 }
 
@@ -44,6 +45,7 @@ fn mail_config(transport: Transport, smtp: Option<Smtp>, dir: &Path) -> Mail {
         max_retry_hours: 72,
         claim_lease: Duration::from_secs(300),
         smtp,
+        graph: None,
         file_dir: dir.to_path_buf(),
         calendar: iopd::config::CalendarMode::Invites,
     }
@@ -442,6 +444,7 @@ fn tls_server(tls: ServerTls, auth: bool) -> SmtpServer {
     SmtpServer::start_with(Options {
         tls,
         auth: auth.then(|| (USER.to_string(), PASSWORD.to_string())),
+        xoauth2: None,
     })
 }
 

@@ -19,6 +19,7 @@ mod plan;
 mod record;
 mod register;
 mod report;
+mod send_test;
 mod synth;
 mod tick;
 mod workspace;
@@ -83,6 +84,8 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// The register, every event and the send log as CSV and JSON (archive).
     Export(backup::ExportArgs),
+    /// Send one test mail now through the configured transport, showing each step.
+    SendTest(send_test::SendTestArgs),
     /// Revoke a person's calendar-feed address (the old one stops working).
     FeedRevoke(feed::FeedRevokeArgs),
     /// Print a one-time sign-in link to the workspace (15 minutes, logged).
@@ -172,6 +175,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Report(args) => report::report(&cli.config, args).await,
         Command::FeedRevoke(args) => feed::revoke(&cli.config, args).await,
         Command::AdminLink(args) => workspace::admin_link(&cli.config, args).await,
+        Command::SendTest(args) => send_test::send_test(&cli.config, args).await,
         Command::Synth(args) => synth::synth(&cli.config, args).await,
     }
 }

@@ -22,8 +22,11 @@ use crate::domain::Email;
 use crate::engine::Kind;
 use crate::ladder::StageKind;
 
+mod graph;
 mod guidance;
+pub mod hints;
 mod message;
+pub mod oauth2;
 mod render;
 pub mod transport;
 

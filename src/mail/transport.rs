@@ -1,5 +1,9 @@
-//! Where a finished message goes: an SMTP server, a directory of `.eml` files, or nowhere
-//! (`mail.enabled = false`, the kill switch).
+//! Where a finished message goes: an SMTP server, Microsoft Graph (`graph.rs`), a directory
+//! of `.eml` files, or nowhere (`mail.enabled = false`, the kill switch).
+//!
+//! SMTP signs in with a password or, with `auth = "oauth2"`, with AUTH XOAUTH2 and a token
+//! from `oauth2.rs`; a token refused with 535 that came from the cache is forgotten and the
+//! connection made again with a new one, once.
 //!
 //! Every failure is classified once, here, as [`FailureKind::Transient`] (try again later:
 //! 4xx replies, refused or dropped connections, TLS and IO errors, timeouts) or
@@ -30,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use lettre::Message;
 use lettre::address::{Address, Envelope};
-use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS, Mechanism};
 #[allow(deprecated)]
 use lettre::transport::smtp::client::AsyncNetworkStream;
 use lettre::transport::smtp::client::{
@@ -41,6 +45,10 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::config::{Mail, Secret, Smtp, Tls, Transport};
 use crate::domain::Email;
+
+use super::graph::GraphSender;
+use super::hints;
+use super::oauth2::{TokenError, TokenSource};
 
 /// Whether a failed mail is worth sending again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,20 +67,74 @@ pub enum FailureKind {
 pub struct SendError {
     pub kind: FailureKind,
     pub message: String,
+    /// Not before this long from now (Graph's `Retry-After`), if the server said so.
+    pub retry_after: Option<Duration>,
 }
 
 impl SendError {
-    fn transient(message: String) -> Self {
+    pub(crate) fn transient(message: String) -> Self {
         Self {
             kind: FailureKind::Transient,
             message,
+            retry_after: None,
         }
     }
-    fn permanent(message: String) -> Self {
+    pub(crate) fn permanent(message: String) -> Self {
         Self {
             kind: FailureKind::Permanent,
             message,
+            retry_after: None,
         }
+    }
+}
+
+/// One step of a test send (`iopd send-test`) as it ran: only steps that ran are recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub name: String,
+    pub ok: bool,
+    /// The outcome: the server's answer, or the error.
+    pub detail: String,
+}
+
+impl Step {
+    pub(crate) fn ok(name: &str, detail: String) -> Self {
+        Self {
+            name: name.to_string(),
+            ok: true,
+            detail,
+        }
+    }
+    pub(crate) fn failed(name: &str, detail: String) -> Self {
+        Self {
+            name: name.to_string(),
+            ok: false,
+            detail,
+        }
+    }
+}
+
+/// Where the steps of a send are written down: nowhere for real mail, a list for a test.
+#[derive(Debug, Default)]
+pub struct Trace(Option<Vec<Step>>);
+
+impl Trace {
+    pub fn off() -> Self {
+        Self(None)
+    }
+    pub fn on() -> Self {
+        Self(Some(Vec::new()))
+    }
+    pub(crate) fn push(&mut self, step: Step) {
+        if let Some(steps) = &mut self.0 {
+            steps.push(step);
+        }
+    }
+    fn enabled(&self) -> bool {
+        self.0.is_some()
+    }
+    pub fn steps(self) -> Vec<Step> {
+        self.0.unwrap_or_default()
     }
 }
 
@@ -97,6 +159,12 @@ pub enum TransportError {
         #[source]
         source: lettre::transport::smtp::Error,
     },
+    #[error(
+        "mail.transport is \"graph\" but there is no [mail.graph] section; add one or use transport = \"file\""
+    )]
+    MissingGraph,
+    #[error("cannot set up HTTPS for the token endpoint or Graph: {0}")]
+    Https(String),
 }
 
 /// The configured way out for mail.
@@ -105,6 +173,8 @@ pub enum Sender {
     File { dir: PathBuf },
     /// Up to `pool_size` connections to one SMTP server.
     Smtp(Box<SmtpSender>),
+    /// Up to `pool_size` requests at once to Microsoft Graph.
+    Graph(Box<GraphSender>),
     /// `mail.enabled = false`: nothing is sent, every send succeeds.
     Disabled,
 }
@@ -114,6 +184,7 @@ impl fmt::Debug for Sender {
         match self {
             Self::File { dir } => f.debug_struct("File").field("dir", dir).finish(),
             Self::Smtp(s) => s.fmt(f),
+            Self::Graph(g) => g.fmt(f),
             Self::Disabled => f.write_str("Disabled"),
         }
     }
@@ -134,15 +205,70 @@ impl Sender {
             }),
             Transport::Smtp => {
                 let smtp = mail.smtp.as_ref().ok_or(TransportError::MissingSmtp)?;
-                Ok(Sender::Smtp(Box::new(SmtpSender::new(smtp)?)))
+                Ok(Sender::Smtp(Box::new(SmtpSender::new(smtp, &mail.from)?)))
+            }
+            Transport::Graph => {
+                let graph = mail.graph.as_ref().ok_or(TransportError::MissingGraph)?;
+                Ok(Sender::Graph(Box::new(
+                    GraphSender::new(graph).map_err(TransportError::Https)?,
+                )))
             }
         }
+    }
+
+    /// Tokens fetched so far (SMTP with OAuth2 and Graph; zero otherwise).
+    pub fn token_fetches(&self) -> u64 {
+        match self {
+            Sender::Smtp(s) => match &s.auth {
+                Auth::OAuth2 { tokens, .. } => tokens.fetches(),
+                _ => 0,
+            },
+            Sender::Graph(g) => g.tokens.fetches(),
+            _ => 0,
+        }
+    }
+
+    /// Sends `msg` to `to` at once, writing down each step as it runs (`iopd send-test`).
+    /// Nothing is pooled: the connection is made for this mail and closed after it.
+    pub async fn probe(
+        &self,
+        msg: &Message,
+        to: &Email,
+        file_stem: &str,
+    ) -> (Vec<Step>, Result<(), SendError>) {
+        let mut trace = Trace::on();
+        let bytes = msg.formatted();
+        let result = match self {
+            Sender::Disabled => {
+                trace.push(Step::failed(
+                    "send",
+                    "mail.enabled = false: nothing is sent".into(),
+                ));
+                Err(SendError::transient("mail is disabled".into()))
+            }
+            Sender::File { dir } => {
+                let r = write_eml(dir, file_stem, &bytes).await;
+                let shown = dir.join(format!("{}.eml", safe_stem(file_stem)));
+                match &r {
+                    Ok(()) => trace.push(Step::ok("write", format!("{}", shown.display()))),
+                    Err(e) => trace.push(Step::failed("write", e.message.clone())),
+                }
+                r
+            }
+            Sender::Smtp(smtp) => smtp.probe(msg.envelope(), &bytes, &mut trace).await,
+            Sender::Graph(graph) => {
+                trace.push(super::graph::resolve_step(graph.base()).await);
+                graph.send(Some(to), &bytes, &mut trace).await
+            }
+        };
+        (trace.steps(), result)
     }
 
     /// How many sessions can send at once: `mail.smtp.pool_size` for SMTP.
     pub fn concurrency(&self) -> usize {
         match self {
             Sender::Smtp(s) => s.pool_size,
+            Sender::Graph(g) => g.pool_size,
             Sender::File { .. } => FILE_WRITERS,
             Sender::Disabled => 1,
         }
@@ -152,6 +278,7 @@ impl Sender {
     pub fn send_timeout(&self) -> Duration {
         match self {
             Sender::Smtp(s) => s.timeout,
+            Sender::Graph(g) => g.timeout,
             _ => Duration::ZERO,
         }
     }
@@ -162,6 +289,7 @@ impl Sender {
             Sender::Disabled => Session::Disabled,
             Sender::File { dir } => Session::File(dir),
             Sender::Smtp(smtp) => Session::Smtp(Box::new(smtp.session().await)),
+            Sender::Graph(graph) => Session::Graph(graph, graph.slot().await),
         }
     }
 
@@ -201,6 +329,7 @@ pub enum Session<'a> {
     Disabled,
     File(&'a Path),
     Smtp(Box<SmtpSession<'a>>),
+    Graph(&'a GraphSender, Option<SemaphorePermit<'a>>),
 }
 
 impl Session<'_> {
@@ -210,6 +339,8 @@ impl Session<'_> {
             Session::Disabled => Ok(()),
             Session::File(dir) => write_eml(dir, file_stem, &msg.formatted()).await,
             Session::Smtp(smtp) => smtp.send(msg.envelope(), &msg.formatted()).await,
+            // The recipients are the message's own headers, as its envelope is made from them.
+            Session::Graph(graph, _) => graph.send(None, &msg.formatted(), &mut Trace::off()).await,
         }
     }
 
@@ -229,6 +360,7 @@ impl Session<'_> {
                     .map_err(|e| SendError::permanent(format!("cannot build the envelope: {e}")))?;
                 smtp.send(&envelope, message).await
             }
+            Session::Graph(graph, _) => graph.send(Some(to), message, &mut Trace::off()).await,
         }
     }
 }
@@ -263,7 +395,7 @@ pub struct SmtpSender {
     host: String,
     port: u16,
     security: Security,
-    credentials: Option<Credentials>,
+    auth: Auth,
     hello: ClientId,
     timeout: Duration,
     pool_size: usize,
@@ -289,10 +421,22 @@ impl fmt::Debug for SmtpSender {
     }
 }
 
+/// How a connection signs in.
+enum Auth {
+    None,
+    Password(Credentials),
+    /// AUTH XOAUTH2 as `user` (the sending mailbox) with a token of `tokens`.
+    OAuth2 {
+        user: String,
+        tokens: Box<TokenSource>,
+    },
+}
+
 /// Why a send failed before the server could answer it, or the server's answer.
 enum Fault {
     Connect(std::io::Error),
     Smtp(lettre::transport::smtp::Error),
+    Token(TokenError),
 }
 
 impl From<lettre::transport::smtp::Error> for Fault {
@@ -306,19 +450,28 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SmtpSender {
-    fn new(cfg: &Smtp) -> Result<Self, TransportError> {
-        let credentials = match (&cfg.username, &cfg.password) {
-            (Some(user), Some(password)) => Some(Credentials::new(
+    /// `from` is the XOAUTH2 user when `mail.smtp.username` is not set: Exchange takes the
+    /// token for the app and the user for the mailbox it sends as.
+    fn new(cfg: &Smtp, from: &Email) -> Result<Self, TransportError> {
+        let auth = match (&cfg.oauth2, &cfg.username, &cfg.password) {
+            (Some(grant), user, None) => Auth::OAuth2 {
+                user: user.clone().unwrap_or_else(|| from.as_str().to_string()),
+                tokens: Box::new(
+                    TokenSource::new(grant, cfg.timeout).map_err(TransportError::Https)?,
+                ),
+            },
+            (Some(_), _, Some(_)) => return Err(TransportError::IncompleteCredentials),
+            (None, Some(user), Some(password)) => Auth::Password(Credentials::new(
                 user.clone(),
                 password.expose().to_string(),
             )),
-            (None, None) => None,
+            (None, None, None) => Auth::None,
             _ => return Err(TransportError::IncompleteCredentials),
         };
         // The configuration refuses these too; the check is repeated here because `Smtp`
         // can be built by hand and a password must never cross the network in clear text.
         if cfg.tls == Tls::None {
-            if credentials.is_some() {
+            if !matches!(auth, Auth::None) {
                 return Err(TransportError::CredentialsUnencrypted);
             }
             if !is_loopback(&cfg.host) {
@@ -351,7 +504,7 @@ impl SmtpSender {
             host: cfg.host.clone(),
             port: cfg.port,
             security,
-            credentials,
+            auth,
             hello: ClientId::default(),
             timeout: cfg.timeout,
             pool_size,
@@ -372,17 +525,78 @@ impl SmtpSender {
         }
     }
 
-    /// A new connection: TCP, TLS as configured, EHLO, AUTH.
-    async fn connect(&self) -> Result<AsyncSmtpConnection, Fault> {
-        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .map_err(Fault::Connect)?;
+    /// A new connection: TCP, TLS as configured, EHLO, AUTH. A token from the cache that
+    /// the server refuses (535) is forgotten and the whole connection made again, once.
+    async fn connect(&self, trace: &mut Trace) -> Result<AsyncSmtpConnection, Fault> {
+        match self.connect_once(trace).await {
+            Err((Fault::Smtp(e), Some(stale))) if is_auth_refusal(&e) => {
+                if let Auth::OAuth2 { tokens, .. } = &self.auth {
+                    tokens.forget(&stale).await;
+                }
+                self.connect_once(trace).await.map_err(|(f, _)| f)
+            }
+            other => other.map_err(|(f, _)| f),
+        }
+    }
+
+    /// One connection attempt; a failure carries the token used if it came from the cache.
+    async fn connect_once(
+        &self,
+        trace: &mut Trace,
+    ) -> Result<AsyncSmtpConnection, (Fault, Option<Secret>)> {
+        let plain = |f| (f, None);
+        let addrs: Vec<std::net::SocketAddr> =
+            match tokio::net::lookup_host((self.host.as_str(), self.port)).await {
+                Ok(a) => a.collect(),
+                Err(e) => {
+                    trace.push(Step::failed(
+                        &format!("resolve {}", self.host),
+                        e.to_string(),
+                    ));
+                    return Err(plain(Fault::Connect(e)));
+                }
+            };
+        if trace.enabled() {
+            let shown: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+            trace.push(Step::ok(
+                &format!("resolve {}", self.host),
+                shown.join(", "),
+            ));
+        }
+        let tcp = match tokio::net::TcpStream::connect(&addrs[..]).await {
+            Ok(t) => t,
+            Err(e) => {
+                trace.push(Step::failed(
+                    &format!("connect port {}", self.port),
+                    e.to_string(),
+                ));
+                return Err(plain(Fault::Connect(e)));
+            }
+        };
+        if trace.enabled() {
+            let peer = tcp.peer_addr().map_or(String::new(), |a| a.to_string());
+            trace.push(Step::ok(
+                &format!("connect port {}", self.port),
+                format!("TCP to {peer}"),
+            ));
+        }
         // lettre 0.11.23 writes a mail's body and its final "\r\n.\r\n" in two writes and
         // leaves Nagle's algorithm on, so the second write waits for the server's delayed
         // ACK: 44 ms a mail on Linux (22.6 mails/s against Postfix's smtp-sink, whose own
         // client did 9 773 a second; 6 000-7 700 a second with this), up to 200 ms against
         // Windows servers. lettre's fix (PR 1159) is not released, hence our own socket.
-        tcp.set_nodelay(true).map_err(Fault::Connect)?;
+        tcp.set_nodelay(true)
+            .map_err(|e| plain(Fault::Connect(e)))?;
+        // Each step below is recorded as it ends; a failed one ends the attempt.
+        let step =
+            |trace: &mut Trace, name: &str, r: Result<String, &lettre::transport::smtp::Error>| {
+                match r {
+                    Ok(detail) => trace.push(Step::ok(name, detail)),
+                    Err(e) => trace.push(Step::failed(name, self.scrub(chain(e)))),
+                }
+            };
+        // lettre's summary: the name the server gave in EHLO and the extensions it offers.
+        let hello = |conn: &AsyncSmtpConnection| conn.server_info().to_string();
         let mut conn = match &self.security {
             Security::Implicit(params) => {
                 // lettre reads the greeting as soon as it has the stream, so implicit TLS is
@@ -390,24 +604,109 @@ impl SmtpSender {
                 // `relay()`), and the encrypted stream handed over as if it were plain.
                 #[allow(deprecated)]
                 let mut stream = AsyncNetworkStream::use_existing_tokio1(Box::new(tcp));
-                stream.upgrade_tls(params.clone()).await?;
-                AsyncSmtpConnection::connect_with_transport(
+                let tls = stream.upgrade_tls(params.clone()).await;
+                step(
+                    trace,
+                    "TLS (implicit)",
+                    tls.as_ref()
+                        .map(|()| format!("certificate trusted for {}", self.host)),
+                );
+                tls.map_err(|e| plain(e.into()))?;
+                let conn = AsyncSmtpConnection::connect_with_transport(
                     Box::new(Encrypted(stream)),
                     &self.hello,
                 )
-                .await?
+                .await;
+                step(trace, "greeting and EHLO", conn.as_ref().map(hello));
+                conn.map_err(|e| plain(e.into()))?
             }
             Security::Starttls(_) | Security::None => {
-                AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?
+                let conn =
+                    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await;
+                step(trace, "greeting and EHLO", conn.as_ref().map(hello));
+                conn.map_err(|e| plain(e.into()))?
             }
         };
         if let Security::Starttls(params) = &self.security {
-            conn.starttls(params.clone(), &self.hello).await?;
+            let tls = conn.starttls(params.clone(), &self.hello).await;
+            step(
+                trace,
+                "STARTTLS",
+                tls.as_ref()
+                    .map(|()| format!("certificate trusted for {}; EHLO again", self.host)),
+            );
+            tls.map_err(|e| plain(e.into()))?;
         }
-        if let Some(credentials) = &self.credentials {
-            conn.auth(DEFAULT_MECHANISMS, credentials).await?;
+        match &self.auth {
+            Auth::None => {}
+            Auth::Password(credentials) => {
+                let r = conn.auth(DEFAULT_MECHANISMS, credentials).await;
+                step(trace, "AUTH (password)", r.as_ref().map(answer));
+                r.map_err(|e| plain(e.into()))?;
+            }
+            Auth::OAuth2 { user, tokens } => {
+                let bearer = match tokens.token().await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        trace.push(Step::failed("token", e.to_string()));
+                        return Err(plain(Fault::Token(e)));
+                    }
+                };
+                if bearer.fresh {
+                    trace.push(Step::ok(
+                        "token",
+                        format!(
+                            "from {} for {}, valid {} s (HTTPS: connect, TLS and the request in one step)",
+                            tokens.url(),
+                            tokens.scope(),
+                            bearer.expires_in
+                        ),
+                    ));
+                } else {
+                    trace.push(Step::ok("token", "from the cache".into()));
+                }
+                let credentials = Credentials::new(user.clone(), bearer.token.expose().to_string());
+                let r = conn.auth(&[Mechanism::Xoauth2], &credentials).await;
+                step(
+                    trace,
+                    &format!("AUTH XOAUTH2 as {user}"),
+                    r.as_ref().map(answer),
+                );
+                if let Err(e) = r {
+                    let stale = (!bearer.fresh).then_some(bearer.token);
+                    return Err((Fault::Smtp(e), stale));
+                }
+            }
         }
         Ok(conn)
+    }
+
+    /// A test send over a connection of its own, closed after it (`iopd send-test`).
+    async fn probe(
+        &self,
+        envelope: &Envelope,
+        bytes: &[u8],
+        trace: &mut Trace,
+    ) -> Result<(), SendError> {
+        let attempt = async {
+            let mut conn = self.connect(trace).await?;
+            let r = conn.send(envelope, bytes).await;
+            let name = "MAIL FROM, RCPT TO, DATA (lettre sends them as one step: the answer shown is the last one, or the first refusal)";
+            match &r {
+                Ok(a) => trace.push(Step::ok(name, answer(a))),
+                Err(e) => trace.push(Step::failed(name, self.scrub(chain(e)))),
+            }
+            let _ = conn.quit().await;
+            r.map(|_| ()).map_err(Fault::Smtp)
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(r) => r.map_err(|f| self.classify(f)),
+            Err(_) => Err(SendError::transient(format!(
+                "SMTP {}: no answer within {} (timed out)",
+                self.server,
+                humantime::format_duration(self.timeout)
+            ))),
+        }
     }
 
     /// An idle connection that still answers, if there is one.
@@ -432,7 +731,7 @@ impl SmtpSender {
             Some(c) => Ok(c),
             None => match self.take_idle().await {
                 Some(c) => Ok(c),
-                None => self.connect().await,
+                None => self.connect(&mut Trace::off()).await,
             },
         };
         let mut conn = match conn {
@@ -453,15 +752,20 @@ impl SmtpSender {
                     self.scrub(format!("SMTP {}: cannot connect: {e}", self.server)),
                 );
             }
+            Fault::Token(e) => return super::graph::token_failure(&e),
             Fault::Smtp(e) => e,
         };
-        let message = self.scrub(format!("SMTP {}: {}", self.server, chain(&e)));
+        let mut message = self.scrub(format!("SMTP {}: {}", self.server, chain(&e)));
+        let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+        let oauth2 = matches!(self.auth, Auth::OAuth2 { .. });
+        if let Some(hint) = hints::smtp(&code, &message, oauth2) {
+            message.push_str(" → ");
+            message.push_str(hint);
+        }
         // 530/535: the server refused our credentials, not the mail.
         // Failing every row for good would lose a whole batch to one
         // wrong password, so it is retried while someone fixes it.
-        let auth = e
-            .status()
-            .is_some_and(|c| matches!(c.to_string().as_str(), "530" | "535"));
+        let auth = is_auth_refusal(&e);
         if e.is_permanent() && !auth {
             SendError::permanent(message)
         } else {
@@ -572,6 +876,18 @@ impl AsyncTokioStream for Encrypted {
     }
 }
 
+/// 530 or 535: the server refused how we signed in, not the mail.
+fn is_auth_refusal(e: &lettre::transport::smtp::Error) -> bool {
+    e.status()
+        .is_some_and(|c| matches!(c.to_string().as_str(), "530" | "535"))
+}
+
+/// A server's answer on one line: its code and text.
+fn answer(r: &lettre::transport::smtp::response::Response) -> String {
+    let text: Vec<&str> = r.message().collect();
+    format!("{} {}", r.code(), text.join(" "))
+}
+
 fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host
@@ -583,7 +899,7 @@ fn is_loopback(host: &str) -> bool {
 
 /// The error and its causes on one line, each cause once (lettre's own text already
 /// includes its first cause).
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

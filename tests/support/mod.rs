@@ -3,6 +3,7 @@
 //! PostgreSQL database, and the real `iopd` binary.
 #![allow(dead_code)]
 
+pub mod entra;
 pub mod mail;
 pub mod pg;
 pub mod proxy;

@@ -7,7 +7,10 @@
 //!
 //! TLS (implicit, or STARTTLS on the same socket) is rustls over the blocking
 //! socket, with a self-signed certificate for 127.0.0.1 and `localhost` made by
-//! `rcgen`; AUTH is mailin's (PLAIN and LOGIN, offered only once TLS is on).
+//! `rcgen`; AUTH is mailin's (PLAIN and LOGIN, offered only once TLS is on), and XOAUTH2
+//! (which mailin does not know) is answered here: `user=…\x01auth=Bearer …\x01\x01`
+//! decoded and the token checked by the test's validator, `535 5.7.3` as Exchange answers
+//! a token it does not take.
 //!
 //! One thread accepts connections, one thread serves each. Nothing here sleeps
 //! to wait for the server: `start`/`up` return once the port accepts, and
@@ -57,6 +60,11 @@ pub struct TestCert {
 }
 
 impl TestCert {
+    /// The rustls server side, for the HTTPS test servers.
+    pub fn server_config(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.config)
+    }
+
     pub fn localhost() -> TestCert {
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
             .expect("generate a test certificate");
@@ -89,11 +97,16 @@ pub enum ServerTls {
     Starttls(TestCert),
 }
 
+/// Decides whether an XOAUTH2 (user, token) pair signs in.
+pub type TokenCheck = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
 #[derive(Clone, Default)]
 pub struct Options {
     pub tls: ServerTls,
     /// The one username and password AUTH accepts; `None`: AUTH is not offered.
     pub auth: Option<(String, String)>,
+    /// AUTH XOAUTH2 is offered and its tokens checked by this.
+    pub xoauth2: Option<TokenCheck>,
 }
 
 /// One mail as the server received it.
@@ -125,6 +138,8 @@ struct Shared {
     next_id: AtomicU64,
     /// Addresses refused with 550 at RCPT TO, whatever the mode.
     refused: Mutex<Vec<String>>,
+    /// Every AUTH XOAUTH2: (user, token, accepted).
+    xoauth2: Mutex<Vec<(String, String, bool)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -179,6 +194,7 @@ impl SmtpServer {
                 live: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(0),
                 refused: Mutex::new(Vec::new()),
+                xoauth2: Mutex::new(Vec::new()),
             }),
             acceptor: None,
         };
@@ -215,6 +231,11 @@ impl SmtpServer {
     /// Mails that reached the end of DATA while the answer was held.
     pub fn held(&self) -> usize {
         self.shared.held.load(Ordering::SeqCst)
+    }
+
+    /// Every AUTH XOAUTH2 so far: (user, token, accepted).
+    pub fn xoauth2_attempts(&self) -> Vec<(String, String, bool)> {
+        lock(&self.shared.xoauth2).clone()
     }
 
     /// TCP connections accepted so far (pooling reuses them).
@@ -368,7 +389,7 @@ fn serve(stream: TcpStream, shared: Arc<Shared>, epoch: u64) {
     if let ServerTls::Starttls(_) = shared.options.tls {
         builder.enable_start_tls();
     }
-    if shared.options.auth.is_some() {
+    if shared.options.auth.is_some() || shared.options.xoauth2.is_some() {
         builder
             .enable_auth(AuthMechanism::Plain)
             .enable_auth(AuthMechanism::Login);
@@ -392,10 +413,17 @@ fn serve(stream: TcpStream, shared: Arc<Shared>, epoch: u64) {
     let answer = |c: &mut BufReader<Conn>, res: &Response| {
         // `Stall`: the server stops answering (it still holds the connection).
         let mut buf = Vec::with_capacity(128);
-        shared.hold_while(epoch, |m| m == Mode::Stall)
-            && res.write_to(&mut buf).is_ok()
-            && c.get_mut().write_all(&buf).is_ok()
-            && c.get_mut().flush().is_ok()
+        let written =
+            shared.hold_while(epoch, |m| m == Mode::Stall) && res.write_to(&mut buf).is_ok();
+        if shared.options.xoauth2.is_some() {
+            // mailin's EHLO lists its own mechanisms only.
+            buf = replace_bytes(
+                &buf,
+                b"AUTH PLAIN LOGIN\r\n",
+                b"AUTH PLAIN LOGIN XOAUTH2\r\n",
+            );
+        }
+        written && c.get_mut().write_all(&buf).is_ok() && c.get_mut().flush().is_ok()
     };
     // With implicit TLS the handshake runs inside this first write.
     if answer(&mut conn, &session.greeting()) {
@@ -406,7 +434,13 @@ fn serve(stream: TcpStream, shared: Arc<Shared>, epoch: u64) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
-            let res = session.process(&line);
+            let res = match xoauth2(&shared, &line) {
+                Some(XOAuth2::Refuse(res)) => res,
+                // mailin's state machine is told of the sign-in as AUTH PLAIN, which
+                // `Recorder::check` accepts through the same validator.
+                Some(XOAuth2::Accept(plain)) => session.process(plain.as_bytes()),
+                None => session.process(&line),
+            };
             let go_on = match res.action {
                 Action::Reply => answer(&mut conn, &res),
                 Action::NoReply => true,
@@ -449,6 +483,63 @@ fn serve(stream: TcpStream, shared: Arc<Shared>, epoch: u64) {
     lock(&shared.live).remove(&id);
 }
 
+enum XOAuth2 {
+    Refuse(Response),
+    /// The same sign-in as an `AUTH PLAIN` line.
+    Accept(String),
+}
+
+/// `AUTH XOAUTH2 <base64>`, checked; `None` for any other line.
+fn xoauth2(shared: &Shared, line: &[u8]) -> Option<XOAuth2> {
+    use base64::Engine;
+    let check = shared.options.xoauth2.as_ref()?;
+    let text = std::str::from_utf8(line).ok()?.trim_end();
+    let (verb, arg) = text.split_once(' ')?;
+    let (mechanism, initial) = arg.split_once(' ').unwrap_or((arg, ""));
+    if !verb.eq_ignore_ascii_case("AUTH") || !mechanism.eq_ignore_ascii_case("XOAUTH2") {
+        return None;
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let decoded = b64
+        .decode(initial.trim())
+        .ok()
+        .and_then(|d| String::from_utf8(d).ok());
+    let parsed = decoded.as_deref().and_then(|d| {
+        let rest = d.strip_prefix("user=")?;
+        let (user, rest) = rest.split_once('\x01')?;
+        let token = rest
+            .strip_prefix("auth=Bearer ")?
+            .strip_suffix("\x01\x01")?;
+        Some((user.to_string(), token.to_string()))
+    });
+    let Some((user, token)) = parsed else {
+        return Some(XOAuth2::Refuse(Response::custom(
+            501,
+            "5.5.2 Cannot decode the XOAUTH2 response".to_string(),
+        )));
+    };
+    let accepted = shared.mode() != Mode::AuthReject && check(&user, &token);
+    lock(&shared.xoauth2).push((user.clone(), token.clone(), accepted));
+    Some(if accepted {
+        XOAuth2::Accept(format!(
+            "AUTH PLAIN {}\r\n",
+            b64.encode(format!("\0{user}\0{token}"))
+        ))
+    } else {
+        XOAuth2::Refuse(Response::custom(
+            535,
+            "5.7.3 Authentication unsuccessful [test server]".to_string(),
+        ))
+    })
+}
+
+fn replace_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    match haystack.windows(from.len()).position(|w| w == from) {
+        Some(i) => [&haystack[..i], to, &haystack[i + from.len()..]].concat(),
+        None => haystack.to_vec(),
+    }
+}
+
 /// The per-connection `mailin` handler: answers by the current mode and records mail.
 struct Recorder {
     shared: Arc<Shared>,
@@ -471,7 +562,13 @@ impl Recorder {
             .options
             .auth
             .as_ref()
-            .is_some_and(|(u, p)| u == user && p == password);
+            .is_some_and(|(u, p)| u == user && p == password)
+            || self
+                .shared
+                .options
+                .xoauth2
+                .as_ref()
+                .is_some_and(|check| check(user, password));
         if matches && self.shared.mode() != Mode::AuthReject {
             self.user = Some(user.to_string());
             response::AUTH_OK
