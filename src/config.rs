@@ -508,13 +508,38 @@ pub struct Health {
     pub stale_after: Duration,
 }
 
-/// `[auth]`: the workspace's sessions.
+/// `[auth]`: the workspace's sign-in and sessions.
 #[derive(Debug, Clone)]
 pub struct Auth {
     /// A session ends after this long without a request.
     pub idle: Duration,
     /// And this long after sign-in, however busy.
     pub absolute: Duration,
+    /// Sign-in with the body's OpenID Connect provider, when configured.
+    pub oidc: Option<Oidc>,
+}
+
+/// `[auth]` `issuer` and the keys that go with it.
+#[derive(Debug, Clone)]
+pub struct Oidc {
+    /// `https://…`, as the provider's discovery document names itself.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Where the provider sends the browser back: `…/arbetsyta/inloggad`.
+    pub redirect_url: String,
+    /// The ID token's claim that lists the person's groups.
+    pub groups_claim: String,
+    /// Group → role; a person in several gets the widest (coordinator, officer, reader).
+    pub coordinator_groups: Vec<String>,
+    pub officer_groups: Vec<String>,
+    pub reader_groups: Vec<String>,
+    /// Whether the `email` claim must come with `email_verified = true`
+    /// (Microsoft Entra ID sends no `email_verified`; its `email` is the
+    /// directory's own).
+    pub require_email_verified: bool,
+    /// Root certificates trusted for the provider besides the system's.
+    pub ca_file: Option<CaFile>,
 }
 
 #[derive(Debug, Clone)]
@@ -700,6 +725,16 @@ struct RawHttp {
 struct RawAuth {
     idle_minutes: Option<u32>,
     absolute_hours: Option<u32>,
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    redirect_url: Option<String>,
+    groups_claim: Option<String>,
+    coordinator_groups: Option<Vec<String>>,
+    officer_groups: Option<Vec<String>>,
+    reader_groups: Option<Vec<String>>,
+    require_email_verified: Option<bool>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1650,9 +1685,100 @@ impl Config {
                 format!("{absolute} is not between 1 and 24 hours"),
             );
         }
+        let oidc = match raw_auth.issuer.filter(|s| !s.trim().is_empty()) {
+            None => {
+                for (key, set) in [
+                    ("client_id", raw_auth.client_id.is_some()),
+                    ("client_secret_file", raw_auth.client_secret_file.is_some()),
+                    ("redirect_url", raw_auth.redirect_url.is_some()),
+                ] {
+                    if set {
+                        l.problem(
+                            &format!("auth.{key}"),
+                            "set, but auth.issuer is not: sign-in with a provider needs its issuer",
+                        );
+                    }
+                }
+                None
+            }
+            Some(issuer) => {
+                let issuer = issuer.trim().trim_end_matches('/').to_string();
+                if !https_url_ok(&issuer) {
+                    l.problem(
+                        "auth.issuer",
+                        format!("{issuer:?} is not an https:// address"),
+                    );
+                }
+                let client_id = raw_auth
+                    .client_id
+                    .filter(|s| !s.trim().is_empty())
+                    .unwrap_or_else(|| {
+                        l.problem(
+                            "auth.client_id",
+                            "missing: the application's id at the provider",
+                        );
+                        String::new()
+                    });
+                let client_secret = match &raw_auth.client_secret_file {
+                    Some(p) => read_secret_file(&mut l, "auth.client_secret_file", p),
+                    None => {
+                        l.problem(
+                            "auth.client_secret_file",
+                            "missing: a file holding the application's client secret",
+                        );
+                        None
+                    }
+                };
+                let redirect_url = raw_auth.redirect_url.unwrap_or_default();
+                if !redirect_url.ends_with("/arbetsyta/inloggad") || !web_url_ok(&redirect_url) {
+                    l.problem(
+                        "auth.redirect_url",
+                        format!(
+                            "{redirect_url:?} is not the workspace's return address,                              e.g. \"https://iop.example.org/arbetsyta/inloggad\""
+                        ),
+                    );
+                }
+                let groups = |list: Option<Vec<String>>| -> Vec<String> {
+                    list.unwrap_or_default()
+                        .into_iter()
+                        .map(|g| g.trim().to_string())
+                        .filter(|g| !g.is_empty())
+                        .collect()
+                };
+                let coordinator_groups = groups(raw_auth.coordinator_groups);
+                let officer_groups = groups(raw_auth.officer_groups);
+                let reader_groups = groups(raw_auth.reader_groups);
+                if coordinator_groups.is_empty() {
+                    l.problem(
+                        "auth.coordinator_groups",
+                        "empty: name at least the group whose members are IOP-ansvarig",
+                    );
+                }
+                let ca_file = raw_auth
+                    .ca_file
+                    .as_deref()
+                    .and_then(|p| read_ca_file(&mut l, "auth.ca_file", p));
+                client_secret.map(|client_secret| Oidc {
+                    issuer,
+                    client_id,
+                    client_secret,
+                    redirect_url,
+                    groups_claim: raw_auth
+                        .groups_claim
+                        .filter(|s| !s.trim().is_empty())
+                        .unwrap_or_else(|| "groups".into()),
+                    coordinator_groups,
+                    officer_groups,
+                    reader_groups,
+                    require_email_verified: raw_auth.require_email_verified.unwrap_or(true),
+                    ca_file,
+                })
+            }
+        };
         let auth = Auth {
             idle: Duration::from_secs(u64::from(idle) * 60),
             absolute: Duration::from_secs(u64::from(absolute) * 3600),
+            oidc,
         };
         let stale_raw = raw_health.stale_after.unwrap_or_else(|| "2h".into());
         let stale_after = humantime::parse_duration(&stale_raw).unwrap_or_else(|_| {

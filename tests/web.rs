@@ -92,11 +92,26 @@ pub async fn site_with(backend: Backend, now: &str, register: &str) -> Site {
 
 /// Serves the pages of a prepared world in-process on a loopback port.
 async fn serve(w: World, smtp: SmtpServer, now: &str) -> Site {
+    serve_with(w, smtp, now, |_| String::new()).await
+}
+
+/// [`serve`] with `extra(address)` appended to the configuration.
+async fn serve_with(
+    w: World,
+    smtp: SmtpServer,
+    now: &str,
+    extra: impl FnOnce(SocketAddr) -> String,
+) -> Site {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     web_config(&w, &format!("http://{addr}"), None);
+    let more = extra(addr);
+    if !more.is_empty() {
+        let text = std::fs::read_to_string(&w.config).expect("config");
+        std::fs::write(&w.config, format!("{text}\n{more}")).expect("config");
+    }
     let cfg = Config::load_with_env(&w.config, false).expect("config");
     let clock = Clock::from_arg(Some(now), cfg.body.time_zone).expect("clock");
     let store = Store::open(&cfg.database, clock.now().today)
@@ -995,7 +1010,9 @@ async fn browser(d: &Driver) -> fantoccini::Client {
         "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
             // As root, on a closed network: see CRATES.md.
+            // The test provider's certificate is its own (tests/support/oidc.rs).
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                     "--ignore-certificate-errors",
                      "--no-first-run", "--disable-background-networking",
                      "--disable-component-update", "--disable-sync",
                      "--disable-dev-shm-usage", profile, "--lang=sv-SE"]
@@ -1935,10 +1952,16 @@ async fn the_workspace_shows_each_role_its_own_partnerships() {
     for backend in BACKENDS {
         let site = site_with(backend, "2026-05-22T09:05", PEOPLE).await;
         // Not signed in: to the sign-in page, for every workspace page.
-        for path in ["/arbetsyta", "/arbetsyta/partnerskap?id=T1"] {
+        for (path, to) in [
+            ("/arbetsyta", "/arbetsyta/logga-in"),
+            (
+                "/arbetsyta/partnerskap?id=T1",
+                "/arbetsyta/logga-in?tillbaka=%2Farbetsyta%2Fpartnerskap%3Fid%3DT1",
+            ),
+        ] {
             let r = http(site.addr, "GET", path, &[], b"").await;
             assert_eq!(r.status, 303, "{path}");
-            assert_eq!(r.header("location"), Some("/arbetsyta/logga-in"));
+            assert_eq!(r.header("location"), Some(to));
         }
         let r = http(site.addr, "GET", "/arbetsyta/logga-in", &[], b"").await;
         assert!(r.body.contains("iopd admin-link"), "{}", r.body);
@@ -2239,4 +2262,221 @@ async fn the_workspace_reads_in_a_real_browser() {
     open_page(&c, &format!("http://{}/arbetsyta", site.addr)).await;
     assert_eq!(h1(&c).await, "Logga in i arbetsytan");
     c.close().await.ok();
+}
+
+/// Issue 17: sign-in through a real OpenID provider (oidc-provider) in a
+/// real browser: the groups decide the role, the page asked for comes back
+/// after sign-in, logout goes through the provider; no group, or an address
+/// the provider does not vouch for, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_through_the_bodys_openid_provider() {
+    let driver = chromedriver();
+    let smtp = SmtpServer::start();
+    let mut w = World::new(Backend::Sqlite);
+    w.use_smtp(smtp.port);
+    let csv = w.write("t.csv", PEOPLE);
+    w.ok(&["import", path_str(&csv), "--now", "2026-04-01"]);
+    let secret = w.write("client-secret", "test-client-secret\n");
+    // The provider needs the site's return address, the site the provider's.
+    let provider_cell = std::sync::OnceLock::new();
+    let site = serve_with(w, smtp, "2026-05-22T09:05", |addr| {
+        let base = format!("http://{addr}");
+        let p = support::oidc::IdProvider::start(
+            &format!("{base}/arbetsyta/inloggad"),
+            &format!("{base}/arbetsyta/utloggad"),
+        );
+        let toml = p.auth_toml(&base, &secret);
+        let _ = provider_cell.set(p);
+        toml
+    })
+    .await;
+    let _provider = provider_cell.into_inner().expect("the provider");
+    let base = format!("http://{}", site.addr);
+    let c = browser(&driver).await;
+
+    // Olle asks for T1, signs in at the provider and lands on T1.
+    open_page(&c, &format!("{base}/arbetsyta/partnerskap?id=T1")).await;
+    assert_eq!(h1(&c).await, "Logga in i arbetsytan");
+    provider_sign_in(&c, "olle").await;
+    assert_eq!(
+        h1(&c).await,
+        "Testföreningen",
+        "{}",
+        c.source().await.unwrap()
+    );
+    // An officer by their group: another officer's partnership does not exist.
+    open_page(&c, &format!("{base}/arbetsyta/partnerskap?id=T2")).await;
+    assert_eq!(h1(&c).await, "Partnerskapet finns inte");
+    open_page(&c, &format!("{base}/arbetsyta")).await;
+    let src = c.source().await.unwrap();
+    assert!(src.contains("olle@example.org (handläggare)"), "{src}");
+    // Logout ends the session here and at the provider, then comes back.
+    click_css(&c, ".signed button").await;
+    wait_h1(&c).await;
+    if c.source().await.unwrap().contains("logout") {
+        // oidc-provider asks before it signs out.
+        click_css(&c, "button[autofocus]").await;
+        wait_h1(&c).await;
+    }
+    assert_eq!(
+        h1(&c).await,
+        "Du är utloggad",
+        "{}",
+        c.source().await.unwrap()
+    );
+    open_page(&c, &format!("{base}/arbetsyta")).await;
+    assert_eq!(h1(&c).await, "Logga in i arbetsytan");
+
+    // IOP-ansvarig by group sees everything.
+    provider_sign_in(&c, "karin").await;
+    assert_eq!(h1(&c).await, "Översikt");
+    assert!(c.source().await.unwrap().contains("5 partnerskap"));
+    forget(&c, &base, &_provider.issuer).await;
+
+    // In no configured group: refused, no session.
+    open_page(&c, &format!("{base}/arbetsyta")).await;
+    provider_sign_in(&c, "gast").await;
+    assert_eq!(h1(&c).await, "Inloggningen misslyckades");
+    assert!(c.source().await.unwrap().contains("ingen behörighet"));
+    forget(&c, &base, &_provider.issuer).await;
+    // An address the provider does not vouch for: refused.
+    open_page(&c, &format!("{base}/arbetsyta")).await;
+    provider_sign_in(&c, "overifierad").await;
+    assert_eq!(h1(&c).await, "Inloggningen misslyckades");
+    open_page(&c, &format!("{base}/arbetsyta")).await;
+    assert_eq!(h1(&c).await, "Logga in i arbetsytan", "no session was made");
+    c.close().await.ok();
+
+    // Over plain HTTP: a made-up state, and a real one answered to another
+    // browser (without its sign-in cookie), sign nobody in; the real one is
+    // then used up, so the right browser cannot replay it either.
+    let r = http(
+        site.addr,
+        "GET",
+        "/arbetsyta/inloggad?code=x&state=made-up",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let r = http(
+        site.addr,
+        "POST",
+        "/arbetsyta/logga-in",
+        &form,
+        b"tillbaka=%2Farbetsyta",
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    let to = r.header("location").expect("to the provider").to_string();
+    assert!(to.starts_with(&_provider.issuer), "{to}");
+    for part in [
+        "code_challenge_method=S256",
+        "nonce=",
+        "state=",
+        "client_id=iopd",
+    ] {
+        assert!(to.contains(part), "{part} in {to}");
+    }
+    let state = to
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("state="))
+        .expect("state")
+        .to_string();
+    let login = r
+        .header("set-cookie")
+        .and_then(|h| h.split(';').next())
+        .expect("the sign-in cookie")
+        .to_string();
+    assert!(login.starts_with("__Host-iopd-login="), "{login}");
+    let callback = format!("/arbetsyta/inloggad?code=x&state={state}");
+    let r = http(site.addr, "GET", &callback, &[], b"").await;
+    assert_eq!(r.status, 400, "another browser");
+    let r = http(site.addr, "GET", &callback, &[("Cookie", &login)], b"").await;
+    assert_eq!(r.status, 400, "a replay");
+    // The way back after sign-in never leaves the workspace.
+    let r = http(
+        site.addr,
+        "POST",
+        "/arbetsyta/logga-in",
+        &form,
+        b"tillbaka=https%3A%2F%2Fevil.example%2F",
+    )
+    .await;
+    assert_eq!(r.status, 303);
+}
+
+/// A new person at the same browser: no cookies here or at the provider.
+async fn forget(c: &fantoccini::Client, base: &str, issuer: &str) {
+    for origin in [base, issuer] {
+        c.goto(&format!("{origin}/iopd.css")).await.expect("open");
+        c.delete_all_cookies().await.expect("cookies");
+    }
+}
+
+async fn click_css(c: &fantoccini::Client, css: &str) {
+    c.find(fantoccini::Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("no {css}"))
+        .click()
+        .await
+        .expect("click");
+}
+
+async fn wait_h1(c: &fantoccini::Client) {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(fantoccini::Locator::Css("h1"))
+        .await
+        .expect("a heading");
+}
+
+/// From the workspace's sign-in page through the provider's own pages
+/// (name, any password, consent) and back.
+async fn provider_sign_in(c: &fantoccini::Client, user: &str) {
+    assert_eq!(h1(c).await, "Logga in i arbetsytan");
+    click_css(c, "main form button").await;
+    if c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(fantoccini::Locator::Css("input[name=login]"))
+        .await
+        .is_err()
+    {
+        panic!(
+            "no sign-in form at {}:\n{}",
+            c.current_url().await.unwrap(),
+            c.source().await.unwrap()
+        );
+    }
+    let login = c
+        .find(fantoccini::Locator::Css("input[name=login]"))
+        .await
+        .unwrap();
+    login.send_keys(user).await.unwrap();
+    let pw = c
+        .find(fantoccini::Locator::Css("input[name=password]"))
+        .await
+        .unwrap();
+    pw.send_keys("valfritt").await.unwrap();
+    click_css(c, "button[type=submit]").await;
+    // Consent, the first time this user meets the client.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let url = c.current_url().await.unwrap().to_string();
+        if url.contains("/arbetsyta") {
+            break;
+        }
+        if let Ok(b) = c
+            .find(fantoccini::Locator::Css(
+                "input[name=prompt][value=consent] ~ button",
+            ))
+            .await
+        {
+            b.click().await.unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "stuck at {url}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_h1(c).await;
 }

@@ -24,3 +24,17 @@ CREATE TABLE signin_links (
     expires_at INTEGER NOT NULL,
     used_at    INTEGER
 );
+
+-- Sign-ins under way with the body's OpenID Connect provider, keyed by the
+-- SHA-256 of the `state` sent to it: the nonce the ID token must carry, the
+-- PKCE verifier, the SHA-256 of the browser's sign-in cookie (the answer is
+-- taken only from the browser that asked) and where to go afterwards. Each
+-- is used once and lives 10 minutes.
+CREATE TABLE login_attempts (
+    state_hash    TEXT PRIMARY KEY NOT NULL,
+    nonce         TEXT NOT NULL,
+    pkce_verifier TEXT NOT NULL,
+    browser_hash  TEXT NOT NULL,
+    return_to     TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+);

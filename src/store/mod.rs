@@ -988,6 +988,6 @@ pub use outbox::{
     Bundling, Claimed, Enqueue, InviteState, NewBundle, NewInvite, NewMail, OutboxRow, PendingItem,
 };
 pub use postpone::Postponement;
-pub use session::SessionRow;
+pub use session::{LoginAttempt, SessionRow};
 mod jobs;
 pub use jobs::DeliveryFigures;

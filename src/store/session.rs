@@ -16,6 +16,17 @@ pub struct SessionRow {
     pub last_seen: i64,
 }
 
+/// A sign-in under way with the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginAttempt {
+    pub state_hash: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub browser_hash: String,
+    pub return_to: String,
+    pub created_at: i64,
+}
+
 impl Store {
     /// Stores a one-time sign-in link (its hash), valid until `expires_at`.
     pub async fn add_signin_link(
@@ -150,6 +161,85 @@ impl Store {
                 ..s
             }))
         })
+    }
+
+    /// Stores a sign-in under way (see the migration for the columns).
+    pub async fn add_login_attempt(&self, a: &LoginAttempt) -> Result<()> {
+        with_pool!(self, |pool, B| {
+            sqlx::query(
+                "INSERT INTO login_attempts \
+                 (state_hash, nonce, pkce_verifier, browser_hash, return_to, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&a.state_hash)
+            .bind(&a.nonce)
+            .bind(&a.pkce_verifier)
+            .bind(&a.browser_hash)
+            .bind(&a.return_to)
+            .bind(a.created_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Takes (reads and deletes) the sign-in under way with this state, if
+    /// it is younger than `max_age` seconds at `now`; older ones go too.
+    pub async fn take_login_attempt(
+        &self,
+        state_hash: &str,
+        now: i64,
+        max_age: i64,
+    ) -> Result<Option<LoginAttempt>> {
+        with_pool!(self, |pool, B| {
+            sqlx::query("DELETE FROM login_attempts WHERE created_at < $1")
+                .bind(now - max_age)
+                .execute(pool)
+                .await?;
+            let row = sqlx::query(
+                "DELETE FROM login_attempts WHERE state_hash = $1 \
+                 RETURNING nonce, pkce_verifier, browser_hash, return_to, created_at",
+            )
+            .bind(state_hash)
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            Ok(Some(LoginAttempt {
+                state_hash: state_hash.to_string(),
+                nonce: row.try_get(0)?,
+                pkce_verifier: row.try_get(1)?,
+                browser_hash: row.try_get(2)?,
+                return_to: row.try_get(3)?,
+                created_at: row.try_get(4)?,
+            }))
+        })
+    }
+
+    /// Starts a session for a person the provider vouched for.
+    pub async fn start_session(
+        &self,
+        session_hash: &str,
+        email: &str,
+        role: &str,
+        csrf: &str,
+        via: &str,
+        now: i64,
+    ) -> Result<()> {
+        with_pool!(self, |pool, B| {
+            sqlx::query(
+                "INSERT INTO sessions (id_hash, email, role, csrf, via, created_at, last_seen) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            )
+            .bind(session_hash)
+            .bind(email)
+            .bind(role)
+            .bind(csrf)
+            .bind(via)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
     }
 
     /// Ends a session (logout).

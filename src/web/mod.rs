@@ -83,7 +83,7 @@ pub fn router(state: WebState) -> Router {
         // The `.ics` is part of the segment; the handler takes it off.
         .route("/kalender/{file}", get(feed::calendar))
         .route("/iopd.css", get(pages::css))
-        .merge(crate::workspace::routes())
+        .merge(crate::workspace::routes(state.clone()))
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(security_headers))
@@ -92,13 +92,15 @@ pub fn router(state: WebState) -> Router {
 
 /// No script at all, styles only from our own file, forms only to us, never
 /// in a frame; nothing cached, no Referer (a token must not leak).
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                   base-uri 'none'; frame-ancestors 'none'";
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                       base-uri 'none'; frame-ancestors 'none'";
 
 async fn security_headers(mut res: Response) -> Response {
     let h = res.headers_mut();
+    // The workspace widens `form-action` to the identity provider itself.
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CSP));
     for (name, value) in [
-        (header::CONTENT_SECURITY_POLICY, CSP),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::CACHE_CONTROL, "no-store"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

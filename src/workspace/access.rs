@@ -65,9 +65,15 @@ pub struct Signed {
     /// The anti-forgery token of this session's forms.
     pub csrf: String,
     session_hash: String,
+    /// How they signed in: "oidc" or "admin-link".
+    via: String,
 }
 
 impl Signed {
+    pub fn via(&self) -> &str {
+        &self.via
+    }
+
     pub fn session_hash(&self) -> &str {
         &self.session_hash
     }
@@ -112,14 +118,60 @@ pub fn hash(value: &str) -> String {
 
 /// The session cookie's value in the request, if any.
 pub fn cookie(headers: &HeaderMap) -> Option<String> {
+    named_cookie(headers, COOKIE)
+}
+
+/// A cookie's value in the request, if any.
+pub fn named_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
+}
+
+/// `Set-Cookie` for a sign-in under way at the provider: it must come back
+/// to this browser within the attempt's lifetime. `Lax` lets the provider's
+/// top-level redirect bring it back.
+pub fn login_cookie(value: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+        super::oidc::LOGIN_COOKIE,
+        super::oidc::ATTEMPT_SECONDS
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("__Host-iopd-login=; Path=/; Secure; HttpOnly"))
+}
+
+pub fn clear_login_cookie() -> HeaderValue {
+    HeaderValue::from_static(
+        "__Host-iopd-login=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
+    )
+}
+
+/// A new session for a person the provider vouched for; the cookie value.
+pub async fn start_session(
+    store: &Store,
+    email: &Email,
+    role: Role,
+    via: &str,
+    now: i64,
+) -> Result<String, StoreError> {
+    let value = random_token().map_err(StoreError::Refused)?;
+    let csrf = random_token().map_err(StoreError::Refused)?;
+    store
+        .start_session(
+            &hash(&value),
+            &email.as_str().to_lowercase(),
+            role.name(),
+            &csrf,
+            via,
+            now,
+        )
+        .await?;
+    Ok(value)
 }
 
 /// `Set-Cookie` for a new session; the browser keeps it until it is closed,
@@ -168,6 +220,7 @@ fn signed(r: SessionRow, session_hash: String) -> Option<Signed> {
         role,
         csrf: r.csrf,
         session_hash,
+        via: r.via,
     })
 }
 

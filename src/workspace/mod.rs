@@ -27,21 +27,58 @@ use axum::routing::{get, post};
 use crate::web::WebState;
 
 mod access;
+mod oidc;
 mod pages;
 
 pub use access::{LINK_MINUTES, Role, issue_signin_link};
 
 /// The workspace's routes, mounted by `crate::web::router`.
-pub fn routes() -> Router<WebState> {
+pub fn routes(state: WebState) -> Router<WebState> {
     Router::new()
         .route("/arbetsyta", get(pages::overview))
         .route("/arbetsyta/partnerskap", get(pages::partnership))
-        .route("/arbetsyta/logga-in", get(pages::signin))
+        .route(
+            "/arbetsyta/logga-in",
+            get(pages::signin).post(pages::signin_start),
+        )
+        .route("/arbetsyta/inloggad", get(pages::signin_done))
+        .route("/arbetsyta/utloggad", get(pages::signed_out))
         .route(
             "/arbetsyta/engangslank/{token}",
             get(pages::link_page).post(pages::link_use),
         )
         .route("/arbetsyta/logga-ut", post(pages::signout))
+        .layer(axum::middleware::map_response_with_state(
+            state,
+            provider_csp,
+        ))
+}
+
+/// Sign-in and logout forms are answered with a redirect to the identity
+/// provider, and `form-action` covers redirects too: the provider's origin is
+/// allowed next to our own.
+async fn provider_csp(
+    axum::extract::State(st): axum::extract::State<WebState>,
+    mut res: axum::response::Response,
+) -> axum::response::Response {
+    let cfg = st.config.borrow().clone();
+    let origin = cfg
+        .auth
+        .oidc
+        .as_ref()
+        .and_then(|o| reqwest::Url::parse(&o.issuer).ok())
+        .map(|u| u.origin().ascii_serialization());
+    if let Some(origin) = origin {
+        let csp = crate::web::CSP.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {origin}"),
+        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
+            res.headers_mut()
+                .insert(axum::http::header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    res
 }
 
 /// The partnership ids a person may see: `None` for all.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -29,14 +29,22 @@ pub const PAGE: i64 = 50;
 async fn begin(
     st: &WebState,
     headers: &HeaderMap,
+    uri: &Uri,
 ) -> Result<(Arc<Config>, Signed, NaiveDate), Box<Response>> {
     let cfg = st.config.borrow().clone();
     let now = st.clock.now();
     match access::signed_in(&cfg, &st.store, headers, now.instant).await {
         Ok(Some(s)) => Ok((cfg, s, now.today)),
-        Ok(None) => Err(Box::new(
-            Redirect::to("/arbetsyta/logga-in").into_response(),
-        )),
+        Ok(None) => {
+            // After sign-in, back to the page that was asked for.
+            let back = uri.path_and_query().map_or("/arbetsyta", |p| p.as_str());
+            let to = if back == "/arbetsyta" {
+                "/arbetsyta/logga-in".to_string()
+            } else {
+                format!("/arbetsyta/logga-in?tillbaka={}", urlencode(back))
+            };
+            Err(Box::new(Redirect::to(&to).into_response()))
+        }
         Err(e) => Err(Box::new(server_error(&cfg, &e))),
     }
 }
@@ -74,9 +82,10 @@ fn nonempty(s: &str) -> Option<&str> {
 pub async fn overview(
     State(st): State<WebState>,
     headers: HeaderMap,
+    uri: Uri,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let (cfg, s, today) = match begin(&st, &headers).await {
+    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -239,9 +248,10 @@ pub struct IdQuery {
 pub async fn partnership(
     State(st): State<WebState>,
     headers: HeaderMap,
+    uri: Uri,
     Query(q): Query<IdQuery>,
 ) -> Response {
-    let (cfg, s, today) = match begin(&st, &headers).await {
+    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -345,17 +355,28 @@ pub async fn partnership(
     )
 }
 
-/// The sign-in page.
-pub async fn signin(State(st): State<WebState>, headers: HeaderMap) -> Response {
+/// The sign-in page: the provider's button, or how to get a link.
+pub async fn signin(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    Query(b): Query<Back>,
+) -> Response {
     let cfg = st.config.borrow().clone();
+    let back = super::oidc::safe_return(b.tillbaka.as_deref());
     if let Ok(Some(_)) = access::signed_in(&cfg, &st.store, &headers, st.clock.now().instant).await
     {
-        return Redirect::to("/arbetsyta").into_response();
+        return Redirect::to(&back).into_response();
     }
     render(
         StatusCode::OK,
         "workspace/signin.html",
-        json!({"title": "Logga in", "body_name": cfg.body.name, "css": "../iopd.css"}),
+        json!({
+            "title": "Logga in",
+            "body_name": cfg.body.name,
+            "css": "../iopd.css",
+            "provider": cfg.auth.oidc.is_some(),
+            "tillbaka": back,
+        }),
     )
 }
 
@@ -423,9 +444,10 @@ pub struct Csrf {
 pub async fn signout(
     State(st): State<WebState>,
     headers: HeaderMap,
+    uri: Uri,
     Form(f): Form<Csrf>,
 ) -> Response {
-    let (cfg, s, _) = match begin(&st, &headers).await {
+    let (cfg, s, _) = match begin(&st, &headers, &uri).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -436,14 +458,124 @@ pub async fn signout(
         return server_error(&cfg, &e);
     }
     tracing::info!(email = %s.email, "signed out of the workspace");
-    let mut res = message(
-        StatusCode::OK,
-        Some(&cfg),
-        "Du är utloggad",
-        &["Stäng webbläsaren om du har använt en dator som andra också använder.".into()],
-    );
+    // Signed in at the provider: sign out there too, when it offers that.
+    let provider_logout = match (&cfg.auth.oidc, s.via(), cfg.web.public_url.as_deref()) {
+        (Some(oidc), "oidc", Some(base)) => {
+            let back = format!("{}/arbetsyta/utloggad", base.trim_end_matches('/'));
+            super::oidc::logout_url(oidc, &back).await
+        }
+        _ => None,
+    };
+    let mut res = match provider_logout {
+        Some(url) => Redirect::to(&url).into_response(),
+        None => signed_out_page(&cfg),
+    };
     res.headers_mut()
         .insert(header::SET_COOKIE, access::clear_cookie());
+    res
+}
+
+fn signed_out_page(cfg: &Config) -> Response {
+    message(
+        StatusCode::OK,
+        Some(cfg),
+        "Du är utloggad",
+        &["Stäng webbläsaren om du har använt en dator som andra också använder.".into()],
+    )
+}
+
+/// Where the provider sends the browser after its own logout.
+pub async fn signed_out(State(st): State<WebState>) -> Response {
+    let cfg = st.config.borrow().clone();
+    signed_out_page(&cfg)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Back {
+    #[serde(default)]
+    tillbaka: Option<String>,
+}
+
+/// Sign-in with the provider: the browser goes there with a new attempt.
+pub async fn signin_start(State(st): State<WebState>, Form(f): Form<Back>) -> Response {
+    let cfg = st.config.borrow().clone();
+    let Some(oidc) = &cfg.auth.oidc else {
+        return Redirect::to("/arbetsyta/logga-in").into_response();
+    };
+    let now = st.clock.now().instant.timestamp();
+    match super::oidc::start(oidc, &st.store, now, f.tillbaka.as_deref()).await {
+        Ok((url, browser)) => {
+            let mut res = Redirect::to(&url).into_response();
+            res.headers_mut()
+                .insert(header::SET_COOKIE, access::login_cookie(&browser));
+            res
+        }
+        Err(r) => sign_in_failed(&cfg, &r),
+    }
+}
+
+fn sign_in_failed(cfg: &Config, r: &super::oidc::Refused) -> Response {
+    tracing::warn!("workspace sign-in refused: {}", r.log);
+    message(
+        StatusCode::BAD_REQUEST,
+        Some(cfg),
+        "Inloggningen misslyckades",
+        std::slice::from_ref(&r.person),
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Answer {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+/// The provider's answer: a session, the cookie, back to where the person
+/// was going.
+pub async fn signin_done(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    Query(a): Query<Answer>,
+) -> Response {
+    let cfg = st.config.borrow().clone();
+    let Some(oidc) = &cfg.auth.oidc else {
+        return Redirect::to("/arbetsyta/logga-in").into_response();
+    };
+    let (Some(code), Some(state)) = (a.code.as_deref(), a.state.as_deref()) else {
+        let why = a.error.unwrap_or_else(|| "no code".into());
+        let detail = a.error_description.unwrap_or_default();
+        return sign_in_failed(
+            &cfg,
+            &super::oidc::Refused {
+                person: "Inloggningen avbröts hos organisationens inloggningstjänst. Börja om \
+                         från inloggningssidan."
+                    .into(),
+                log: format!("the provider answered {why}: {detail}"),
+            },
+        );
+    };
+    let now = st.clock.now().instant.timestamp();
+    let browser = access::named_cookie(&headers, super::oidc::LOGIN_COOKIE);
+    let v = match super::oidc::finish(oidc, &st.store, now, code, state, browser.as_deref()).await {
+        Ok(v) => v,
+        Err(r) => return sign_in_failed(&cfg, &r),
+    };
+    let value = match access::start_session(&st.store, &v.email, v.role, "oidc", now).await {
+        Ok(v) => v,
+        Err(e) => return server_error(&cfg, &e),
+    };
+    tracing::info!(email = %v.email, role = v.role.name(), "signed in to the workspace");
+    let mut res = Redirect::to(&v.return_to).into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, access::set_cookie(&value));
+    res.headers_mut()
+        .append(header::SET_COOKIE, access::clear_login_cookie());
     res
 }
 

@@ -5,6 +5,7 @@
 
 pub mod entra;
 pub mod mail;
+pub mod oidc;
 pub mod pg;
 pub mod proxy;
 pub mod smtp;
