@@ -648,6 +648,8 @@ pub enum Channel {
     Cli,
     Web,
     Import,
+    /// The signed-in workspace.
+    Workspace,
 }
 
 impl Channel {
@@ -656,6 +658,7 @@ impl Channel {
             Self::Cli => "cli",
             Self::Web => "web",
             Self::Import => "import",
+            Self::Workspace => "workspace",
         }
     }
 }

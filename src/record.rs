@@ -22,6 +22,16 @@ pub fn reference(field: &str, s: &str) -> Result<String, String> {
     Ok(t)
 }
 
+/// A reason (a waiver's, a retraction's): one line of text, at most 500
+/// characters, not empty.
+pub fn reason(field: &str, s: &str) -> Result<String, String> {
+    let t = clean_text(field, s, 500).map_err(|e| e.0)?;
+    if t.is_empty() {
+        return Err(format!("{field} är tomt"));
+    }
+    Ok(t)
+}
+
 /// Whether an event may be recorded against this partnership and history;
 /// `target` is the checkpoint key it is for (RULES 15).
 #[allow(clippy::too_many_arguments)]

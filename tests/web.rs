@@ -2247,6 +2247,19 @@ async fn the_workspace_reads_in_a_real_browser() {
         .expect("heading");
     assert_eq!(h1(&c).await, "Fjärde föreningen");
     check_page(&c, &axe, "workspace-partnership").await;
+    // The overdue committee follow-up's form, on IOP-ansvarig's behalf.
+    open_page(
+        &c,
+        &format!(
+            "http://{}/arbetsyta/registrera?key=KUB%2F2024%3A077%2Fcommittee_followup%2Ff1",
+            site.addr
+        ),
+    )
+    .await;
+    assert_eq!(h1(&c).await, "Registrera");
+    assert!(c.source().await.unwrap().contains("Skriv av"));
+    check_page(&c, &axe, "workspace-record").await;
+    c.back().await.expect("back");
     c.find(fantoccini::Locator::Css(".signed button"))
         .await
         .expect("the logout button")
@@ -2479,4 +2492,181 @@ async fn provider_sign_in(c: &fantoccini::Client, user: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     wait_h1(c).await;
+}
+
+/// The session's anti-forgery token, from any workspace page.
+async fn csrf_of(site: &Site, cookie: &str) -> String {
+    let page = get_as(site, cookie, "/arbetsyta").await;
+    page.body
+        .split("name=\"skydd\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a form token")
+        .to_string()
+}
+
+async fn post_as(site: &Site, cookie: &str, path: &str, body: &str) -> Resp {
+    let c = format!("__Host-iopd={cookie}");
+    let mut r = http(
+        site.addr,
+        "POST",
+        path,
+        &[
+            ("Cookie", &c),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        body.as_bytes(),
+    )
+    .await;
+    r.body = r.body.replace("&#x2f;", "/");
+    r
+}
+
+/// Issue 17: recording from the workspace. An officer records for their own
+/// partnership only, whatever key or id they send; a reader records nothing;
+/// only IOP-ansvarig writes off; every POST needs the session's token; a GET
+/// changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workspace_records_only_for_whom_it_may() {
+    for backend in BACKENDS {
+        let site = site_with(backend, "2026-05-22T09:05", PEOPLE).await;
+        let olle = sign_in(&site, "olle@example.org", "officer").await;
+        let karin = sign_in(&site, "iop-ansvarig@example.org", "coordinator").await;
+        let revisor = sign_in(&site, "revisor@example.org", "reader").await;
+        let (olle_t, karin_t, revisor_t) = (
+            csrf_of(&site, &olle).await,
+            csrf_of(&site, &karin).await,
+            csrf_of(&site, &revisor).await,
+        );
+        let t1 = "/arbetsyta/registrera?key=T1%2Fcheckin%2Fy0-w1";
+        let t2 = "/arbetsyta/registrera?key=T2%2Fcheckin%2Fy0-w1";
+
+        // The partnership page links to the form; the form is the page's own.
+        let r = get_as(&site, &olle, "/arbetsyta/partnerskap?id=T1").await;
+        assert!(
+            r.body.contains("registrera?key=T1%2Fcheckin%2Fy0-w1"),
+            "{}",
+            r.body
+        );
+        let r = get_as(&site, &olle, t1).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("name=\"datum\""), "{}", r.body);
+        assert!(!r.body.contains("Skriv av"), "an officer cannot write off");
+        // Another officer's checkpoint: missing, for reading and for writing.
+        assert_eq!(get_as(&site, &olle, t2).await.status, 404);
+        let r = post_as(
+            &site,
+            &olle,
+            t2,
+            &format!("skydd={olle_t}&datum=2026-05-20"),
+        )
+        .await;
+        assert_eq!(r.status, 404);
+        assert_eq!(event_count(&site.store, "T2").await, 0);
+        // No token, or another session's: refused, nothing written.
+        let r = post_as(&site, &olle, t1, "datum=2026-05-20").await;
+        assert_eq!(r.status, 403);
+        let r = post_as(
+            &site,
+            &olle,
+            t1,
+            &format!("skydd={karin_t}&datum=2026-05-20"),
+        )
+        .await;
+        assert_eq!(r.status, 403);
+        // A reader: no form, and a POST changes nothing.
+        let r = get_as(&site, &revisor, t1).await;
+        assert_eq!(r.status, 200);
+        assert!(!r.body.contains("name=\"datum\""), "{}", r.body);
+        let r = post_as(
+            &site,
+            &revisor,
+            t1,
+            &format!("skydd={revisor_t}&datum=2026-05-20"),
+        )
+        .await;
+        assert_eq!(r.status, 403);
+        assert_eq!(
+            event_count(&site.store, "T1").await,
+            0,
+            "no GET or refused POST wrote"
+        );
+
+        // Olle records his check-in: by him, through the workspace, for T1's window.
+        let r = post_as(
+            &site,
+            &olle,
+            t1,
+            &format!("skydd={olle_t}&datum=2026-05-30"),
+        )
+        .await;
+        assert_eq!(
+            r.status, 422,
+            "a date in the future is explained: {}",
+            r.body
+        );
+        assert!(r.body.contains("ligger i framtiden"), "{}", r.body);
+        let r = post_as(
+            &site,
+            &olle,
+            t1,
+            &format!("skydd={olle_t}&datum=2026-05-20"),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("är nu klar"), "{}", r.body);
+        let events = site
+            .store
+            .events(&PartnershipId::parse("T1").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].channel, Channel::Workspace);
+        assert_eq!(events[0].recorded_by, "olle@example.org");
+        assert_eq!(events[0].target.as_deref(), Some("T1/checkin/y0-w1"));
+        let r = get_as(&site, &olle, "/arbetsyta/partnerskap?id=T1").await;
+        assert!(r.body.contains("via workspace"), "{}", r.body);
+
+        // Writing off: IOP-ansvarig only, with a reason.
+        let waive = format!("skydd={olle_t}&key=T1%2Fannual_report%2Fy0&motivering=x");
+        assert_eq!(
+            post_as(&site, &olle, "/arbetsyta/skriv-av", &waive)
+                .await
+                .status,
+            403
+        );
+        let r = post_as(
+            &site,
+            &karin,
+            "/arbetsyta/skriv-av",
+            &format!("skydd={karin_t}&key=T2%2Fcheckin%2Fy0-w1&motivering="),
+        )
+        .await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        let r = post_as(
+            &site,
+            &karin,
+            "/arbetsyta/skriv-av",
+            &format!("skydd={karin_t}&key=T2%2Fcheckin%2Fy0-w1&motivering=Verksamheten+pausad"),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("är avskriven"), "{}", r.body);
+        let events = site
+            .store
+            .events(&PartnershipId::parse("T2").unwrap())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&events[0].kind, EventKind::CheckpointWaived { reason } if reason == "Verksamheten pausad")
+        );
+        // Karin records on Petra's behalf, and the button says so.
+        let r = get_as(
+            &site,
+            &karin,
+            "/arbetsyta/registrera?key=T2%2Fannual_report%2Fy0",
+        )
+        .await;
+        assert!(r.body.contains("åt handläggaren"), "{}", r.body);
+    }
 }

@@ -901,6 +901,7 @@ fn parse_channel(s: &str) -> Option<Channel> {
     match s {
         "cli" => Some(Channel::Cli),
         "web" => Some(Channel::Web),
+        "workspace" => Some(Channel::Workspace),
         "import" => Some(Channel::Import),
         _ => None,
     }

@@ -26,7 +26,7 @@ use crate::engine::{self, Checkpoint, Input, Kind, Status};
 use crate::ladder;
 use crate::store::{NewEvent, Postponement, StoreError};
 
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 10] = [
     (
         "layout.html",
         include_str!("../../templates/web/layout.html"),
@@ -38,6 +38,10 @@ const TEMPLATES: [(&str, &str); 8] = [
     (
         "action.html",
         include_str!("../../templates/web/action.html"),
+    ),
+    (
+        "evidence.html",
+        include_str!("../../templates/web/evidence.html"),
     ),
     (
         "message.html",
@@ -59,6 +63,10 @@ const TEMPLATES: [(&str, &str); 8] = [
     (
         "workspace/signin.html",
         include_str!("../../templates/workspace/signin.html"),
+    ),
+    (
+        "workspace/record.html",
+        include_str!("../../templates/workspace/record.html"),
     ),
 ];
 
@@ -237,7 +245,7 @@ fn bad_link(cfg: &Config) -> Response {
 /// A checkpoint's partnership id and kind from its key
 /// (`{partnership}/{kind}` or `{partnership}/{kind}/{period}`; the id may
 /// itself contain `/`).
-fn split_key(key: &str) -> Option<(PartnershipId, Kind)> {
+pub(crate) fn split_key(key: &str) -> Option<(PartnershipId, Kind)> {
     let parts: Vec<&str> = key.split('/').collect();
     let n = parts.len();
     for k in [1, 2] {
@@ -254,15 +262,15 @@ fn split_key(key: &str) -> Option<(PartnershipId, Kind)> {
 
 /// The partnership, its history and the checkpoint the link names, as the
 /// engine sees them today.
-struct Found {
-    partnership: Partnership,
-    committee_name: String,
-    events: Vec<Event>,
-    cp: Checkpoint,
-    all: Vec<Checkpoint>,
+pub(crate) struct Found {
+    pub partnership: Partnership,
+    pub committee_name: String,
+    pub events: Vec<Event>,
+    pub cp: Checkpoint,
+    pub all: Vec<Checkpoint>,
 }
 
-async fn find(
+pub(crate) async fn find(
     st: &WebState,
     cfg: &Config,
     today: NaiveDate,
@@ -357,7 +365,7 @@ pub(crate) fn status_sv(s: Status) -> &'static str {
     }
 }
 
-fn checkpoint_json(cfg: &Config, f: &Found) -> Value {
+pub(crate) fn checkpoint_json(cfg: &Config, f: &Found) -> Value {
     json!({
         "key": f.cp.key,
         "label": cfg.guideline.label(f.cp.kind),
@@ -430,6 +438,61 @@ fn closed_for(action: Action, s: Status) -> bool {
     }
 }
 
+/// The evidence form's data for `cp` (the fields `evidence.html` shows), or
+/// `None` for a fact that takes no evidence. Shared with the workspace.
+pub(crate) fn done_offer(
+    cfg: &Config,
+    cp: &Checkpoint,
+    p: &Partnership,
+    today: NaiveDate,
+) -> Option<Value> {
+    let evidence = form::evidence_for(cp.kind, cp.parent);
+    if evidence == Evidence::Nothing {
+        return None;
+    }
+    let year = today.year();
+    let example = form::diarienummer_example(p.id.as_str(), year, 12);
+    if let Some(docs) = &cp.documents {
+        return Some(json!({
+            "evidence": Evidence::Documents,
+            "dnr_example": example,
+            "documents": docs.missing.iter().map(|&d| {
+                let (tick, dnr) = form::document_fields(d);
+                json!({
+                    "label": d.label_sv(),
+                    "lower": d.label_sv().to_lowercase(),
+                    "tick": tick,
+                    "dnr": dnr,
+                })
+            }).collect::<Vec<_>>(),
+            "received": docs.received.iter().map(|r| {
+                format!("{} ({}, {})", r.document.label_sv(), r.diarienummer, r.on)
+            }).collect::<Vec<_>>(),
+            "defaults": {},
+        }));
+    }
+    if evidence != Evidence::Memo {
+        return Some(json!({
+            "evidence": evidence,
+            "dnr_example": example,
+            "defaults": {},
+        }));
+    }
+    // RULES 6b: the memo goes to one of the committee's planned
+    // meetings on or after its submission deadline.
+    let meetings = form::meetings_offered(&committee_plan(cfg, &p), cp.due);
+    let first = meetings
+        .first()
+        .map_or(form::OTHER_MEETING.to_string(), ToString::to_string);
+    Some(json!({
+        "evidence": evidence,
+        "dnr_example": example,
+        "meetings": meetings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "other": form::OTHER_MEETING,
+        "defaults": { "sammantrade": first },
+    }))
+}
+
 /// What the page for one action offers, before anything is submitted.
 enum Offer {
     Form(Value),
@@ -440,63 +503,20 @@ async fn offer(st: &WebState, c: &Checked, f: &Found) -> Offer {
     let cfg = &c.cfg;
     let today = c.now.today;
     match c.claims.action {
-        Action::Done => {
-            let evidence = form::evidence_for(f.cp.kind, f.cp.parent);
-            if evidence == Evidence::Nothing {
-                return Offer::Page(message(
-                    StatusCode::OK,
-                    Some(cfg),
-                    "Inget att registrera",
-                    &[format!(
-                        "{} för {}: det här är ett datum i överenskommelsen och behöver inget \
-                         underlag. Påminnelsen är för kännedom.",
-                        cfg.guideline.label(f.cp.kind),
-                        f.partnership.organisation
-                    )],
-                ));
-            }
-            let year = today.year();
-            let example = form::diarienummer_example(f.partnership.id.as_str(), year, 12);
-            if let Some(docs) = &f.cp.documents {
-                return Offer::Form(json!({
-                    "evidence": Evidence::Documents,
-                    "dnr_example": example,
-                    "documents": docs.missing.iter().map(|&d| {
-                        let (tick, dnr) = form::document_fields(d);
-                        json!({
-                            "label": d.label_sv(),
-                            "lower": d.label_sv().to_lowercase(),
-                            "tick": tick,
-                            "dnr": dnr,
-                        })
-                    }).collect::<Vec<_>>(),
-                    "received": docs.received.iter().map(|r| {
-                        format!("{} ({}, {})", r.document.label_sv(), r.diarienummer, r.on)
-                    }).collect::<Vec<_>>(),
-                    "defaults": {},
-                }));
-            }
-            if evidence != Evidence::Memo {
-                return Offer::Form(json!({
-                    "evidence": evidence,
-                    "dnr_example": example,
-                    "defaults": {},
-                }));
-            }
-            // RULES 6b: the memo goes to one of the committee's planned
-            // meetings on or after its submission deadline.
-            let meetings = form::meetings_offered(&committee_plan(cfg, &f.partnership), f.cp.due);
-            let first = meetings
-                .first()
-                .map_or(form::OTHER_MEETING.to_string(), ToString::to_string);
-            Offer::Form(json!({
-                "evidence": evidence,
-                "dnr_example": example,
-                "meetings": meetings.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "other": form::OTHER_MEETING,
-                "defaults": { "sammantrade": first },
-            }))
-        }
+        Action::Done => match done_offer(cfg, &f.cp, &f.partnership, today) {
+            Some(extra) => Offer::Form(extra),
+            None => Offer::Page(message(
+                StatusCode::OK,
+                Some(cfg),
+                "Inget att registrera",
+                &[format!(
+                    "{} för {}: det här är ett datum i överenskommelsen och behöver inget \
+                     underlag. Påminnelsen är för kännedom.",
+                    cfg.guideline.label(f.cp.kind),
+                    f.partnership.organisation
+                )],
+            )),
+        },
         Action::Absent => {
             let list = match absence::officer_of(st, cfg, &c.claims.recipient, today).await {
                 Ok(l) => l,
@@ -605,6 +625,31 @@ struct Answer<'a> {
     general: Option<String>,
 }
 
+/// A form's values as shown again (the offer's defaults, then what was sent)
+/// and its errors by field.
+pub(crate) fn form_state<'e>(
+    extra: &Value,
+    values: &Fields,
+    errors: &'e [FieldError],
+) -> (BTreeMap<String, String>, BTreeMap<&'e str, &'e str>) {
+    let mut vals: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(d) = extra.get("defaults").and_then(Value::as_object) {
+        for (k, v) in d {
+            vals.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
+        }
+    }
+    for (k, v) in &values.0 {
+        if k != "skydd" {
+            vals.insert(k.clone(), v.chars().take(200).collect());
+        }
+    }
+    let errs = errors
+        .iter()
+        .map(|e| (e.field, e.message.as_str()))
+        .collect();
+    (vals, errs)
+}
+
 fn form_page(
     status: StatusCode,
     c: &Checked,
@@ -625,22 +670,7 @@ fn form_page(
         .as_ref()
         .map(|s| token::form_token(s.expose().as_bytes(), token, c.now.instant))
         .unwrap_or_default();
-    let mut vals: BTreeMap<String, String> = BTreeMap::new();
-    if let Some(d) = extra.get("defaults").and_then(Value::as_object) {
-        for (k, v) in d {
-            vals.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
-        }
-    }
-    for (k, v) in &values.0 {
-        if k != "skydd" {
-            vals.entry(k.clone()).or_default();
-            vals.insert(k.clone(), v.chars().take(200).collect());
-        }
-    }
-    let errs: BTreeMap<&str, &str> = errors
-        .iter()
-        .map(|e| (e.field, e.message.as_str()))
-        .collect();
+    let (vals, errs) = form_state(&extra, &values, errors);
     let title = title_of(c.claims.action);
     render(
         status,
@@ -776,24 +806,18 @@ pub async fn action_submit(
     };
     let today = c.now.today;
     match c.claims.action {
-        Action::Done => {
-            let parsed = match &f.cp.documents {
-                Some(docs) => form::parse_documents(&fields, &docs.missing, today),
-                None => form::parse_done(
-                    f.cp.kind,
-                    f.cp.parent,
-                    &fields,
-                    today,
-                    f.partnership.start,
-                    &committee_plan(&cfg, &f.partnership),
-                )
-                .map(|one| vec![one]),
-            };
-            match parsed {
-                Ok(events) => submit_done(&st, &c, &f, events, invalid).await,
-                Err(e) => invalid(e, None),
+        Action::Done => match parse_evidence(&cfg, &f, &fields, today) {
+            Ok(events) => {
+                let who = Recorder {
+                    cfg: &cfg,
+                    now: &c.now,
+                    by: c.claims.recipient.to_string(),
+                    channel: Channel::Web,
+                };
+                submit_done(&st, &who, &f, events, invalid).await
             }
-        }
+            Err(e) => invalid(e, None),
+        },
         Action::Absent => {
             let (from, to) = match form::parse_absence(&fields, today) {
                 Ok(v) => v,
@@ -815,35 +839,47 @@ pub async fn action_submit(
 }
 
 /// `target`: the checkpoint the page was reached from, for evidence (RULES 15).
-fn new_event(
-    c: &Checked,
+/// The evidence a submitted form gives for `f.cp`: one event, or one per
+/// yearly document ticked. Shared with the workspace.
+pub(crate) fn parse_evidence(
+    cfg: &Config,
     f: &Found,
-    on: NaiveDate,
-    kind: EventKind,
-    target: Option<&str>,
-) -> NewEvent {
-    NewEvent {
-        partnership: f.partnership.id.clone(),
-        on,
-        kind,
-        recorded_at: c.now.instant,
-        recorded_by: c.claims.recipient.to_string(),
-        channel: Channel::Web,
-        target: target.map(str::to_string),
+    fields: &Fields,
+    today: NaiveDate,
+) -> Result<Vec<(NaiveDate, EventKind)>, Vec<FieldError>> {
+    match &f.cp.documents {
+        Some(docs) => form::parse_documents(fields, &docs.missing, today),
+        None => form::parse_done(
+            f.cp.kind,
+            f.cp.parent,
+            fields,
+            today,
+            f.partnership.start,
+            &committee_plan(cfg, &f.partnership),
+        )
+        .map(|one| vec![one]),
     }
 }
 
+/// Who records, through which door.
+pub(crate) struct Recorder<'a> {
+    pub cfg: &'a Config,
+    pub now: &'a Now,
+    pub by: String,
+    pub channel: Channel,
+}
+
 /// Records the form's evidence (one event, or one per yearly document) in one
-/// transaction.
-async fn submit_done(
+/// transaction, for the checkpoint the page is about.
+pub(crate) async fn submit_done(
     st: &WebState,
-    c: &Checked,
+    who: &Recorder<'_>,
     f: &Found,
     evidence: Vec<(NaiveDate, EventKind)>,
     invalid: impl Fn(Vec<FieldError>, Option<String>) -> Response,
 ) -> Response {
-    let cfg = &c.cfg;
-    let today = c.now.today;
+    let cfg = who.cfg;
+    let today = who.now.today;
     let tracking = match st.store.created_on().await {
         Ok(t) => t,
         Err(e) => return server_error(cfg, &e),
@@ -863,7 +899,15 @@ async fn submit_done(
     };
     let news = evidence
         .into_iter()
-        .map(|(on, kind)| new_event(c, f, on, kind, Some(&key)))
+        .map(|(on, kind)| NewEvent {
+            partnership: f.partnership.id.clone(),
+            on,
+            kind,
+            recorded_at: who.now.instant,
+            recorded_by: who.by.clone(),
+            channel: who.channel,
+            target: Some(key.clone()),
+        })
         .collect();
     let recorded = match crate::record::record_all_with(cfg, &st.store, today, news, guard).await {
         Ok(e) => e,
@@ -951,10 +995,7 @@ async fn submit_done(
             other.due
         ));
     }
-    paras.push(format!(
-        "Registrerad av {} den {}.",
-        c.claims.recipient, today
-    ));
+    paras.push(format!("Registrerad av {} den {}.", who.by, today));
     message(StatusCode::OK, Some(cfg), "Registrerat", &paras)
 }
 

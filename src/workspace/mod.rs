@@ -29,6 +29,7 @@ use crate::web::WebState;
 mod access;
 mod oidc;
 mod pages;
+mod record;
 
 pub use access::{LINK_MINUTES, Role, issue_signin_link};
 
@@ -48,6 +49,11 @@ pub fn routes(state: WebState) -> Router<WebState> {
             get(pages::link_page).post(pages::link_use),
         )
         .route("/arbetsyta/logga-ut", post(pages::signout))
+        .route(
+            "/arbetsyta/registrera",
+            get(record::record_page).post(record::record_submit),
+        )
+        .route("/arbetsyta/skriv-av", post(record::waive))
         .layer(axum::middleware::map_response_with_state(
             state,
             provider_csp,

@@ -26,7 +26,7 @@ pub const PAGE: i64 = 50;
 
 /// What a request starts with: the configuration and the signed-in person,
 /// or the answer for someone who is not signed in.
-async fn begin(
+pub(super) async fn begin(
     st: &WebState,
     headers: &HeaderMap,
     uri: &Uri,
@@ -50,7 +50,7 @@ async fn begin(
 }
 
 /// What every workspace page shows of the person: name, role, logout form.
-fn who(s: &Signed) -> Value {
+pub(super) fn who(s: &Signed) -> Value {
     json!({
         "email": s.email.as_str(),
         "role": s.role.label_sv(),
@@ -202,7 +202,7 @@ async fn officer_page(
     ))
 }
 
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -298,6 +298,8 @@ pub async fn partnership(
             });
             json!({
                 "key": c.key,
+                "href": format!("/arbetsyta/registrera?key={}", urlencode(&c.key)),
+                "open": c.status.is_open(),
                 "label": cfg.guideline.label_with_parent(c.kind, c.parent),
                 "period_start": c.period_start.to_string(),
                 "period_end": c.period_end.to_string(),
@@ -580,7 +582,7 @@ pub async fn signin_done(
 }
 
 /// A form without this session's anti-forgery token.
-fn forged(cfg: &Config) -> Response {
+pub(super) fn forged(cfg: &Config) -> Response {
     message(
         StatusCode::FORBIDDEN,
         Some(cfg),

@@ -1,0 +1,284 @@
+//! Recording from the workspace: the evidence for one checkpoint (the same
+//! form and checks as the page from the mail, by the signed-in person,
+//! channel `workspace`), and IOP-ansvarig's write-off with a reason.
+//!
+//! Who may: IOP-ansvarig for every partnership, an officer for their own
+//! (another's is answered as missing), a reader never.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::access::{Role, Signed};
+use super::pages::{begin, forged, urlencode, who};
+use crate::config::Config;
+use crate::domain::{Channel, EventKind};
+use crate::store::{NewEvent, StoreError};
+use crate::web::WebState;
+use crate::web::form::{FieldError, Fields};
+use crate::web::pages::{
+    Found, Recorder, checkpoint_json, done_offer, find, form_state, message, parse_evidence,
+    render, server_error, split_key, submit_done,
+};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct KeyQuery {
+    #[serde(default)]
+    key: String,
+}
+
+/// The checkpoint behind `key` if this person may see it; otherwise the
+/// answer (missing, or gone).
+async fn checkpoint(
+    st: &WebState,
+    cfg: &Config,
+    s: &Signed,
+    today: NaiveDate,
+    key: &str,
+) -> Result<Found, Box<Response>> {
+    let missing = || {
+        Box::new(message(
+            StatusCode::NOT_FOUND,
+            Some(cfg),
+            "Kontrollpunkten finns inte",
+            &["Det finns ingen kontrollpunkt med den nyckeln som du kan se.".into()],
+        ))
+    };
+    let Some((id, _)) = split_key(key) else {
+        return Err(missing());
+    };
+    match s.scope(&st.store).await {
+        Err(e) => return Err(Box::new(server_error(cfg, &e))),
+        Ok(Some(ids)) if !ids.contains(id.as_str()) => return Err(missing()),
+        Ok(_) => {}
+    }
+    find(st, cfg, today, key).await
+}
+
+fn back(f: &Found) -> String {
+    format!(
+        "/arbetsyta/partnerskap?id={}",
+        urlencode(f.partnership.id.as_str())
+    )
+}
+
+struct Shown<'a> {
+    values: &'a Fields,
+    errors: &'a [FieldError],
+    general: Option<String>,
+}
+
+fn page(
+    status: StatusCode,
+    cfg: &Config,
+    s: &Signed,
+    f: &Found,
+    today: NaiveDate,
+    shown: Shown<'_>,
+) -> Response {
+    let may_record = s.role != Role::Reader && !f.cp.status.is_closed();
+    let extra: Value = if may_record {
+        done_offer(cfg, &f.cp, &f.partnership, today).unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
+    let (values, errors) = form_state(&extra, shown.values, shown.errors);
+    let officer = f.partnership.officer.email == s.email;
+    render(
+        status,
+        "workspace/record.html",
+        json!({
+            "title": if shown.errors.is_empty() && shown.general.is_none() { "Registrera".to_string() } else { "Fel i formuläret: Registrera".to_string() },
+            "heading": "Registrera",
+            "body_name": cfg.body.name,
+            "css": "../iopd.css",
+            "who": who(s),
+            "back": back(f),
+            "cp": checkpoint_json(cfg, f),
+            "today": today.to_string(),
+            "extra": extra,
+            "on_behalf": s.role == Role::Coordinator && !officer,
+            "may_waive": s.role == Role::Coordinator && f.cp.status.is_open(),
+            "values": values,
+            "errors": errors,
+            "error_list": shown.errors,
+            "general": shown.general,
+        }),
+    )
+}
+
+/// The form for one checkpoint.
+pub async fn record_page(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<KeyQuery>,
+) -> Response {
+    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let f = match checkpoint(&st, &cfg, &s, today, &q.key).await {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let none = Fields::default();
+    let shown = Shown {
+        values: &none,
+        errors: &[],
+        general: None,
+    };
+    page(StatusCode::OK, &cfg, &s, &f, today, shown)
+}
+
+/// The evidence, recorded by the signed-in person.
+pub async fn record_submit(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<KeyQuery>,
+    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let fields = Fields(body.map(|Form(v)| v).unwrap_or_default());
+    if !s.form_ok(fields.get("skydd")) {
+        return forged(&cfg);
+    }
+    if s.role == Role::Reader {
+        return read_only(&cfg);
+    }
+    let f = match checkpoint(&st, &cfg, &s, today, &q.key).await {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let now = st.clock.now();
+    let invalid = |errors: Vec<FieldError>, general: Option<String>| {
+        page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &cfg,
+            &s,
+            &f,
+            today,
+            Shown {
+                values: &fields,
+                errors: &errors,
+                general,
+            },
+        )
+    };
+    match parse_evidence(&cfg, &f, &fields, today) {
+        Ok(events) => {
+            let who = Recorder {
+                cfg: &cfg,
+                now: &now,
+                by: s.email.to_string(),
+                channel: Channel::Workspace,
+            };
+            submit_done(&st, &who, &f, events, invalid).await
+        }
+        Err(e) => invalid(e, None),
+    }
+}
+
+fn read_only(cfg: &Config) -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        Some(cfg),
+        "Du kan läsa men inte ändra",
+        &["Din behörighet i arbetsytan är att läsa. Ingenting har ändrats.".into()],
+    )
+}
+
+/// IOP-ansvarig writes a checkpoint off, with a reason (RULES 17).
+pub async fn waive(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let fields = Fields(body.map(|Form(v)| v).unwrap_or_default());
+    if !s.form_ok(fields.get("skydd")) {
+        return forged(&cfg);
+    }
+    if s.role != Role::Coordinator {
+        return message(
+            StatusCode::FORBIDDEN,
+            Some(&cfg),
+            "Bara IOP-ansvarig kan skriva av",
+            &["Ingenting har ändrats.".into()],
+        );
+    }
+    let f = match checkpoint(&st, &cfg, &s, today, fields.get("key")).await {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let reason = match crate::record::reason("motivering", fields.get("motivering")) {
+        Ok(r) => r,
+        Err(msg) => {
+            let errors = [FieldError {
+                field: "motivering",
+                message: format!("Skriv en motivering ({msg})."),
+            }];
+            return page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &cfg,
+                &s,
+                &f,
+                today,
+                Shown {
+                    values: &fields,
+                    errors: &errors,
+                    general: None,
+                },
+            );
+        }
+    };
+    let now = st.clock.now();
+    let new = NewEvent {
+        partnership: f.partnership.id.clone(),
+        on: today,
+        kind: EventKind::CheckpointWaived { reason },
+        recorded_at: now.instant,
+        recorded_by: s.email.to_string(),
+        channel: Channel::Workspace,
+        target: Some(f.cp.key.clone()),
+    };
+    match crate::record::record(&cfg, &st.store, today, new).await {
+        Ok(e) => {
+            tracing::info!(event = e.id, checkpoint = %f.cp.key, "checkpoint waived in the workspace");
+            if let Err(e) = st.store.cancel_pending(&f.cp.key).await {
+                tracing::error!(checkpoint = %f.cp.key, "pending reminders not withdrawn: {e}");
+            }
+            message(
+                StatusCode::OK,
+                Some(&cfg),
+                "Avskriven",
+                &[format!(
+                    "{} för {} med sista dag {} är avskriven. Påminnelserna upphör, och \
+                     kalenderposten tas bort.",
+                    cfg.guideline.label_with_parent(f.cp.kind, f.cp.parent),
+                    f.partnership.organisation,
+                    f.cp.due
+                )],
+            )
+        }
+        Err(StoreError::Refused(m)) => message(
+            StatusCode::CONFLICT,
+            Some(&cfg),
+            "Det gick inte att skriva av",
+            &[m],
+        ),
+        Err(e) => server_error(&cfg, &e),
+    }
+}
