@@ -480,7 +480,7 @@ pub(crate) fn done_offer(
     }
     // RULES 6b: the memo goes to one of the committee's planned
     // meetings on or after its submission deadline.
-    let meetings = form::meetings_offered(&committee_plan(cfg, &p), cp.due);
+    let meetings = form::meetings_offered(&committee_plan(cfg, p), cp.due);
     let first = meetings
         .first()
         .map_or(form::OTHER_MEETING.to_string(), ToString::to_string);
