@@ -66,6 +66,16 @@ fn to_date(v: &minijinja::Value) -> Result<NaiveDate, minijinja::Error> {
 /// HTML-escaped `text` with every ISO date kept on one line, so a phone
 /// never breaks "2026-11-27" after its first hyphen.
 pub fn dates_unbroken_html(text: &str) -> String {
+    wrap_dates(text, "<span style=\"white-space:nowrap\">")
+}
+
+/// The same for the pages, whose policy allows no inline style: the class
+/// `date-nowrap` of `iopd.css`.
+pub fn dates_unbroken_page(text: &str) -> String {
+    wrap_dates(text, "<span class=\"date-nowrap\">")
+}
+
+fn wrap_dates(text: &str, open: &str) -> String {
     let mut out = String::with_capacity(text.len() + 32);
     let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
@@ -79,7 +89,7 @@ pub fn dates_unbroken_html(text: &str) -> String {
                 }
             });
         if date {
-            out.push_str("<span style=\"white-space:nowrap\">");
+            out.push_str(open);
             out.extend(&chars[i..i + 10]);
             out.push_str("</span>");
             i += 10;
@@ -99,10 +109,14 @@ pub fn dates_unbroken_html(text: &str) -> String {
 }
 
 /// Filters for the templates: `n|dagar`, `n|ganger`, `due|fran_idag(today)`,
-/// `date|vecka`, and for HTML `text|hela_datum` (dates never broken).
+/// `date|vecka`, and for HTML `text|hela_datum` (dates never broken; in pages
+/// `text|hela_datum_sida`, by class, as their policy allows no inline style).
 pub fn register(env: &mut minijinja::Environment<'_>) {
     env.add_filter("hela_datum", |text: String| {
         minijinja::Value::from_safe_string(dates_unbroken_html(&text))
+    });
+    env.add_filter("hela_datum_sida", |text: String| {
+        minijinja::Value::from_safe_string(dates_unbroken_page(&text))
     });
     env.add_filter("dagar", |n: i64| days(n));
     env.add_filter("ganger", |n: i64| times(n));

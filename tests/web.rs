@@ -2078,6 +2078,32 @@ async fn the_workspace_shows_each_role_its_own_partnerships() {
         let r = get_as(&site, &revisor, "/arbetsyta").await;
         assert!(r.body.contains("kan läsa men inte ändra"), "{}", r.body);
 
+        // The coming send: everyone's for IOP-ansvarig, one's own for an officer.
+        let r = get_as(&site, &karin, "/arbetsyta/utskick").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        for who in ["olle@example.org", "petra@example.org"] {
+            assert!(
+                r.body.contains(&format!(">{who}</h2>")),
+                "{who}: {}",
+                r.body
+            );
+        }
+        assert!(
+            r.body
+                .contains("Påminnelse: Avstämningsmöte med Andra föreningen"),
+            "{}",
+            r.body
+        );
+        let r = get_as(&site, &olle, "/arbetsyta/utskick").await;
+        assert!(r.body.contains(">olle@example.org</h2>"), "{}", r.body);
+        assert!(!r.body.contains("petra@example.org"), "{}", r.body);
+        assert!(!r.body.contains("Andra föreningen"), "{}", r.body);
+        assert_eq!(
+            event_count(&site.store, "T1").await,
+            0,
+            "a dry run writes nothing"
+        );
+
         // Logout needs the session's own form token; without it nothing ends.
         let c = format!("__Host-iopd={olle}");
         let headers = [
@@ -2259,6 +2285,10 @@ async fn the_workspace_reads_in_a_real_browser() {
     assert_eq!(h1(&c).await, "Registrera");
     assert!(c.source().await.unwrap().contains("Skriv av"));
     check_page(&c, &axe, "workspace-record").await;
+    open_page(&c, &format!("http://{}/arbetsyta/utskick", site.addr)).await;
+    assert_eq!(h1(&c).await, "Kommande utskick");
+    check_page(&c, &axe, "workspace-coming").await;
+    c.back().await.expect("back");
     c.back().await.expect("back");
     c.find(fantoccini::Locator::Css(".signed button"))
         .await

@@ -26,7 +26,7 @@ use crate::engine::{self, Checkpoint, Input, Kind, Status};
 use crate::ladder;
 use crate::store::{NewEvent, Postponement, StoreError};
 
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 11] = [
     (
         "layout.html",
         include_str!("../../templates/web/layout.html"),
@@ -67,6 +67,10 @@ const TEMPLATES: [(&str, &str); 10] = [
     (
         "workspace/record.html",
         include_str!("../../templates/workspace/record.html"),
+    ),
+    (
+        "workspace/coming.html",
+        include_str!("../../templates/workspace/coming.html"),
     ),
 ];
 

@@ -54,6 +54,7 @@ pub fn routes(state: WebState) -> Router<WebState> {
             get(record::record_page).post(record::record_submit),
         )
         .route("/arbetsyta/skriv-av", post(record::waive))
+        .route("/arbetsyta/utskick", get(pages::coming))
         .layer(axum::middleware::map_response_with_state(
             state,
             provider_csp,

@@ -594,3 +594,67 @@ pub(super) fn forged(cfg: &Config) -> Response {
         ],
     )
 }
+
+/// *Kommande utskick*: what the next send will bring, per person (a dry run
+/// of the tick at that instant, which writes nothing). An officer sees what
+/// reaches them.
+pub async fn coming(State(st): State<WebState>, headers: HeaderMap, uri: Uri) -> Response {
+    let (cfg, s, _) = match begin(&st, &headers, &uri).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let now = st.clock.now();
+    let Some(at) = crate::outlook::next_send(&cfg, &now) else {
+        return render(
+            StatusCode::OK,
+            "workspace/coming.html",
+            json!({"title": "Kommande utskick", "body_name": cfg.body.name, "css": "../iopd.css",
+                   "who": who(&s), "off": true, "people": [], "calendar": 0}),
+        );
+    };
+    let then = crate::clock::Now::at(at, now.tz);
+    let report = match crate::delivery::enqueue(
+        &cfg,
+        &st.store,
+        &then,
+        true,
+        crate::delivery::Pass::Incremental,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return server_error(&cfg, &e),
+    };
+    let mine = |r: &crate::domain::Email| s.role != Role::Officer || *r == s.email;
+    let mut people: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut calendar = 0;
+    for p in report.planned.iter().filter(|p| mine(&p.recipient)) {
+        if p.stage.starts_with('d') {
+            people
+                .entry(p.recipient.to_string())
+                .or_default()
+                .push(p.subject.clone());
+        } else {
+            calendar += 1;
+        }
+    }
+    let reminders: usize = people.values().map(Vec::len).sum();
+    let local = at.with_timezone(&now.tz);
+    render(
+        StatusCode::OK,
+        "workspace/coming.html",
+        json!({
+            "title": "Kommande utskick",
+            "body_name": cfg.body.name,
+            "css": "../iopd.css",
+            "who": who(&s),
+            "off": false,
+            "when": format!("{} {}", crate::outlook::weekday_sv(local.date_naive()), local.format("%Y-%m-%d %H:%M")),
+            "summary": crate::outlook::reminders_sv(people.iter().flat_map(|(p, v)| v.iter().map(move |_| p.as_str()))),
+            "reminders": reminders,
+            "people": people.into_iter().map(|(p, v)| json!({"email": p, "items": v})).collect::<Vec<_>>(),
+            "calendar": calendar,
+            "officer_scope": s.role == Role::Officer,
+        }),
+    )
+}
