@@ -2104,6 +2104,37 @@ async fn the_workspace_shows_each_role_its_own_partnerships() {
             "a dry run writes nothing"
         );
 
+        // The report: for IOP-ansvarig and readers, downloaded.
+        let r = get_as(&site, &karin, "/arbetsyta/rapport").await;
+        assert_eq!(r.status, 200);
+        assert!(r.body.contains("name=\"fran\""), "{}", r.body);
+        let r = get_as(
+            &site,
+            &revisor,
+            "/arbetsyta/rapport?fran=2026-01-01&till=2026-05-22&namnd=&format=csv",
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(
+            r.header("content-disposition"),
+            Some("attachment; filename=\"iop-rapport-2026-01-01-2026-05-22.csv\"")
+        );
+        assert!(
+            r.body.contains("KUB/2024:077/committee_followup/f1;2026-05-21;overdue"),
+            "{}",
+            r.body
+        );
+        let r = get_as(
+            &site,
+            &karin,
+            "/arbetsyta/rapport?fran=2026-13-01&format=html",
+        )
+        .await;
+        assert_eq!(r.status, 422);
+        assert!(r.body.contains("ÅÅÅÅ-MM-DD"), "{}", r.body);
+        let r = get_as(&site, &olle, "/arbetsyta/rapport?format=csv").await;
+        assert_eq!(r.status, 403, "the report covers everyone's partnerships");
+
         // Logout needs the session's own form token; without it nothing ends.
         let c = format!("__Host-iopd={olle}");
         let headers = [
@@ -2288,6 +2319,10 @@ async fn the_workspace_reads_in_a_real_browser() {
     open_page(&c, &format!("http://{}/arbetsyta/utskick", site.addr)).await;
     assert_eq!(h1(&c).await, "Kommande utskick");
     check_page(&c, &axe, "workspace-coming").await;
+    open_page(&c, &format!("http://{}/arbetsyta/rapport", site.addr)).await;
+    assert_eq!(h1(&c).await, "Rapport");
+    check_page(&c, &axe, "workspace-report").await;
+    c.back().await.expect("back");
     c.back().await.expect("back");
     c.back().await.expect("back");
     c.find(fantoccini::Locator::Css(".signed button"))

@@ -26,7 +26,7 @@ use crate::engine::{self, Checkpoint, Input, Kind, Status};
 use crate::ladder;
 use crate::store::{NewEvent, Postponement, StoreError};
 
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 12] = [
     (
         "layout.html",
         include_str!("../../templates/web/layout.html"),
@@ -71,6 +71,10 @@ const TEMPLATES: [(&str, &str); 11] = [
     (
         "workspace/coming.html",
         include_str!("../../templates/workspace/coming.html"),
+    ),
+    (
+        "workspace/report.html",
+        include_str!("../../templates/workspace/report.html"),
     ),
 ];
 

@@ -30,6 +30,7 @@ mod access;
 mod oidc;
 mod pages;
 mod record;
+mod report;
 
 pub use access::{LINK_MINUTES, Role, issue_signin_link};
 
@@ -55,6 +56,7 @@ pub fn routes(state: WebState) -> Router<WebState> {
         )
         .route("/arbetsyta/skriv-av", post(record::waive))
         .route("/arbetsyta/utskick", get(pages::coming))
+        .route("/arbetsyta/rapport", get(report::report))
         .layer(axum::middleware::map_response_with_state(
             state,
             provider_csp,

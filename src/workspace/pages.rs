@@ -56,6 +56,7 @@ pub(super) fn who(s: &Signed) -> Value {
         "role": s.role.label_sv(),
         "csrf": s.csrf,
         "reader": s.role == Role::Reader,
+        "officer": s.role == Role::Officer,
     })
 }
 
