@@ -183,7 +183,12 @@ pub fn event_sv(g: &Guideline, k: &EventKind) -> String {
         EventKind::OfficerReplaced { name, .. } => format!("{label}: {name}"),
         EventKind::OfficerAbsent { from, to } => format!("{label} {from}–{to}"),
         EventKind::CheckpointWaived { reason } => format!("{label}: {reason}"),
-        EventKind::Retraction { event } => format!("Registrering #{event} ångrad"),
+        EventKind::Retraction { event, reason } if reason.is_empty() => {
+            format!("Registrering #{event} ångrad")
+        }
+        EventKind::Retraction { event, reason } => {
+            format!("Registrering #{event} ångrad: {reason}")
+        }
         _ => label.to_string(),
     }
 }

@@ -557,6 +557,9 @@ pub enum EventKind {
     /// Undoes an earlier event; the history keeps both.
     Retraction {
         event: i64,
+        /// Why, when given (the workspace asks for it).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason: String,
     },
 }
 
@@ -692,7 +695,7 @@ pub fn apply_retractions(events: &mut [Event]) {
         if events[i].retracted {
             continue;
         }
-        if let EventKind::Retraction { event } = events[i].kind
+        if let EventKind::Retraction { event, .. } = events[i].kind
             && let Some(target) = events.iter_mut().find(|e| e.id == event)
         {
             target.retracted = true;
@@ -801,8 +804,20 @@ mod tests {
         };
         let mut events = vec![
             ev(1, EventKind::CheckinHeld),
-            ev(2, EventKind::Retraction { event: 1 }),
-            ev(3, EventKind::Retraction { event: 2 }),
+            ev(
+                2,
+                EventKind::Retraction {
+                    event: 1,
+                    reason: String::new(),
+                },
+            ),
+            ev(
+                3,
+                EventKind::Retraction {
+                    event: 2,
+                    reason: String::new(),
+                },
+            ),
         ];
         apply_retractions(&mut events);
         assert!(!events[0].retracted);

@@ -83,7 +83,7 @@ pub fn check(
                 ));
             }
         }
-        EventKind::Retraction { event } => {
+        EventKind::Retraction { event, .. } => {
             let Some(target) = events.iter().find(|e| e.id == *event) else {
                 return Err(format!(
                     "händelse #{event} finns inte för {} (se `iopd show {}`)",

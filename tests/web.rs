@@ -2120,7 +2120,8 @@ async fn the_workspace_shows_each_role_its_own_partnerships() {
             Some("attachment; filename=\"iop-rapport-2026-01-01-2026-05-22.csv\"")
         );
         assert!(
-            r.body.contains("KUB/2024:077/committee_followup/f1;2026-05-21;overdue"),
+            r.body
+                .contains("KUB/2024:077/committee_followup/f1;2026-05-21;overdue"),
             "{}",
             r.body
         );
@@ -2691,6 +2692,34 @@ async fn the_workspace_records_only_for_whom_it_may() {
         assert_eq!(events[0].target.as_deref(), Some("T1/checkin/y0-w1"));
         let r = get_as(&site, &olle, "/arbetsyta/partnerskap?id=T1").await;
         assert!(r.body.contains("via workspace"), "{}", r.body);
+
+        // Undoing it: IOP-ansvarig only, with a reason; the window opens again.
+        let id = events[0].id;
+        let undo = format!("/arbetsyta/angra?id=T1&event={id}");
+        assert_eq!(get_as(&site, &olle, &undo).await.status, 403);
+        let r = get_as(&site, &karin, "/arbetsyta/partnerskap?id=T1").await;
+        assert!(r.body.contains(&undo.replace('&', "&amp;")), "{}", r.body);
+        let r = get_as(&site, &karin, &undo).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let form = |reason: &str| format!("skydd={karin_t}&id=T1&event={id}&motivering={reason}");
+        let r = post_as(
+            &site,
+            &olle,
+            "/arbetsyta/angra",
+            &format!("skydd={olle_t}&id=T1&event={id}&motivering=x"),
+        )
+        .await;
+        assert_eq!(r.status, 403, "an officer cannot undo");
+        let r = post_as(&site, &karin, "/arbetsyta/angra", &form("")).await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        let r = post_as(&site, &karin, "/arbetsyta/angra", &form("Fel+partnerskap")).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = post_as(&site, &karin, "/arbetsyta/angra", &form("igen")).await;
+        assert_eq!(r.status, 409, "already undone: {}", r.body);
+        let r = get_as(&site, &olle, t1).await;
+        assert!(r.body.contains("name=\"datum\""), "open again: {}", r.body);
+        let r = get_as(&site, &olle, "/arbetsyta/partnerskap?id=T1").await;
+        assert!(r.body.contains("ångrad: Fel partnerskap"), "{}", r.body);
 
         // Writing off: IOP-ansvarig only, with a reason.
         let waive = format!("skydd={olle_t}&key=T1%2Fannual_report%2Fy0&motivering=x");

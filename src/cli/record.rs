@@ -190,6 +190,9 @@ pub struct Retract {
     /// The number of the event to undo (see `iopd show ID`).
     #[arg(long)]
     event: i64,
+    /// Why it is undone (kept in the history).
+    #[arg(long)]
+    reason: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -366,7 +369,16 @@ impl RecordEvent {
                 }
                 (a.c, EventKind::CheckpointWaived { reason })
             }
-            R::Retraction(a) => (a.c, EventKind::Retraction { event: a.event }),
+            R::Retraction(a) => (
+                a.c,
+                EventKind::Retraction {
+                    event: a.event,
+                    reason: match a.reason.as_deref() {
+                        Some(r) => crate::record::reason("--reason", r)?,
+                        None => String::new(),
+                    },
+                },
+            ),
         })
     }
 }

@@ -124,7 +124,7 @@ fn any_kind(on: NaiveDate, count: i64) -> BoxedStrategy<EventKind> {
                 decision,
             })
         }),
-        1 => (1..=count.max(1)).prop_map(|event| EventKind::Retraction { event }),
+        1 => (1..=count.max(1)).prop_map(|event| EventKind::Retraction { event, reason: String::new() }),
         1 => Just(EventKind::CheckpointWaived { reason: "Ersatt av revisionen".into() }),
     ]
     .boxed()

@@ -750,8 +750,14 @@ fn a_retracted_notice() {
         },
     ));
     let given = s.run();
-    s.events
-        .push(ev(8, "2026-09-01", EventKind::Retraction { event: 7 }));
+    s.events.push(ev(
+        8,
+        "2026-09-01",
+        EventKind::Retraction {
+            event: 7,
+            reason: String::new(),
+        },
+    ));
     let cps = s.run();
     // RULES 9: "A retracted notice: its own checkpoints become `cancelled` …"
     for key in [
@@ -992,8 +998,14 @@ fn committee_decisions_that_create_work() {
     // with the officer in copy".
     assert_eq!(change.roles, [Role::AdminSupport, Role::Officer]);
     // A retracted decision's checkpoint is cancelled, like a retracted notice's.
-    s.events
-        .push(ev(23, "2027-04-30", EventKind::Retraction { event: 20 }));
+    s.events.push(ev(
+        23,
+        "2027-04-30",
+        EventKind::Retraction {
+            event: 20,
+            reason: String::new(),
+        },
+    ));
     assert_eq!(
         get(&s.run(), "renegotiated_agreement_signed/e20").status,
         Status::Cancelled
@@ -1148,7 +1160,14 @@ fn who_is_responsible_on_a_date() {
                 to: d("2026-07-31"),
             },
         ),
-        ev(5, "2026-06-03", EventKind::Retraction { event: 4 }),
+        ev(
+            5,
+            "2026-06-03",
+            EventKind::Retraction {
+                event: 4,
+                reason: String::new(),
+            },
+        ),
     ];
     apply_retractions(&mut events);
     let anna = Email::parse("anna@example.org").unwrap();
@@ -1235,7 +1254,14 @@ fn missed_and_waived() {
     // RULES 17: "Retracting the later check-in … reopens the checkpoint."
     let retracted = vec![
         checkin.clone(),
-        ev(2, "2025-10-20", EventKind::Retraction { event: 1 }),
+        ev(
+            2,
+            "2025-10-20",
+            EventKind::Retraction {
+                event: 1,
+                reason: String::new(),
+            },
+        ),
     ];
     assert_eq!(
         status(&run("2025-11-01", retracted), "checkin/y0-w1"),
@@ -1274,7 +1300,14 @@ fn missed_and_waived() {
     );
     let undone = vec![
         waiver.clone(),
-        ev(2, "2026-03-11", EventKind::Retraction { event: 1 }),
+        ev(
+            2,
+            "2026-03-11",
+            EventKind::Retraction {
+                event: 1,
+                reason: String::new(),
+            },
+        ),
     ];
     assert_eq!(
         status(&run("2026-03-20", undone), "annual_report/y0"),

@@ -26,7 +26,7 @@ use crate::engine::{self, Checkpoint, Input, Kind, Status};
 use crate::ladder;
 use crate::store::{NewEvent, Postponement, StoreError};
 
-const TEMPLATES: [(&str, &str); 12] = [
+const TEMPLATES: [(&str, &str); 13] = [
     (
         "layout.html",
         include_str!("../../templates/web/layout.html"),
@@ -75,6 +75,10 @@ const TEMPLATES: [(&str, &str); 12] = [
     (
         "workspace/report.html",
         include_str!("../../templates/workspace/report.html"),
+    ),
+    (
+        "workspace/retract.html",
+        include_str!("../../templates/workspace/retract.html"),
     ),
 ];
 

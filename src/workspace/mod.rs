@@ -55,6 +55,10 @@ pub fn routes(state: WebState) -> Router<WebState> {
             get(record::record_page).post(record::record_submit),
         )
         .route("/arbetsyta/skriv-av", post(record::waive))
+        .route(
+            "/arbetsyta/angra",
+            get(record::retract_page_get).post(record::retract),
+        )
         .route("/arbetsyta/utskick", get(pages::coming))
         .route("/arbetsyta/rapport", get(report::report))
         .layer(axum::middleware::map_response_with_state(

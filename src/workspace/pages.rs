@@ -324,6 +324,10 @@ pub async fn partnership(
                 "by": e.recorded_by,
                 "channel": e.channel.name(),
                 "retracted": e.retracted,
+                "undo": (s.role == Role::Coordinator
+                    && !e.retracted
+                    && !matches!(e.kind, crate::domain::EventKind::Retraction { .. }))
+                .then(|| format!("/arbetsyta/angra?id={}&event={}", urlencode(p.id.as_str()), e.id)),
             })
         })
         .collect();

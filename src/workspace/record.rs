@@ -282,3 +282,175 @@ pub async fn waive(
         Err(e) => server_error(&cfg, &e),
     }
 }
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RetractQuery {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    event: i64,
+}
+
+/// The event behind `id` and `event`, for IOP-ansvarig; otherwise the answer.
+async fn retractable(
+    st: &WebState,
+    cfg: &Config,
+    s: &Signed,
+    id: &str,
+    event: i64,
+) -> Result<(crate::domain::Partnership, crate::domain::Event), Box<Response>> {
+    if s.role != Role::Coordinator {
+        return Err(Box::new(message(
+            StatusCode::FORBIDDEN,
+            Some(cfg),
+            "Bara IOP-ansvarig kan ångra en registrering",
+            &["Ingenting har ändrats.".into()],
+        )));
+    }
+    let missing = || {
+        Box::new(message(
+            StatusCode::NOT_FOUND,
+            Some(cfg),
+            "Registreringen finns inte",
+            &["Det finns ingen sådan registrering för partnerskapet.".into()],
+        ))
+    };
+    let Ok(pid) = crate::domain::PartnershipId::parse(id) else {
+        return Err(missing());
+    };
+    let (p, events) = match (
+        st.store.partnership(&pid).await,
+        st.store.events(&pid).await,
+    ) {
+        (Ok(p), Ok(e)) => (p, e),
+        (Err(StoreError::UnknownPartnership(_)), _) => return Err(missing()),
+        (Err(e), _) | (_, Err(e)) => return Err(Box::new(server_error(cfg, &e))),
+    };
+    let e = events
+        .into_iter()
+        .find(|e| e.id == event && !matches!(e.kind, EventKind::Retraction { .. }))
+        .ok_or_else(missing)?;
+    Ok((p, e))
+}
+
+fn retract_page(
+    status: StatusCode,
+    cfg: &Config,
+    s: &Signed,
+    p: &crate::domain::Partnership,
+    e: &crate::domain::Event,
+    error: Option<String>,
+) -> Response {
+    render(
+        status,
+        "workspace/retract.html",
+        json!({
+            "title": "Ångra en registrering",
+            "body_name": cfg.body.name,
+            "css": "../iopd.css",
+            "who": who(s),
+            "back": format!("/arbetsyta/partnerskap?id={}", urlencode(p.id.as_str())),
+            "organisation": p.organisation,
+            "partnership": p.id.as_str(),
+            "event": {
+                "id": e.id,
+                "on": e.on.to_string(),
+                "what": crate::delivery::event_sv(&cfg.guideline, &e.kind),
+                "by": e.recorded_by,
+                "retracted": e.retracted,
+            },
+            "values": {},
+            "errors": error.map(|m| json!({"motivering": m})).unwrap_or(json!({})),
+        }),
+    )
+}
+
+/// The confirmation page for undoing one event.
+pub async fn retract_page_get(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<RetractQuery>,
+) -> Response {
+    let (cfg, s, _) = match begin(&st, &headers, &uri).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    match retractable(&st, &cfg, &s, &q.id, q.event).await {
+        Ok((p, e)) => retract_page(StatusCode::OK, &cfg, &s, &p, &e, None),
+        Err(r) => *r,
+    }
+}
+
+/// IOP-ansvarig undoes an event with a reason; the history keeps both.
+pub async fn retract(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let fields = Fields(body.map(|Form(v)| v).unwrap_or_default());
+    if !s.form_ok(fields.get("skydd")) {
+        return forged(&cfg);
+    }
+    let event: i64 = fields.get("event").parse().unwrap_or(0);
+    let (p, e) = match retractable(&st, &cfg, &s, fields.get("id"), event).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let reason = match crate::record::reason("motivering", fields.get("motivering")) {
+        Ok(r) => r,
+        Err(_) => {
+            return retract_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &cfg,
+                &s,
+                &p,
+                &e,
+                Some("Skriv varför registreringen ångras.".into()),
+            );
+        }
+    };
+    let now = st.clock.now();
+    let new = NewEvent {
+        partnership: p.id.clone(),
+        on: today,
+        kind: EventKind::Retraction {
+            event: e.id,
+            reason,
+        },
+        recorded_at: now.instant,
+        recorded_by: s.email.to_string(),
+        channel: Channel::Workspace,
+        target: None,
+    };
+    match crate::record::record(&cfg, &st.store, today, new).await {
+        Ok(r) => {
+            tracing::info!(event = r.id, retracted = e.id, partnership = %p.id, "event retracted in the workspace");
+            message(
+                StatusCode::OK,
+                Some(&cfg),
+                "Ångrad",
+                &[format!(
+                    "Registreringen #{} ({}, {}) för {} är ångrad. Den finns kvar i historiken, \
+                     och kontrollpunkterna räknas om från det som gäller nu.",
+                    e.id,
+                    crate::delivery::event_sv(&cfg.guideline, &e.kind),
+                    e.on,
+                    p.organisation
+                )],
+            )
+        }
+        Err(StoreError::Refused(m)) => message(
+            StatusCode::CONFLICT,
+            Some(&cfg),
+            "Det gick inte att ångra",
+            &[m],
+        ),
+        Err(err) => server_error(&cfg, &err),
+    }
+}
