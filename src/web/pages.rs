@@ -26,7 +26,7 @@ use crate::engine::{self, Checkpoint, Input, Kind, Status};
 use crate::ladder;
 use crate::store::{NewEvent, Postponement, StoreError};
 
-const TEMPLATES: [(&str, &str); 13] = [
+const TEMPLATES: [(&str, &str); 14] = [
     (
         "layout.html",
         include_str!("../../templates/web/layout.html"),
@@ -79,6 +79,10 @@ const TEMPLATES: [(&str, &str); 13] = [
     (
         "workspace/retract.html",
         include_str!("../../templates/workspace/retract.html"),
+    ),
+    (
+        "workspace/committees.html",
+        include_str!("../../templates/workspace/committees.html"),
     ),
 ];
 

@@ -61,6 +61,7 @@ pub fn routes(state: WebState) -> Router<WebState> {
         )
         .route("/arbetsyta/utskick", get(pages::coming))
         .route("/arbetsyta/rapport", get(report::report))
+        .route("/arbetsyta/namnder", get(pages::committees))
         .layer(axum::middleware::map_response_with_state(
             state,
             provider_csp,

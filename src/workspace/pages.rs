@@ -663,3 +663,48 @@ pub async fn coming(State(st): State<WebState>, headers: HeaderMap, uri: Uri) ->
         }),
     )
 }
+
+/// *Nämnder*: each committee's meeting plan as configured, with a warning
+/// when the plan runs out within a year (follow-ups and terminations then
+/// fall back to anniversaries, `no_meeting`).
+pub async fn committees(State(st): State<WebState>, headers: HeaderMap, uri: Uri) -> Response {
+    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let horizon = crate::calendar::add_months(today, 12);
+    let rows: Vec<Value> = cfg
+        .committees
+        .iter()
+        .map(|(k, c)| {
+            let coming: Vec<String> = c
+                .meetings
+                .iter()
+                .filter(|m| **m >= today)
+                .map(ToString::to_string)
+                .collect();
+            let last = c.meetings.last().copied();
+            json!({
+                "key": k.as_str(),
+                "name": c.name,
+                "submission_days": c.submission_days,
+                "secretary": c.secretary.to_string(),
+                "coming": coming,
+                "last": last.map(|d| d.to_string()),
+                "runs_out": last.is_none_or(|d| d < horizon),
+            })
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        "workspace/committees.html",
+        json!({
+            "title": "Nämnder",
+            "body_name": cfg.body.name,
+            "css": "../iopd.css",
+            "who": who(&s),
+            "committees": rows,
+            "horizon": horizon.to_string(),
+        }),
+    )
+}
