@@ -2575,8 +2575,12 @@ async fn provider_sign_in(c: &fantoccini::Client, user: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let url = c.current_url().await.unwrap().to_string();
-        // Back at the workspace, past the answer's redirect.
-        if url.contains("/arbetsyta") && !url.contains("/arbetsyta/inloggad") {
+        // Back at the workspace: past the answer's redirect, or at the
+        // answer's own page when it was refused.
+        if url.contains("/arbetsyta")
+            && (!url.contains("/arbetsyta/inloggad")
+                || c.find(fantoccini::Locator::Css("main h1")).await.is_ok())
+        {
             break;
         }
         if let Ok(b) = c
