@@ -1052,7 +1052,8 @@ fn axe_source() -> String {
     })
 }
 
-/// Screenshots at phone and desktop width, then axe-core at levels A and AA.
+/// Screenshots at phone and desktop width, then axe-core at levels A and AA
+/// (WCAG 2.0, 2.1 and 2.2 rules).
 /// Nothing scrolls sideways at `width` px (WCAG 1.4.10 reflow).
 async fn assert_no_sideways(c: &fantoccini::Client, name: &str, width: u32) {
     c.set_window_size(width, 900).await.expect("resize");
@@ -1125,7 +1126,7 @@ async fn check_page(c: &fantoccini::Client, axe: &str, name: &str) {
     let out = c
         .execute_async(
             "const done = arguments[arguments.length - 1];\
-             axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']})\
+             axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']})\
                .then(r => done(JSON.stringify(r.violations)))\
                .catch(e => done('error: ' + e));",
             vec![],
