@@ -59,7 +59,8 @@ for _ in $(seq 600); do
     curl -fs "http://127.0.0.1:$HTTP/healthz" >/dev/null 2>&1 && break
     sleep 0.1
 done
-sleep 3
+# Past the service's first tick.
+sleep 10
 rss_idle=$(rss_kb "$pid")
 
 # Signed in as IOP-ansvarig with a one-time link.
@@ -79,8 +80,6 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Cookie: $COOKIE" \
     --data "skydd=$TOKEN&datum=2099-01-01&diarienummer=&sammantrade=annat&annat_datum=" \
     "http://127.0.0.1:$WEB/arbetsyta/registrera?key=$KEY")
 [ "$code" = 422 ] || { echo "the record POST answered $code, not 422" >&2; exit 1; }
-sleep 1
-rss_used=$(rss_kb "$pid")
 
 cat > "$dir/get.lua" <<EOF
 wrk.headers["Cookie"] = "$COOKIE"
@@ -105,6 +104,8 @@ o=$(measure overview "http://127.0.0.1:$WEB/arbetsyta" "$dir/get.lua")
 f=$(measure "filtered list" "http://127.0.0.1:$WEB$FILTER" "$dir/get.lua")
 p=$(measure partnership "http://127.0.0.1:$WEB$PAGE" "$dir/get.lua")
 r=$(measure "record POST" "http://127.0.0.1:$WEB/arbetsyta/registrera?key=$KEY" "$dir/post.lua")
+sleep 2
+rss_used=$(rss_kb "$pid")
 awk -v h="$h" -v o="$o" -v f="$f" -v p="$p" -v r="$r" 'BEGIN {
     printf "ratio to /healthz: overview %.3f, filtered %.3f, partnership %.3f, record POST %.3f\n", o / h, f / h, p / h, r / h }'
-echo "idle RSS: $((rss_idle / 1024)) MB before the workspace is used, $((rss_used / 1024)) MB after (+$(((rss_used - rss_idle) / 1024)) MB)"
+echo "RSS: $((rss_idle / 1024)) MB idle before the workspace is used, $((rss_used / 1024)) MB idle after the runs above ($(((rss_used - rss_idle) / 1024)) MB added)"

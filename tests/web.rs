@@ -2150,6 +2150,16 @@ async fn the_workspace_shows_each_role_its_own_partnerships() {
         let r = get_as(&site, &olle, "/arbetsyta/rapport?format=csv").await;
         assert_eq!(r.status, 403, "the report covers everyone's partnerships");
 
+        // The reminders sent about each checkpoint, and to whom.
+        site.w.ok(&["tick", "--now", "2026-05-22T09:00"]);
+        let r = get_as(&site, &olle, "/arbetsyta/partnerskap?id=T1").await;
+        assert!(
+            r.body
+                .contains("<span class=\"date-nowrap\">2026-05-22</span> olle@example.org"),
+            "{}",
+            r.body
+        );
+
         // Logout needs the session's own form token; without it nothing ends.
         let c = format!("__Host-iopd={olle}");
         let headers = [

@@ -38,3 +38,7 @@ CREATE TABLE login_attempts (
     return_to     TEXT NOT NULL,
     created_at    INTEGER NOT NULL
 );
+
+-- The workspace's list filters by an officer's or deputy's address, case-insensitively.
+CREATE INDEX partnerships_officer_lower ON partnerships (LOWER(officer_email));
+CREATE INDEX partnerships_deputy_lower ON partnerships (LOWER(deputy_email));

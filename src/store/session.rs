@@ -276,10 +276,13 @@ impl Store {
         const WHERE: &str = "WHERE ($1 IS NULL OR committee = $1) \
              AND ($2 IS NULL OR LOWER(officer_email) = LOWER($2) OR LOWER(deputy_email) = LOWER($2)) \
              AND ($3 IS NULL OR LOWER(organisation) LIKE $3 ESCAPE '\\' OR LOWER(id) LIKE $3 ESCAPE '\\')";
-        let ids_sql = format!("SELECT id FROM partnerships {WHERE} ORDER BY id LIMIT $4 OFFSET $5");
+        // One scan: the page and, with it, how many match in all.
+        let page_sql = format!(
+            "SELECT id, COUNT(*) OVER () FROM partnerships {WHERE} ORDER BY id LIMIT $4 OFFSET $5"
+        );
         let count_sql = format!("SELECT COUNT(*) FROM partnerships {WHERE}");
         with_pool!(self, |pool, B| {
-            let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(ids_sql.clone()))
+            let rows: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(page_sql.clone()))
                 .bind(committee)
                 .bind(person)
                 .bind(pattern.as_deref())
@@ -287,13 +290,19 @@ impl Store {
                 .bind(offset)
                 .fetch_all(pool)
                 .await?;
-            let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone()))
-                .bind(committee)
-                .bind(person)
-                .bind(pattern.as_deref())
-                .fetch_one(pool)
-                .await?;
-            Ok((ids, total))
+            let total = match rows.first() {
+                Some((_, n)) => *n,
+                // Past the last page: the count alone.
+                None => {
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone()))
+                        .bind(committee)
+                        .bind(person)
+                        .bind(pattern.as_deref())
+                        .fetch_one(pool)
+                        .await?
+                }
+            };
+            Ok((rows.into_iter().map(|(id, _)| id).collect(), total))
         })
     }
 }

@@ -112,17 +112,25 @@ pub async fn overview(
         Ok(t) => t,
         Err(e) => return server_error(&cfg, &e),
     };
+    // The page's partnerships with their histories in one statement.
     let mut rows = Vec::new();
-    for id in &ids {
-        let Ok(pid) = PartnershipId::parse(id) else {
-            continue;
-        };
-        let (p, events) = match read(&st, &pid).await {
-            Ok(v) => v,
-            Err(e) => return server_error(&cfg, &e),
-        };
-        let cps = checkpoints_ahead(&cfg, &p, &events, tracking, today, 92);
-        rows.push(row(&cfg, &p, &cps, today));
+    let mut unreadable = Vec::new();
+    let read = st
+        .store
+        .partnerships_for_tick(
+            &ids,
+            |t| {
+                let cps = checkpoints_ahead(&cfg, &t.partnership, &t.events, tracking, today, 92);
+                rows.push(row(&cfg, &t.partnership, &cps, today));
+            },
+            |e| unreadable.push(e.to_string()),
+        )
+        .await;
+    if let Err(e) = read {
+        return server_error(&cfg, &e);
+    }
+    for e in &unreadable {
+        tracing::warn!("a partnership in the workspace's list cannot be read: {e}");
     }
     // Worst first within the page: the most overdue, then the nearest due.
     rows.sort_by(|a, b| {
@@ -287,6 +295,13 @@ pub async fn partnership(
     };
     let cps = checkpoints_ahead(&cfg, &p, &events, tracking, today, 92);
     let by_id: BTreeMap<i64, &Event> = events.iter().map(|e| (e.id, e)).collect();
+    // The reminders sent about each checkpoint, and to whom.
+    let keys: Vec<String> = cps.iter().map(|c| c.key.clone()).collect();
+    let sent = match st.store.sent_reminders(&keys).await {
+        Ok(s) => s,
+        Err(e) => return server_error(&cfg, &e),
+    };
+    let tz = cfg.body.time_zone;
     let checkpoints: Vec<Value> = cps
         .iter()
         .map(|c| {
@@ -310,6 +325,13 @@ pub async fn partnership(
                 "evidence": evidence,
                 "missing": c.documents.as_ref().filter(|d| !d.missing.is_empty() && c.status.is_open()).map(|d| crate::guideline::document_list(&d.missing)),
                 "waived": c.waiver.as_ref().map(|w| w.reason.clone()),
+                "sent": sent.get(&c.key).map_or_else(Vec::new, |v| v
+                    .iter()
+                    .map(|r| json!({
+                        "on": r.sent_at.with_timezone(&tz).date_naive().to_string(),
+                        "to": r.recipient,
+                    }))
+                    .collect()),
             })
         })
         .collect();
