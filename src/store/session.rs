@@ -276,7 +276,23 @@ impl Store {
         const WHERE: &str = "WHERE ($1 IS NULL OR committee = $1) \
              AND ($2 IS NULL OR LOWER(officer_email) = LOWER($2) OR LOWER(deputy_email) = LOWER($2)) \
              AND ($3 IS NULL OR LOWER(organisation) LIKE $3 ESCAPE '\\' OR LOWER(id) LIKE $3 ESCAPE '\\')";
-        // One scan: the page and, with it, how many match in all.
+        if committee.is_none() && person.is_none() && pattern.is_none() {
+            // Unfiltered: the first rows of the primary key, and the count
+            // (a window over every row would read them all).
+            return with_pool!(self, |pool, B| {
+                let ids: Vec<String> =
+                    sqlx::query_scalar("SELECT id FROM partnerships ORDER BY id LIMIT $1 OFFSET $2")
+                        .bind(limit)
+                        .bind(offset)
+                        .fetch_all(pool)
+                        .await?;
+                let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM partnerships")
+                    .fetch_one(pool)
+                    .await?;
+                Ok((ids, total))
+            });
+        }
+        // Filtered: one scan gives the page and, with it, how many match in all.
         let page_sql = format!(
             "SELECT id, COUNT(*) OVER () FROM partnerships {WHERE} ORDER BY id LIMIT $4 OFFSET $5"
         );
