@@ -280,12 +280,13 @@ impl Store {
             // Unfiltered: the first rows of the primary key, and the count
             // (a window over every row would read them all).
             return with_pool!(self, |pool, B| {
-                let ids: Vec<String> =
-                    sqlx::query_scalar("SELECT id FROM partnerships ORDER BY id LIMIT $1 OFFSET $2")
-                        .bind(limit)
-                        .bind(offset)
-                        .fetch_all(pool)
-                        .await?;
+                let ids: Vec<String> = sqlx::query_scalar(
+                    "SELECT id FROM partnerships ORDER BY id LIMIT $1 OFFSET $2",
+                )
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await?;
                 let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM partnerships")
                     .fetch_one(pool)
                     .await?;

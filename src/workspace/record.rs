@@ -25,6 +25,22 @@ use crate::web::pages::{
     render, server_error, split_key, submit_done,
 };
 
+/// A form POST's start: the signed-in person and the fields, the form
+/// carrying this session's own anti-forgery token.
+async fn begin_post(
+    st: &WebState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<(std::sync::Arc<Config>, Signed, NaiveDate, Fields), Box<Response>> {
+    let (cfg, s, today) = begin(st, headers, uri).await?;
+    let fields = Fields(body.map(|Form(v)| v).unwrap_or_default());
+    if !s.form_ok(fields.get("skydd")) {
+        return Err(Box::new(forged(&cfg)));
+    }
+    Ok((cfg, s, today, fields))
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct KeyQuery {
     #[serde(default)]
@@ -143,14 +159,10 @@ pub async fn record_submit(
     Query(q): Query<KeyQuery>,
     body: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
-    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
+    let (cfg, s, today, fields) = match begin_post(&st, &headers, &uri, body).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let fields = Fields(body.map(|Form(v)| v).unwrap_or_default());
-    if !s.form_ok(fields.get("skydd")) {
-        return forged(&cfg);
-    }
     if s.role == Role::Reader {
         return read_only(&cfg);
     }
@@ -203,14 +215,10 @@ pub async fn waive(
     uri: Uri,
     body: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
-    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
+    let (cfg, s, today, fields) = match begin_post(&st, &headers, &uri, body).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let fields = Fields(body.map(|Form(v)| v).unwrap_or_default());
-    if !s.form_ok(fields.get("skydd")) {
-        return forged(&cfg);
-    }
     if s.role != Role::Coordinator {
         return message(
             StatusCode::FORBIDDEN,
@@ -389,14 +397,10 @@ pub async fn retract(
     uri: Uri,
     body: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
-    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
+    let (cfg, s, today, fields) = match begin_post(&st, &headers, &uri, body).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let fields = Fields(body.map(|Form(v)| v).unwrap_or_default());
-    if !s.form_ok(fields.get("skydd")) {
-        return forged(&cfg);
-    }
     let event: i64 = fields.get("event").parse().unwrap_or(0);
     let (p, e) = match retractable(&st, &cfg, &s, fields.get("id"), event).await {
         Ok(v) => v,
