@@ -2310,6 +2310,9 @@ async fn the_workspace_reads_in_a_real_browser() {
     open_page(&c, &format!("http://{}/arbetsyta/rapport", site.addr)).await;
     assert_eq!(h1(&c).await, "Rapport");
     check_page(&c, &axe, "workspace-report").await;
+    open_page(&c, &format!("http://{}/arbetsyta/franvaro", site.addr)).await;
+    assert_eq!(h1(&c).await, "Frånvaro");
+    check_page(&c, &axe, "workspace-absence").await;
     open_page(&c, &format!("http://{}/arbetsyta", site.addr)).await;
     click_css(&c, ".signed button").await;
     wait_for_h1(&c, "Du är utloggad").await;
@@ -2723,6 +2726,53 @@ async fn the_workspace_records_only_for_whom_it_may() {
         assert!(r.body.contains("name=\"datum\""), "open again: {}", r.body);
         let r = get_as(&site, &olle, "/arbetsyta/partnerskap?id=T1").await;
         assert!(r.body.contains("ångrad: Fel partnerskap"), "{}", r.body);
+
+        // An absence from the workspace: all of Olle's partnerships, by him.
+        let r = get_as(&site, &olle, "/arbetsyta/franvaro").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("alla 3 överenskommelser"), "{}", r.body);
+        let r = post_as(
+            &site,
+            &olle,
+            "/arbetsyta/franvaro",
+            &format!("skydd={olle_t}&fran=2026-06-01&till=2026-05-01"),
+        )
+        .await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert!(
+            r.body.contains("Sista dagen är före första dagen"),
+            "{}",
+            r.body
+        );
+        let r = post_as(
+            &site,
+            &revisor,
+            "/arbetsyta/franvaro",
+            &format!("skydd={revisor_t}&fran=2026-06-01&till=2026-06-30"),
+        )
+        .await;
+        assert_eq!(r.status, 403);
+        let r = post_as(
+            &site,
+            &olle,
+            "/arbetsyta/franvaro",
+            &format!("skydd={olle_t}&fran=2026-06-01&till=2026-06-30"),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("Frånvaron är registrerad"), "{}", r.body);
+        let events = site
+            .store
+            .events(&PartnershipId::parse("HSN/2025:012").unwrap())
+            .await
+            .unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::OfficerAbsent { .. })
+                    && e.channel == Channel::Workspace
+                    && e.recorded_by == "olle@example.org")
+        );
 
         // Writing off: IOP-ansvarig only, with a reason.
         let waive = format!("skydd={olle_t}&key=T1%2Fannual_report%2Fy0&motivering=x");

@@ -101,10 +101,12 @@ pub enum Refusal {
 
 /// Records `from`–`to` for each of `list` in one transaction; a partnership
 /// that already has the same absence is left as it is.
+#[allow(clippy::too_many_arguments)]
 pub async fn record(
     st: &WebState,
     cfg: &Config,
     by: &Email,
+    channel: Channel,
     now: &crate::clock::Now,
     list: &[Officed],
     from: NaiveDate,
@@ -119,7 +121,7 @@ pub async fn record(
             kind: kind.clone(),
             recorded_at: now.instant,
             recorded_by: by.to_string(),
-            channel: Channel::Web,
+            channel,
             target: None,
         })
         .collect();

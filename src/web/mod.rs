@@ -36,7 +36,7 @@ use crate::domain::Email;
 use crate::mail::Links;
 use crate::store::Store;
 
-mod absence;
+pub(crate) mod absence;
 pub mod feed;
 pub mod form;
 pub mod limit;

@@ -26,7 +26,7 @@ use crate::engine::{self, Checkpoint, Input, Kind, Status};
 use crate::ladder;
 use crate::store::{NewEvent, Postponement, StoreError};
 
-const TEMPLATES: [(&str, &str); 14] = [
+const TEMPLATES: [(&str, &str); 15] = [
     (
         "layout.html",
         include_str!("../../templates/web/layout.html"),
@@ -83,6 +83,10 @@ const TEMPLATES: [(&str, &str); 14] = [
     (
         "workspace/committees.html",
         include_str!("../../templates/workspace/committees.html"),
+    ),
+    (
+        "workspace/absence.html",
+        include_str!("../../templates/workspace/absence.html"),
     ),
 ];
 
@@ -839,7 +843,17 @@ pub async fn action_submit(
                 Ok(v) => v,
                 Err(e) => return invalid(e, None),
             };
-            submit_absence(&st, &c, from, to, invalid).await
+            submit_absence(
+                &st,
+                &c.cfg,
+                &c.claims.recipient,
+                Channel::Web,
+                &c.now,
+                from,
+                to,
+                invalid,
+            )
+            .await
         }
         Action::MoreTime => {
             let latest = latest_postpone(&cfg, &f.cp);
@@ -1015,20 +1029,24 @@ pub(crate) async fn submit_done(
     message(StatusCode::OK, Some(cfg), "Registrerat", &paras)
 }
 
-async fn submit_absence(
+/// Records an absence for every partnership `who` is officer for, and the
+/// answer page. Shared with the workspace.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn submit_absence(
     st: &WebState,
-    c: &Checked,
+    cfg: &Config,
+    who: &crate::domain::Email,
+    channel: Channel,
+    now: &Now,
     from: NaiveDate,
     to: NaiveDate,
     invalid: impl Fn(Vec<FieldError>, Option<String>) -> Response,
 ) -> Response {
-    let cfg = &c.cfg;
-    let who = &c.claims.recipient;
-    let list = match absence::officer_of(st, cfg, who, c.now.today).await {
+    let list = match absence::officer_of(st, cfg, who, now.today).await {
         Ok(l) => l,
         Err(e) => return server_error(cfg, &e),
     };
-    match absence::record(st, cfg, who, &c.now, &list, from, to).await {
+    match absence::record(st, cfg, who, channel, now, &list, from, to).await {
         Ok(events) => {
             tracing::info!(events = events.len(), "absence recorded from a page");
             let mut paras = vec![format!(

@@ -62,6 +62,10 @@ pub fn routes(state: WebState) -> Router<WebState> {
         .route("/arbetsyta/utskick", get(pages::coming))
         .route("/arbetsyta/rapport", get(report::report))
         .route("/arbetsyta/namnder", get(pages::committees))
+        .route(
+            "/arbetsyta/franvaro",
+            get(record::absence_page).post(record::absence_submit),
+        )
         .layer(axum::middleware::map_response_with_state(
             state,
             provider_csp,

@@ -458,3 +458,98 @@ pub async fn retract(
         Err(err) => server_error(&cfg, &err),
     }
 }
+
+/// *Frånvaro*: an officer reports an absence for every partnership they are
+/// officer for (the page from the mail's form and checks); the deputy gets
+/// the reminders meanwhile.
+pub async fn absence_page(State(st): State<WebState>, headers: HeaderMap, uri: Uri) -> Response {
+    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let none = Fields::default();
+    absence_form(&st, &cfg, &s, today, StatusCode::OK, &none, &[]).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn absence_form(
+    st: &WebState,
+    cfg: &Config,
+    s: &Signed,
+    today: NaiveDate,
+    status: StatusCode,
+    values: &Fields,
+    errors: &[FieldError],
+) -> Response {
+    let list = match crate::web::absence::officer_of(st, cfg, &s.email, today).await {
+        Ok(l) => l,
+        Err(e) => return server_error(cfg, &e),
+    };
+    let (vals, errs) = form_state(&Value::Null, values, errors);
+    render(
+        status,
+        "workspace/absence.html",
+        json!({
+            "title": "Frånvaro",
+            "body_name": cfg.body.name,
+            "css": "../iopd.css",
+            "who": who(s),
+            "partnerships": list.iter().map(|o| o.to_json()).collect::<Vec<_>>(),
+            "may": s.role != Role::Reader && !list.is_empty(),
+            "values": vals,
+            "errors": errs,
+            "error_list": errors,
+            "general": Value::Null,
+        }),
+    )
+}
+
+/// The absence, recorded by the signed-in officer for all their partnerships.
+pub async fn absence_submit(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    let (cfg, s, today, fields) = match begin_post(&st, &headers, &uri, body).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    if s.role == Role::Reader {
+        return read_only(&cfg);
+    }
+    let (from, to) = match crate::web::form::parse_absence(&fields, today) {
+        Ok(v) => v,
+        Err(e) => {
+            return absence_form(
+                &st,
+                &cfg,
+                &s,
+                today,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &fields,
+                &e,
+            )
+            .await;
+        }
+    };
+    let now = st.clock.now();
+    crate::web::pages::submit_absence(
+        &st,
+        &cfg,
+        &s.email,
+        Channel::Workspace,
+        &now,
+        from,
+        to,
+        |_, general| {
+            message(
+                StatusCode::CONFLICT,
+                Some(&cfg),
+                "Frånvaron kunde inte registreras",
+                &[general.unwrap_or_default()],
+            )
+        },
+    )
+    .await
+}
