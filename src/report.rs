@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::clock::Now;
 use crate::config::Config;
-use crate::digest::model::{self, Silence, SilentCommittee, SilentPartnership};
+use crate::digest::model::{Silence, SilentCommittee, SilentPartnership};
 use crate::domain::{CommitteeKey, Event, EventKind, Partnership};
 use crate::engine::{self, Checkpoint, Input, Kind, Policy, Status};
 use crate::guideline::Guideline as Words;
@@ -356,7 +356,7 @@ impl Builder<'_> {
                 organisation: p.organisation.clone(),
                 key: cp.key.clone(),
                 kind: cp.kind,
-                what: model::what(self.guideline, cp),
+                what: self.guideline.label_with_parent(cp.kind, cp.parent),
                 due: cp.due,
                 status: cp.status,
                 status_label: cp.status.label_sv(),

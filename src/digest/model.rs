@@ -720,11 +720,6 @@ pub fn whole_months(from: NaiveDate, to: NaiveDate) -> i32 {
     m.max(0)
 }
 
-/// The Swedish label of a checkpoint, with the item a `committee_minutes` belongs to.
-pub fn what(g: &Guideline, cp: &Checkpoint) -> String {
-    g.label_with_parent(cp.kind, cp.parent)
-}
-
 pub(crate) fn item(
     g: &Guideline,
     p: &Partnership,
@@ -754,7 +749,7 @@ pub(crate) fn item(
         partnership: p.id.to_string(),
         organisation: p.organisation.clone(),
         committee: committee.to_string(),
-        what: what(g, cp),
+        what: g.label_with_parent(cp.kind, cp.parent),
         missing: cp
             .documents
             .as_ref()

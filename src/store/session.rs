@@ -151,6 +151,11 @@ impl Store {
                     .await?;
                 return Ok(None);
             }
+            // A write per page view is not needed: a minute is fine enough
+            // for an idle limit counted in minutes.
+            if now - s.last_seen < 60 {
+                return Ok(Some(s));
+            }
             sqlx::query("UPDATE sessions SET last_seen = $2 WHERE id_hash = $1")
                 .bind(session_hash)
                 .bind(now)
