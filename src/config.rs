@@ -207,6 +207,10 @@ pub struct Committee {
     pub meetings: Vec<NaiveDate>,
     pub submission_days: u32,
     pub policy: PolicyValues,
+    /// When the meeting plan moved into the database (unix seconds); from
+    /// then on `meetings` and `submission_days` come from there, not from
+    /// this file (`store::apply_plans`).
+    pub plan_stored_since: Option<i64>,
 }
 
 impl Committee {
@@ -1296,6 +1300,7 @@ impl Config {
                         meetings,
                         submission_days,
                         policy,
+                        plan_stored_since: None,
                     },
                 );
             }

@@ -468,6 +468,110 @@ pub fn parse(
     }
 }
 
+/// A spreadsheet ready to import: its partnerships, the history its
+/// columns bring (events recorded by `by` at `at`), and notes for the user.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub rows: Vec<Partnership>,
+    pub history: Vec<crate::store::NewEvent>,
+    pub notes: Vec<String>,
+}
+
+/// Parses a spreadsheet as `iopd import` and the workspace's import do:
+/// every row checked, history in the future refused. `Err` holds every
+/// problem as `rad LINE: column: problem`.
+pub fn prepare(
+    bytes: &[u8],
+    committee_of: &dyn Fn(&str) -> Result<CommitteeKey, String>,
+    today: NaiveDate,
+    by: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Prepared, Vec<String>> {
+    let parsed = parse(bytes, committee_of)
+        .map_err(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let mut history = Vec::new();
+    let mut future = Vec::new();
+    for r in &parsed.rows {
+        for (on, kind) in &r.history {
+            if *on > today {
+                future.push(format!(
+                    "rad {}: {}: {on} ligger efter i dag ({today}); historik kan inte ligga i framtiden",
+                    r.line,
+                    kind.name(),
+                ));
+            }
+            history.push(crate::store::NewEvent {
+                partnership: r.partnership.id.clone(),
+                on: *on,
+                kind: kind.clone(),
+                recorded_at: at,
+                recorded_by: by.to_string(),
+                channel: crate::domain::Channel::Import,
+                // History follows the default rules (RULES 1 and 16).
+                target: None,
+            });
+        }
+    }
+    if !future.is_empty() {
+        return Err(future);
+    }
+    Ok(Prepared {
+        rows: parsed.rows.into_iter().map(|r| r.partnership).collect(),
+        history,
+        notes: parsed.notes,
+    })
+}
+
+/// The columns a form edits a partnership by (the history columns are the
+/// import's alone).
+pub const FORM_COLUMNS: [&str; 13] = [
+    "id",
+    "organisation",
+    "committee",
+    "officer_name",
+    "officer_email",
+    "start_date",
+    "deputy_email",
+    "partner_email",
+    "end_date",
+    "annual_amount",
+    "checkins_per_year",
+    "notice_months",
+    "notes",
+];
+
+/// One partnership from a form's fields, named as in [`FORM_COLUMNS`],
+/// checked exactly as a spreadsheet row is: the same rules, the same
+/// messages. `Err` holds each problem with the column it belongs to.
+pub fn parse_fields(
+    fields: &[(&str, &str)],
+    committee_of: &dyn Fn(&str) -> Result<CommitteeKey, String>,
+) -> Result<Partnership, Vec<(String, String)>> {
+    let value = |c: &str| fields.iter().find(|(k, _)| *k == c).map_or("", |(_, v)| *v);
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .quote_style(csv::QuoteStyle::Always)
+        .from_writer(Vec::new());
+    let written = w
+        .write_record(FORM_COLUMNS)
+        .and_then(|()| w.write_record(FORM_COLUMNS.iter().map(|c| value(c))));
+    let bytes = written
+        .map_err(|e| e.to_string())
+        .and_then(|()| w.into_inner().map_err(|e| e.to_string()))
+        .map_err(|e| vec![(FILE.to_string(), e)])?;
+    match parse(&bytes, committee_of) {
+        Ok(mut parsed) if parsed.rows.len() == 1 => Ok(parsed.rows.remove(0).partnership),
+        Ok(_) => Err(vec![(
+            ROW.to_string(),
+            "formuläret gav ingen rad".to_string(),
+        )]),
+        Err(problems) => Err(problems
+            .into_iter()
+            .map(|p| (p.column, p.problem))
+            .collect()),
+    }
+}
+
 /// Physical line numbers for the csv reader's byte offsets. The reader's own
 /// `Position::line` does not count the blank lines it skips, nor line breaks
 /// inside quoted cells, so lines are counted here.
@@ -1838,5 +1942,45 @@ mod tests {
         for (i, letters) in [(0, "A"), (13, "N"), (25, "Z"), (26, "AA"), (27, "AB")] {
             assert_eq!(column_letter(i), letters);
         }
+    }
+
+    /// A form's fields go through the spreadsheet's checks: the same values,
+    /// the same messages, each problem with its column; a value with `;`,
+    /// quotes or line breaks stays one cell.
+    #[test]
+    fn form_fields_are_checked_as_a_row() {
+        let ok = [
+            ("id", "RS/2023:145"),
+            ("organisation", "Förening \"Ett; två\""),
+            ("committee", "Kultur- och bildningsnämnden"),
+            ("officer_name", "Anna Svensson"),
+            ("officer_email", "anna.svensson@example.org"),
+            ("start_date", "2024-01-01"),
+            ("annual_amount", "250 000 kr"),
+            ("notes", "rad ett\nrad två"),
+        ];
+        let p = parse_fields(&ok, &known).expect("valid");
+        assert_eq!(p.organisation, "Förening \"Ett; två\"");
+        assert_eq!(p.committee.as_str(), "kbn");
+        assert_eq!(p.notes, "rad ett\nrad två");
+        assert_eq!(p.annual_amount.map(|a| a.ore()), Some(25_000_000));
+
+        let bad = [
+            ("id", "RS/2023:145"),
+            ("organisation", "X"),
+            ("committee", "okänd"),
+            ("officer_name", "Anna"),
+            ("officer_email", "inte en adress"),
+            ("start_date", "2024-01-01"),
+            ("end_date", "2023-01-01"),
+        ];
+        let err = parse_fields(&bad, &known).unwrap_err();
+        let columns: Vec<&str> = err.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(
+            columns,
+            vec!["committee", "officer_email", "end_date"],
+            "{err:?}"
+        );
+        assert!(err[0].1.contains("nämnden \"okänd\" finns inte"), "{err:?}");
     }
 }

@@ -16,6 +16,7 @@ pub mod ical;
 pub mod import;
 pub mod ladder;
 pub mod mail;
+pub mod meetings;
 pub mod outlook;
 pub mod recheck;
 pub mod record;

@@ -800,7 +800,14 @@ fn history_columns_bring_in_what_has_happened_once() {
         let text = shown.to_string();
         assert!(text.contains("\"committee\":\"kbn\""), "{text}");
         assert!(text.contains("65000000"), "650 000 kr in öre: {text}");
-        assert_eq!(text.matches("\"channel\":\"import\"").count(), 3, "{text}");
+        let events = shown["events"].as_array().expect("events");
+        assert_eq!(events.len(), 3, "{text}");
+        assert!(events.iter().all(|e| e["channel"] == "import"), "{text}");
+        // The row's own change record: added by the import, once.
+        let changes = shown["changes"].as_array().expect("changes");
+        assert_eq!(changes.len(), 1, "{text}");
+        assert_eq!(changes[0]["field"], "partnership", "{text}");
+        assert_eq!(changes[0]["channel"], "import", "{text}");
 
         let done = json(
             &w.ok(&[

@@ -117,11 +117,9 @@ async fn serve_with(
     let store = Store::open(&cfg.database, clock.now().today)
         .await
         .expect("store");
-    let (_tx, rx) = tokio::sync::watch::channel(Arc::new(cfg));
-    let app = router(WebState::new(rx, store.clone(), clock));
+    let (tx, _) = tokio::sync::watch::channel(Arc::new(cfg));
+    let app = router(WebState::new(tx, store.clone(), clock));
     tokio::spawn(async move {
-        // Keep the sender alive as long as the server runs.
-        let _tx = _tx;
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

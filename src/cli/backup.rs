@@ -27,7 +27,7 @@ pub struct ExportArgs {
 }
 
 pub async fn backup(config: &Path, args: BackupArgs) -> Result<()> {
-    let cfg = load_config(config)?;
+    let mut cfg = load_config(config)?;
     if cfg.database.is_postgres() {
         bail!(
             "iopd backup copies a SQLite database; for PostgreSQL use pg_dump (see the README, \"Backup and restore\")"
@@ -40,7 +40,7 @@ pub async fn backup(config: &Path, args: BackupArgs) -> Result<()> {
         );
     }
     let now = now_from(&args.now, &cfg)?;
-    let store = open_store(&cfg, &now).await?;
+    let store = open_store(&mut cfg, &now).await?;
     let done = store.backup_sqlite(&args.path).await;
     store.close().await;
     done.with_context(|| format!("cannot write the backup {}", args.path.display()))?;
@@ -54,7 +54,7 @@ pub async fn backup(config: &Path, args: BackupArgs) -> Result<()> {
 }
 
 pub async fn export(config: &Path, args: ExportArgs) -> Result<()> {
-    let cfg = load_config(config)?;
+    let mut cfg = load_config(config)?;
     let dir = &args.dir;
     if dir.exists() {
         let mut entries =
@@ -69,7 +69,7 @@ pub async fn export(config: &Path, args: ExportArgs) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let now = now_from(&args.now, &cfg)?;
-    let store = open_store(&cfg, &now).await?;
+    let store = open_store(&mut cfg, &now).await?;
     let result = write_export(&store, dir).await;
     store.close().await;
     let (partnerships, events, mails, bad) = result?;

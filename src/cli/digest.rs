@@ -24,14 +24,14 @@ pub struct DigestArgs {
 }
 
 pub async fn digest(config: &Path, args: DigestArgs) -> Result<()> {
-    let cfg = load_config(config)?;
+    let mut cfg = load_config(config)?;
     let now = now_from(&args.now, &cfg)?;
     let to = match &args.to {
         Some(s) => Some(Email::parse(s).map_err(|e| anyhow::anyhow!("--to: {}", e.0))?),
         None => None,
     };
     let sender = Sender::from_config(&cfg.mail).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let store = open_store(&cfg, &now).await?;
+    let store = open_store(&mut cfg, &now).await?;
     let opts = Options {
         to,
         dry_run: args.dry_run,

@@ -24,9 +24,9 @@ fn email_arg(s: &str) -> Result<Email, String> {
 }
 
 pub async fn revoke(config: &Path, args: FeedRevokeArgs) -> Result<()> {
-    let cfg = load_config(config)?;
+    let mut cfg = load_config(config)?;
     let now = now_from(&args.now, &cfg)?;
-    let store = open_store(&cfg, &now).await?;
+    let store = open_store(&mut cfg, &now).await?;
     let version = store.revoke_feed(&args.email).await;
     store.close().await;
     let version = version?;

@@ -148,9 +148,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Migrate(now) => {
-            let cfg = load_config(&cli.config)?;
+            let mut cfg = load_config(&cli.config)?;
             let now = now_from(&now, &cfg)?;
-            let store = open_store(&cfg, &now).await?;
+            let store = open_store(&mut cfg, &now).await?;
             println!("database {} is up to date", store.url());
             store.close().await;
             Ok(())
@@ -188,10 +188,18 @@ pub fn now_from(arg: &NowArg, cfg: &Config) -> Result<Now> {
     Now::from_arg(arg.now.as_deref(), cfg.body.time_zone).map_err(anyhow::Error::msg)
 }
 
-pub async fn open_store(cfg: &Config, now: &Now) -> Result<Store> {
-    Store::open(&cfg.database, now.today)
+/// Opens the database and takes the committees' meeting plans kept there
+/// into `cfg` (they win over the configuration file's).
+pub async fn open_store(cfg: &mut Config, now: &Now) -> Result<Store> {
+    let store = Store::open(&cfg.database, now.today)
         .await
-        .with_context(|| "the database could not be opened".to_string())
+        .with_context(|| "the database could not be opened".to_string())?;
+    let plans = store
+        .committee_plans()
+        .await
+        .with_context(|| "the committees' meeting plans could not be read".to_string())?;
+    crate::store::apply_plans(cfg, &plans);
+    Ok(store)
 }
 
 /// Who ran the command: the person behind `sudo` first, then the login, then

@@ -430,7 +430,7 @@ impl Selection {
 }
 
 pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
-    let cfg = load_config(config)?;
+    let mut cfg = load_config(config)?;
     let now = now_from(&args.now, &cfg)?;
     let today = now.today;
     let until = match (args.until, args.days) {
@@ -460,7 +460,7 @@ pub async fn plan(config: &Path, args: PlanArgs) -> Result<()> {
         status: args.status.map(StatusArg::status),
         committee,
     };
-    let store = open_store(&cfg, &now).await?;
+    let store = open_store(&mut cfg, &now).await?;
     let tracking = store.created_on().await?;
     let rules = cfg.committee_rules(tracking);
     let mut picked = Picked::default();

@@ -385,7 +385,7 @@ impl RecordEvent {
 
 pub async fn record(config: &Path, args: RecordArgs) -> Result<()> {
     let (common, mut kind) = args.event.into_parts().map_err(anyhow::Error::msg)?;
-    let cfg = load_config(config)?;
+    let mut cfg = load_config(config)?;
     let now = now_from(&common.now, &cfg)?;
     let id = PartnershipId::parse(&common.partnership)
         .map_err(|e| anyhow::anyhow!("--partnership: {}", e.0))?;
@@ -399,7 +399,7 @@ pub async fn record(config: &Path, args: RecordArgs) -> Result<()> {
         Some(b) => clean_text("--by", &b, 200).map_err(|e| anyhow::anyhow!("{}", e.0))?,
         None => super::os_user(),
     };
-    let store = open_store(&cfg, &now).await?;
+    let store = open_store(&mut cfg, &now).await?;
     let new = NewEvent {
         partnership: id.clone(),
         on,

@@ -37,7 +37,7 @@ pub struct ShowArgs {
 }
 
 pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
-    let cfg = load_config(config)?;
+    let mut cfg = load_config(config)?;
     let now = now_from(&args.now, &cfg)?;
     let name = args.file.display().to_string();
     let bytes = match std::fs::read(&args.file) {
@@ -50,7 +50,8 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
             .map(|(k, c)| (k.clone(), c.name.clone()))
             .collect(),
     );
-    let parsed = match import::parse(&bytes, &committee_of) {
+    let by = super::os_user();
+    let prepared = match import::prepare(&bytes, &committee_of, now.today, &by, now.instant) {
         Ok(p) => p,
         Err(problems) => {
             let mut msg = format!(
@@ -63,47 +64,20 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
             bail!(msg);
         }
     };
-    for note in &parsed.notes {
+    for note in &prepared.notes {
         eprintln!("{name}: obs: {note}");
     }
-    let by = super::os_user();
-    let mut history = Vec::new();
-    let mut future = Vec::new();
-    for r in &parsed.rows {
-        for (on, kind) in &r.history {
-            if *on > now.today {
-                future.push(format!(
-                    "{name}: rad {}: {}: {on} ligger efter i dag ({}); historik kan inte ligga i framtiden",
-                    r.line,
-                    kind.name(),
-                    now.today
-                ));
-            }
-            history.push(crate::store::NewEvent {
-                partnership: r.partnership.id.clone(),
-                on: *on,
-                kind: kind.clone(),
-                recorded_at: now.instant,
-                recorded_by: by.clone(),
-                channel: crate::domain::Channel::Import,
-                // History follows the default rules (RULES 1 and 16).
-                target: None,
-            });
-        }
-    }
-    if !future.is_empty() {
-        bail!(
-            "{name}: filen togs inte emot, ingenting har importerats ({}):\n{}",
-            words::count(future.len(), "problem", "problem"),
-            future.join("\n")
-        );
-    }
-    let rows: Vec<Partnership> = parsed.rows.into_iter().map(|r| r.partnership).collect();
-    let store = open_store(&cfg, &now).await?;
+    let import::Prepared { rows, history, .. } = prepared;
+    let store = open_store(&mut cfg, &now).await?;
+    let actor = crate::store::Actor {
+        by: by.clone(),
+        channel: crate::domain::Channel::Import,
+        at: now.instant,
+    };
     let plan = if args.dry_run {
         store.plan_import(&rows, &history).await?
     } else {
-        store.import(&rows, &history, now.instant).await?
+        store.import(&rows, &history, &actor).await?
     };
     let verb = if args.dry_run {
         "skulle läggas till"
@@ -186,8 +160,8 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
         let mut scratch = cfg.clone();
         scratch.database.url = crate::config::Secret::new(format!("sqlite://{}", copy.display()));
         let result = async {
-            let s = open_store(&scratch, &now).await?;
-            s.import(&rows, &history, now.instant).await?;
+            let s = open_store(&mut scratch, &now).await?;
+            s.import(&rows, &history, &actor).await?;
             let line = crate::outlook::first_send(&scratch, &s, &now).await;
             s.close().await;
             anyhow::Ok(line?)
@@ -251,9 +225,9 @@ impl<'a> From<&'a Partnership> for PartnershipView<'a> {
 }
 
 pub async fn list(config: &Path, args: ListArgs) -> Result<()> {
-    let cfg = load_config(config)?;
+    let mut cfg = load_config(config)?;
     let now = now_from(&NowArg::default(), &cfg)?;
-    let store = open_store(&cfg, &now).await?;
+    let store = open_store(&mut cfg, &now).await?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match args.format {
         TableOrJson::Json => {
@@ -357,15 +331,19 @@ struct ShowView<'a> {
     #[serde(flatten)]
     partnership: PartnershipView<'a>,
     events: &'a [Event],
+    changes: &'a [crate::store::Change],
 }
 
 pub async fn show(config: &Path, args: ShowArgs) -> Result<()> {
-    let cfg = load_config(config)?;
+    let mut cfg = load_config(config)?;
     let now = now_from(&NowArg::default(), &cfg)?;
     let id = PartnershipId::parse(&args.id).map_err(|e| anyhow::anyhow!("{}", e.0))?;
-    let store = open_store(&cfg, &now).await?;
+    let store = open_store(&mut cfg, &now).await?;
     let p = store.partnership(&id).await?;
     let events = store.events(&id).await?;
+    let changes = store
+        .changes(crate::store::Subject::Partnership, id.as_str())
+        .await?;
     store.close().await;
     let mut out = std::io::stdout().lock();
     if args.format == TableOrJson::Json {
@@ -374,6 +352,7 @@ pub async fn show(config: &Path, args: ShowArgs) -> Result<()> {
             &ShowView {
                 partnership: (&p).into(),
                 events: &events,
+                changes: &changes,
             },
         )?;
         writeln!(out)?;
@@ -466,6 +445,26 @@ pub async fn show(config: &Path, args: ShowArgs) -> Result<()> {
             if e.retracted { "  [ÅNGRAD]" } else { "" },
             e.recorded_by,
             e.channel.name()
+        )?;
+    }
+    // The row's own history: import, workspace and commands alike.
+    writeln!(out, "ändringar ({}):", changes.len())?;
+    for c in &changes {
+        let at = chrono::DateTime::from_timestamp(c.at, 0)
+            .map(|t| {
+                t.with_timezone(&cfg.body.time_zone)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  {at}  {}: {} → {}  (av {} via {})",
+            crate::store::field_label(&c.field),
+            c.old,
+            c.new,
+            c.by,
+            c.channel
         )?;
     }
     Ok(())

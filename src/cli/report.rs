@@ -87,10 +87,10 @@ fn scope(cfg: &Config, today: NaiveDate, args: &ReportArgs) -> Result<Scope> {
 }
 
 pub async fn report(config: &Path, args: ReportArgs) -> Result<()> {
-    let cfg = load_config(config)?;
+    let mut cfg = load_config(config)?;
     let now = now_from(&args.now, &cfg)?;
     let scope = scope(&cfg, now.today, &args)?;
-    let store = open_store(&cfg, &now).await?;
+    let store = open_store(&mut cfg, &now).await?;
     let built = report::build(&cfg, &store, &now, &scope).await;
     store.close().await;
     let format = match args.format {

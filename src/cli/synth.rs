@@ -28,7 +28,7 @@ pub struct SynthArgs {
 }
 
 pub async fn synth(config: &Path, args: SynthArgs) -> Result<()> {
-    let cfg = load_config(config)?;
+    let mut cfg = load_config(config)?;
     let now = now_from(&args.now, &cfg)?;
     let committees: Vec<CommitteeKey> = cfg.committees.keys().cloned().collect();
     let data = synth::generate(
@@ -48,8 +48,13 @@ pub async fn synth(config: &Path, args: SynthArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let store = open_store(&cfg, &now).await?;
-    store.import(&data.partnerships, &[], now.instant).await?;
+    let store = open_store(&mut cfg, &now).await?;
+    let actor = crate::store::Actor {
+        by: super::os_user(),
+        channel: crate::domain::Channel::Cli,
+        at: now.instant,
+    };
+    store.import(&data.partnerships, &[], &actor).await?;
     let events: Vec<_> = data
         .events
         .into_iter()

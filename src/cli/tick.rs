@@ -57,10 +57,10 @@ pub struct OutboxArgs {
 }
 
 pub async fn tick(config: &Path, args: TickArgs) -> Result<()> {
-    let cfg = load_config(config)?;
+    let mut cfg = load_config(config)?;
     let now = now_from(&args.now, &cfg)?;
     let sender = Sender::from_config(&cfg.mail).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let store = open_store(&cfg, &now).await?;
+    let store = open_store(&mut cfg, &now).await?;
     let pass = if args.full {
         delivery::Pass::Full
     } else {
@@ -136,9 +136,9 @@ pub async fn tick(config: &Path, args: TickArgs) -> Result<()> {
 }
 
 pub async fn outbox(config: &Path, args: OutboxArgs) -> Result<()> {
-    let cfg = load_config(config)?;
+    let mut cfg = load_config(config)?;
     let now = now_from(&NowArg::default(), &cfg)?;
-    let store = open_store(&cfg, &now).await?;
+    let store = open_store(&mut cfg, &now).await?;
     let rows = store
         .outbox(args.status.map(OutboxStatus::name), args.limit.max(1))
         .await?;

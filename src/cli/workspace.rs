@@ -37,9 +37,9 @@ fn email_arg(s: &str) -> Result<Email, String> {
 }
 
 pub async fn admin_link(config: &Path, args: AdminLinkArgs) -> Result<()> {
-    let cfg = load_config(config)?;
+    let mut cfg = load_config(config)?;
     let now = now_from(&args.now, &cfg)?;
-    let store = open_store(&cfg, &now).await?;
+    let store = open_store(&mut cfg, &now).await?;
     let role = match args.role {
         RoleArg::Coordinator => Role::Coordinator,
         RoleArg::Officer => Role::Officer,

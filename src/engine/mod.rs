@@ -50,6 +50,7 @@ pub(crate) mod tests;
 
 pub use ending::agreement_end;
 pub use responsible::responsible_on;
+pub use rules::submission_deadline;
 pub use target::{Unfit, unfit};
 
 /// The body's follow-up policy with every number resolved (preset, then

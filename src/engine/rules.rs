@@ -32,7 +32,7 @@ pub(super) fn minus_days(d: NaiveDate, n: u32) -> NaiveDate {
 
 /// A submission deadline: issue rule 3, "meeting date minus the committee's
 /// submission days", moved back to a working day (issue rule 8).
-pub(super) fn submission_deadline(meeting: NaiveDate, submission_days: u32) -> NaiveDate {
+pub fn submission_deadline(meeting: NaiveDate, submission_days: u32) -> NaiveDate {
     working_day_on_or_before(minus_days(meeting, submission_days))
 }
 

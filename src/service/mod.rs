@@ -56,6 +56,12 @@ const DRAIN: Duration = Duration::from_secs(9);
 /// State shared by the dispatcher, the jobs and the HTTP handlers.
 pub struct Shared {
     pub config: watch::Receiver<Arc<Config>>,
+    /// Publishes a new configuration: SIGHUP, and the committees' plans
+    /// from the database.
+    pub config_tx: watch::Sender<Arc<Config>>,
+    /// The plans' version (`Store::plans_version`) the configuration in
+    /// force was made from; -1 when it must be read again.
+    plans_seen: std::sync::atomic::AtomicI64,
     pub clock: Clock,
     pub store: OnceCell<Store>,
     pub sender: RwLock<Arc<Sender>>,
@@ -178,6 +184,8 @@ pub async fn run(opts: Options) -> Result<()> {
     let (config_tx, config_rx) = watch::channel(Arc::new(cfg));
     let shared = Arc::new(Shared {
         config: config_rx,
+        config_tx: config_tx.clone(),
+        plans_seen: std::sync::atomic::AtomicI64::new(-1),
         clock,
         store: OnceCell::new(),
         sender: RwLock::new(Arc::new(sender)),
@@ -219,7 +227,7 @@ pub async fn run(opts: Options) -> Result<()> {
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             };
-            let state = crate::web::WebState::new(shared.config.clone(), store, shared.clock);
+            let state = crate::web::WebState::new(shared.config_tx.clone(), store, shared.clock);
             let app = crate::web::router(state)
                 .into_make_service_with_connect_info::<std::net::SocketAddr>();
             let _ = axum::serve(listener, app)
@@ -285,7 +293,12 @@ pub async fn run(opts: Options) -> Result<()> {
         tokio::select! {
             _ = wake.notified() => {}
             _ = connected.notified() => {}
-            _ = hup.recv() => { reload(&opts.config_path, &shared, &config_tx); continue; }
+            _ = hup.recv() => {
+                reload(&opts.config_path, &shared, &config_tx);
+                shared.plans_seen.store(-1, Ordering::SeqCst);
+                refresh_plans(&shared).await;
+                continue;
+            }
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
@@ -325,7 +338,32 @@ async fn connect_once(shared: &Shared) -> Result<()> {
         .await
         .context("the database could not be opened")?;
     let _ = shared.store.set(store);
+    refresh_plans(shared).await;
     Ok(())
+}
+
+/// Takes the committees' plans from the database into the configuration in
+/// force when they changed (in this process or another one sharing the
+/// database) since they were last read. A failure leaves the configuration
+/// as it is; the next wake tries again.
+async fn refresh_plans(shared: &Shared) {
+    let Some(store) = shared.store.get() else {
+        return;
+    };
+    let seen = shared.plans_seen.load(Ordering::SeqCst);
+    let read = async {
+        if seen >= 0 && store.plans_version().await? == seen {
+            return Ok(None);
+        }
+        crate::store::publish_plans(store, &shared.config_tx)
+            .await
+            .map(Some)
+    };
+    match read.await {
+        Ok(Some(version)) => shared.plans_seen.store(version, Ordering::SeqCst),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("the committees' meeting plans could not be read: {e}"),
+    }
 }
 
 async fn connect_until_up(shared: Arc<Shared>, connected: Arc<Notify>) {
@@ -408,6 +446,7 @@ async fn dispatch(shared: &Arc<Shared>, jobs: &[Arc<Job>], tasks: &mut JoinSet<(
     if shared.stopping() {
         return;
     }
+    refresh_plans(shared).await;
     let cfg = shared.config.borrow().clone();
     let now = shared.clock.now();
     for job in jobs {

@@ -449,12 +449,14 @@ impl Store {
     }
 
     /// Adds or updates every row by id, all in one transaction.
+    /// Every added partnership and changed field gets its change record.
     pub async fn import(
         &self,
         rows: &[Partnership],
         history: &[NewEvent],
-        now: DateTime<Utc>,
+        actor: &changes::Actor,
     ) -> Result<ImportPlan> {
+        let now = actor.at;
         let plan = self.plan_import(rows, history).await?;
         let changed: std::collections::HashSet<&PartnershipId> = plan
             .added
@@ -501,6 +503,29 @@ impl Store {
             }
             for e in &plan.history {
                 insert_event!(B, e)?.fetch_one(&mut *tx).await?;
+            }
+            let added = [(
+                "partnership",
+                changes::NONE.to_string(),
+                "tillagt".to_string(),
+            )];
+            for id in &plan.added {
+                changes::insert_changes!(
+                    tx,
+                    changes::Subject::Partnership,
+                    id.as_str(),
+                    added.iter(),
+                    actor
+                );
+            }
+            for (id, diff) in &plan.changed {
+                changes::insert_changes!(
+                    tx,
+                    changes::Subject::Partnership,
+                    id.as_str(),
+                    diff.iter(),
+                    actor
+                );
             }
             tx.commit().await?;
         });
@@ -977,6 +1002,10 @@ fn changed_columns(a: &Partnership, b: &Partnership) -> Vec<FieldChange> {
     v
 }
 
+mod changes;
+pub use changes::{
+    Actor, Change, NONE, PlanChange, StoredPlan, Subject, apply_plans, field_label, publish_plans,
+};
 mod digest;
 mod evaluation;
 mod feed;

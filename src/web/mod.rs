@@ -53,15 +53,19 @@ pub const MAX_BODY: usize = 8 * 1024;
 pub struct WebState {
     /// The current configuration (the daemon publishes a new one on SIGHUP).
     pub config: watch::Receiver<Arc<Config>>,
+    /// Where a change of a committee's plan publishes the configuration
+    /// with it, for every page and job of this process at once.
+    pub publish: watch::Sender<Arc<Config>>,
     pub store: Store,
     pub clock: Clock,
     pub limiter: limit::Limiter,
 }
 
 impl WebState {
-    pub fn new(config: watch::Receiver<Arc<Config>>, store: Store, clock: Clock) -> Self {
+    pub fn new(publish: watch::Sender<Arc<Config>>, store: Store, clock: Clock) -> Self {
         Self {
-            config,
+            config: publish.subscribe(),
+            publish,
             store,
             clock,
             limiter: limit::Limiter::default(),

@@ -26,7 +26,7 @@ use crate::engine::{self, Checkpoint, Input, Kind, Status};
 use crate::ladder;
 use crate::store::{NewEvent, Postponement, StoreError};
 
-const TEMPLATES: [(&str, &str); 15] = [
+const TEMPLATES: [(&str, &str); 19] = [
     (
         "layout.html",
         include_str!("../../templates/web/layout.html"),
@@ -87,6 +87,22 @@ const TEMPLATES: [(&str, &str); 15] = [
     (
         "workspace/absence.html",
         include_str!("../../templates/workspace/absence.html"),
+    ),
+    (
+        "workspace/edit.html",
+        include_str!("../../templates/workspace/edit.html"),
+    ),
+    (
+        "workspace/officer.html",
+        include_str!("../../templates/workspace/officer.html"),
+    ),
+    (
+        "workspace/plan.html",
+        include_str!("../../templates/workspace/plan.html"),
+    ),
+    (
+        "workspace/import.html",
+        include_str!("../../templates/workspace/import.html"),
     ),
 ];
 

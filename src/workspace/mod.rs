@@ -22,15 +22,20 @@
 use std::collections::BTreeSet;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::web::WebState;
 
 mod access;
+mod committees;
+mod edit;
+mod import;
 mod oidc;
 mod pages;
 mod record;
 mod report;
+mod upload;
 
 pub use access::{LINK_MINUTES, Role, issue_signin_link};
 
@@ -61,7 +66,38 @@ pub fn routes(state: WebState) -> Router<WebState> {
         )
         .route("/arbetsyta/utskick", get(pages::coming))
         .route("/arbetsyta/rapport", get(report::report))
-        .route("/arbetsyta/namnder", get(pages::committees))
+        .route("/arbetsyta/namnder", get(committees::list))
+        .route(
+            "/arbetsyta/namnd",
+            get(committees::plan).post(committees::change),
+        )
+        .route(
+            "/arbetsyta/namnd-fil",
+            post(committees::upload).layer(DefaultBodyLimit::max(upload::MAX_BYTES)),
+        )
+        .route(
+            "/arbetsyta/andra",
+            get(edit::edit_page).post(edit::edit_submit),
+        )
+        .route(
+            "/arbetsyta/nytt",
+            get(edit::new_page).post(edit::new_submit),
+        )
+        .route(
+            "/arbetsyta/byt-handlaggare",
+            get(edit::officer_form).post(edit::officer_submit),
+        )
+        .route(
+            "/arbetsyta/import",
+            get(import::form)
+                .post(import::check)
+                .layer(DefaultBodyLimit::max(upload::MAX_BYTES)),
+        )
+        .route(
+            "/arbetsyta/importera",
+            // The dry run's page sends the file back as base64.
+            post(import::apply).layer(DefaultBodyLimit::max(upload::MAX_BYTES / 3 * 4 + 65536)),
+        )
         .route(
             "/arbetsyta/franvaro",
             get(record::absence_page).post(record::absence_submit),

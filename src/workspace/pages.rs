@@ -57,6 +57,7 @@ pub(super) fn who(s: &Signed) -> Value {
         "csrf": s.csrf,
         "reader": s.role == Role::Reader,
         "officer": s.role == Role::Officer,
+        "coordinator": s.role == Role::Coordinator,
     })
 }
 
@@ -249,7 +250,7 @@ fn row(cfg: &Config, p: &Partnership, cps: &[Checkpoint], today: NaiveDate) -> V
 #[derive(Debug, Default, Deserialize)]
 pub struct IdQuery {
     #[serde(default)]
-    id: String,
+    pub id: String,
 }
 
 /// One partnership: its fields, every checkpoint with status and evidence,
@@ -357,6 +358,39 @@ pub async fn partnership(
         .committees
         .get(&p.committee)
         .map_or(p.committee.as_str().to_string(), |c| c.name.clone());
+    // Open checkpoints that wait for a meeting the plan does not have.
+    let no_meeting: Vec<String> = cps
+        .iter()
+        .filter(|c| c.no_meeting && c.status.is_open())
+        .map(|c| {
+            format!(
+                "{committee} har inget sammanträde inlagt för {} (sista dag {}), så sista dag räknas från överenskommelsens datum. Lägg in nämndens sammanträden under Nämnder.",
+                cfg.guideline.label_with_parent(c.kind, c.parent).to_lowercase(),
+                c.due
+            )
+        })
+        .collect();
+    let changes: Vec<Value> = match st
+        .store
+        .changes(crate::store::Subject::Partnership, p.id.as_str())
+        .await
+    {
+        Ok(v) => v
+            .iter()
+            .rev()
+            .map(|c| {
+                json!({
+                    "at": chrono::DateTime::from_timestamp(c.at, 0).map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()),
+                    "field": crate::store::field_label(&c.field),
+                    "old": c.old,
+                    "new": c.new,
+                    "by": c.by,
+                    "channel": c.channel,
+                })
+            })
+            .collect(),
+        Err(e) => return server_error(&cfg, &e),
+    };
     render(
         StatusCode::OK,
         "workspace/partnership.html",
@@ -380,6 +414,10 @@ pub async fn partnership(
             },
             "checkpoints": checkpoints,
             "history": history,
+            "changes": changes,
+            "no_meeting": no_meeting,
+            "edit_href": format!("/arbetsyta/andra?id={}", urlencode(p.id.as_str())),
+            "officer_href": format!("/arbetsyta/byt-handlaggare?id={}", urlencode(p.id.as_str())),
         }),
     )
 }
@@ -682,51 +720,6 @@ pub async fn coming(State(st): State<WebState>, headers: HeaderMap, uri: Uri) ->
             "people": people.into_iter().map(|(p, v)| json!({"email": p, "items": v})).collect::<Vec<_>>(),
             "calendar": calendar,
             "officer_scope": s.role == Role::Officer,
-        }),
-    )
-}
-
-/// *Nämnder*: each committee's meeting plan as configured, with a warning
-/// when the plan runs out within a year (follow-ups and terminations then
-/// fall back to anniversaries, `no_meeting`).
-pub async fn committees(State(st): State<WebState>, headers: HeaderMap, uri: Uri) -> Response {
-    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    let horizon = crate::calendar::add_months(today, 12);
-    let rows: Vec<Value> = cfg
-        .committees
-        .iter()
-        .map(|(k, c)| {
-            let coming: Vec<String> = c
-                .meetings
-                .iter()
-                .filter(|m| **m >= today)
-                .map(ToString::to_string)
-                .collect();
-            let last = c.meetings.last().copied();
-            json!({
-                "key": k.as_str(),
-                "name": c.name,
-                "submission_days": c.submission_days,
-                "secretary": c.secretary.to_string(),
-                "coming": coming,
-                "last": last.map(|d| d.to_string()),
-                "runs_out": last.is_none_or(|d| d < horizon),
-            })
-        })
-        .collect();
-    render(
-        StatusCode::OK,
-        "workspace/committees.html",
-        json!({
-            "title": "Nämnder",
-            "body_name": cfg.body.name,
-            "css": "../iopd.css",
-            "who": who(&s),
-            "committees": rows,
-            "horizon": horizon.to_string(),
         }),
     )
 }

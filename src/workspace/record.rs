@@ -27,7 +27,7 @@ use crate::web::pages::{
 
 /// A form POST's start: the signed-in person and the fields, the form
 /// carrying this session's own anti-forgery token.
-async fn begin_post(
+pub(super) async fn begin_post(
     st: &WebState,
     headers: &HeaderMap,
     uri: &Uri,

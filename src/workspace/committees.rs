@@ -1,0 +1,439 @@
+//! *Nämnder*: each committee's meeting plan (sammanträdesplan) and
+//! submission days, and IOP-ansvarig's changes to them: add, move and remove
+//! meetings, a list of dates or an iCalendar file read in, the submission
+//! days. The first change moves the committee's plan from the configuration
+//! into the database, where it stays (`store::changes`); every change is a
+//! change record. The configuration every page and job of this process
+//! reads is published again at once; other processes read it at their next
+//! wake.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Multipart, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::access::{Role, Signed};
+use super::pages::{begin, urlencode, who};
+use super::record::begin_post;
+use crate::config::{Committee, Config};
+use crate::domain::{Channel, CommitteeKey};
+use crate::store::{Actor, PlanChange, StoreError, Subject};
+use crate::web::WebState;
+use crate::web::form::Fields;
+use crate::web::pages::{message, render, server_error};
+
+/// The next committee follow-up of any of the committee's partnerships:
+/// the first anniversary of a start, every `years` years, on or after
+/// `today` and not after the agreement's end.
+fn next_followup(
+    terms: &[(String, NaiveDate, Option<NaiveDate>)],
+    years: u32,
+    today: NaiveDate,
+) -> Option<(NaiveDate, &str)> {
+    let years = i32::try_from(years).ok().filter(|y| *y > 0)?;
+    terms
+        .iter()
+        .filter_map(|(org, start, end)| {
+            let mut k = 1;
+            let mut at = crate::calendar::anniversary(*start, years);
+            while at < today && k < 200 {
+                k += 1;
+                at = crate::calendar::anniversary(*start, k * years);
+            }
+            end.is_none_or(|e| at <= e).then_some((at, org.as_str()))
+        })
+        .min()
+}
+
+/// The plan as shown: meetings from `today` on with their submission days.
+fn coming(c: &Committee, today: NaiveDate) -> Vec<Value> {
+    c.meetings
+        .iter()
+        .filter(|m| **m >= today)
+        .map(|m| {
+            json!({
+                "on": m.to_string(),
+                "deadline": crate::engine::submission_deadline(*m, c.submission_days).to_string(),
+            })
+        })
+        .collect()
+}
+
+/// What a committee's plan should warn of, in Swedish.
+async fn warnings(
+    st: &WebState,
+    cfg: &Config,
+    c: &Committee,
+    today: NaiveDate,
+) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    let years = cfg.policy_for(&c.key, today).committee_followup_years;
+    let terms = st.store.committee_terms(&c.key).await?;
+    if let Some((due, org)) = next_followup(&terms, years, today)
+        && !c.meetings.iter().any(|m| *m >= today && *m <= due)
+    {
+        out.push(format!(
+            "Nästa uppföljning till nämnden ska vara gjord senast {due} ({org}), men det finns inget sammanträde inlagt före dess. Lägg in nämndens sammanträden, annars får uppföljningen sista dag efter överenskommelsens årsdag i stället för efter ett sammanträde."
+        ));
+    }
+    let horizon = crate::calendar::add_months(today, 12);
+    if c.meetings.last().is_none_or(|d| *d < horizon) {
+        let last = c.meetings.last().map_or_else(
+            || "Planen är tom".to_string(),
+            |d| format!("Planen tar slut {d}"),
+        );
+        out.push(format!(
+            "{last}: det finns inga sammanträden inlagda till och med {horizon}. Uppsägningar och uppföljningar som ska till nämnden efter det får sista dag efter överenskommelsens datum i stället för efter ett sammanträde. Lägg in nästa sammanträdesplan."
+        ));
+    }
+    Ok(out)
+}
+
+fn source(cfg: &Config, c: &Committee) -> String {
+    match c.plan_stored_since {
+        Some(t) => {
+            let on = chrono::DateTime::from_timestamp(t, 0)
+                .map(|t| crate::calendar::local_date(t, cfg.body.time_zone).to_string())
+                .unwrap_or_default();
+            format!(
+                "I arbetsytan sedan {on}. Konfigurationens meetings och submission_days för nämnden används inte längre."
+            )
+        }
+        None => format!(
+            "Från konfigurationen (committees.{}). Första ändringen här flyttar planen till arbetsytan.",
+            c.key
+        ),
+    }
+}
+
+/// *Nämnder*: every committee with its coming meetings and warnings.
+pub async fn list(State(st): State<WebState>, headers: HeaderMap, uri: Uri) -> Response {
+    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let mut rows = Vec::new();
+    for (k, c) in &cfg.committees {
+        let warn = match warnings(&st, &cfg, c, today).await {
+            Ok(w) => w,
+            Err(e) => return server_error(&cfg, &e),
+        };
+        rows.push(json!({
+            "key": k.as_str(),
+            "href": format!("/arbetsyta/namnd?key={}", urlencode(k.as_str())),
+            "name": c.name,
+            "submission_days": c.submission_days,
+            "secretary": c.secretary.to_string(),
+            "coming": coming(c, today),
+            "source": source(&cfg, c),
+            "warnings": warn,
+        }));
+    }
+    render(
+        StatusCode::OK,
+        "workspace/committees.html",
+        json!({
+            "title": "Nämnder",
+            "body_name": cfg.body.name,
+            "css": "../iopd.css",
+            "who": who(&s),
+            "committees": rows,
+            "may_change": s.role == Role::Coordinator,
+        }),
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct KeyQuery {
+    #[serde(default)]
+    key: String,
+}
+
+fn committee<'a>(cfg: &'a Config, key: &str) -> Result<&'a Committee, Box<Response>> {
+    CommitteeKey::parse(key)
+        .ok()
+        .and_then(|k| cfg.committees.get(&k))
+        .ok_or_else(|| {
+            Box::new(message(
+                StatusCode::NOT_FOUND,
+                Some(cfg),
+                "Nämnden finns inte",
+                &["Det finns ingen nämnd med den nyckeln i konfigurationen.".into()],
+            ))
+        })
+}
+
+struct Shown {
+    status: StatusCode,
+    values: Value,
+    errors: Vec<String>,
+}
+
+async fn plan_page(
+    st: &WebState,
+    cfg: &Config,
+    s: &Signed,
+    c: &Committee,
+    today: NaiveDate,
+    shown: Shown,
+) -> Response {
+    let warn = match warnings(st, cfg, c, today).await {
+        Ok(w) => w,
+        Err(e) => return server_error(cfg, &e),
+    };
+    let changes = match st.store.changes(Subject::Committee, c.key.as_str()).await {
+        Ok(v) => v,
+        Err(e) => return server_error(cfg, &e),
+    };
+    let tz = cfg.body.time_zone;
+    let history: Vec<Value> = changes
+        .iter()
+        .rev()
+        .map(|ch| {
+            json!({
+                "at": chrono::DateTime::from_timestamp(ch.at, 0).map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()),
+                "field": crate::store::field_label(&ch.field),
+                "old": ch.old,
+                "new": ch.new,
+                "by": ch.by,
+                "channel": ch.channel,
+            })
+        })
+        .collect();
+    let failed = !shown.errors.is_empty();
+    render(
+        shown.status,
+        "workspace/plan.html",
+        json!({
+            "title": if failed { format!("Fel i formuläret: {}", c.name) } else { c.name.clone() },
+            "body_name": cfg.body.name,
+            "css": "../iopd.css",
+            "who": who(s),
+            "key": c.key.as_str(),
+            "name": c.name,
+            "secretary": c.secretary.to_string(),
+            "submission_days": c.submission_days,
+            "source": source(cfg, c),
+            "coming": coming(c, today),
+            "past": c.meetings.iter().filter(|m| **m < today).count(),
+            "warnings": warn,
+            "may_change": s.role == Role::Coordinator,
+            "today": today.to_string(),
+            "values": shown.values,
+            "general_errors": shown.errors,
+            "history": history,
+        }),
+    )
+    .into_response()
+}
+
+/// One committee's plan, with IOP-ansvarig's forms.
+pub async fn plan(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<KeyQuery>,
+) -> Response {
+    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let c = match committee(&cfg, &q.key) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let shown = Shown {
+        status: StatusCode::OK,
+        values: json!({"dagar": c.submission_days.to_string()}),
+        errors: Vec::new(),
+    };
+    plan_page(&st, &cfg, &s, c, today, shown).await
+}
+
+/// What a form asks of the plan, or what is wrong with it.
+fn change_of(fields: &Fields, tz: chrono_tz::Tz) -> Result<PlanChange, Vec<String>> {
+    let date = |name: &str, what: &str| {
+        crate::domain::parse_date(fields.get(name)).map_err(|e| vec![format!("{what}: {}", e.0)])
+    };
+    match fields.get("gora") {
+        "lagg-till" => crate::meetings::parse_plan(fields.get("datum").as_bytes(), tz)
+            .map(PlanChange::Add)
+            .map_err(|p| {
+                p.into_iter()
+                    .map(|m| format!("Nya sammanträden: {m}"))
+                    .collect()
+            }),
+        "flytta" => Ok(PlanChange::Move {
+            from: date("fran", "Sammanträdet")?,
+            to: date("till", "Nytt datum")?,
+        }),
+        "ta-bort" => Ok(PlanChange::Remove(date("datum", "Sammanträdet")?)),
+        "dagar" => fields
+            .get("dagar")
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=120).contains(n))
+            .map(PlanChange::SubmissionDays)
+            .ok_or_else(|| {
+                vec![format!(
+                    "Dagar före sammanträdet: \"{}\" är inget heltal från 1 till 120",
+                    fields.get("dagar")
+                )]
+            }),
+        _ => Err(vec!["Formuläret säger inte vad som ska ändras.".into()]),
+    }
+}
+
+/// Applies a change, publishes the configuration with it, and answers with
+/// the plan (again, with the problem, when refused).
+async fn apply(
+    st: &WebState,
+    cfg: &Config,
+    s: &Signed,
+    c: &Committee,
+    today: NaiveDate,
+    change: Result<PlanChange, Vec<String>>,
+    values: Value,
+) -> Response {
+    let again = |errors: Vec<String>, status| Shown {
+        status,
+        values: values.clone(),
+        errors,
+    };
+    let change = match change {
+        Ok(ch) => ch,
+        Err(errors) => {
+            let shown = again(errors, StatusCode::UNPROCESSABLE_ENTITY);
+            return plan_page(st, cfg, s, c, today, shown).await;
+        }
+    };
+    let actor = Actor {
+        by: s.email.to_string(),
+        channel: Channel::Workspace,
+        at: st.clock.now().instant,
+    };
+    let seed = (c.submission_days, c.meetings.as_slice());
+    match st.store.change_plan(&c.key, seed, &change, &actor).await {
+        Ok(changed) => {
+            tracing::info!(committee = %c.key, changes = changed.len(), by = %s.email, "meeting plan changed in the workspace");
+            if let Err(e) = crate::store::publish_plans(&st.store, &st.publish).await {
+                tracing::error!(
+                    "the changed meeting plan is stored but could not be read back: {e}"
+                );
+            }
+            Redirect::to(&format!(
+                "/arbetsyta/namnd?key={}&andrat={}",
+                urlencode(c.key.as_str()),
+                changed.len()
+            ))
+            .into_response()
+        }
+        Err(StoreError::Refused(m)) => {
+            let shown = again(vec![format!("{}.", capitalise(&m))], StatusCode::CONFLICT);
+            plan_page(st, cfg, s, c, today, shown).await
+        }
+        Err(e) => server_error(cfg, &e),
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+fn coordinator_only(cfg: &Config) -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        Some(cfg),
+        "Bara IOP-ansvarig kan ändra sammanträdesplanen",
+        &["Ingenting har ändrats.".into()],
+    )
+}
+
+/// Add, move or remove meetings, or change the submission days.
+pub async fn change(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<KeyQuery>,
+    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    let (cfg, s, today, fields) = match begin_post(&st, &headers, &uri, body).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    if s.role != Role::Coordinator {
+        return coordinator_only(&cfg);
+    }
+    let c = match committee(&cfg, &q.key) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let values = json!({"datum": fields.get("datum"), "dagar": fields.get("dagar")});
+    let change = change_of(&fields, cfg.body.time_zone);
+    apply(&st, &cfg, &s, c, today, change, values).await
+}
+
+/// A plan read in from a file: a list of dates or an iCalendar file.
+pub async fn upload(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<KeyQuery>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let (fields, file) = match super::upload::read(multipart).await {
+        Ok(v) => v,
+        Err(msg) => return super::upload::unreadable(&cfg, &msg),
+    };
+    if !s.form_ok(fields.get("skydd")) {
+        return super::pages::forged(&cfg);
+    }
+    if s.role != Role::Coordinator {
+        return coordinator_only(&cfg);
+    }
+    let c = match committee(&cfg, &q.key) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let change = match file {
+        Some((name, bytes)) => crate::meetings::parse_plan(&bytes, cfg.body.time_zone)
+            .map(PlanChange::Add)
+            .map_err(|p| p.into_iter().map(|m| format!("{name}: {m}")).collect()),
+        None => Err(vec!["Välj en fil att läsa in.".into()]),
+    };
+    apply(&st, &cfg, &s, c, today, change, json!({})).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn the_next_followup_is_the_first_anniversary_ahead_within_the_term() {
+        let terms = vec![
+            ("A".to_string(), d("2024-03-01"), None),
+            ("B".to_string(), d("2025-01-15"), Some(d("2026-12-31"))),
+            ("C".to_string(), d("2023-02-01"), None),
+        ];
+        // A: 2026-03-01, 2028-03-01; B: 2027-01-15 is after its end; C: 2025-02-01, 2027-02-01.
+        assert_eq!(
+            next_followup(&terms, 2, d("2026-12-06")),
+            Some((d("2027-02-01"), "C"))
+        );
+        assert_eq!(next_followup(&terms, 0, d("2026-12-06")), None);
+    }
+}
