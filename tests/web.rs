@@ -2592,6 +2592,523 @@ async fn post_as(site: &Site, cookie: &str, path: &str, body: &str) -> Resp {
     r
 }
 
+/// A form with a file, as a browser sends it.
+async fn post_file_as(
+    site: &Site,
+    cookie: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+    file: (&str, &[u8]),
+) -> Resp {
+    let boundary = "----iopd-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"fil\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+            file.0
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file.1);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let c = format!("__Host-iopd={cookie}");
+    let ct = format!("multipart/form-data; boundary={boundary}");
+    let mut r = http(
+        site.addr,
+        "POST",
+        path,
+        &[("Cookie", &c), ("Content-Type", &ct)],
+        &body,
+    )
+    .await;
+    r.body = r.body.replace("&#x2f;", "/");
+    r
+}
+
+/// The value of a hidden or text input named `name` on a page.
+fn input_value(page: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no {name} on the page:\n{page}"))
+        + format!("name=\"{name}\" value=\"").len();
+    page[at..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .replace("&#x2f;", "/")
+}
+
+/// Issue 17: IOP-ansvarig changes the register from the workspace — a
+/// partnership's fields with the import's checks, a new partnership, a new
+/// officer from a date, the spreadsheet after a dry run — and the
+/// committees' meeting plans, which then win over the configuration for the
+/// pages and for every command. Every change is a change record; nobody
+/// else may make one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_coordinator_changes_the_register_and_the_meeting_plans() {
+    for backend in BACKENDS {
+        let site = site_with(backend, "2026-05-22T09:05", PEOPLE).await;
+        let karin = sign_in(&site, "iop-ansvarig@example.org", "coordinator").await;
+        let olle = sign_in(&site, "olle@example.org", "officer").await;
+        let revisor = sign_in(&site, "revisor@example.org", "reader").await;
+        let (karin_t, olle_t, revisor_t) = (
+            csrf_of(&site, &karin).await,
+            csrf_of(&site, &olle).await,
+            csrf_of(&site, &revisor).await,
+        );
+        let t1 = PartnershipId::parse("T1").unwrap();
+
+        // Only IOP-ansvarig may open or send any of the forms.
+        for path in [
+            "/arbetsyta/andra?id=T1",
+            "/arbetsyta/nytt",
+            "/arbetsyta/byt-handlaggare?id=T1",
+            "/arbetsyta/import",
+        ] {
+            for (who, cookie) in [("officer", &olle), ("reader", &revisor)] {
+                let r = get_as(&site, cookie, path).await;
+                assert_eq!(r.status, 403, "{backend:?}: {who} GET {path}");
+            }
+        }
+        for (who, cookie, token) in [
+            ("officer", &olle, &olle_t),
+            ("reader", &revisor, &revisor_t),
+        ] {
+            let r = post_as(
+                &site,
+                cookie,
+                "/arbetsyta/andra",
+                &format!("skydd={token}&id=T1&organisation=Kapad"),
+            )
+            .await;
+            assert_eq!(r.status, 403, "{who}");
+            let r = post_as(
+                &site,
+                cookie,
+                "/arbetsyta/namnd?key=kbn",
+                &format!("skydd={token}&gora=lagg-till&datum=2030-01-10"),
+            )
+            .await;
+            assert_eq!(r.status, 403, "{who}");
+        }
+        // The plan is readable by all, changeable by IOP-ansvarig only.
+        let r = get_as(&site, &olle, "/arbetsyta/namnd?key=kbn").await;
+        assert_eq!(r.status, 200);
+        assert!(!r.body.contains("name=\"gora\""), "{}", r.body);
+
+        // The form shows the row; sent back with two changes, two records.
+        let page = get_as(&site, &karin, "/arbetsyta/andra?id=T1").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let version = input_value(&page.body, "version");
+        assert_eq!(input_value(&page.body, "officer_email"), "olle@example.org");
+        let row = |org: &str, deputy: &str, end: &str, version: &str| {
+            form_body(&[
+                ("skydd", &karin_t),
+                ("id", "T1"),
+                ("version", version),
+                ("organisation", org),
+                ("committee", "kbn"),
+                ("officer_name", "Olle Officer"),
+                ("officer_email", "olle@example.org"),
+                ("deputy_email", deputy),
+                ("start_date", "2025-12-01"),
+                ("end_date", end),
+            ])
+        };
+        let post_row = |body: Vec<u8>| {
+            let karin = karin.clone();
+            let site = &site;
+            async move {
+                post_as(
+                    site,
+                    &karin,
+                    "/arbetsyta/andra",
+                    &String::from_utf8(body).unwrap(),
+                )
+                .await
+            }
+        };
+        // No token: refused, nothing written.
+        let r = post_as(&site, &karin, "/arbetsyta/andra", "id=T1&organisation=X").await;
+        assert_eq!(r.status, 403);
+        // The import's checks and words, each with its field; nothing written.
+        let r = post_row(row(
+            "Testföreningen",
+            "inte-en-adress",
+            "2025-01-01",
+            &version,
+        ))
+        .await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert!(r.body.contains("href=\"#f-deputy_email\""), "{}", r.body);
+        assert!(
+            r.body
+                .contains("Slutdatum: slutdatumet 2025-01-01 ligger inte efter startdatumet"),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains("Ingenting har ändrats."), "{}", r.body);
+        assert_eq!(
+            site.store.partnership(&t1).await.unwrap().organisation,
+            "Testföreningen"
+        );
+        let r = post_row(row("Testföreningen Värmland", "", "", &version)).await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let p = site.store.partnership(&t1).await.unwrap();
+        assert_eq!(p.organisation, "Testföreningen Värmland");
+        assert_eq!(p.deputy, None);
+        let changes = site
+            .store
+            .changes(iopd::store::Subject::Partnership, "T1")
+            .await
+            .unwrap();
+        let fields: Vec<(&str, &str, &str, &str)> = changes
+            .iter()
+            .map(|c| {
+                (
+                    c.field.as_str(),
+                    c.old.as_str(),
+                    c.new.as_str(),
+                    c.channel.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("partnership", "–", "tillagt", "import"),
+                (
+                    "organisation",
+                    "Testföreningen",
+                    "Testföreningen Värmland",
+                    "workspace"
+                ),
+                ("deputy_email", "dora@example.org", "–", "workspace"),
+            ]
+        );
+        assert!(
+            changes[1..]
+                .iter()
+                .all(|c| c.by == "iop-ansvarig@example.org")
+        );
+        // On the partnership's page and in `iopd show`.
+        let r = get_as(&site, &olle, "/arbetsyta/partnerskap?id=T1").await;
+        assert!(
+            r.body
+                .contains("organisation: Testföreningen → Testföreningen Värmland"),
+            "{}",
+            r.body
+        );
+        assert!(
+            !r.body.contains("Ändra uppgifterna"),
+            "an officer has no such link"
+        );
+        let shown = site.w.ok(&["show", "T1"]).stdout;
+        assert!(shown.contains("ändringar (3):"), "{shown}");
+        assert!(
+            shown.contains(
+                "ersättare: dora@example.org → –  (av iop-ansvarig@example.org via workspace)"
+            ),
+            "{shown}"
+        );
+        // A form filled in before that change does not overwrite it.
+        let r = post_row(row("Gammalt namn", "", "", &version)).await;
+        assert_eq!(r.status, 409, "{}", r.body);
+        assert!(
+            r.body.contains("Någon annan har ändrat partnerskapet"),
+            "{}",
+            r.body
+        );
+        assert_eq!(
+            site.store.partnership(&t1).await.unwrap().organisation,
+            "Testföreningen Värmland"
+        );
+        // The change records cannot be rewritten or deleted, whoever asks.
+        for statement in ["UPDATE changes SET new_value = 'x'", "DELETE FROM changes"] {
+            let refused = std::thread::scope(|s| s.spawn(|| site.w.sql(statement)).join().is_err());
+            assert!(refused, "{backend:?}: {statement} was allowed");
+        }
+        let again = site
+            .store
+            .changes(iopd::store::Subject::Partnership, "T1")
+            .await
+            .unwrap();
+        assert_eq!(again, changes);
+
+        // A new partnership; the same id again is refused on its field.
+        let new = |id: &str| {
+            format!(
+                "skydd={karin_t}&id={id}&organisation=Nya+f%C3%B6reningen&committee=hsn&officer_name=Petra+Officer&officer_email=petra%40example.org&start_date=2026-06-01&annual_amount=120+000"
+            )
+        };
+        let r = post_as(&site, &karin, "/arbetsyta/nytt", &new("HSN%2F2026%3A001")).await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let added = site
+            .store
+            .partnership(&PartnershipId::parse("HSN/2026:001").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(added.annual_amount.map(|a| a.ore()), Some(12_000_000));
+        let r = post_as(&site, &karin, "/arbetsyta/nytt", &new("HSN%2F2026%3A001")).await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert!(r.body.contains("finns redan i registret"), "{}", r.body);
+
+        // A new officer from a date: an event, so the history keeps both.
+        let r = post_as(
+            &site,
+            &karin,
+            "/arbetsyta/byt-handlaggare",
+            &format!("skydd={karin_t}&id=T2&namn=Rut+Ny&epost=rut%40example.org&fran=2026-06-01"),
+        )
+        .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let events = site
+            .store
+            .events(&PartnershipId::parse("T2").unwrap())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&events[..], [e] if matches!(&e.kind, EventKind::OfficerReplaced { email, from, .. } if email.as_str() == "rut@example.org" && from.to_string() == "2026-06-01") && e.channel == Channel::Workspace),
+            "{events:?}"
+        );
+
+        // The meeting plan: from the configuration until the first change.
+        let r = get_as(&site, &karin, "/arbetsyta/namnder").await;
+        assert!(
+            r.body.contains("Från konfigurationen (committees.kbn)"),
+            "{}",
+            r.body
+        );
+        // KUB/2024:077's first committee follow-up goes to kbn's meeting
+        // 2026-06-11, due 21 days before (RULES 6).
+        let followup = |site: &Site| {
+            let out = site.w.ok(&[
+                "plan",
+                "--now",
+                "2026-05-22",
+                "--partnership",
+                "KUB/2024:077",
+                "--format",
+                "json",
+                "--days",
+                "400",
+            ]);
+            let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+            v.as_array()
+                .expect("rows")
+                .iter()
+                .find(|r| r["kind"] == "committee_followup")
+                .map(|r| {
+                    (
+                        r["meeting"].as_str().unwrap_or("-").to_string(),
+                        r["due"].as_str().unwrap_or("-").to_string(),
+                    )
+                })
+                .expect("a committee follow-up")
+        };
+        assert_eq!(followup(&site), ("2026-06-11".into(), "2026-05-21".into()));
+        let plan = |body: String| {
+            let karin = karin.clone();
+            let site = &site;
+            async move { post_as(site, &karin, "/arbetsyta/namnd?key=kbn", &body).await }
+        };
+        // Moved to 2 July: the follow-up goes there, due 11 June, for the
+        // commands (the database's plan) and the pages (published at once).
+        let r = plan(format!(
+            "skydd={karin_t}&gora=flytta&fran=2026-06-11&till=2026-07-02"
+        ))
+        .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        assert_eq!(followup(&site), ("2026-07-02".into(), "2026-06-11".into()));
+        let r = get_as(&site, &karin, "/arbetsyta/partnerskap?id=KUB%2F2024%3A077").await;
+        assert!(r.body.contains("2026-06-11"), "{}", r.body);
+        // Refused moves and lists say why; nothing changes.
+        let r = plan(format!(
+            "skydd={karin_t}&gora=flytta&fran=2026-06-11&till=2026-07-09"
+        ))
+        .await;
+        assert_eq!(r.status, 409, "{}", r.body);
+        assert!(
+            r.body
+                .contains("Det finns inget sammanträde 2026-06-11 att flytta."),
+            "{}",
+            r.body
+        );
+        let r = plan(format!(
+            "skydd={karin_t}&gora=lagg-till&datum=2030-02-14%0A2030-14-01"
+        ))
+        .await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert!(r.body.contains("Nya sammanträden: rad 2:"), "{}", r.body);
+        // Next year's plan as a list, one removed, the days changed, and a calendar file.
+        let r = plan(format!(
+            "skydd={karin_t}&gora=lagg-till&datum=2030-02-14%0A2030-03-14%0A2026-07-02"
+        ))
+        .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let r = plan(format!("skydd={karin_t}&gora=ta-bort&datum=2030-03-14")).await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let r = plan(format!("skydd={karin_t}&gora=dagar&dagar=28")).await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test//Test//SV\r\n\
+            BEGIN:VEVENT\r\nUID:1@test\r\nSUMMARY:Kultur- och bildningsnämnden\r\nDTSTART;TZID=Europe/Stockholm:20300411T130000\r\nEND:VEVENT\r\n\
+            BEGIN:VEVENT\r\nUID:2@test\r\nSUMMARY:Inställt\r\nSTATUS:CANCELLED\r\nDTSTART;VALUE=DATE:20300509\r\nEND:VEVENT\r\n\
+            END:VCALENDAR\r\n";
+        let r = post_file_as(
+            &site,
+            &karin,
+            "/arbetsyta/namnd-fil?key=kbn",
+            &[("skydd", &karin_t)],
+            ("plan.ics", ics.as_bytes()),
+        )
+        .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let plans = site.store.committee_plans().await.unwrap();
+        let kbn = plans
+            .iter()
+            .find(|p| p.committee == "kbn")
+            .expect("kbn's plan in the database");
+        assert_eq!(kbn.submission_days, 28);
+        let dates: Vec<String> = kbn.meetings.iter().map(ToString::to_string).collect();
+        for d in ["2026-07-02", "2030-02-14", "2030-04-11"] {
+            assert!(dates.contains(&d.to_string()), "{d} in {dates:?}");
+        }
+        for d in ["2026-06-11", "2030-03-14", "2030-05-09"] {
+            assert!(!dates.contains(&d.to_string()), "{d} not in {dates:?}");
+        }
+        assert!(
+            plans.iter().all(|p| p.committee == "kbn"),
+            "hsn keeps the configuration's"
+        );
+        let records = site
+            .store
+            .changes(iopd::store::Subject::Committee, "kbn")
+            .await
+            .unwrap();
+        let what: Vec<(&str, &str, &str)> = records
+            .iter()
+            .map(|c| (c.field.as_str(), c.old.as_str(), c.new.as_str()))
+            .collect();
+        assert_eq!(
+            what,
+            vec![
+                ("plan", "konfigurationen", "databasen"),
+                ("meeting", "2026-06-11", "2026-07-02"),
+                ("meeting", "–", "2030-02-14"),
+                ("meeting", "–", "2030-03-14"),
+                ("meeting", "2030-03-14", "–"),
+                ("submission_days", "21", "28"),
+                ("meeting", "–", "2030-04-11"),
+            ]
+        );
+        let r = get_as(&site, &karin, "/arbetsyta/namnd?key=kbn").await;
+        assert!(
+            r.body.contains("I arbetsytan sedan 2026-05-22"),
+            "{}",
+            r.body
+        );
+        assert!(
+            r.body.contains("sammanträde: 2026-06-11 → 2026-07-02"),
+            "{}",
+            r.body
+        );
+
+        // The spreadsheet: a dry run first, nothing written; then applied.
+        let csv = "id;organisation;committee;officer_name;officer_email;start_date\n\
+            T2;Andra föreningen i Karlstad;kbn;Petra Officer;petra@example.org;2025-12-01\n\
+            KUB/2026:300;Importerade föreningen;kbn;Olle Officer;olle@example.org;2026-03-01\n";
+        let r = post_file_as(
+            &site,
+            &karin,
+            "/arbetsyta/import",
+            &[("skydd", &karin_t)],
+            ("register.csv", csv.as_bytes()),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.body.contains("att lägga till: 1, att ändra: 1"),
+            "{}",
+            r.body
+        );
+        assert!(
+            r.body
+                .contains("organisation Andra föreningen → Andra föreningen i Karlstad"),
+            "{}",
+            r.body
+        );
+        let new_id = PartnershipId::parse("KUB/2026:300").unwrap();
+        assert!(
+            site.store.partnership(&new_id).await.is_err(),
+            "a dry run writes nothing"
+        );
+        let data = input_value(&r.body, "data");
+        let dry = input_value(&r.body, "provkorning");
+        // A bad file: every row named, nothing written.
+        let bad = "id;organisation;committee;officer_name;officer_email;start_date\n\
+            X1;A;kbn;B;inte-en-adress;2026-01-01\nX2;C;okänd;D;d@example.org;2026-01-01\n";
+        let r = post_file_as(
+            &site,
+            &karin,
+            "/arbetsyta/import",
+            &[("skydd", &karin_t)],
+            ("fel.csv", bad.as_bytes()),
+        )
+        .await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert!(
+            r.body.contains("fel.csv: rad 2: officer_email:"),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains("fel.csv: rad 3: committee:"), "{}", r.body);
+        // Applied: what the dry run showed, with its change records.
+        let apply = format!(
+            "skydd={karin_t}&namn=register.csv&provkorning={dry}&data={}",
+            String::from_utf8(form_body(&[("x", &data)]))
+                .unwrap()
+                .trim_start_matches("x=")
+        );
+        let r = post_as(&site, &karin, "/arbetsyta/importera", &apply).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("Importen är genomförd"), "{}", r.body);
+        assert_eq!(
+            site.store.partnership(&new_id).await.unwrap().organisation,
+            "Importerade föreningen"
+        );
+        let t2 = site
+            .store
+            .changes(iopd::store::Subject::Partnership, "T2")
+            .await
+            .unwrap();
+        assert!(
+            t2.iter().any(|c| c.field == "organisation"
+                && c.channel == "import"
+                && c.by == "iop-ansvarig@example.org"),
+            "{t2:?}"
+        );
+        // The same dry run applied again after the register moved on: shown anew, not applied.
+        let r = post_as(&site, &karin, "/arbetsyta/importera", &apply).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.body.contains("Registret har ändrats sedan provkörningen"),
+            "{}",
+            r.body
+        );
+        assert!(
+            r.body.contains("Filen stämmer redan med registret"),
+            "{}",
+            r.body
+        );
+    }
+}
+
 /// Issue 17: recording from the workspace. An officer records for their own
 /// partnership only, whatever key or id they send; a reader records nothing;
 /// only IOP-ansvarig writes off; every POST needs the session's token; a GET
