@@ -1147,12 +1147,17 @@ async fn fill(c: &fantoccini::Client, id: &str, value: &str) {
 /// Clicks the submit button and waits until the answer page has loaded (the
 /// form and its answer share one address, so the old page is marked).
 async fn submit(c: &fantoccini::Client) {
+    submit_with(c, "button[type=submit]").await;
+}
+
+/// [`submit`] with the button `css` selects.
+async fn submit_with(c: &fantoccini::Client, css: &str) {
     c.execute("window.iopdOldPage = true;", vec![])
         .await
         .expect("mark the page");
-    c.find(fantoccini::Locator::Css("button[type=submit]"))
+    c.find(fantoccini::Locator::Css(css))
         .await
-        .expect("a submit button")
+        .unwrap_or_else(|_| panic!("no {css}"))
         .click()
         .await
         .expect("submit");
@@ -3039,7 +3044,7 @@ async fn the_coordinator_changes_the_register_and_the_meeting_plans() {
         );
         assert!(
             r.body
-                .contains("organisation Andra föreningen → Andra föreningen i Karlstad"),
+                .contains("organisation: Andra föreningen → Andra föreningen i Karlstad"),
             "{}",
             r.body
         );
@@ -3107,6 +3112,144 @@ async fn the_coordinator_changes_the_register_and_the_meeting_plans() {
             r.body
         );
     }
+}
+
+/// Issue 17: IOP-ansvarig's forms in a real browser — a partnership's
+/// fields (with an error, then saved), a new partnership, a new officer,
+/// a committee's meeting plan (a date added, a file read in), the
+/// spreadsheet's dry run and its import — each state checked with axe-core,
+/// at 320 px and at 200 % zoom, and photographed at 375 and 900 px.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_coordinators_forms_read_in_a_real_browser() {
+    let axe = axe_source();
+    let driver = chromedriver();
+    let site = site_with(Backend::Sqlite, "2026-05-22T09:05", PEOPLE).await;
+    let link = format!(
+        "http://{}{}",
+        site.addr,
+        link_path(
+            &site,
+            "iop-ansvarig@example.org",
+            "coordinator",
+            "2026-05-22T09:00"
+        )
+    );
+    let base = format!("http://{}", site.addr);
+    let c = browser(&driver).await;
+    open_page(&c, &link).await;
+    submit(&c).await;
+    wait_for_h1(&c, "Översikt").await;
+
+    // A partnership's fields: a bad address is named at its field.
+    open_page(&c, &format!("{base}/arbetsyta/partnerskap?id=T1")).await;
+    click_css(&c, "p.actions a").await;
+    wait_for_h1(&c, "Ändra Testföreningen").await;
+    check_page(&c, &axe, "workspace-edit").await;
+    fill(&c, "f-deputy_email", "dora-at-example").await;
+    submit_with(&c, "form:not([action]) button[type=submit]").await;
+    assert!(
+        c.source()
+            .await
+            .unwrap()
+            .contains("Formuläret behöver rättas")
+    );
+    check_page(&c, &axe, "workspace-edit-error").await;
+    fill(&c, "f-deputy_email", "dora@example.org").await;
+    fill(&c, "f-organisation", "Testföreningen i Värmland").await;
+    submit_with(&c, "form:not([action]) button[type=submit]").await;
+    wait_for_h1(&c, "Testföreningen i Värmland").await;
+    let src = c.source().await.unwrap();
+    assert!(
+        src.contains("organisation: Testföreningen → Testföreningen i Värmland"),
+        "{src}"
+    );
+    check_page(&c, &axe, "workspace-partnership-changed").await;
+
+    // A new officer from a date, and a new partnership.
+    click_css(&c, "p.actions a + a").await;
+    wait_for_h1(&c, "Byt handläggare").await;
+    check_page(&c, &axe, "workspace-officer").await;
+    open_page(&c, &format!("{base}/arbetsyta/nytt")).await;
+    assert_eq!(
+        h1(&c).await,
+        "Nytt partnerskap",
+        "{}",
+        c.source().await.unwrap()
+    );
+    check_page(&c, &axe, "workspace-new").await;
+
+    // kbn's meeting plan: a date added from the page.
+    open_page(&c, &format!("{base}/arbetsyta/namnder")).await;
+    check_page(&c, &axe, "workspace-committees").await;
+    open_page(&c, &format!("{base}/arbetsyta/namnd?key=kbn")).await;
+    assert_eq!(h1(&c).await, "Kultur- och bildningsnämnden");
+    check_page(&c, &axe, "workspace-plan").await;
+    fill(&c, "f-datum", "2030-02-14\n2030-02-31").await;
+    submit_with(&c, "form:has(#f-datum) button[type=submit]").await;
+    let src = c.source().await.unwrap();
+    assert!(src.contains("Planen ändrades inte"), "{src}");
+    check_page(&c, &axe, "workspace-plan-error").await;
+    fill(&c, "f-datum", "2030-02-14").await;
+    submit_with(&c, "form:has(#f-datum) button[type=submit]").await;
+    let src = c.source().await.unwrap();
+    assert!(src.contains("sammanträde: – → 2030-02-14"), "{src}");
+    // A calendar file chosen in the file picker.
+    let ics = site.w.dir.path().join("plan.ics");
+    std::fs::write(
+        &ics,
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//SV\r\nBEGIN:VEVENT\r\nUID:1@t\r\nSUMMARY:KBN\r\nDTSTART;VALUE=DATE:20300314\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .unwrap();
+    c.find(fantoccini::Locator::Id("f-fil"))
+        .await
+        .expect("file input")
+        .send_keys(&ics.display().to_string())
+        .await
+        .expect("choose the file");
+    submit_with(&c, "form[enctype] button[type=submit]").await;
+    let src = c.source().await.unwrap();
+    assert!(src.contains("sammanträde: – → 2030-03-14"), "{src}");
+    check_page(&c, &axe, "workspace-plan-changed").await;
+
+    // The spreadsheet: the dry run, then the import.
+    open_page(&c, &format!("{base}/arbetsyta/import")).await;
+    assert_eq!(h1(&c).await, "Importera kalkylarket");
+    check_page(&c, &axe, "workspace-import").await;
+    let csv = site.w.dir.path().join("register.csv");
+    std::fs::write(
+        &csv,
+        "id;organisation;committee;officer_name;officer_email;start_date\n\
+         T2;Andra föreningen i Karlstad;kbn;Petra Officer;petra@example.org;2025-12-01\n\
+         KUB/2026:300;Importerade föreningen;kbn;Olle Officer;olle@example.org;2026-03-01\n",
+    )
+    .unwrap();
+    c.find(fantoccini::Locator::Id("f-fil"))
+        .await
+        .expect("file input")
+        .send_keys(&csv.display().to_string())
+        .await
+        .expect("choose the file");
+    submit_with(&c, "form[enctype] button[type=submit]").await;
+    let src = c.source().await.unwrap();
+    assert!(src.contains("Provkörning av register.csv"), "{src}");
+    check_page(&c, &axe, "workspace-import-dry-run").await;
+    submit_with(
+        &c,
+        "form[action='/arbetsyta/importera'] button[type=submit]",
+    )
+    .await;
+    let src = c.source().await.unwrap();
+    assert!(src.contains("Importen är genomförd"), "{src}");
+    check_page(&c, &axe, "workspace-import-done").await;
+    assert_eq!(
+        site.store
+            .partnership(&PartnershipId::parse("KUB/2026:300").unwrap())
+            .await
+            .unwrap()
+            .organisation,
+        "Importerade föreningen"
+    );
+    c.close().await.ok();
 }
 
 /// Issue 17: recording from the workspace. An officer records for their own

@@ -247,7 +247,7 @@ pub async fn plan(
     };
     let shown = Shown {
         status: StatusCode::OK,
-        values: json!({"dagar": c.submission_days.to_string()}),
+        values: json!({"dagar": c.submission_days.to_string(), "fran": "", "till": "", "datum": ""}),
         errors: Vec::new(),
     };
     plan_page(&st, &cfg, &s, c, today, shown).await
@@ -374,7 +374,12 @@ pub async fn change(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let values = json!({"datum": fields.get("datum"), "dagar": fields.get("dagar")});
+    let values = json!({
+        "datum": fields.get("datum"),
+        "dagar": fields.get("dagar"),
+        "fran": fields.get("fran"),
+        "till": fields.get("till"),
+    });
     let change = change_of(&fields, cfg.body.time_zone);
     apply(&st, &cfg, &s, c, today, change, values).await
 }
@@ -411,7 +416,9 @@ pub async fn upload(
             .map_err(|p| p.into_iter().map(|m| format!("{name}: {m}")).collect()),
         None => Err(vec!["Välj en fil att läsa in.".into()]),
     };
-    apply(&st, &cfg, &s, c, today, change, json!({})).await
+    let values =
+        json!({"dagar": c.submission_days.to_string(), "fran": "", "till": "", "datum": ""});
+    apply(&st, &cfg, &s, c, today, change, values).await
 }
 
 #[cfg(test)]

@@ -364,7 +364,7 @@ pub async fn new_page(State(st): State<WebState>, headers: HeaderMap, uri: Uri) 
             cfg: &cfg,
             s: &s,
             existing: None,
-            values: json!({}),
+            values: values_from(&Fields::default()),
             errors: Vec::new(),
             general: None,
         },
