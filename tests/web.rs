@@ -2693,15 +2693,50 @@ async fn the_coordinator_changes_the_register_and_the_meeting_plans() {
             )
             .await;
             assert_eq!(r.status, 403, "{who}");
-            let r = post_as(
-                &site,
-                cookie,
-                "/arbetsyta/namnd?key=kbn",
-                &format!("skydd={token}&gora=lagg-till&datum=2030-01-10"),
-            )
-            .await;
-            assert_eq!(r.status, 403, "{who}");
+            for (path, body) in [
+                (
+                    "/arbetsyta/namnd?key=kbn",
+                    format!("skydd={token}&gora=lagg-till&datum=2030-01-10"),
+                ),
+                (
+                    "/arbetsyta/nytt",
+                    format!(
+                        "skydd={token}&id=X%2F1&organisation=X&committee=kbn&officer_name=X&officer_email=x%40example.org&start_date=2026-01-01"
+                    ),
+                ),
+                (
+                    "/arbetsyta/byt-handlaggare",
+                    format!("skydd={token}&id=T1&namn=X&epost=x%40example.org&fran=2026-06-01"),
+                ),
+                (
+                    "/arbetsyta/importera",
+                    format!("skydd={token}&namn=x.csv&provkorning=x&data=eA%3D%3D"),
+                ),
+            ] {
+                let r = post_as(&site, cookie, path, &body).await;
+                assert_eq!(r.status, 403, "{who} POST {path}");
+            }
+            for path in ["/arbetsyta/import", "/arbetsyta/namnd-fil?key=kbn"] {
+                let r = post_file_as(
+                    &site,
+                    cookie,
+                    path,
+                    &[("skydd", token)],
+                    ("x.csv", b"2030-01-10"),
+                )
+                .await;
+                assert_eq!(r.status, 403, "{who} POST {path}");
+            }
         }
+        // Nothing of that was written.
+        assert!(site.store.committee_plans().await.unwrap().is_empty());
+        assert!(site.store.events(&t1).await.unwrap().is_empty());
+        assert!(
+            site.store
+                .partnership(&PartnershipId::parse("X/1").unwrap())
+                .await
+                .is_err()
+        );
         // The plan is readable by all, changeable by IOP-ansvarig only.
         let r = get_as(&site, &olle, "/arbetsyta/namnd?key=kbn").await;
         assert_eq!(r.status, 200);
@@ -3250,6 +3285,59 @@ async fn the_coordinators_forms_read_in_a_real_browser() {
         "Importerade föreningen"
     );
     c.close().await.ok();
+}
+
+/// Issue 17: a meeting plan changed by one process reaches another sharing
+/// the database — a replica, or `iopd run` beside the pages — at its next
+/// wake, without a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_changed_elsewhere_reaches_the_running_service() {
+    for backend in BACKENDS {
+        let site = site_with(backend, "2026-05-22T09:05", PEOPLE).await;
+        let karin = sign_in(&site, "iop-ansvarig@example.org", "coordinator").await;
+        let token = csrf_of(&site, &karin).await;
+        let d = Daemon::start(&site.w, "2026-05-22T09:05");
+        let c = format!("__Host-iopd={karin}");
+        let plan_there = || async {
+            let r = http(
+                d.addr,
+                "GET",
+                "/arbetsyta/namnd?key=kbn",
+                &[("Cookie", &c)],
+                b"",
+            )
+            .await;
+            assert_eq!(r.status, 200, "{backend:?}: {}\n{}", r.body, d.log());
+            r.body
+        };
+        assert!(plan_there().await.contains("Från konfigurationen"));
+        let r = post_as(
+            &site,
+            &karin,
+            "/arbetsyta/namnd?key=kbn",
+            &format!("skydd={token}&gora=flytta&fran=2026-06-11&till=2026-07-02"),
+        )
+        .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let body = plan_there().await;
+            if body.contains("I arbetsytan sedan") {
+                assert!(
+                    body.contains("2026-07-02") && !body.contains("<option value=\"2026-06-11\""),
+                    "{body}"
+                );
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{backend:?}: the service never took the plan in:\n{}",
+                d.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        d.stop();
+    }
 }
 
 /// Issue 17: recording from the workspace. An officer records for their own

@@ -360,7 +360,23 @@ async fn refresh_plans(shared: &Shared) {
             .map(Some)
     };
     match read.await {
-        Ok(Some(version)) => shared.plans_seen.store(version, Ordering::SeqCst),
+        Ok(Some(version)) => {
+            shared.plans_seen.store(version, Ordering::SeqCst);
+            let cfg = shared.config.borrow().clone();
+            let stored: Vec<&str> = cfg
+                .committees
+                .values()
+                .filter(|c| c.plan_stored_since.is_some())
+                .map(|c| c.key.as_str())
+                .collect();
+            if !stored.is_empty() {
+                tracing::info!(
+                    committees = %stored.join(", "),
+                    "meeting plans kept in the database (changed in the workspace) are in force; \
+                     the configuration's meetings and submission_days for these committees are not used"
+                );
+            }
+        }
         Ok(None) => {}
         Err(e) => tracing::warn!("the committees' meeting plans could not be read: {e}"),
     }
