@@ -2728,6 +2728,34 @@ async fn the_coordinator_changes_the_register_and_the_meeting_plans() {
                 assert_eq!(r.status, 403, "{who} POST {path}");
             }
         }
+        // IOP-ansvarig's own session without its token, or with another
+        // session's: every form refused.
+        for token in ["", olle_t.as_str()] {
+            for path in [
+                "/arbetsyta/andra",
+                "/arbetsyta/nytt",
+                "/arbetsyta/byt-handlaggare",
+                "/arbetsyta/importera",
+                "/arbetsyta/namnd?key=kbn",
+            ] {
+                let body = format!(
+                    "skydd={token}&id=T1&gora=lagg-till&datum=2030-01-10&namn=X&epost=x%40example.org&fran=2026-06-01"
+                );
+                let r = post_as(&site, &karin, path, &body).await;
+                assert_eq!(r.status, 403, "forged POST {path}");
+            }
+            for path in ["/arbetsyta/import", "/arbetsyta/namnd-fil?key=kbn"] {
+                let r = post_file_as(
+                    &site,
+                    &karin,
+                    path,
+                    &[("skydd", token)],
+                    ("x.txt", b"2030-01-10"),
+                )
+                .await;
+                assert_eq!(r.status, 403, "forged POST {path}");
+            }
+        }
         // Nothing of that was written.
         assert!(site.store.committee_plans().await.unwrap().is_empty());
         assert!(site.store.events(&t1).await.unwrap().is_empty());
