@@ -3086,6 +3086,62 @@ async fn the_coordinator_changes_the_register_and_the_meeting_plans() {
             "{}",
             r.body
         );
+        // With no meeting from today to 2026-08-01, when KUB/2024:077's
+        // first follow-up to the committee is due, Nämnder warns; with none
+        // in its second follow-up's span (2026-08-01, 2028-08-01], that
+        // follow-up has no meeting to go to and its page warns.
+        let kbn_now: Vec<chrono::NaiveDate> = site
+            .store
+            .committee_plans()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.committee == "kbn")
+            .expect("kbn's plan")
+            .meetings;
+        let gone: Vec<String> = kbn_now
+            .iter()
+            .map(ToString::to_string)
+            .filter(|m| m.as_str() > "2026-05-22" && m.as_str() <= "2028-08-01")
+            .collect();
+        assert!(
+            gone.len() > 10 && gone.contains(&"2026-07-02".to_string()),
+            "{gone:?}"
+        );
+        for d in &gone {
+            let r = plan(format!("skydd={karin_t}&gora=ta-bort&datum={d}")).await;
+            assert_eq!(r.status, 303, "{}", r.body);
+        }
+        let r = get_as(&site, &olle, "/arbetsyta/namnder").await;
+        assert!(
+            r.body.contains("Nästa uppföljning till nämnden ska vara gjord senast 2026-08-01 (Fjärde föreningen), men det finns inget sammanträde inlagt från i dag till dess."),
+            "{}",
+            r.body
+        );
+        let r = get_as(&site, &olle, "/arbetsyta/partnerskap?id=KUB%2F2024%3A077").await;
+        assert!(
+            r.body.contains("Kultur- och bildningsnämnden har inget sammanträde inlagt för fördjupad uppföljning till nämnden"),
+            "{}",
+            r.body
+        );
+        let r = plan(format!(
+            "skydd={karin_t}&gora=lagg-till&datum={}",
+            gone.join("%0A")
+        ))
+        .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let r = get_as(&site, &olle, "/arbetsyta/namnder").await;
+        assert!(
+            !r.body.contains("Nästa uppföljning till nämnden"),
+            "{}",
+            r.body
+        );
+        let r = get_as(&site, &olle, "/arbetsyta/partnerskap?id=KUB%2F2024%3A077").await;
+        assert!(
+            !r.body.contains("har inget sammanträde inlagt"),
+            "{}",
+            r.body
+        );
 
         // The spreadsheet: a dry run first, nothing written; then applied.
         let csv = "id;organisation;committee;officer_name;officer_email;start_date\n\

@@ -76,7 +76,7 @@ async fn warnings(
         && !c.meetings.iter().any(|m| *m >= today && *m <= due)
     {
         out.push(format!(
-            "Nästa uppföljning till nämnden ska vara gjord senast {due} ({org}), men det finns inget sammanträde inlagt före dess. Lägg in nämndens sammanträden, annars får uppföljningen sista dag efter överenskommelsens årsdag i stället för efter ett sammanträde."
+            "Nästa uppföljning till nämnden ska vara gjord senast {due} ({org}), men det finns inget sammanträde inlagt från i dag till dess. Lägg in nämndens kommande sammanträden."
         ));
     }
     let horizon = crate::calendar::add_months(today, 12);
