@@ -347,12 +347,7 @@ fn capitalise(s: &str) -> String {
 }
 
 fn coordinator_only(cfg: &Config) -> Response {
-    message(
-        StatusCode::FORBIDDEN,
-        Some(cfg),
-        "Bara IOP-ansvarig kan ändra sammanträdesplanen",
-        &["Ingenting har ändrats.".into()],
-    )
+    super::pages::not_yours(cfg, "Bara IOP-ansvarig kan ändra sammanträdesplanen")
 }
 
 /// Add, move or remove meetings, or change the submission days.
@@ -392,17 +387,11 @@ pub async fn upload(
     Query(q): Query<KeyQuery>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
-    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
+    let (cfg, s, today, _, file) = match super::upload::begin(&st, &headers, &uri, multipart).await
+    {
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let (fields, file) = match super::upload::read(multipart).await {
-        Ok(v) => v,
-        Err(msg) => return super::upload::unreadable(&cfg, &msg),
-    };
-    if !s.form_ok(fields.get("skydd")) {
-        return super::pages::forged(&cfg);
-    }
     if s.role != Role::Coordinator {
         return coordinator_only(&cfg);
     }

@@ -79,12 +79,7 @@ fn label(column: &str) -> &'static str {
 }
 
 fn coordinator_only(cfg: &Config) -> Response {
-    message(
-        StatusCode::FORBIDDEN,
-        Some(cfg),
-        "Bara IOP-ansvarig kan ändra registret",
-        &["Ingenting har ändrats.".into()],
-    )
+    super::pages::not_yours(cfg, "Bara IOP-ansvarig kan ändra registret")
 }
 
 fn missing(cfg: &Config) -> Response {

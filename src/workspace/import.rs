@@ -15,25 +15,20 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::access::{Role, Signed};
-use super::pages::{begin, forged, who};
+use super::pages::{begin, who};
 use super::record::begin_post;
 use crate::config::Config;
 use crate::domain::Channel;
 use crate::import::{Prepared, committee_resolver, prepare};
 use crate::store::{Actor, ImportPlan, StoreError};
 use crate::web::WebState;
-use crate::web::pages::{message, render, server_error};
+use crate::web::pages::{render, server_error};
 
 /// Each list on the dry run's page shows this many entries at most.
 const SHOWN: usize = 200;
 
 fn coordinator_only(cfg: &Config) -> Response {
-    message(
-        StatusCode::FORBIDDEN,
-        Some(cfg),
-        "Bara IOP-ansvarig kan importera",
-        &["Ingenting har ändrats.".into()],
-    )
+    super::pages::not_yours(cfg, "Bara IOP-ansvarig kan importera")
 }
 
 /// A fingerprint of what an import would do: the apply step goes ahead only
@@ -198,17 +193,10 @@ pub async fn check(
     uri: Uri,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
-    let (cfg, s, _) = match begin(&st, &headers, &uri).await {
+    let (cfg, s, _, _, file) = match super::upload::begin(&st, &headers, &uri, multipart).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let (fields, file) = match super::upload::read(multipart).await {
-        Ok(v) => v,
-        Err(msg) => return super::upload::unreadable(&cfg, &msg),
-    };
-    if !s.form_ok(fields.get("skydd")) {
-        return forged(&cfg);
-    }
     if s.role != Role::Coordinator {
         return coordinator_only(&cfg);
     }

@@ -647,6 +647,16 @@ pub async fn signin_done(
 }
 
 /// A form without this session's anti-forgery token.
+/// A change this role may not make: `what` says whose it is.
+pub(super) fn not_yours(cfg: &Config, what: &str) -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        Some(cfg),
+        what,
+        &["Ingenting har ändrats.".into()],
+    )
+}
+
 pub(super) fn forged(cfg: &Config) -> Response {
     message(
         StatusCode::FORBIDDEN,

@@ -220,12 +220,7 @@ pub async fn waive(
         Err(r) => return *r,
     };
     if s.role != Role::Coordinator {
-        return message(
-            StatusCode::FORBIDDEN,
-            Some(&cfg),
-            "Bara IOP-ansvarig kan skriva av",
-            &["Ingenting har ändrats.".into()],
-        );
+        return super::pages::not_yours(&cfg, "Bara IOP-ansvarig kan skriva av");
     }
     let f = match checkpoint(&st, &cfg, &s, today, fields.get("key")).await {
         Ok(f) => f,
@@ -308,11 +303,9 @@ async fn retractable(
     event: i64,
 ) -> Result<(crate::domain::Partnership, crate::domain::Event), Box<Response>> {
     if s.role != Role::Coordinator {
-        return Err(Box::new(message(
-            StatusCode::FORBIDDEN,
-            Some(cfg),
+        return Err(Box::new(super::pages::not_yours(
+            cfg,
             "Bara IOP-ansvarig kan ångra en registrering",
-            &["Ingenting har ändrats.".into()],
         )));
     }
     let missing = || {
