@@ -2246,6 +2246,8 @@ async fn the_workspace_reads_in_a_real_browser() {
         .find(|l| l.contains("engangslank"))
         .expect("a link")
         .to_string();
+    // A tick first, so the overview has its counts and order.
+    site.w.ok(&["tick", "--now", "2026-05-22T09:00"]);
     let c = browser(&driver).await;
     open_page(&c, &format!("http://{}/arbetsyta/logga-in", site.addr)).await;
     check_page(&c, &axe, "workspace-signin").await;
@@ -2255,6 +2257,8 @@ async fn the_workspace_reads_in_a_real_browser() {
     submit(&c).await;
     assert_eq!(h1(&c).await, "Översikt", "{}", c.source().await.unwrap());
     check_page(&c, &axe, "workspace-overview").await;
+    click_css(&c, "details.counts summary").await;
+    check_page(&c, &axe, "workspace-overview-counts").await;
     fill(&c, "f-sok", "fjärde").await;
     click(&c, "f-visa").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -2815,5 +2819,165 @@ async fn the_workspace_records_only_for_whom_it_may() {
         )
         .await;
         assert!(r.body.contains("åt handläggaren"), "{}", r.body);
+    }
+}
+
+/// The overdue count in each row of a workspace list, and the ids, in order.
+fn list_rows(page: &str) -> Vec<(String, u32)> {
+    let doc = scraper::Html::parse_document(page);
+    let row = scraper::Selector::parse("table[aria-label=Partnerskap] tbody tr").unwrap();
+    let id = scraper::Selector::parse("span.id").unwrap();
+    let late = scraper::Selector::parse("td[data-label=Försenade]").unwrap();
+    doc.select(&row)
+        .map(|r| {
+            let id: String = r.select(&id).next().expect("an id").text().collect();
+            let n: String = r.select(&late).next().expect("a count").text().collect();
+            (
+                id.trim_matches(['(', ')']).to_string(),
+                n.trim().parse().expect("a number"),
+            )
+        })
+        .collect()
+}
+
+/// The number after `label` in the page's text, e.g. "i 12 partnerskap".
+fn number_after(page: &str, label: &str) -> u32 {
+    let at = page
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{page}"))
+        + label.len();
+    page[at..]
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .expect("a number")
+}
+
+/// Issue 17, *Översikt*: worst first across every page (by the last tick),
+/// filtered by kind and status in SQL, the counts by status and committee
+/// as of the last tick, and partnerships never evaluated listed last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_puts_the_worst_first_on_every_page() {
+    for backend in BACKENDS {
+        let smtp = SmtpServer::start();
+        let mut w = World::new(backend);
+        w.use_smtp(smtp.port);
+        // Tracked since the start of the year, so some are overdue.
+        let text = std::fs::read_to_string(&w.config).expect("config");
+        std::fs::write(
+            &w.config,
+            text.replace(
+                "# tracking_start = \"2026-12-01\"",
+                "tracking_start = \"2026-01-01\"",
+            ),
+        )
+        .expect("config");
+        w.ok(&["synth", "--partnerships", "130", "--now", "2026-11-01"]);
+        let site = serve(w, smtp, "2026-11-02T10:05").await;
+        let link = link_path(
+            &site,
+            "iop-ansvarig@example.org",
+            "coordinator",
+            "2026-11-02T10:00",
+        );
+        let r = http(site.addr, "POST", &link, &[], b"").await;
+        let karin = set_cookie(&r).expect("a session").0;
+
+        // Before any tick: every partnership, by id, and nothing counted.
+        let r = get_as(&site, &karin, "/arbetsyta").await;
+        assert!(r.body.contains("130 partnerskap"), "{}", r.body);
+        assert!(
+            r.body.contains("Ingen genomgång har gjorts ännu"),
+            "{}",
+            r.body
+        );
+        let first = list_rows(&r.body);
+        let mut by_id: Vec<String> = first.iter().map(|(id, _)| id.clone()).collect();
+        by_id.sort();
+        assert_eq!(
+            first.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+            by_id
+        );
+
+        site.w.ok(&["tick", "--now", "2026-11-02T10:00"]);
+        let mut rows = Vec::new();
+        for page in 1..=3 {
+            let r = get_as(&site, &karin, &format!("/arbetsyta?sida={page}")).await;
+            assert_eq!(r.status, 200);
+            assert!(
+                r.body.contains(
+                    "Enligt senaste genomgången <span class=\"date-nowrap\">2026-11-02 10:00</span>"
+                ),
+                "{}",
+                r.body
+            );
+            rows.extend(list_rows(&r.body));
+        }
+        assert_eq!(rows.len(), 130);
+        let mut ids: Vec<&String> = rows.iter().map(|(id, _)| id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 130, "each partnership once");
+        // Never more overdue than the row before, across the pages.
+        for pair in rows.windows(2) {
+            assert!(pair[0].1 >= pair[1].1, "{pair:?} in {rows:?}");
+        }
+        let late: Vec<&(String, u32)> = rows.iter().filter(|(_, n)| *n > 0).collect();
+        assert!(
+            !late.is_empty() && late.len() < 130,
+            "the synthetic register has some overdue: {rows:?}"
+        );
+
+        // The status filter finds exactly those with something overdue, as
+        // many as the counts say.
+        let r = get_as(&site, &karin, "/arbetsyta").await;
+        let counted = number_after(&r.body, "Försenad</a>: <strong class=\"late\">");
+        let partnerships = number_after(
+            &r.body[r.body.find("Försenad</a>").unwrap()..],
+            "</strong> i ",
+        );
+        let overdue_total: u32 = late.iter().map(|(_, n)| n).sum();
+        assert_eq!(counted, overdue_total, "overdue checkpoints");
+        assert_eq!(partnerships as usize, late.len(), "{}", r.body);
+        let mut filtered = Vec::new();
+        for page in 1..=3 {
+            let r = get_as(
+                &site,
+                &karin,
+                &format!("/arbetsyta?status=overdue&sida={page}"),
+            )
+            .await;
+            filtered.extend(list_rows(&r.body));
+        }
+        assert_eq!(filtered.len(), late.len());
+        assert!(filtered.iter().all(|(_, n)| *n > 0), "{filtered:?}");
+        // A fact is never overdue: none. A kind and status: a subset.
+        let r = get_as(&site, &karin, "/arbetsyta?typ=agreement_end&status=overdue").await;
+        assert!(r.body.contains("Inga partnerskap matchar"), "{}", r.body);
+        let r = get_as(&site, &karin, "/arbetsyta?typ=checkin&status=overdue").await;
+        let checkins = list_rows(&r.body);
+        assert!(checkins.len() <= late.len());
+        assert!(checkins.iter().all(|(_, n)| *n > 0), "{checkins:?}");
+        // An unknown kind or status is no filter at all.
+        let r = get_as(&site, &karin, "/arbetsyta?typ=nonsense&status=nonsense").await;
+        assert!(r.body.contains("130 partnerskap"), "{}", r.body);
+
+        // A partnership added after the tick is listed last.
+        let csv = site.w.write(
+            "new.csv",
+            "id;organisation;committee;officer_name;officer_email;deputy_email;start_date\n\
+             AAA/2026:001;Nytillkommen förening;kbn;Olle Officer;olle@example.org;;2026-10-01\n",
+        );
+        site.w
+            .ok(&["import", path_str(&csv), "--now", "2026-11-02T10:01"]);
+        let r = get_as(&site, &karin, "/arbetsyta?sida=3").await;
+        let last = list_rows(&r.body);
+        assert_eq!(
+            last.last().map(|(id, _)| id.as_str()),
+            Some("AAA/2026:001"),
+            "{last:?}"
+        );
     }
 }

@@ -980,7 +980,7 @@ fn changed_columns(a: &Partnership, b: &Partnership) -> Vec<FieldChange> {
 mod digest;
 mod evaluation;
 mod feed;
-pub use evaluation::{CHUNK, Evaluation, ForTick};
+pub use evaluation::{CHUNK, CountSums, Evaluation, ForTick, NO_DUE};
 mod outbox;
 pub use digest::{DeliveryProblem, SentReminder, ServiceHealth};
 mod postpone;
@@ -989,6 +989,6 @@ pub use outbox::{
     Bundling, Claimed, Enqueue, InviteState, NewBundle, NewInvite, NewMail, OutboxRow, PendingItem,
 };
 pub use postpone::Postponement;
-pub use session::{LoginAttempt, SessionRow};
+pub use session::{ListFilter, LoginAttempt, SessionRow};
 mod jobs;
 pub use jobs::DeliveryFigures;
