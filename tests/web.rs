@@ -1197,12 +1197,22 @@ struct Daemon {
 
 impl Daemon {
     fn start(w: &World, now: &str) -> Daemon {
+        Daemon::start_with(w, now, |_| String::new())
+    }
+
+    /// [`Daemon::start`] with `extra(address)` appended to the configuration.
+    fn start_with(w: &World, now: &str, extra: impl FnOnce(SocketAddr) -> String) -> Daemon {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         web_config(w, &format!("http://{addr}"), Some(addr));
+        let more = extra(addr);
+        if !more.is_empty() {
+            let text = std::fs::read_to_string(&w.config).expect("config");
+            std::fs::write(&w.config, format!("{text}\n{more}")).expect("config");
+        }
         let log = w.path("run.log");
         let child = w
             .cmd(&["run", "--now", now])
@@ -2820,6 +2830,148 @@ async fn the_workspace_records_only_for_whom_it_may() {
         .await;
         assert!(r.body.contains("åt handläggaren"), "{}", r.body);
     }
+}
+
+/// Starts a sign-in with the provider over plain HTTP: the state and nonce
+/// the authorization request carries, and the browser's sign-in cookie.
+async fn start_provider_sign_in(addr: SocketAddr, issuer: &str) -> (String, String, String) {
+    let r = http(
+        addr,
+        "POST",
+        "/arbetsyta/logga-in",
+        &[FORM],
+        b"tillbaka=%2Farbetsyta",
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let to = r.header("location").expect("to the provider").to_string();
+    assert!(to.starts_with(&format!("{issuer}/authorize?")), "{to}");
+    let param = |name: &str| {
+        to.split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {to}"))
+            .to_string()
+    };
+    let login = r
+        .header("set-cookie")
+        .and_then(|h| h.split(';').next())
+        .expect("the sign-in cookie")
+        .to_string();
+    (param("state"), param("nonce"), login)
+}
+
+/// Issue 17: an ID token from another issuer, for another audience, with a
+/// nonce other than the one sent, or expired, signs nobody in: the person
+/// reads a Swedish refusal, the operator the reason in the log. A real
+/// provider issues none of these, so a hand-made one signs them
+/// (`support::oidc_mock`); a correct token from it signs in, so each refusal
+/// is the flaw's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn id_tokens_a_provider_should_not_have_issued_are_refused() {
+    use support::oidc_mock::{Flaw, MockProvider};
+    let idp = MockProvider::start("iopd");
+    let smtp = SmtpServer::start();
+    let w = World::with_register(Backend::Sqlite, smtp.port, PEOPLE);
+    let secret = w.write("client-secret", "test-client-secret\n");
+    let ca = w.write("provider.pem", &idp.cert.pem);
+    let d = Daemon::start_with(&w, "2026-05-22T09:05", |addr| {
+        format!(
+            "[auth]\nissuer = \"{}\"\nclient_id = \"iopd\"\nclient_secret_file = \"{}\"\n\
+             redirect_url = \"http://{addr}/arbetsyta/inloggad\"\nca_file = \"{}\"\n\
+             coordinator_groups = [\"iop-samordning\"]\n",
+            idp.issuer,
+            path_str(&secret),
+            path_str(&ca)
+        )
+    });
+    let addr = d.addr;
+    let answer = |code: &str, state: &str, login: &str| {
+        let path = format!("/arbetsyta/inloggad?code={code}&state={state}");
+        let login = login.to_string();
+        async move { http(addr, "GET", &path, &[("Cookie", &login)], b"").await }
+    };
+
+    // The control: a correct token signs IOP-ansvarig in.
+    let (state, nonce, login) = start_provider_sign_in(d.addr, &idp.issuer).await;
+    idp.answer(
+        "code-ok",
+        &nonce,
+        Flaw::None,
+        "iop-ansvarig@example.org",
+        &["iop-samordning"],
+    );
+    let r = answer("code-ok", &state, &login).await;
+    assert_eq!(r.status, 303, "{}\n{}", r.body, d.log());
+    let session = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .find_map(|(_, v)| v.strip_prefix("__Host-iopd="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let r = http(
+        d.addr,
+        "GET",
+        "/arbetsyta",
+        &[("Cookie", &format!("__Host-iopd={session}"))],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("<h1>Översikt</h1>"), "{}", r.body);
+
+    for (flaw, code, reason) in [
+        (
+            Flaw::OtherIssuer,
+            "code-iss",
+            "ID token refused: Invalid issuer",
+        ),
+        (
+            Flaw::WrongAudience,
+            "code-aud",
+            "ID token refused: Invalid audiences",
+        ),
+        (
+            Flaw::WrongNonce,
+            "code-nonce",
+            "ID token refused: Invalid nonce",
+        ),
+        (Flaw::Expired, "code-exp", "ID token refused: Expired"),
+    ] {
+        let (state, nonce, login) = start_provider_sign_in(d.addr, &idp.issuer).await;
+        idp.answer(
+            code,
+            &nonce,
+            flaw,
+            "iop-ansvarig@example.org",
+            &["iop-samordning"],
+        );
+        let r = answer(code, &state, &login).await;
+        assert_eq!(r.status, 400, "{flaw:?}: {}", r.body);
+        assert!(
+            r.body.contains("<h1>Inloggningen misslyckades</h1>")
+                && r.body.contains("Börja om från inloggningssidan"),
+            "{flaw:?}: {}",
+            r.body
+        );
+        assert!(
+            !r.headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("set-cookie") && v.starts_with("__Host-iopd=")),
+            "{flaw:?}: a session cookie was set"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !d.log().contains(reason) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{flaw:?}: no {reason:?} in the log:\n{}",
+                d.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    d.stop();
 }
 
 /// The overdue count in each row of a workspace list, and the ids, in order.
