@@ -2337,146 +2337,148 @@ async fn the_workspace_reads_in_a_real_browser() {
 }
 
 /// Issue 17: sign-in through a real OpenID provider (oidc-provider) in a
-/// real browser: the groups decide the role, the page asked for comes back
-/// after sign-in, logout goes through the provider; no group, or an address
-/// the provider does not vouch for, is refused.
+/// real browser, on both databases: the groups decide the role, the page
+/// asked for comes back after sign-in, logout goes through the provider; no
+/// group, or an address the provider does not vouch for, is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_through_the_bodys_openid_provider() {
     let driver = chromedriver();
-    let smtp = SmtpServer::start();
-    let mut w = World::new(Backend::Sqlite);
-    w.use_smtp(smtp.port);
-    let csv = w.write("t.csv", PEOPLE);
-    w.ok(&["import", path_str(&csv), "--now", "2026-04-01"]);
-    let secret = w.write("client-secret", "test-client-secret\n");
-    // The provider needs the site's return address, the site the provider's.
-    let provider_cell = std::sync::OnceLock::new();
-    let site = serve_with(w, smtp, "2026-05-22T09:05", |addr| {
-        let base = format!("http://{addr}");
-        let p = support::oidc::IdProvider::start(
-            &format!("{base}/arbetsyta/inloggad"),
-            &format!("{base}/arbetsyta/utloggad"),
+    for backend in BACKENDS {
+        let smtp = SmtpServer::start();
+        let mut w = World::new(backend);
+        w.use_smtp(smtp.port);
+        let csv = w.write("t.csv", PEOPLE);
+        w.ok(&["import", path_str(&csv), "--now", "2026-04-01"]);
+        let secret = w.write("client-secret", "test-client-secret\n");
+        // The provider needs the site's return address, the site the provider's.
+        let provider_cell = std::sync::OnceLock::new();
+        let site = serve_with(w, smtp, "2026-05-22T09:05", |addr| {
+            let base = format!("http://{addr}");
+            let p = support::oidc::IdProvider::start(
+                &format!("{base}/arbetsyta/inloggad"),
+                &format!("{base}/arbetsyta/utloggad"),
+            );
+            let toml = p.auth_toml(&base, &secret);
+            let _ = provider_cell.set(p);
+            toml
+        })
+        .await;
+        let _provider = provider_cell.into_inner().expect("the provider");
+        let base = format!("http://{}", site.addr);
+        let c = browser(&driver).await;
+
+        // Olle asks for T1, signs in at the provider and lands on T1.
+        open_page(&c, &format!("{base}/arbetsyta/partnerskap?id=T1")).await;
+        assert_eq!(h1(&c).await, "Logga in i arbetsytan");
+        provider_sign_in(&c, "olle").await;
+        assert_eq!(
+            h1(&c).await,
+            "Testföreningen",
+            "{}",
+            c.source().await.unwrap()
         );
-        let toml = p.auth_toml(&base, &secret);
-        let _ = provider_cell.set(p);
-        toml
-    })
-    .await;
-    let _provider = provider_cell.into_inner().expect("the provider");
-    let base = format!("http://{}", site.addr);
-    let c = browser(&driver).await;
+        // An officer by their group: another officer's partnership does not exist.
+        open_page(&c, &format!("{base}/arbetsyta/partnerskap?id=T2")).await;
+        assert_eq!(h1(&c).await, "Partnerskapet finns inte");
+        open_page(&c, &format!("{base}/arbetsyta")).await;
+        let src = c.source().await.unwrap();
+        assert!(src.contains("olle@example.org (handläggare)"), "{src}");
+        // Logout ends the session here and at the provider, then comes back.
+        click_css(&c, ".signed button").await;
+        // oidc-provider asks before it signs out.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !c
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("/session/end")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not at the provider's logout"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(fantoccini::Locator::Css("button[autofocus]"))
+            .await
+            .expect("the provider's logout question");
+        click_css(&c, "button[autofocus]").await;
+        wait_for_h1(&c, "Du är utloggad").await;
+        open_page(&c, &format!("{base}/arbetsyta")).await;
+        assert_eq!(h1(&c).await, "Logga in i arbetsytan");
 
-    // Olle asks for T1, signs in at the provider and lands on T1.
-    open_page(&c, &format!("{base}/arbetsyta/partnerskap?id=T1")).await;
-    assert_eq!(h1(&c).await, "Logga in i arbetsytan");
-    provider_sign_in(&c, "olle").await;
-    assert_eq!(
-        h1(&c).await,
-        "Testföreningen",
-        "{}",
-        c.source().await.unwrap()
-    );
-    // An officer by their group: another officer's partnership does not exist.
-    open_page(&c, &format!("{base}/arbetsyta/partnerskap?id=T2")).await;
-    assert_eq!(h1(&c).await, "Partnerskapet finns inte");
-    open_page(&c, &format!("{base}/arbetsyta")).await;
-    let src = c.source().await.unwrap();
-    assert!(src.contains("olle@example.org (handläggare)"), "{src}");
-    // Logout ends the session here and at the provider, then comes back.
-    click_css(&c, ".signed button").await;
-    // oidc-provider asks before it signs out.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !c
-        .current_url()
-        .await
-        .unwrap()
-        .as_str()
-        .contains("/session/end")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not at the provider's logout"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // IOP-ansvarig by group sees everything.
+        provider_sign_in(&c, "karin").await;
+        assert_eq!(h1(&c).await, "Översikt");
+        assert!(c.source().await.unwrap().contains("5 partnerskap"));
+        forget(&c, &base, &_provider.issuer).await;
+
+        // In no configured group: refused, no session.
+        open_page(&c, &format!("{base}/arbetsyta")).await;
+        provider_sign_in(&c, "gast").await;
+        assert_eq!(h1(&c).await, "Inloggningen misslyckades");
+        assert!(c.source().await.unwrap().contains("ingen behörighet"));
+        forget(&c, &base, &_provider.issuer).await;
+        // An address the provider does not vouch for: refused.
+        open_page(&c, &format!("{base}/arbetsyta")).await;
+        provider_sign_in(&c, "overifierad").await;
+        assert_eq!(h1(&c).await, "Inloggningen misslyckades");
+        open_page(&c, &format!("{base}/arbetsyta")).await;
+        assert_eq!(h1(&c).await, "Logga in i arbetsytan", "no session was made");
+        c.close().await.ok();
+
+        // Over plain HTTP: a made-up state, and a real one answered to another
+        // browser (without its sign-in cookie), sign nobody in; the real one is
+        // then used up, so the right browser cannot replay it either.
+        let r = http(
+            site.addr,
+            "GET",
+            "/arbetsyta/inloggad?code=x&state=made-up",
+            &[],
+            b"",
+        )
+        .await;
+        assert_eq!(r.status, 400);
+        let form = [("Content-Type", "application/x-www-form-urlencoded")];
+        let r = http(
+            site.addr,
+            "POST",
+            "/arbetsyta/logga-in",
+            &form,
+            b"tillbaka=%2Farbetsyta",
+        )
+        .await;
+        assert_eq!(r.status, 303);
+        let to = r.header("location").expect("to the provider").to_string();
+        assert!(to.starts_with(&_provider.issuer), "{to}");
+        for part in [
+            "code_challenge_method=S256",
+            "nonce=",
+            "state=",
+            "client_id=iopd",
+        ] {
+            assert!(to.contains(part), "{part} in {to}");
+        }
+        let state = to
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("state="))
+            .expect("state")
+            .to_string();
+        let login = r
+            .header("set-cookie")
+            .and_then(|h| h.split(';').next())
+            .expect("the sign-in cookie")
+            .to_string();
+        assert!(login.starts_with("__Host-iopd-login="), "{login}");
+        let callback = format!("/arbetsyta/inloggad?code=x&state={state}");
+        let r = http(site.addr, "GET", &callback, &[], b"").await;
+        assert_eq!(r.status, 400, "another browser");
+        let r = http(site.addr, "GET", &callback, &[("Cookie", &login)], b"").await;
+        assert_eq!(r.status, 400, "a replay");
     }
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(fantoccini::Locator::Css("button[autofocus]"))
-        .await
-        .expect("the provider's logout question");
-    click_css(&c, "button[autofocus]").await;
-    wait_for_h1(&c, "Du är utloggad").await;
-    open_page(&c, &format!("{base}/arbetsyta")).await;
-    assert_eq!(h1(&c).await, "Logga in i arbetsytan");
-
-    // IOP-ansvarig by group sees everything.
-    provider_sign_in(&c, "karin").await;
-    assert_eq!(h1(&c).await, "Översikt");
-    assert!(c.source().await.unwrap().contains("5 partnerskap"));
-    forget(&c, &base, &_provider.issuer).await;
-
-    // In no configured group: refused, no session.
-    open_page(&c, &format!("{base}/arbetsyta")).await;
-    provider_sign_in(&c, "gast").await;
-    assert_eq!(h1(&c).await, "Inloggningen misslyckades");
-    assert!(c.source().await.unwrap().contains("ingen behörighet"));
-    forget(&c, &base, &_provider.issuer).await;
-    // An address the provider does not vouch for: refused.
-    open_page(&c, &format!("{base}/arbetsyta")).await;
-    provider_sign_in(&c, "overifierad").await;
-    assert_eq!(h1(&c).await, "Inloggningen misslyckades");
-    open_page(&c, &format!("{base}/arbetsyta")).await;
-    assert_eq!(h1(&c).await, "Logga in i arbetsytan", "no session was made");
-    c.close().await.ok();
-
-    // Over plain HTTP: a made-up state, and a real one answered to another
-    // browser (without its sign-in cookie), sign nobody in; the real one is
-    // then used up, so the right browser cannot replay it either.
-    let r = http(
-        site.addr,
-        "GET",
-        "/arbetsyta/inloggad?code=x&state=made-up",
-        &[],
-        b"",
-    )
-    .await;
-    assert_eq!(r.status, 400);
-    let form = [("Content-Type", "application/x-www-form-urlencoded")];
-    let r = http(
-        site.addr,
-        "POST",
-        "/arbetsyta/logga-in",
-        &form,
-        b"tillbaka=%2Farbetsyta",
-    )
-    .await;
-    assert_eq!(r.status, 303);
-    let to = r.header("location").expect("to the provider").to_string();
-    assert!(to.starts_with(&_provider.issuer), "{to}");
-    for part in [
-        "code_challenge_method=S256",
-        "nonce=",
-        "state=",
-        "client_id=iopd",
-    ] {
-        assert!(to.contains(part), "{part} in {to}");
-    }
-    let state = to
-        .split(['?', '&'])
-        .find_map(|kv| kv.strip_prefix("state="))
-        .expect("state")
-        .to_string();
-    let login = r
-        .header("set-cookie")
-        .and_then(|h| h.split(';').next())
-        .expect("the sign-in cookie")
-        .to_string();
-    assert!(login.starts_with("__Host-iopd-login="), "{login}");
-    let callback = format!("/arbetsyta/inloggad?code=x&state={state}");
-    let r = http(site.addr, "GET", &callback, &[], b"").await;
-    assert_eq!(r.status, 400, "another browser");
-    let r = http(site.addr, "GET", &callback, &[("Cookie", &login)], b"").await;
-    assert_eq!(r.status, 400, "a replay");
 }
 
 /// A new person at the same browser: no cookies here or at the provider.
