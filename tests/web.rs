@@ -2976,6 +2976,236 @@ async fn id_tokens_a_provider_should_not_have_issued_are_refused() {
     d.stop();
 }
 
+/// One key pressed and released wherever the focus is (WebDriver actions,
+/// as a keyboard does it; no element is clicked or focused by script).
+async fn press(c: &fantoccini::Client, key: char) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    c.perform_actions(keys).await.expect("a key press");
+}
+
+/// Types `text` into whatever has the focus, key by key.
+async fn type_keys(c: &fantoccini::Client, text: &str) {
+    for k in text.chars() {
+        press(c, k).await;
+    }
+}
+
+/// Presses Tab until the element `css` has the focus, and checks that the
+/// focus shows (an outline or a shadow): WCAG 2.4.7.
+async fn tab_to(c: &fantoccini::Client, css: &str) {
+    use fantoccini::key::Key;
+    for _ in 0..80 {
+        let here = c
+            .execute(
+                "return document.activeElement !== null && document.activeElement.matches(arguments[0]);",
+                vec![serde_json::json!(css)],
+            )
+            .await
+            .expect("the focused element");
+        if here == serde_json::Value::Bool(true) {
+            let shown = c
+                .execute(
+                    "const s = getComputedStyle(document.activeElement);\
+                     return (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0)\
+                       || (s.boxShadow !== '' && s.boxShadow !== 'none');",
+                    vec![],
+                )
+                .await
+                .expect("the focus style");
+            assert_eq!(
+                shown,
+                serde_json::Value::Bool(true),
+                "{css}: the focus does not show"
+            );
+            return;
+        }
+        press(c, Key::Tab.into()).await;
+    }
+    panic!(
+        "{css} is never reached with Tab on {}",
+        c.current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default()
+    );
+}
+
+/// Presses `key` on the focused button and waits for the answer's page.
+async fn press_and_wait(c: &fantoccini::Client, key: char) {
+    c.execute("window.iopdOldPage = true;", vec![])
+        .await
+        .expect("mark the page");
+    press(c, key).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let loaded = c
+            .execute(
+                "return window.iopdOldPage === undefined && document.readyState === 'complete';",
+                vec![],
+            )
+            .await
+            .unwrap_or(serde_json::Value::Bool(false));
+        if loaded == serde_json::Value::Bool(true) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new page after the key"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Issue 17: every workspace form used with the keyboard alone in a real
+/// browser: each field and button reached with Tab, its focus visible, the
+/// form sent with Enter or Space, and what it did checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_workspace_form_works_from_the_keyboard() {
+    use fantoccini::key::Key;
+    let axe = axe_source();
+    let driver = chromedriver();
+    let site = site_with(Backend::Sqlite, "2026-05-22T09:05", PEOPLE).await;
+    site.w.ok(&["tick", "--now", "2026-05-22T09:00"]);
+    let base = format!("http://{}", site.addr);
+    let enter: char = Key::Enter.into();
+    let space = ' ';
+    let c = browser(&driver).await;
+    c.set_window_size(1280, 900).await.expect("resize");
+
+    // Sign-in: the one-time link's button.
+    let link = link_path(
+        &site,
+        "iop-ansvarig@example.org",
+        "coordinator",
+        "2026-05-22T09:00",
+    );
+    open_page(&c, &format!("{base}{link}")).await;
+    tab_to(&c, "main form button").await;
+    press_and_wait(&c, enter).await;
+    assert_eq!(h1(&c).await, "Översikt");
+
+    // The overview's filters: what is overdue, chosen by typing in the select.
+    tab_to(&c, "#f-status").await;
+    type_keys(&c, "Förs").await;
+    tab_to(&c, "#f-sok").await;
+    type_keys(&c, "föreningen").await;
+    tab_to(&c, "#f-visa").await;
+    press_and_wait(&c, enter).await;
+    let url = c.current_url().await.unwrap().to_string();
+    assert!(url.contains("status=overdue"), "{url}");
+    let src = c.source().await.unwrap();
+    assert!(
+        src.contains("(KUB/2024:077)") && !src.contains("(T1)"),
+        "{src}"
+    );
+
+    // Recording T1's check-in, on Olle's behalf.
+    open_page(
+        &c,
+        &format!("{base}/arbetsyta/registrera?key=T1%2Fcheckin%2Fy0-w1"),
+    )
+    .await;
+    tab_to(&c, "#f-datum").await;
+    type_keys(&c, "2026-05-20").await;
+    tab_to(&c, "form:not([action]) button[type=submit]").await;
+    press_and_wait(&c, enter).await;
+    assert!(c.source().await.unwrap().contains("är nu klar"));
+    let events = site
+        .store
+        .events(&PartnershipId::parse("T1").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "the check-in is recorded");
+
+    // Undoing it, with a reason, sent with Space.
+    open_page(
+        &c,
+        &format!("{base}/arbetsyta/angra?id=T1&event={}", events[0].id),
+    )
+    .await;
+    // The pages the other browser tests do not open are checked here:
+    // axe-core, 320 px and 200 % zoom.
+    check_page(&c, &axe, "workspace-retract").await;
+    tab_to(&c, "#f-motivering").await;
+    type_keys(&c, "Fel datum").await;
+    tab_to(&c, "form[action='/arbetsyta/angra'] button").await;
+    press_and_wait(&c, space).await;
+    assert_eq!(h1(&c).await, "Ångrad");
+    check_page(&c, &axe, "workspace-retracted").await;
+    let events = site
+        .store
+        .events(&PartnershipId::parse("T1").unwrap())
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::Retraction { .. })),
+        "{events:?}"
+    );
+
+    // Writing off T2's check-in.
+    open_page(
+        &c,
+        &format!("{base}/arbetsyta/registrera?key=T2%2Fcheckin%2Fy0-w1"),
+    )
+    .await;
+    tab_to(&c, "form[action='/arbetsyta/skriv-av'] #f-motivering").await;
+    type_keys(&c, "Verksamheten pausad").await;
+    tab_to(&c, "form[action='/arbetsyta/skriv-av'] button").await;
+    press_and_wait(&c, enter).await;
+    assert_eq!(h1(&c).await, "Avskriven");
+    check_page(&c, &axe, "workspace-waived").await;
+    assert_eq!(event_count(&site.store, "T2").await, 1);
+
+    // The report's form: a date that does not exist is explained.
+    open_page(&c, &format!("{base}/arbetsyta/rapport")).await;
+    tab_to(&c, "#f-fran").await;
+    type_keys(&c, "2026-13-01").await;
+    tab_to(&c, "button[value=html]").await;
+    press_and_wait(&c, enter).await;
+    let src = c.source().await.unwrap();
+    assert!(
+        src.contains("Formuläret behöver rättas") && src.contains("ÅÅÅÅ-MM-DD"),
+        "{src}"
+    );
+    check_page(&c, &axe, "workspace-report-invalid").await;
+
+    // Logout, with Space.
+    tab_to(&c, ".signed button").await;
+    press_and_wait(&c, space).await;
+    assert_eq!(h1(&c).await, "Du är utloggad");
+    check_page(&c, &axe, "workspace-signed-out").await;
+
+    // An officer's absence.
+    let link = link_path(&site, "olle@example.org", "officer", "2026-05-22T09:00");
+    open_page(&c, &format!("{base}{link}")).await;
+    tab_to(&c, "main form button").await;
+    press_and_wait(&c, space).await;
+    assert_eq!(h1(&c).await, "Översikt");
+    check_page(&c, &axe, "workspace-overview-officer").await;
+    open_page(&c, &format!("{base}/arbetsyta/franvaro")).await;
+    check_page(&c, &axe, "workspace-absence-officer").await;
+    tab_to(&c, "#f-fran").await;
+    type_keys(&c, "2026-06-01").await;
+    tab_to(&c, "#f-till").await;
+    type_keys(&c, "2026-06-30").await;
+    tab_to(&c, "form:not([action]) button[type=submit]").await;
+    press_and_wait(&c, enter).await;
+    assert!(
+        c.source()
+            .await
+            .unwrap()
+            .contains("Frånvaron är registrerad")
+    );
+    check_page(&c, &axe, "workspace-absence-done").await;
+    assert_eq!(absences(&site.store, "T1").await.len(), 1);
+    c.close().await.ok();
+}
+
 /// The overdue count in each row of a workspace list, and the ids, in order.
 fn list_rows(page: &str) -> Vec<(String, u32)> {
     let doc = scraper::Html::parse_document(page);
