@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The coordinator's workspace at national scale, on loopback: 100 000
 # synthetic partnerships, requests per second and p99 latency of the
-# overview, a filtered list, one partnership's page and a record POST
+# overview (worst first, with its counts), a page deep in it, a filtered
+# list, a list filtered by checkpoint kind and status, one partnership's
+# page and a record POST
 # (refused by validation, so it can repeat without writing), each next to
 # /healthz on the same `iopd run`; and what the workspace adds to the idle RSS.
 #
@@ -73,7 +75,9 @@ KEY=$(get "/arbetsyta/partnerskap?id=SYN%2F2022%3A000007" | sed -n 's/.*registre
 [ -n "$KEY" ] || { echo "no open checkpoint on $ID's page" >&2; exit 1; }
 PAGE="/arbetsyta/partnerskap?id=SYN%2F2022%3A000007"
 FILTER="/arbetsyta?namnd=c07&sok=17"
-get "/arbetsyta" >/dev/null; get "$FILTER" >/dev/null
+KINDS="/arbetsyta?typ=checkin&status=overdue"
+DEEP="/arbetsyta?sida=1000"
+get "/arbetsyta" >/dev/null; get "$FILTER" >/dev/null; get "$KINDS" >/dev/null; get "$DEEP" >/dev/null
 TOKEN=$(get "/arbetsyta/registrera?key=$KEY" | sed -n 's/.*name="skydd" value="\([^"]*\)".*/\1/p' | head -1)
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Cookie: $COOKIE" \
     -H 'Content-Type: application/x-www-form-urlencoded' \
@@ -101,11 +105,13 @@ measure() { # name url [lua]
 echo "$N partnerships; wrk -t$THREADS -c$CONNS -d$DURATION on $(nproc) cores" >&2
 h=$(measure healthz "http://127.0.0.1:$HTTP/healthz")
 o=$(measure overview "http://127.0.0.1:$WEB/arbetsyta" "$dir/get.lua")
+d=$(measure "page 1000" "http://127.0.0.1:$WEB$DEEP" "$dir/get.lua")
 f=$(measure "filtered list" "http://127.0.0.1:$WEB$FILTER" "$dir/get.lua")
+k=$(measure "kind and status" "http://127.0.0.1:$WEB$KINDS" "$dir/get.lua")
 p=$(measure partnership "http://127.0.0.1:$WEB$PAGE" "$dir/get.lua")
 r=$(measure "record POST" "http://127.0.0.1:$WEB/arbetsyta/registrera?key=$KEY" "$dir/post.lua")
 sleep 2
 rss_used=$(rss_kb "$pid")
-awk -v h="$h" -v o="$o" -v f="$f" -v p="$p" -v r="$r" 'BEGIN {
-    printf "ratio to /healthz: overview %.3f, filtered %.3f, partnership %.3f, record POST %.3f\n", o / h, f / h, p / h, r / h }'
+awk -v h="$h" -v o="$o" -v d="$d" -v f="$f" -v k="$k" -v p="$p" -v r="$r" 'BEGIN {
+    printf "ratio to /healthz: overview %.3f, page 1000 %.3f, filtered %.3f, kind and status %.3f, partnership %.3f, record POST %.3f\n", o / h, d / h, f / h, k / h, p / h, r / h }'
 echo "RSS: $((rss_idle / 1024)) MB idle before the workspace is used, $((rss_used / 1024)) MB idle after the runs above ($(((rss_used - rss_idle) / 1024)) MB added)"

@@ -331,6 +331,9 @@ struct Evaluated {
     intact: bool,
     next_check: NaiveDate,
     counts: BTreeMap<String, u64>,
+    /// The workspace's order: overdue checkpoints, the earliest open due date.
+    overdue: i64,
+    next_due: Option<NaiveDate>,
     /// In checkpoint order: the reminder due now for each open checkpoint
     /// and the withdrawal of the live calendar entries of each closed one
     /// (whether or not the sending window is open).
@@ -493,6 +496,8 @@ pub async fn enqueue(
                     rules: hash.clone(),
                     next_check: ev.next_check,
                     counts: serde_json::to_string(&ev.counts).unwrap_or_else(|_| "{}".into()),
+                    overdue: ev.overdue,
+                    next_due: ev.next_due,
                 });
             }
         }
@@ -501,7 +506,9 @@ pub async fn enqueue(
         }
     }
     if !dry_run {
-        for (key, n) in store.checkpoint_counts().await? {
+        let sums = store.checkpoint_counts().await?;
+        store.set_overview_counts(&sums.by_committee).await?;
+        for (key, n) in sums.by_key {
             let parsed = key.split_once('/').and_then(|(status, kind)| {
                 Some((Status::parse(status)?, engine::Kind::parse(kind)?))
             });
@@ -551,6 +558,8 @@ impl TickContext<'_> {
             intact,
             next_check: recheck::limit(today),
             counts: BTreeMap::new(),
+            overdue: 0,
+            next_due: None,
             candidates: Vec::new(),
         };
         // A committee missing from the configuration: nothing to remind of
@@ -592,6 +601,12 @@ impl TickContext<'_> {
             *ev.counts
                 .entry(format!("{}/{}", cp.status.name(), cp.kind.name()))
                 .or_default() += 1;
+            if cp.status == Status::Overdue {
+                ev.overdue += 1;
+            }
+            if cp.status.is_open() && ev.next_due.is_none_or(|d| cp.due < d) {
+                ev.next_due = Some(cp.due);
+            }
             if let Some(until) = self.postponed.get(&cp.key) {
                 postponed_until.push(*until);
             }

@@ -1200,12 +1200,22 @@ struct Daemon {
 
 impl Daemon {
     fn start(w: &World, now: &str) -> Daemon {
+        Daemon::start_with(w, now, |_| String::new())
+    }
+
+    /// [`Daemon::start`] with `extra(address)` appended to the configuration.
+    fn start_with(w: &World, now: &str, extra: impl FnOnce(SocketAddr) -> String) -> Daemon {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         web_config(w, &format!("http://{addr}"), Some(addr));
+        let more = extra(addr);
+        if !more.is_empty() {
+            let text = std::fs::read_to_string(&w.config).expect("config");
+            std::fs::write(&w.config, format!("{text}\n{more}")).expect("config");
+        }
         let log = w.path("run.log");
         let child = w
             .cmd(&["run", "--now", now])
@@ -2249,6 +2259,8 @@ async fn the_workspace_reads_in_a_real_browser() {
         .find(|l| l.contains("engangslank"))
         .expect("a link")
         .to_string();
+    // A tick first, so the overview has its counts and order.
+    site.w.ok(&["tick", "--now", "2026-05-22T09:00"]);
     let c = browser(&driver).await;
     open_page(&c, &format!("http://{}/arbetsyta/logga-in", site.addr)).await;
     check_page(&c, &axe, "workspace-signin").await;
@@ -2258,6 +2270,8 @@ async fn the_workspace_reads_in_a_real_browser() {
     submit(&c).await;
     assert_eq!(h1(&c).await, "Översikt", "{}", c.source().await.unwrap());
     check_page(&c, &axe, "workspace-overview").await;
+    click_css(&c, "details.counts summary").await;
+    check_page(&c, &axe, "workspace-overview-counts").await;
     fill(&c, "f-sok", "fjärde").await;
     click(&c, "f-visa").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -2326,146 +2340,148 @@ async fn the_workspace_reads_in_a_real_browser() {
 }
 
 /// Issue 17: sign-in through a real OpenID provider (oidc-provider) in a
-/// real browser: the groups decide the role, the page asked for comes back
-/// after sign-in, logout goes through the provider; no group, or an address
-/// the provider does not vouch for, is refused.
+/// real browser, on both databases: the groups decide the role, the page
+/// asked for comes back after sign-in, logout goes through the provider; no
+/// group, or an address the provider does not vouch for, is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_through_the_bodys_openid_provider() {
     let driver = chromedriver();
-    let smtp = SmtpServer::start();
-    let mut w = World::new(Backend::Sqlite);
-    w.use_smtp(smtp.port);
-    let csv = w.write("t.csv", PEOPLE);
-    w.ok(&["import", path_str(&csv), "--now", "2026-04-01"]);
-    let secret = w.write("client-secret", "test-client-secret\n");
-    // The provider needs the site's return address, the site the provider's.
-    let provider_cell = std::sync::OnceLock::new();
-    let site = serve_with(w, smtp, "2026-05-22T09:05", |addr| {
-        let base = format!("http://{addr}");
-        let p = support::oidc::IdProvider::start(
-            &format!("{base}/arbetsyta/inloggad"),
-            &format!("{base}/arbetsyta/utloggad"),
+    for backend in BACKENDS {
+        let smtp = SmtpServer::start();
+        let mut w = World::new(backend);
+        w.use_smtp(smtp.port);
+        let csv = w.write("t.csv", PEOPLE);
+        w.ok(&["import", path_str(&csv), "--now", "2026-04-01"]);
+        let secret = w.write("client-secret", "test-client-secret\n");
+        // The provider needs the site's return address, the site the provider's.
+        let provider_cell = std::sync::OnceLock::new();
+        let site = serve_with(w, smtp, "2026-05-22T09:05", |addr| {
+            let base = format!("http://{addr}");
+            let p = support::oidc::IdProvider::start(
+                &format!("{base}/arbetsyta/inloggad"),
+                &format!("{base}/arbetsyta/utloggad"),
+            );
+            let toml = p.auth_toml(&base, &secret);
+            let _ = provider_cell.set(p);
+            toml
+        })
+        .await;
+        let _provider = provider_cell.into_inner().expect("the provider");
+        let base = format!("http://{}", site.addr);
+        let c = browser(&driver).await;
+
+        // Olle asks for T1, signs in at the provider and lands on T1.
+        open_page(&c, &format!("{base}/arbetsyta/partnerskap?id=T1")).await;
+        assert_eq!(h1(&c).await, "Logga in i arbetsytan");
+        provider_sign_in(&c, "olle").await;
+        assert_eq!(
+            h1(&c).await,
+            "Testföreningen",
+            "{}",
+            c.source().await.unwrap()
         );
-        let toml = p.auth_toml(&base, &secret);
-        let _ = provider_cell.set(p);
-        toml
-    })
-    .await;
-    let _provider = provider_cell.into_inner().expect("the provider");
-    let base = format!("http://{}", site.addr);
-    let c = browser(&driver).await;
+        // An officer by their group: another officer's partnership does not exist.
+        open_page(&c, &format!("{base}/arbetsyta/partnerskap?id=T2")).await;
+        assert_eq!(h1(&c).await, "Partnerskapet finns inte");
+        open_page(&c, &format!("{base}/arbetsyta")).await;
+        let src = c.source().await.unwrap();
+        assert!(src.contains("olle@example.org (handläggare)"), "{src}");
+        // Logout ends the session here and at the provider, then comes back.
+        click_css(&c, ".signed button").await;
+        // oidc-provider asks before it signs out.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !c
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("/session/end")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not at the provider's logout"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(fantoccini::Locator::Css("button[autofocus]"))
+            .await
+            .expect("the provider's logout question");
+        click_css(&c, "button[autofocus]").await;
+        wait_for_h1(&c, "Du är utloggad").await;
+        open_page(&c, &format!("{base}/arbetsyta")).await;
+        assert_eq!(h1(&c).await, "Logga in i arbetsytan");
 
-    // Olle asks for T1, signs in at the provider and lands on T1.
-    open_page(&c, &format!("{base}/arbetsyta/partnerskap?id=T1")).await;
-    assert_eq!(h1(&c).await, "Logga in i arbetsytan");
-    provider_sign_in(&c, "olle").await;
-    assert_eq!(
-        h1(&c).await,
-        "Testföreningen",
-        "{}",
-        c.source().await.unwrap()
-    );
-    // An officer by their group: another officer's partnership does not exist.
-    open_page(&c, &format!("{base}/arbetsyta/partnerskap?id=T2")).await;
-    assert_eq!(h1(&c).await, "Partnerskapet finns inte");
-    open_page(&c, &format!("{base}/arbetsyta")).await;
-    let src = c.source().await.unwrap();
-    assert!(src.contains("olle@example.org (handläggare)"), "{src}");
-    // Logout ends the session here and at the provider, then comes back.
-    click_css(&c, ".signed button").await;
-    // oidc-provider asks before it signs out.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !c
-        .current_url()
-        .await
-        .unwrap()
-        .as_str()
-        .contains("/session/end")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not at the provider's logout"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // IOP-ansvarig by group sees everything.
+        provider_sign_in(&c, "karin").await;
+        assert_eq!(h1(&c).await, "Översikt");
+        assert!(c.source().await.unwrap().contains("5 partnerskap"));
+        forget(&c, &base, &_provider.issuer).await;
+
+        // In no configured group: refused, no session.
+        open_page(&c, &format!("{base}/arbetsyta")).await;
+        provider_sign_in(&c, "gast").await;
+        assert_eq!(h1(&c).await, "Inloggningen misslyckades");
+        assert!(c.source().await.unwrap().contains("ingen behörighet"));
+        forget(&c, &base, &_provider.issuer).await;
+        // An address the provider does not vouch for: refused.
+        open_page(&c, &format!("{base}/arbetsyta")).await;
+        provider_sign_in(&c, "overifierad").await;
+        assert_eq!(h1(&c).await, "Inloggningen misslyckades");
+        open_page(&c, &format!("{base}/arbetsyta")).await;
+        assert_eq!(h1(&c).await, "Logga in i arbetsytan", "no session was made");
+        c.close().await.ok();
+
+        // Over plain HTTP: a made-up state, and a real one answered to another
+        // browser (without its sign-in cookie), sign nobody in; the real one is
+        // then used up, so the right browser cannot replay it either.
+        let r = http(
+            site.addr,
+            "GET",
+            "/arbetsyta/inloggad?code=x&state=made-up",
+            &[],
+            b"",
+        )
+        .await;
+        assert_eq!(r.status, 400);
+        let form = [("Content-Type", "application/x-www-form-urlencoded")];
+        let r = http(
+            site.addr,
+            "POST",
+            "/arbetsyta/logga-in",
+            &form,
+            b"tillbaka=%2Farbetsyta",
+        )
+        .await;
+        assert_eq!(r.status, 303);
+        let to = r.header("location").expect("to the provider").to_string();
+        assert!(to.starts_with(&_provider.issuer), "{to}");
+        for part in [
+            "code_challenge_method=S256",
+            "nonce=",
+            "state=",
+            "client_id=iopd",
+        ] {
+            assert!(to.contains(part), "{part} in {to}");
+        }
+        let state = to
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("state="))
+            .expect("state")
+            .to_string();
+        let login = r
+            .header("set-cookie")
+            .and_then(|h| h.split(';').next())
+            .expect("the sign-in cookie")
+            .to_string();
+        assert!(login.starts_with("__Host-iopd-login="), "{login}");
+        let callback = format!("/arbetsyta/inloggad?code=x&state={state}");
+        let r = http(site.addr, "GET", &callback, &[], b"").await;
+        assert_eq!(r.status, 400, "another browser");
+        let r = http(site.addr, "GET", &callback, &[("Cookie", &login)], b"").await;
+        assert_eq!(r.status, 400, "a replay");
     }
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(fantoccini::Locator::Css("button[autofocus]"))
-        .await
-        .expect("the provider's logout question");
-    click_css(&c, "button[autofocus]").await;
-    wait_for_h1(&c, "Du är utloggad").await;
-    open_page(&c, &format!("{base}/arbetsyta")).await;
-    assert_eq!(h1(&c).await, "Logga in i arbetsytan");
-
-    // IOP-ansvarig by group sees everything.
-    provider_sign_in(&c, "karin").await;
-    assert_eq!(h1(&c).await, "Översikt");
-    assert!(c.source().await.unwrap().contains("5 partnerskap"));
-    forget(&c, &base, &_provider.issuer).await;
-
-    // In no configured group: refused, no session.
-    open_page(&c, &format!("{base}/arbetsyta")).await;
-    provider_sign_in(&c, "gast").await;
-    assert_eq!(h1(&c).await, "Inloggningen misslyckades");
-    assert!(c.source().await.unwrap().contains("ingen behörighet"));
-    forget(&c, &base, &_provider.issuer).await;
-    // An address the provider does not vouch for: refused.
-    open_page(&c, &format!("{base}/arbetsyta")).await;
-    provider_sign_in(&c, "overifierad").await;
-    assert_eq!(h1(&c).await, "Inloggningen misslyckades");
-    open_page(&c, &format!("{base}/arbetsyta")).await;
-    assert_eq!(h1(&c).await, "Logga in i arbetsytan", "no session was made");
-    c.close().await.ok();
-
-    // Over plain HTTP: a made-up state, and a real one answered to another
-    // browser (without its sign-in cookie), sign nobody in; the real one is
-    // then used up, so the right browser cannot replay it either.
-    let r = http(
-        site.addr,
-        "GET",
-        "/arbetsyta/inloggad?code=x&state=made-up",
-        &[],
-        b"",
-    )
-    .await;
-    assert_eq!(r.status, 400);
-    let form = [("Content-Type", "application/x-www-form-urlencoded")];
-    let r = http(
-        site.addr,
-        "POST",
-        "/arbetsyta/logga-in",
-        &form,
-        b"tillbaka=%2Farbetsyta",
-    )
-    .await;
-    assert_eq!(r.status, 303);
-    let to = r.header("location").expect("to the provider").to_string();
-    assert!(to.starts_with(&_provider.issuer), "{to}");
-    for part in [
-        "code_challenge_method=S256",
-        "nonce=",
-        "state=",
-        "client_id=iopd",
-    ] {
-        assert!(to.contains(part), "{part} in {to}");
-    }
-    let state = to
-        .split(['?', '&'])
-        .find_map(|kv| kv.strip_prefix("state="))
-        .expect("state")
-        .to_string();
-    let login = r
-        .header("set-cookie")
-        .and_then(|h| h.split(';').next())
-        .expect("the sign-in cookie")
-        .to_string();
-    assert!(login.starts_with("__Host-iopd-login="), "{login}");
-    let callback = format!("/arbetsyta/inloggad?code=x&state={state}");
-    let r = http(site.addr, "GET", &callback, &[], b"").await;
-    assert_eq!(r.status, 400, "another browser");
-    let r = http(site.addr, "GET", &callback, &[("Cookie", &login)], b"").await;
-    assert_eq!(r.status, 400, "a replay");
 }
 
 /// A new person at the same browser: no cookies here or at the provider.
@@ -3645,5 +3661,537 @@ async fn the_workspace_records_only_for_whom_it_may() {
         )
         .await;
         assert!(r.body.contains("åt handläggaren"), "{}", r.body);
+    }
+}
+
+/// Starts a sign-in with the provider over plain HTTP: the state and nonce
+/// the authorization request carries, and the browser's sign-in cookie.
+async fn start_provider_sign_in(addr: SocketAddr, issuer: &str) -> (String, String, String) {
+    let r = http(
+        addr,
+        "POST",
+        "/arbetsyta/logga-in",
+        &[FORM],
+        b"tillbaka=%2Farbetsyta",
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let to = r.header("location").expect("to the provider").to_string();
+    assert!(to.starts_with(&format!("{issuer}/authorize?")), "{to}");
+    let param = |name: &str| {
+        to.split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {to}"))
+            .to_string()
+    };
+    let login = r
+        .header("set-cookie")
+        .and_then(|h| h.split(';').next())
+        .expect("the sign-in cookie")
+        .to_string();
+    (param("state"), param("nonce"), login)
+}
+
+/// Issue 17: an ID token from another issuer, for another audience, with a
+/// nonce other than the one sent, or expired, signs nobody in: the person
+/// reads a Swedish refusal, the operator the reason in the log. A real
+/// provider issues none of these, so a hand-made one signs them
+/// (`support::oidc_mock`); a correct token from it signs in, so each refusal
+/// is the flaw's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn id_tokens_a_provider_should_not_have_issued_are_refused() {
+    use support::oidc_mock::{Flaw, MockProvider};
+    let idp = MockProvider::start("iopd");
+    let smtp = SmtpServer::start();
+    let w = World::with_register(Backend::Sqlite, smtp.port, PEOPLE);
+    let secret = w.write("client-secret", "test-client-secret\n");
+    let ca = w.write("provider.pem", &idp.cert.pem);
+    let d = Daemon::start_with(&w, "2026-05-22T09:05", |addr| {
+        format!(
+            "[auth]\nissuer = \"{}\"\nclient_id = \"iopd\"\nclient_secret_file = \"{}\"\n\
+             redirect_url = \"http://{addr}/arbetsyta/inloggad\"\nca_file = \"{}\"\n\
+             coordinator_groups = [\"iop-samordning\"]\n",
+            idp.issuer,
+            path_str(&secret),
+            path_str(&ca)
+        )
+    });
+    let addr = d.addr;
+    let answer = |code: &str, state: &str, login: &str| {
+        let path = format!("/arbetsyta/inloggad?code={code}&state={state}");
+        let login = login.to_string();
+        async move { http(addr, "GET", &path, &[("Cookie", &login)], b"").await }
+    };
+
+    // The control: a correct token signs IOP-ansvarig in.
+    let (state, nonce, login) = start_provider_sign_in(d.addr, &idp.issuer).await;
+    idp.answer(
+        "code-ok",
+        &nonce,
+        Flaw::None,
+        "iop-ansvarig@example.org",
+        &["iop-samordning"],
+    );
+    let r = answer("code-ok", &state, &login).await;
+    assert_eq!(r.status, 303, "{}\n{}", r.body, d.log());
+    let session = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .find_map(|(_, v)| v.strip_prefix("__Host-iopd="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let r = http(
+        d.addr,
+        "GET",
+        "/arbetsyta",
+        &[("Cookie", &format!("__Host-iopd={session}"))],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("<h1>Översikt</h1>"), "{}", r.body);
+
+    for (flaw, code, reason) in [
+        (
+            Flaw::OtherIssuer,
+            "code-iss",
+            "ID token refused: Invalid issuer",
+        ),
+        (
+            Flaw::WrongAudience,
+            "code-aud",
+            "ID token refused: Invalid audiences",
+        ),
+        (
+            Flaw::WrongNonce,
+            "code-nonce",
+            "ID token refused: Invalid nonce",
+        ),
+        (Flaw::Expired, "code-exp", "ID token refused: Expired"),
+    ] {
+        let (state, nonce, login) = start_provider_sign_in(d.addr, &idp.issuer).await;
+        idp.answer(
+            code,
+            &nonce,
+            flaw,
+            "iop-ansvarig@example.org",
+            &["iop-samordning"],
+        );
+        let r = answer(code, &state, &login).await;
+        assert_eq!(r.status, 400, "{flaw:?}: {}", r.body);
+        assert!(
+            r.body.contains("<h1>Inloggningen misslyckades</h1>")
+                && r.body.contains("Börja om från inloggningssidan"),
+            "{flaw:?}: {}",
+            r.body
+        );
+        assert!(
+            !r.headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("set-cookie") && v.starts_with("__Host-iopd=")),
+            "{flaw:?}: a session cookie was set"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !d.log().contains(reason) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{flaw:?}: no {reason:?} in the log:\n{}",
+                d.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    d.stop();
+}
+
+/// One key pressed and released wherever the focus is (WebDriver actions,
+/// as a keyboard does it; no element is clicked or focused by script).
+async fn press(c: &fantoccini::Client, key: char) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    c.perform_actions(keys).await.expect("a key press");
+}
+
+/// Types `text` into whatever has the focus, key by key.
+async fn type_keys(c: &fantoccini::Client, text: &str) {
+    for k in text.chars() {
+        press(c, k).await;
+    }
+}
+
+/// Presses Tab until the element `css` has the focus, and checks that the
+/// focus shows (an outline or a shadow): WCAG 2.4.7.
+async fn tab_to(c: &fantoccini::Client, css: &str) {
+    use fantoccini::key::Key;
+    for _ in 0..80 {
+        let here = c
+            .execute(
+                "return document.activeElement !== null && document.activeElement.matches(arguments[0]);",
+                vec![serde_json::json!(css)],
+            )
+            .await
+            .expect("the focused element");
+        if here == serde_json::Value::Bool(true) {
+            let shown = c
+                .execute(
+                    "const s = getComputedStyle(document.activeElement);\
+                     return (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0)\
+                       || (s.boxShadow !== '' && s.boxShadow !== 'none');",
+                    vec![],
+                )
+                .await
+                .expect("the focus style");
+            assert_eq!(
+                shown,
+                serde_json::Value::Bool(true),
+                "{css}: the focus does not show"
+            );
+            return;
+        }
+        press(c, Key::Tab.into()).await;
+    }
+    panic!(
+        "{css} is never reached with Tab on {}",
+        c.current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default()
+    );
+}
+
+/// Presses `key` on the focused button and waits for the answer's page.
+async fn press_and_wait(c: &fantoccini::Client, key: char) {
+    c.execute("window.iopdOldPage = true;", vec![])
+        .await
+        .expect("mark the page");
+    press(c, key).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let loaded = c
+            .execute(
+                "return window.iopdOldPage === undefined && document.readyState === 'complete';",
+                vec![],
+            )
+            .await
+            .unwrap_or(serde_json::Value::Bool(false));
+        if loaded == serde_json::Value::Bool(true) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new page after the key"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Issue 17: every workspace form used with the keyboard alone in a real
+/// browser: each field and button reached with Tab, its focus visible, the
+/// form sent with Enter or Space, and what it did checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_workspace_form_works_from_the_keyboard() {
+    use fantoccini::key::Key;
+    let axe = axe_source();
+    let driver = chromedriver();
+    let site = site_with(Backend::Sqlite, "2026-05-22T09:05", PEOPLE).await;
+    site.w.ok(&["tick", "--now", "2026-05-22T09:00"]);
+    let base = format!("http://{}", site.addr);
+    let enter: char = Key::Enter.into();
+    let space = ' ';
+    let c = browser(&driver).await;
+    c.set_window_size(1280, 900).await.expect("resize");
+
+    // Sign-in: the one-time link's button.
+    let link = link_path(
+        &site,
+        "iop-ansvarig@example.org",
+        "coordinator",
+        "2026-05-22T09:00",
+    );
+    open_page(&c, &format!("{base}{link}")).await;
+    tab_to(&c, "main form button").await;
+    press_and_wait(&c, enter).await;
+    assert_eq!(h1(&c).await, "Översikt");
+
+    // The overview's filters: what is overdue, chosen by typing in the select.
+    tab_to(&c, "#f-status").await;
+    type_keys(&c, "Förs").await;
+    tab_to(&c, "#f-sok").await;
+    type_keys(&c, "föreningen").await;
+    tab_to(&c, "#f-visa").await;
+    press_and_wait(&c, enter).await;
+    let url = c.current_url().await.unwrap().to_string();
+    assert!(url.contains("status=overdue"), "{url}");
+    let src = c.source().await.unwrap();
+    assert!(
+        src.contains("(KUB/2024:077)") && !src.contains("(T1)"),
+        "{src}"
+    );
+
+    // Recording T1's check-in, on Olle's behalf.
+    open_page(
+        &c,
+        &format!("{base}/arbetsyta/registrera?key=T1%2Fcheckin%2Fy0-w1"),
+    )
+    .await;
+    tab_to(&c, "#f-datum").await;
+    type_keys(&c, "2026-05-20").await;
+    tab_to(&c, "form:not([action]) button[type=submit]").await;
+    press_and_wait(&c, enter).await;
+    assert!(c.source().await.unwrap().contains("är nu klar"));
+    let events = site
+        .store
+        .events(&PartnershipId::parse("T1").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "the check-in is recorded");
+
+    // Undoing it, with a reason, sent with Space.
+    open_page(
+        &c,
+        &format!("{base}/arbetsyta/angra?id=T1&event={}", events[0].id),
+    )
+    .await;
+    // The pages the other browser tests do not open are checked here:
+    // axe-core, 320 px and 200 % zoom.
+    check_page(&c, &axe, "workspace-retract").await;
+    tab_to(&c, "#f-motivering").await;
+    type_keys(&c, "Fel datum").await;
+    tab_to(&c, "form[action='/arbetsyta/angra'] button").await;
+    press_and_wait(&c, space).await;
+    assert_eq!(h1(&c).await, "Ångrad");
+    check_page(&c, &axe, "workspace-retracted").await;
+    let events = site
+        .store
+        .events(&PartnershipId::parse("T1").unwrap())
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::Retraction { .. })),
+        "{events:?}"
+    );
+
+    // Writing off T2's check-in.
+    open_page(
+        &c,
+        &format!("{base}/arbetsyta/registrera?key=T2%2Fcheckin%2Fy0-w1"),
+    )
+    .await;
+    tab_to(&c, "form[action='/arbetsyta/skriv-av'] #f-motivering").await;
+    type_keys(&c, "Verksamheten pausad").await;
+    tab_to(&c, "form[action='/arbetsyta/skriv-av'] button").await;
+    press_and_wait(&c, enter).await;
+    assert_eq!(h1(&c).await, "Avskriven");
+    check_page(&c, &axe, "workspace-waived").await;
+    assert_eq!(event_count(&site.store, "T2").await, 1);
+
+    // The report's form: a date that does not exist is explained.
+    open_page(&c, &format!("{base}/arbetsyta/rapport")).await;
+    tab_to(&c, "#f-fran").await;
+    type_keys(&c, "2026-13-01").await;
+    tab_to(&c, "button[value=html]").await;
+    press_and_wait(&c, enter).await;
+    let src = c.source().await.unwrap();
+    assert!(
+        src.contains("Formuläret behöver rättas") && src.contains("ÅÅÅÅ-MM-DD"),
+        "{src}"
+    );
+    check_page(&c, &axe, "workspace-report-invalid").await;
+
+    // Logout, with Space.
+    tab_to(&c, ".signed button").await;
+    press_and_wait(&c, space).await;
+    assert_eq!(h1(&c).await, "Du är utloggad");
+    check_page(&c, &axe, "workspace-signed-out").await;
+
+    // An officer's absence.
+    let link = link_path(&site, "olle@example.org", "officer", "2026-05-22T09:00");
+    open_page(&c, &format!("{base}{link}")).await;
+    tab_to(&c, "main form button").await;
+    press_and_wait(&c, space).await;
+    assert_eq!(h1(&c).await, "Översikt");
+    check_page(&c, &axe, "workspace-overview-officer").await;
+    open_page(&c, &format!("{base}/arbetsyta/franvaro")).await;
+    check_page(&c, &axe, "workspace-absence-officer").await;
+    tab_to(&c, "#f-fran").await;
+    type_keys(&c, "2026-06-01").await;
+    tab_to(&c, "#f-till").await;
+    type_keys(&c, "2026-06-30").await;
+    tab_to(&c, "form:not([action]) button[type=submit]").await;
+    press_and_wait(&c, enter).await;
+    assert!(
+        c.source()
+            .await
+            .unwrap()
+            .contains("Frånvaron är registrerad")
+    );
+    check_page(&c, &axe, "workspace-absence-done").await;
+    assert_eq!(absences(&site.store, "T1").await.len(), 1);
+    c.close().await.ok();
+}
+
+/// The overdue count in each row of a workspace list, and the ids, in order.
+fn list_rows(page: &str) -> Vec<(String, u32)> {
+    let doc = scraper::Html::parse_document(page);
+    let row = scraper::Selector::parse("table[aria-label=Partnerskap] tbody tr").unwrap();
+    let id = scraper::Selector::parse("span.id").unwrap();
+    let late = scraper::Selector::parse("td[data-label=Försenade]").unwrap();
+    doc.select(&row)
+        .map(|r| {
+            let id: String = r.select(&id).next().expect("an id").text().collect();
+            let n: String = r.select(&late).next().expect("a count").text().collect();
+            (
+                id.trim_matches(['(', ')']).to_string(),
+                n.trim().parse().expect("a number"),
+            )
+        })
+        .collect()
+}
+
+/// The number after `label` in the page's text, e.g. "i 12 partnerskap".
+fn number_after(page: &str, label: &str) -> u32 {
+    let at = page
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{page}"))
+        + label.len();
+    page[at..]
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .expect("a number")
+}
+
+/// Issue 17, *Översikt*: worst first across every page (by the last tick),
+/// filtered by kind and status in SQL, the counts by status and committee
+/// as of the last tick, and partnerships never evaluated listed last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_puts_the_worst_first_on_every_page() {
+    for backend in BACKENDS {
+        let smtp = SmtpServer::start();
+        let mut w = World::new(backend);
+        w.use_smtp(smtp.port);
+        // Tracked since the start of the year, so some are overdue.
+        let text = std::fs::read_to_string(&w.config).expect("config");
+        std::fs::write(
+            &w.config,
+            text.replace(
+                "# tracking_start = \"2026-12-01\"",
+                "tracking_start = \"2026-01-01\"",
+            ),
+        )
+        .expect("config");
+        w.ok(&["synth", "--partnerships", "130", "--now", "2026-11-01"]);
+        let site = serve(w, smtp, "2026-11-02T10:05").await;
+        let link = link_path(
+            &site,
+            "iop-ansvarig@example.org",
+            "coordinator",
+            "2026-11-02T10:00",
+        );
+        let r = http(site.addr, "POST", &link, &[], b"").await;
+        let karin = set_cookie(&r).expect("a session").0;
+
+        // Before any tick: every partnership, by id, and nothing counted.
+        let r = get_as(&site, &karin, "/arbetsyta").await;
+        assert!(r.body.contains("130 partnerskap"), "{}", r.body);
+        assert!(
+            r.body.contains("Ingen genomgång har gjorts ännu"),
+            "{}",
+            r.body
+        );
+        let first = list_rows(&r.body);
+        let mut by_id: Vec<String> = first.iter().map(|(id, _)| id.clone()).collect();
+        by_id.sort();
+        assert_eq!(
+            first.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+            by_id
+        );
+
+        site.w.ok(&["tick", "--now", "2026-11-02T10:00"]);
+        let mut rows = Vec::new();
+        for page in 1..=3 {
+            let r = get_as(&site, &karin, &format!("/arbetsyta?sida={page}")).await;
+            assert_eq!(r.status, 200);
+            assert!(
+                r.body.contains(
+                    "Enligt senaste genomgången <span class=\"date-nowrap\">2026-11-02 10:00</span>"
+                ),
+                "{}",
+                r.body
+            );
+            rows.extend(list_rows(&r.body));
+        }
+        assert_eq!(rows.len(), 130);
+        let mut ids: Vec<&String> = rows.iter().map(|(id, _)| id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 130, "each partnership once");
+        // Never more overdue than the row before, across the pages.
+        for pair in rows.windows(2) {
+            assert!(pair[0].1 >= pair[1].1, "{pair:?} in {rows:?}");
+        }
+        let late: Vec<&(String, u32)> = rows.iter().filter(|(_, n)| *n > 0).collect();
+        assert!(
+            !late.is_empty() && late.len() < 130,
+            "the synthetic register has some overdue: {rows:?}"
+        );
+
+        // The status filter finds exactly those with something overdue, as
+        // many as the counts say.
+        let r = get_as(&site, &karin, "/arbetsyta").await;
+        let counted = number_after(&r.body, "Försenad</a>: <strong class=\"late\">");
+        let partnerships = number_after(
+            &r.body[r.body.find("Försenad</a>").unwrap()..],
+            "</strong> i ",
+        );
+        let overdue_total: u32 = late.iter().map(|(_, n)| n).sum();
+        assert_eq!(counted, overdue_total, "overdue checkpoints");
+        assert_eq!(partnerships as usize, late.len(), "{}", r.body);
+        let mut filtered = Vec::new();
+        for page in 1..=3 {
+            let r = get_as(
+                &site,
+                &karin,
+                &format!("/arbetsyta?status=overdue&sida={page}"),
+            )
+            .await;
+            filtered.extend(list_rows(&r.body));
+        }
+        assert_eq!(filtered.len(), late.len());
+        assert!(filtered.iter().all(|(_, n)| *n > 0), "{filtered:?}");
+        // A fact is never overdue: none. A kind and status: a subset.
+        let r = get_as(&site, &karin, "/arbetsyta?typ=agreement_end&status=overdue").await;
+        assert!(r.body.contains("Inga partnerskap matchar"), "{}", r.body);
+        let r = get_as(&site, &karin, "/arbetsyta?typ=checkin&status=overdue").await;
+        let checkins = list_rows(&r.body);
+        assert!(checkins.len() <= late.len());
+        assert!(checkins.iter().all(|(_, n)| *n > 0), "{checkins:?}");
+        // An unknown kind or status is no filter at all.
+        let r = get_as(&site, &karin, "/arbetsyta?typ=nonsense&status=nonsense").await;
+        assert!(r.body.contains("130 partnerskap"), "{}", r.body);
+
+        // A partnership added after the tick is listed last.
+        let csv = site.w.write(
+            "new.csv",
+            "id;organisation;committee;officer_name;officer_email;deputy_email;start_date\n\
+             AAA/2026:001;Nytillkommen förening;kbn;Olle Officer;olle@example.org;;2026-10-01\n",
+        );
+        site.w
+            .ok(&["import", path_str(&csv), "--now", "2026-11-02T10:01"]);
+        let r = get_as(&site, &karin, "/arbetsyta?sida=3").await;
+        let last = list_rows(&r.body);
+        assert_eq!(
+            last.last().map(|(id, _)| id.as_str()),
+            Some("AAA/2026:001"),
+            "{last:?}"
+        );
     }
 }

@@ -8,7 +8,8 @@ use chrono::NaiveDate;
 use sqlx::{Postgres, Row, Sqlite};
 
 use super::{
-    Pool, Result, Store, StoreError, event_from_row, history_from_json, partnership_from_row,
+    Backend, Pool, Result, Store, StoreError, event_from_row, history_from_json,
+    partnership_from_row,
 };
 use crate::domain::{Event, Partnership, PartnershipId, apply_retractions};
 use crate::store::InviteState;
@@ -24,6 +25,26 @@ pub struct Evaluation {
     pub next_check: NaiveDate,
     /// JSON `{"status/kind": n}`.
     pub counts: String,
+    /// How many checkpoints are overdue, and the earliest due date of an
+    /// open one: the overview's order.
+    pub overdue: i64,
+    pub next_due: Option<NaiveDate>,
+}
+
+/// `next_due` as stored when no checkpoint is open: after every real date,
+/// so one index orders both backends alike (see migration 0013).
+pub const NO_DUE: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
+    Some(d) => d,
+    None => NaiveDate::MAX,
+};
+
+/// The sums of the stored checkpoint counts: by `status/kind` (for
+/// /metrics), and by committee and status, checkpoints and partnerships
+/// (the overview's counts).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CountSums {
+    pub by_key: BTreeMap<String, i64>,
+    pub by_committee: BTreeMap<(String, String), (i64, i64)>,
 }
 
 /// One selected partnership as a tick reads it.
@@ -227,29 +248,32 @@ impl Store {
     }
 
     /// The stored checkpoint counts of every evaluated partnership, summed by
-    /// `status/kind`. The database joins 2 000 rows' counts into one text at
-    /// a time, summed in one pass here: `json_each` over every row took
-    /// 0.5 s at 100 000 partnerships on SQLite, and one text for all of them
-    /// 100 MB.
-    pub async fn checkpoint_counts(&self) -> Result<BTreeMap<String, i64>> {
-        let mut sum: BTreeMap<String, i64> = BTreeMap::new();
+    /// `status/kind` and by committee and status. The database joins 2 000
+    /// rows' counts into one text at a time (each line the committee, a tab
+    /// and the counts), summed in one pass here: `json_each` over every row
+    /// took 0.5 s at 100 000 partnerships on SQLite, and one text for all of
+    /// them 100 MB.
+    pub async fn checkpoint_counts(&self) -> Result<CountSums> {
+        let mut sums = CountSums::default();
         let mut after = String::new();
         loop {
             let (joined, last): (Option<String>, Option<String>) =
                 match &self.pool {
                     Pool::Sqlite(pool) => sqlx::query_as(
-                        "SELECT group_concat(counts, char(10)), max(partnership_id) FROM (SELECT \
-                         partnership_id, counts FROM evaluations WHERE partnership_id > $1 \
-                         ORDER BY partnership_id LIMIT 2000)",
+                        "SELECT group_concat(committee || char(9) || counts, char(10)), \
+                         max(partnership_id) FROM (SELECT e.partnership_id, p.committee, e.counts \
+                         FROM evaluations e JOIN partnerships p ON p.id = e.partnership_id \
+                         WHERE e.partnership_id > $1 ORDER BY e.partnership_id LIMIT 2000)",
                     )
                     .bind(&after)
                     .fetch_one(pool)
                     .await?,
                     Pool::Pg(pool) => {
                         sqlx::query_as(
-                            "SELECT string_agg(counts, E'\\n'), max(partnership_id) FROM (SELECT \
-                         partnership_id, counts FROM evaluations WHERE partnership_id > $1 \
-                         ORDER BY partnership_id LIMIT 2000) page",
+                            "SELECT string_agg(committee || E'\\t' || counts, E'\\n'), \
+                             max(partnership_id) FROM (SELECT e.partnership_id, p.committee, e.counts \
+                             FROM evaluations e JOIN partnerships p ON p.id = e.partnership_id \
+                             WHERE e.partnership_id > $1 ORDER BY e.partnership_id LIMIT 2000) page",
                         )
                         .bind(&after)
                         .fetch_one(pool)
@@ -259,29 +283,116 @@ impl Store {
             let (Some(joined), Some(last)) = (joined, last) else {
                 break;
             };
-            add_counts(&mut sum, &joined)?;
+            add_counts(&mut sums, &joined)?;
             after = last;
         }
-        Ok(sum)
+        Ok(sums)
+    }
+
+    /// The same sums for a few partnerships (an officer's), by id.
+    pub async fn checkpoint_counts_of(&self, ids: &[String]) -> Result<CountSums> {
+        let mut sums = CountSums::default();
+        for chunk in ids.chunks(CHUNK) {
+            let rows: Vec<(String, String)> = with_pool!(self, |pool, B| {
+                let mut q = sqlx::QueryBuilder::<B>::new(
+                    "SELECT p.committee, e.counts FROM evaluations e JOIN partnerships p \
+                     ON p.id = e.partnership_id WHERE e.partnership_id IN (",
+                );
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id.as_str());
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(pool).await?
+            });
+            let joined: Vec<String> = rows.into_iter().map(|(c, n)| format!("{c}\t{n}")).collect();
+            add_counts(&mut sums, &joined.join("\n"))?;
+        }
+        Ok(sums)
+    }
+
+    /// The overview's counts as the last tick left them:
+    /// (committee, status) → (checkpoints, partnerships).
+    pub async fn overview_counts(&self) -> Result<BTreeMap<(String, String), (i64, i64)>> {
+        let rows: Vec<(String, String, i64, i64)> = with_pool!(self, |pool, B| {
+            sqlx::query_as(
+                "SELECT committee, status, checkpoints, partnerships FROM overview_counts",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(c, s, n, p)| ((c, s), (n, p)))
+            .collect())
+    }
+
+    /// Replaces the overview's counts, when they changed (a tick with
+    /// nothing new writes nothing).
+    pub async fn set_overview_counts(
+        &self,
+        counts: &BTreeMap<(String, String), (i64, i64)>,
+    ) -> Result<()> {
+        if self.overview_counts().await? == *counts {
+            return Ok(());
+        }
+        with_pool!(self, |pool, B| {
+            let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
+            sqlx::query("DELETE FROM overview_counts")
+                .execute(&mut *tx)
+                .await?;
+            let rows: Vec<_> = counts.iter().collect();
+            // 4 parameters a row.
+            for chunk in rows.chunks(1000) {
+                let mut q = sqlx::QueryBuilder::<B>::new(
+                    "INSERT INTO overview_counts (committee, status, checkpoints, partnerships) ",
+                );
+                q.push_values(chunk, |mut b, ((c, s), (n, p))| {
+                    b.push_bind(c.as_str())
+                        .push_bind(s.as_str())
+                        .push_bind(*n)
+                        .push_bind(*p);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
     }
 }
 
-/// Adds counts given as JSON objects one after another to `sum`.
-fn add_counts(sum: &mut BTreeMap<String, i64>, joined: &str) -> Result<()> {
-    let values = serde_json::Deserializer::from_str(joined).into_iter::<BTreeMap<&str, i64>>();
-    for one in values {
-        let one = one.map_err(|e| StoreError::BadRow {
-            table: "evaluations",
-            id: "(all)".into(),
-            column: "counts",
-            problem: e.to_string(),
-        })?;
+/// Adds lines of a committee, a tab and its counts (a JSON object) to `sums`.
+fn add_counts(sums: &mut CountSums, joined: &str) -> Result<()> {
+    let bad = |problem: String| StoreError::BadRow {
+        table: "evaluations",
+        id: "(all)".into(),
+        column: "counts",
+        problem,
+    };
+    for line in joined.lines().filter(|l| !l.is_empty()) {
+        let (committee, counts) = line
+            .split_once('\t')
+            .ok_or_else(|| bad(format!("no committee before {line:?}")))?;
+        let one: BTreeMap<&str, i64> =
+            serde_json::from_str(counts).map_err(|e| bad(e.to_string()))?;
+        let mut statuses: Vec<&str> = Vec::new();
         for (key, n) in one {
-            match sum.get_mut(key) {
+            match sums.by_key.get_mut(key) {
                 Some(total) => *total += n,
                 None => {
-                    sum.insert(key.to_string(), n);
+                    sums.by_key.insert(key.to_string(), n);
                 }
+            }
+            let status = key.split_once('/').map_or(key, |(s, _)| s);
+            let entry = sums
+                .by_committee
+                .entry((committee.to_string(), status.to_string()))
+                .or_default();
+            entry.0 += n;
+            // A partnership counts once per status, whatever the kinds.
+            if n > 0 && !statuses.contains(&status) {
+                statuses.push(status);
+                entry.1 += 1;
             }
         }
     }

@@ -1009,7 +1009,7 @@ pub use changes::{
 mod digest;
 mod evaluation;
 mod feed;
-pub use evaluation::{CHUNK, Evaluation, ForTick};
+pub use evaluation::{CHUNK, CountSums, Evaluation, ForTick, NO_DUE};
 mod outbox;
 pub use digest::{DeliveryProblem, SentReminder, ServiceHealth};
 mod postpone;
@@ -1018,6 +1018,6 @@ pub use outbox::{
     Bundling, Claimed, Enqueue, InviteState, NewBundle, NewInvite, NewMail, OutboxRow, PendingItem,
 };
 pub use postpone::Postponement;
-pub use session::{LoginAttempt, SessionRow};
+pub use session::{ListFilter, LoginAttempt, SessionRow};
 mod jobs;
 pub use jobs::DeliveryFigures;

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sqlx::{Postgres, Row, Sqlite};
 
-use super::{Backend, Evaluation, Pool, Result, Store};
+use super::{Backend, Evaluation, NO_DUE, Pool, Result, Store};
 
 /// One mail to enqueue (a rendered message for one recipient).
 #[derive(Debug, Clone)]
@@ -285,21 +285,25 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            // 5 parameters a row; SQLite allows 32 766 in one statement.
+            // 7 parameters a row; SQLite allows 32 766 in one statement.
             for chunk in e.evaluations.chunks(1000) {
                 let mut q = sqlx::QueryBuilder::<B>::new(
-                    "INSERT INTO evaluations (partnership_id, revision, rules, next_check, counts) ",
+                    "INSERT INTO evaluations (partnership_id, revision, rules, next_check, counts, \
+                     overdue, next_due) ",
                 );
                 q.push_values(chunk, |mut b, ev| {
                     b.push_bind(ev.partnership_id.as_str())
                         .push_bind(ev.revision)
                         .push_bind(ev.rules.as_str())
                         .push_bind(ev.next_check)
-                        .push_bind(ev.counts.as_str());
+                        .push_bind(ev.counts.as_str())
+                        .push_bind(ev.overdue)
+                        .push_bind(ev.next_due.unwrap_or(NO_DUE));
                 });
                 q.push(
                     " ON CONFLICT (partnership_id) DO UPDATE SET revision = excluded.revision, \
-                     rules = excluded.rules, next_check = excluded.next_check, counts = excluded.counts",
+                     rules = excluded.rules, next_check = excluded.next_check, counts = excluded.counts, \
+                     overdue = excluded.overdue, next_due = excluded.next_due",
                 );
                 q.build().execute(&mut *tx).await?;
             }

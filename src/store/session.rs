@@ -258,73 +258,164 @@ impl Store {
         Ok(())
     }
 
-    /// Partnership ids for a workspace list: filtered by committee, by an
-    /// officer's or deputy's address (case-insensitive) and by a search in
-    /// the organisation's name or the id, in id order, one page of `limit`
-    /// from `offset`; and how many match in all.
+    /// Partnership ids for a workspace list, worst first by the last
+    /// evaluation (the most overdue checkpoints, then the nearest due date;
+    /// partnerships never evaluated last, by id), one page of `limit` from
+    /// `offset`; and how many match in all.
     pub async fn partnership_page(
         &self,
-        committee: Option<&str>,
-        person: Option<&str>,
-        search: Option<&str>,
+        f: &ListFilter<'_>,
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<String>, i64)> {
-        let pattern = search.map(|s| {
-            let escaped = s
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            format!("%{escaped}%")
-        });
-        const WHERE: &str = "WHERE ($1 IS NULL OR committee = $1) \
-             AND ($2 IS NULL OR LOWER(officer_email) = LOWER($2) OR LOWER(deputy_email) = LOWER($2)) \
-             AND ($3 IS NULL OR LOWER(organisation) LIKE $3 ESCAPE '\\' OR LOWER(id) LIKE $3 ESCAPE '\\')";
-        if committee.is_none() && person.is_none() && pattern.is_none() {
-            // Unfiltered: the first rows of the primary key, and the count
-            // (a window over every row would read them all).
+        if f.is_empty() {
+            // Unfiltered: the evaluations in the order of their index, then
+            // those never evaluated; and the count (a window over every row
+            // would read them all).
             return with_pool!(self, |pool, B| {
-                let ids: Vec<String> = sqlx::query_scalar(
-                    "SELECT id FROM partnerships ORDER BY id LIMIT $1 OFFSET $2",
-                )
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(pool)
-                .await?;
                 let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM partnerships")
                     .fetch_one(pool)
                     .await?;
+                let evaluated: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM evaluations")
+                    .fetch_one(pool)
+                    .await?;
+                let mut ids: Vec<String> = if offset < evaluated {
+                    sqlx::query_scalar(
+                        "SELECT partnership_id FROM evaluations \
+                         ORDER BY overdue DESC, next_due, partnership_id LIMIT $1 OFFSET $2",
+                    )
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(pool)
+                    .await?
+                } else {
+                    Vec::new()
+                };
+                let got = i64::try_from(ids.len()).unwrap_or(limit);
+                if got < limit && total > evaluated {
+                    let rest: Vec<String> = sqlx::query_scalar(
+                        "SELECT id FROM partnerships p WHERE NOT EXISTS \
+                         (SELECT 1 FROM evaluations e WHERE e.partnership_id = p.id) \
+                         ORDER BY id LIMIT $1 OFFSET $2",
+                    )
+                    .bind(limit - got)
+                    .bind((offset - evaluated).max(0))
+                    .fetch_all(pool)
+                    .await?;
+                    ids.extend(rest);
+                }
                 Ok((ids, total))
             });
         }
-        // Filtered: one scan gives the page and, with it, how many match in all.
-        let page_sql = format!(
-            "SELECT id, COUNT(*) OVER () FROM partnerships {WHERE} ORDER BY id LIMIT $4 OFFSET $5"
+        // Filtered: one scan gives the page and, with it, how many match in
+        // all. Only the filters given are in the statement, so each backend
+        // plans for what is asked.
+        let mut binds: Vec<String> = Vec::new();
+        let mut conditions: Vec<String> = Vec::new();
+        let mut bind = |v: String| {
+            binds.push(v);
+            format!("${}", binds.len())
+        };
+        if let Some(c) = f.committee {
+            conditions.push(format!("p.committee = {}", bind(c.to_string())));
+        }
+        if let Some(e) = f.person {
+            let n = bind(e.to_string());
+            conditions.push(format!(
+                "(LOWER(p.officer_email) = LOWER({n}) OR LOWER(p.deputy_email) = LOWER({n}))"
+            ));
+        }
+        if let Some(s) = f.search {
+            let n = bind(format!("%{}%", like_escape(&s.to_lowercase())));
+            conditions.push(format!(
+                "(LOWER(p.organisation) LIKE {n} ESCAPE '\\' OR LOWER(p.id) LIKE {n} ESCAPE '\\')"
+            ));
+        }
+        // The last evaluation's counts are a JSON object keyed "status/kind",
+        // both closed sets of snake_case words written without spaces by
+        // serde_json, so a key (or its status or kind half) is a substring
+        // test, a scan like the search's.
+        let key = match (f.status, f.kind) {
+            (Some(s), Some(k)) => Some(format!("\"{s}/{k}\"")),
+            (Some(s), None) => Some(format!("\"{s}/")),
+            (None, Some(k)) => Some(format!("/{k}\"")),
+            (None, None) => None,
+        };
+        if let Some(key) = key {
+            let n = bind(format!("%{}%", like_escape(&key)));
+            conditions.push(format!("e.counts LIKE {n} ESCAPE '\\'"));
+        }
+        if let Some(ids) = f.within {
+            if ids.is_empty() {
+                return Ok((Vec::new(), 0));
+            }
+            let list: Vec<String> = ids.iter().map(|id| bind(id.clone())).collect();
+            conditions.push(format!("p.id IN ({})", list.join(", ")));
+        }
+        let from = format!(
+            "FROM partnerships p LEFT JOIN evaluations e ON e.partnership_id = p.id WHERE {}",
+            conditions.join(" AND ")
         );
-        let count_sql = format!("SELECT COUNT(*) FROM partnerships {WHERE}");
+        let n = binds.len();
+        let page_sql = format!(
+            "SELECT p.id, COUNT(*) OVER () {from} ORDER BY e.partnership_id IS NULL, \
+             e.overdue DESC, e.next_due, p.id LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let count_sql = format!("SELECT COUNT(*) {from}");
         with_pool!(self, |pool, B| {
-            let rows: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(page_sql.clone()))
-                .bind(committee)
-                .bind(person)
-                .bind(pattern.as_deref())
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(pool)
-                .await?;
+            let mut q = sqlx::query_as::<B, (String, i64)>(sqlx::AssertSqlSafe(page_sql.clone()));
+            for b in &binds {
+                q = q.bind(b.as_str());
+            }
+            let rows = q.bind(limit).bind(offset).fetch_all(pool).await?;
             let total = match rows.first() {
                 Some((_, n)) => *n,
                 // Past the last page: the count alone.
                 None => {
-                    sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone()))
-                        .bind(committee)
-                        .bind(person)
-                        .bind(pattern.as_deref())
-                        .fetch_one(pool)
-                        .await?
+                    let mut q =
+                        sqlx::query_scalar::<B, i64>(sqlx::AssertSqlSafe(count_sql.clone()));
+                    for b in &binds {
+                        q = q.bind(b.as_str());
+                    }
+                    q.fetch_one(pool).await?
                 }
             };
             Ok((rows.into_iter().map(|(id, _)| id).collect(), total))
         })
     }
+}
+
+/// What a workspace list is filtered by; `status` and `kind` are the
+/// checkpoint's snake_case names, as the last evaluation counted them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ListFilter<'a> {
+    pub committee: Option<&'a str>,
+    /// An officer's or deputy's address, case-insensitively.
+    pub person: Option<&'a str>,
+    /// Part of the organisation's name or the id, case-insensitively.
+    pub search: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    /// Only these partnerships (an officer's).
+    pub within: Option<&'a [String]>,
+}
+
+impl ListFilter<'_> {
+    fn is_empty(&self) -> bool {
+        self.committee.is_none()
+            && self.person.is_none()
+            && self.search.is_none()
+            && self.status.is_none()
+            && self.kind.is_none()
+            && self.within.is_none()
+    }
+}
+
+/// `s` matched literally by `LIKE … ESCAPE '\'`.
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

@@ -3,7 +3,7 @@
 //! and logout. Every handler reads the configuration once and decides access
 //! before it reads anything else.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::extract::{Form, Path, Query, State};
@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use super::access::{self, Role, Signed};
 use crate::config::Config;
 use crate::domain::{Event, Partnership, PartnershipId};
-use crate::engine::{Checkpoint, Status};
-use crate::store::StoreError;
+use crate::engine::{Checkpoint, Kind, Status};
+use crate::store::{ListFilter, StoreError};
 use crate::web::WebState;
 use crate::web::pages::{checkpoints_ahead, message, render, server_error, status_sv};
 
@@ -69,6 +69,12 @@ pub struct ListQuery {
     handlaggare: String,
     #[serde(default)]
     sok: String,
+    /// A checkpoint kind (`Kind::name`).
+    #[serde(default)]
+    typ: String,
+    /// A checkpoint status (`Status::name`).
+    #[serde(default)]
+    status: String,
     #[serde(default)]
     sida: Option<i64>,
 }
@@ -78,9 +84,23 @@ fn nonempty(s: &str) -> Option<&str> {
     (!t.is_empty()).then_some(t)
 }
 
-/// The overview: the partnerships this person may see, filtered by
-/// committee, officer and a search in name or id, 50 to a page, each with
-/// its overdue and next checkpoint.
+/// The statuses in the order the counts show them: what needs doing first.
+const STATUS_ORDER: [Status; 8] = [
+    Status::Overdue,
+    Status::Due,
+    Status::Upcoming,
+    Status::Done,
+    Status::Missed,
+    Status::Waived,
+    Status::Cancelled,
+    Status::BeforeTracking,
+];
+
+/// The overview: the partnerships this person may see, worst first (by the
+/// last tick's evaluation), filtered by committee, officer, a checkpoint's
+/// kind and status and a search in name or id, 50 to a page, each with its
+/// overdue and next checkpoint; above them the counts by status and
+/// committee.
 pub async fn overview(
     State(st): State<WebState>,
     headers: HeaderMap,
@@ -95,18 +115,48 @@ pub async fn overview(
     let committee = nonempty(&q.namnd).filter(|k| cfg.committees.keys().any(|c| c.as_str() == *k));
     let person = nonempty(&q.handlaggare);
     let search = nonempty(&q.sok);
-    let listed = match s.scope(&st.store).await {
+    let kind = nonempty(&q.typ).and_then(Kind::parse);
+    let status = nonempty(&q.status).and_then(Status::parse);
+    let scope: Option<Vec<String>> = match s.scope(&st.store).await {
+        Ok(v) => v.map(|ids| ids.into_iter().collect()),
         Err(e) => return server_error(&cfg, &e),
-        Ok(None) => {
-            st.store
-                .partnership_page(committee, person, search, PAGE, (page - 1) * PAGE)
-                .await
-        }
-        // An officer's few partnerships are read and filtered here.
-        Ok(Some(ids)) => officer_page(&st, &ids, committee, person, search, page).await,
     };
-    let (ids, total) = match listed {
+    let filter = ListFilter {
+        committee,
+        person,
+        search,
+        status: status.map(Status::name),
+        kind: kind.map(Kind::name),
+        within: scope.as_deref(),
+    };
+    let (ids, total) = match st
+        .store
+        .partnership_page(&filter, PAGE, (page - 1) * PAGE)
+        .await
+    {
         Ok(v) => v,
+        Err(e) => return server_error(&cfg, &e),
+    };
+    // The counts of the person's scope: everyone's as the tick summed
+    // them, or an officer's few summed here.
+    let counts = match &scope {
+        None => st.store.overview_counts().await,
+        Some(ids) => st
+            .store
+            .checkpoint_counts_of(ids)
+            .await
+            .map(|c| c.by_committee),
+    };
+    let counts = match counts {
+        Ok(c) => c,
+        Err(e) => return server_error(&cfg, &e),
+    };
+    let as_of = match st.store.last_tick_started().await {
+        Ok(t) => t.map(|t| {
+            t.with_timezone(&cfg.body.time_zone)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        }),
         Err(e) => return server_error(&cfg, &e),
     };
     let tracking = match st.store.created_on().await {
@@ -133,27 +183,37 @@ pub async fn overview(
     for e in &unreadable {
         tracing::warn!("a partnership in the workspace's list cannot be read: {e}");
     }
-    // Worst first within the page: the most overdue, then the nearest due.
-    rows.sort_by(|a, b| {
-        b["overdue"]
-            .as_i64()
-            .cmp(&a["overdue"].as_i64())
-            .then(a["next_due"].as_str().cmp(&b["next_due"].as_str()))
-    });
+    // The store's order (worst first across all pages), not the read's.
+    let place: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    rows.sort_by_key(|r| r["id"].as_str().and_then(|id| place.get(id).copied()));
     let pages = (total + PAGE - 1) / PAGE;
-    let link = |n: i64| {
-        let mut params = vec![format!("sida={n}")];
+    let query = |extra: &[(&str, &str)]| {
+        let mut params: Vec<String> = Vec::new();
         for (k, v) in [
             ("namnd", committee),
             ("handlaggare", person),
             ("sok", search),
+            ("typ", kind.map(Kind::name)),
+            ("status", status.map(Status::name)),
         ] {
-            if let Some(v) = v {
+            if let Some(v) = v
+                && !extra.iter().any(|(e, _)| *e == k)
+            {
                 params.push(format!("{k}={}", urlencode(v)));
             }
         }
-        format!("/arbetsyta?{}", params.join("&"))
+        params.extend(extra.iter().map(|(k, v)| format!("{k}={}", urlencode(v))));
+        if params.is_empty() {
+            "/arbetsyta".to_string()
+        } else {
+            format!("/arbetsyta?{}", params.join("&"))
+        }
     };
+    let link = |n: i64| query(&[("sida", &n.to_string())]);
     render(
         StatusCode::OK,
         "workspace/list.html",
@@ -163,7 +223,18 @@ pub async fn overview(
             "css": "iopd.css",
             "who": who(&s),
             "committees": cfg.committees.iter().map(|(k, c)| json!({"key": k.as_str(), "name": c.name})).collect::<Vec<_>>(),
-            "filter": {"namnd": committee.unwrap_or(""), "handlaggare": person.unwrap_or(""), "sok": search.unwrap_or("")},
+            "kinds": Kind::ALL.iter().map(|k| json!({"key": k.name(), "name": cfg.guideline.label(*k)})).collect::<Vec<_>>(),
+            "statuses": STATUS_ORDER.iter().map(|st| json!({"key": st.name(), "name": status_sv(*st)})).collect::<Vec<_>>(),
+            "filter": {
+                "namnd": committee.unwrap_or(""),
+                "handlaggare": person.unwrap_or(""),
+                "sok": search.unwrap_or(""),
+                "typ": kind.map_or("", Kind::name),
+                "status": status.map_or("", Status::name),
+            },
+            "filtered": committee.is_some() || person.is_some() || search.is_some() || kind.is_some() || status.is_some(),
+            "counts": counts_json(&cfg, &counts),
+            "as_of": as_of,
             "rows": rows,
             "total": total,
             "page": page,
@@ -175,41 +246,68 @@ pub async fn overview(
     )
 }
 
-async fn officer_page(
-    st: &WebState,
-    ids: &std::collections::BTreeSet<String>,
-    committee: Option<&str>,
-    person: Option<&str>,
-    search: Option<&str>,
-    page: i64,
-) -> Result<(Vec<String>, i64), StoreError> {
-    let needle = search.map(str::to_lowercase);
-    let mut hits = Vec::new();
-    for id in ids {
-        let Ok(pid) = PartnershipId::parse(id) else {
-            continue;
-        };
-        let p = st.store.partnership(&pid).await?;
-        let fits = committee.is_none_or(|c| p.committee.as_str() == c)
-            && person.is_none_or(|e| {
-                p.officer.email.as_str().eq_ignore_ascii_case(e)
-                    || p.deputy
-                        .as_ref()
-                        .is_some_and(|d| d.as_str().eq_ignore_ascii_case(e))
+/// The counts by status (all committees) and by committee, each number a
+/// link to the list it counts.
+fn counts_json(cfg: &Config, counts: &BTreeMap<(String, String), (i64, i64)>) -> Value {
+    let mut by_status: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for ((_, st), (n, p)) in counts {
+        let e = by_status.entry(st.as_str()).or_default();
+        e.0 += n;
+        e.1 += p;
+    }
+    let statuses: Vec<Value> = STATUS_ORDER
+        .iter()
+        .filter_map(|st| {
+            let (n, p) = by_status.get(st.name()).copied()?;
+            (n > 0).then(|| {
+                json!({
+                    "name": status_sv(*st),
+                    "href": format!("/arbetsyta?status={}", st.name()),
+                    "checkpoints": crate::words::plural(n, "kontrollpunkt", "kontrollpunkter"),
+                    "partnerships": p,
+                    "late": *st == Status::Overdue,
+                })
             })
-            && needle.as_deref().is_none_or(|n| {
-                p.organisation.to_lowercase().contains(n) || id.to_lowercase().contains(n)
-            });
-        if fits {
-            hits.push(id.clone());
+        })
+        .collect();
+    // The columns that say what needs doing; each committee in the
+    // configuration's order, and any the counts know that it does not.
+    let columns = [Status::Overdue, Status::Due, Status::Upcoming];
+    let mut names: Vec<(String, String)> = cfg
+        .committees
+        .iter()
+        .map(|(k, c)| (k.as_str().to_string(), c.name.clone()))
+        .collect();
+    for (c, _) in counts.keys() {
+        if !names.iter().any(|(k, _)| k == c) {
+            names.push((c.clone(), c.clone()));
         }
     }
-    let total = i64::try_from(hits.len()).unwrap_or(i64::MAX);
-    let from = usize::try_from((page - 1) * PAGE).unwrap_or(usize::MAX);
-    Ok((
-        hits.into_iter().skip(from).take(PAGE as usize).collect(),
-        total,
-    ))
+    let committees: Vec<Value> = names
+        .into_iter()
+        .filter(|(k, _)| counts.keys().any(|(c, _)| c == k))
+        .map(|(k, name)| {
+            let cells: Vec<Value> = columns
+                .iter()
+                .map(|st| {
+                    let n = counts
+                        .get(&(k.clone(), st.name().to_string()))
+                        .map_or(0, |c| c.0);
+                    json!({
+                        "label": status_sv(*st),
+                        "n": n,
+                        "href": format!("/arbetsyta?namnd={}&status={}", urlencode(&k), st.name()),
+                    })
+                })
+                .collect();
+            json!({"name": name, "cells": cells})
+        })
+        .collect();
+    json!({
+        "statuses": statuses,
+        "columns": columns.iter().map(|st| status_sv(*st)).collect::<Vec<_>>(),
+        "committees": committees,
+    })
 }
 
 pub(super) fn urlencode(s: &str) -> String {

@@ -6,6 +6,7 @@
 pub mod entra;
 pub mod mail;
 pub mod oidc;
+pub mod oidc_mock;
 pub mod pg;
 pub mod proxy;
 pub mod smtp;

@@ -1,0 +1,24 @@
+-- The workspace's overview orders and filters every partnership in SQL by
+-- what the last tick found (`evaluations`, written with its mails):
+-- `overdue`, how many checkpoints were overdue, and `next_due`, the earliest
+-- due date among the open ones ('9999-12-31' when none is open, so one index
+-- orders both backends alike: SQLite sorts NULL first, PostgreSQL last).
+-- Rows written before this migration are rewritten by the next tick: the
+-- program's source is part of the rules hash, so an upgrade is a full pass.
+ALTER TABLE evaluations ADD COLUMN overdue BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE evaluations ADD COLUMN next_due DATE NOT NULL DEFAULT '9999-12-31';
+
+-- Worst first: the most overdue, then the nearest due.
+CREATE INDEX evaluations_worst ON evaluations (overdue DESC, next_due, partnership_id);
+
+-- The overview's counts, per committee and status: checkpoints, and
+-- partnerships with at least one such checkpoint. Summed from `evaluations`
+-- at the end of each tick (in the pass that sums them for /metrics), so a
+-- page reads a few hundred rows instead of every partnership's counts.
+CREATE TABLE overview_counts (
+    committee    TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    checkpoints  BIGINT NOT NULL,
+    partnerships BIGINT NOT NULL,
+    PRIMARY KEY (committee, status)
+);
