@@ -325,6 +325,7 @@ pub fn rules_hash(cfg: &Config, tracking: NaiveDate) -> String {
 /// One partnership as evaluated in a chunk, before its mails are rendered.
 struct Evaluated {
     id: String,
+    committee: String,
     revision: i64,
     /// False when part of its history could not be read: not marked
     /// evaluated, so every tick reads (and reports) it again.
@@ -492,6 +493,7 @@ pub async fn enqueue(
             if ev.intact {
                 batch.evaluations.push(Evaluation {
                     partnership_id: ev.id.clone(),
+                    committee: ev.committee.clone(),
                     revision: ev.revision,
                     rules: hash.clone(),
                     next_check: ev.next_check,
@@ -554,6 +556,7 @@ impl TickContext<'_> {
         let cfg = self.cfg;
         let mut ev = Evaluated {
             id: p.id.to_string(),
+            committee: p.committee.to_string(),
             revision,
             intact,
             next_check: recheck::limit(today),

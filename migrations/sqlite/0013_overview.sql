@@ -7,6 +7,9 @@
 -- program's source is part of the rules hash, so an upgrade is a full pass.
 ALTER TABLE evaluations ADD COLUMN overdue INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE evaluations ADD COLUMN next_due TEXT NOT NULL DEFAULT '9999-12-31';
+-- The partnership's committee as evaluated, so the counts per committee
+-- are summed from this table alone.
+ALTER TABLE evaluations ADD COLUMN committee TEXT NOT NULL DEFAULT '';
 
 -- Worst first: the most overdue, then the nearest due.
 CREATE INDEX evaluations_worst ON evaluations (overdue DESC, next_due, partnership_id);

@@ -18,6 +18,8 @@ use crate::store::InviteState;
 #[derive(Debug, Clone)]
 pub struct Evaluation {
     pub partnership_id: String,
+    /// Its committee, so the overview's counts are summed without a join.
+    pub committee: String,
     /// The partnership's revision as read before its history.
     pub revision: i64,
     /// The hash of the rules it was evaluated with.
@@ -261,9 +263,8 @@ impl Store {
                 match &self.pool {
                     Pool::Sqlite(pool) => sqlx::query_as(
                         "SELECT group_concat(committee || char(9) || counts, char(10)), \
-                         max(partnership_id) FROM (SELECT e.partnership_id, p.committee, e.counts \
-                         FROM evaluations e JOIN partnerships p ON p.id = e.partnership_id \
-                         WHERE e.partnership_id > $1 ORDER BY e.partnership_id LIMIT 2000)",
+                         max(partnership_id) FROM (SELECT partnership_id, committee, counts \
+                         FROM evaluations WHERE partnership_id > $1 ORDER BY partnership_id LIMIT 2000)",
                     )
                     .bind(&after)
                     .fetch_one(pool)
@@ -271,9 +272,8 @@ impl Store {
                     Pool::Pg(pool) => {
                         sqlx::query_as(
                             "SELECT string_agg(committee || E'\\t' || counts, E'\\n'), \
-                             max(partnership_id) FROM (SELECT e.partnership_id, p.committee, e.counts \
-                             FROM evaluations e JOIN partnerships p ON p.id = e.partnership_id \
-                             WHERE e.partnership_id > $1 ORDER BY e.partnership_id LIMIT 2000) page",
+                             max(partnership_id) FROM (SELECT partnership_id, committee, counts \
+                             FROM evaluations WHERE partnership_id > $1 ORDER BY partnership_id LIMIT 2000) page",
                         )
                         .bind(&after)
                         .fetch_one(pool)
@@ -295,8 +295,7 @@ impl Store {
         for chunk in ids.chunks(CHUNK) {
             let rows: Vec<(String, String)> = with_pool!(self, |pool, B| {
                 let mut q = sqlx::QueryBuilder::<B>::new(
-                    "SELECT p.committee, e.counts FROM evaluations e JOIN partnerships p \
-                     ON p.id = e.partnership_id WHERE e.partnership_id IN (",
+                    "SELECT committee, counts FROM evaluations WHERE partnership_id IN (",
                 );
                 let mut sep = q.separated(", ");
                 for id in chunk {

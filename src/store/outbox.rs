@@ -285,11 +285,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            // 7 parameters a row; SQLite allows 32 766 in one statement.
+            // 8 parameters a row; SQLite allows 32 766 in one statement.
             for chunk in e.evaluations.chunks(1000) {
                 let mut q = sqlx::QueryBuilder::<B>::new(
                     "INSERT INTO evaluations (partnership_id, revision, rules, next_check, counts, \
-                     overdue, next_due) ",
+                     overdue, next_due, committee) ",
                 );
                 q.push_values(chunk, |mut b, ev| {
                     b.push_bind(ev.partnership_id.as_str())
@@ -298,12 +298,14 @@ impl Store {
                         .push_bind(ev.next_check)
                         .push_bind(ev.counts.as_str())
                         .push_bind(ev.overdue)
-                        .push_bind(ev.next_due.unwrap_or(NO_DUE));
+                        .push_bind(ev.next_due.unwrap_or(NO_DUE))
+                        .push_bind(ev.committee.as_str());
                 });
                 q.push(
                     " ON CONFLICT (partnership_id) DO UPDATE SET revision = excluded.revision, \
                      rules = excluded.rules, next_check = excluded.next_check, counts = excluded.counts, \
-                     overdue = excluded.overdue, next_due = excluded.next_due",
+                     overdue = excluded.overdue, next_due = excluded.next_due, \
+                     committee = excluded.committee",
                 );
                 q.build().execute(&mut *tx).await?;
             }

@@ -307,6 +307,55 @@ impl Store {
                 Ok((ids, total))
             });
         }
+        let key = match (f.status, f.kind) {
+            (Some(s), Some(k)) => Some(format!("\"{s}/{k}\"")),
+            (Some(s), None) => Some(format!("\"{s}/")),
+            (None, Some(k)) => Some(format!("/{k}\"")),
+            (None, None) => None,
+        };
+        if let Some(key) = &key
+            && f.committee.is_none()
+            && f.person.is_none()
+            && f.search.is_none()
+            && f.within.is_none()
+        {
+            // By status or kind alone: the worst-first index walked until the
+            // page is full (the overdue come first, so that filter stops at
+            // once), and the total from the tick's per-committee counts for a
+            // status, or one pass over the counts for a kind.
+            let pattern = format!("%{}%", like_escape(key));
+            return with_pool!(self, |pool, B| {
+                let ids: Vec<String> = sqlx::query_scalar(
+                    "SELECT partnership_id FROM evaluations WHERE counts LIKE $1 ESCAPE '\\' \
+                     ORDER BY overdue DESC, next_due, partnership_id LIMIT $2 OFFSET $3",
+                )
+                .bind(&pattern)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await?;
+                let total: i64 = match (f.status, f.kind) {
+                    (Some(status), None) => {
+                        sqlx::query_scalar(
+                            "SELECT CAST(COALESCE(SUM(partnerships), 0) AS BIGINT) FROM overview_counts \
+                             WHERE status = $1",
+                        )
+                        .bind(status)
+                        .fetch_one(pool)
+                        .await?
+                    }
+                    _ => {
+                        sqlx::query_scalar(
+                            "SELECT COUNT(*) FROM evaluations WHERE counts LIKE $1 ESCAPE '\\'",
+                        )
+                        .bind(&pattern)
+                        .fetch_one(pool)
+                        .await?
+                    }
+                };
+                Ok((ids, total))
+            });
+        }
         // Filtered: one scan gives the page and, with it, how many match in
         // all. Only the filters given are in the statement, so each backend
         // plans for what is asked.
@@ -335,12 +384,6 @@ impl Store {
         // both closed sets of snake_case words written without spaces by
         // serde_json, so a key (or its status or kind half) is a substring
         // test, a scan like the search's.
-        let key = match (f.status, f.kind) {
-            (Some(s), Some(k)) => Some(format!("\"{s}/{k}\"")),
-            (Some(s), None) => Some(format!("\"{s}/")),
-            (None, Some(k)) => Some(format!("/{k}\"")),
-            (None, None) => None,
-        };
         if let Some(key) = key {
             let n = bind(format!("%{}%", like_escape(&key)));
             conditions.push(format!("e.counts LIKE {n} ESCAPE '\\'"));
