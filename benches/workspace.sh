@@ -3,8 +3,8 @@
 # synthetic partnerships, requests per second and p99 latency of the
 # overview (worst first, with its counts), a page deep in it, a filtered
 # list, a list filtered by checkpoint kind and status, one partnership's
-# page and a record POST
-# (refused by validation, so it can repeat without writing), each next to
+# page, a record POST (refused by validation, so it can repeat without
+# writing), the committees' page and one committee's plan, each next to
 # /healthz on the same `iopd run`; and what the workspace adds to the idle RSS.
 #
 # Run: benches/workspace.sh (needs wrk: apt-get install wrk). N sets the
@@ -110,8 +110,10 @@ f=$(measure "filtered list" "http://127.0.0.1:$WEB$FILTER" "$dir/get.lua")
 k=$(measure "kind and status" "http://127.0.0.1:$WEB$KINDS" "$dir/get.lua")
 p=$(measure partnership "http://127.0.0.1:$WEB$PAGE" "$dir/get.lua")
 r=$(measure "record POST" "http://127.0.0.1:$WEB/arbetsyta/registrera?key=$KEY" "$dir/post.lua")
+n=$(measure "committees" "http://127.0.0.1:$WEB/arbetsyta/namnder" "$dir/get.lua")
+c=$(measure "one plan" "http://127.0.0.1:$WEB/arbetsyta/namnd?key=c07" "$dir/get.lua")
 sleep 2
 rss_used=$(rss_kb "$pid")
-awk -v h="$h" -v o="$o" -v d="$d" -v f="$f" -v k="$k" -v p="$p" -v r="$r" 'BEGIN {
-    printf "ratio to /healthz: overview %.3f, page 1000 %.3f, filtered %.3f, kind and status %.3f, partnership %.3f, record POST %.3f\n", o / h, d / h, f / h, k / h, p / h, r / h }'
+awk -v h="$h" -v o="$o" -v d="$d" -v f="$f" -v k="$k" -v p="$p" -v r="$r" -v n="$n" -v c="$c" 'BEGIN {
+    printf "ratio to /healthz: overview %.3f, page 1000 %.3f, filtered %.3f, kind and status %.3f, partnership %.3f, record POST %.3f, committees %.3f, one plan %.3f\n", o / h, d / h, f / h, k / h, p / h, r / h, n / h, c / h }'
 echo "RSS: $((rss_idle / 1024)) MB idle before the workspace is used, $((rss_used / 1024)) MB idle after the runs above ($(((rss_used - rss_idle) / 1024)) MB added)"

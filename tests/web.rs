@@ -4036,6 +4036,156 @@ async fn every_workspace_form_works_from_the_keyboard() {
     c.close().await.ok();
 }
 
+/// Issue 17: IOP-ansvarig's forms that change the register and the meeting
+/// plans, used with the keyboard alone: each field reached with Tab, each
+/// form sent with Enter or Space, the focus visible, the result stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registers_forms_work_from_the_keyboard() {
+    use fantoccini::key::Key;
+    let driver = chromedriver();
+    let site = site_with(Backend::Sqlite, "2026-05-22T09:05", PEOPLE).await;
+    let base = format!("http://{}", site.addr);
+    let enter: char = Key::Enter.into();
+    let backspace: char = Key::Backspace.into();
+    let space = ' ';
+    let c = browser(&driver).await;
+    c.set_window_size(1280, 900).await.expect("resize");
+    let link = link_path(
+        &site,
+        "iop-ansvarig@example.org",
+        "coordinator",
+        "2026-05-22T09:00",
+    );
+    open_page(&c, &format!("{base}{link}")).await;
+    tab_to(&c, "main form button").await;
+    press_and_wait(&c, enter).await;
+
+    // A partnership's notes, saved with Enter on the button.
+    open_page(&c, &format!("{base}/arbetsyta/andra?id=T1")).await;
+    tab_to(&c, "#f-notes").await;
+    type_keys(&c, "Ny kontaktperson från hösten").await;
+    tab_to(&c, "form:not([action]) button[type=submit]").await;
+    press_and_wait(&c, enter).await;
+    assert_eq!(
+        site.store
+            .partnership(&PartnershipId::parse("T1").unwrap())
+            .await
+            .unwrap()
+            .notes,
+        "Ny kontaktperson från hösten"
+    );
+
+    // A new officer from a date, sent with Space.
+    open_page(&c, &format!("{base}/arbetsyta/byt-handlaggare?id=T2")).await;
+    tab_to(&c, "#f-namn").await;
+    type_keys(&c, "Rut Ny").await;
+    tab_to(&c, "#f-epost").await;
+    type_keys(&c, "rut@example.org").await;
+    tab_to(&c, "form:not([action]) button[type=submit]").await;
+    press_and_wait(&c, space).await;
+    let events = site
+        .store
+        .events(&PartnershipId::parse("T2").unwrap())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&events[..], [e] if matches!(&e.kind, EventKind::OfficerReplaced { .. })),
+        "{events:?}"
+    );
+
+    // A new partnership, its committee chosen by typing in the select.
+    open_page(&c, &format!("{base}/arbetsyta/nytt")).await;
+    for (field, text) in [
+        ("#f-id", "HSN/2026:009"),
+        ("#f-organisation", "Tangentbordsföreningen"),
+        ("#f-committee", "Häl"),
+        ("#f-officer_name", "Petra Officer"),
+        ("#f-officer_email", "petra@example.org"),
+        ("#f-start_date", "2026-06-01"),
+    ] {
+        tab_to(&c, field).await;
+        type_keys(&c, text).await;
+    }
+    tab_to(&c, "form:not([action]) button[type=submit]").await;
+    press_and_wait(&c, enter).await;
+    let added = site
+        .store
+        .partnership(&PartnershipId::parse("HSN/2026:009").unwrap())
+        .await
+        .expect("added");
+    assert_eq!(added.committee.as_str(), "hsn");
+
+    // kbn's plan: a meeting added, one moved, one removed, the days changed.
+    open_page(&c, &format!("{base}/arbetsyta/namnd?key=kbn")).await;
+    tab_to(&c, "#f-datum").await;
+    type_keys(&c, "2030-02-14").await;
+    tab_to(&c, "form:has(#f-datum) button").await;
+    press_and_wait(&c, space).await;
+    tab_to(&c, "#f-fran").await;
+    type_keys(&c, "2026-06-11").await;
+    tab_to(&c, "#f-till").await;
+    type_keys(&c, "2026-07-02").await;
+    tab_to(&c, "form:has(#f-till) button").await;
+    press_and_wait(&c, enter).await;
+    tab_to(&c, "form:has(input[name=datum][value='2030-02-14']) button").await;
+    press_and_wait(&c, enter).await;
+    tab_to(&c, "#f-dagar").await;
+    for _ in 0..3 {
+        press(&c, backspace).await;
+    }
+    type_keys(&c, "28").await;
+    tab_to(&c, "form:has(#f-dagar) button").await;
+    press_and_wait(&c, enter).await;
+    let plans = site.store.committee_plans().await.unwrap();
+    let kbn = plans
+        .iter()
+        .find(|p| p.committee == "kbn")
+        .expect("kbn's plan");
+    let dates: Vec<String> = kbn.meetings.iter().map(ToString::to_string).collect();
+    assert!(
+        dates.contains(&"2026-07-02".into()) && !dates.contains(&"2026-06-11".into()),
+        "{dates:?}"
+    );
+    assert!(!dates.contains(&"2030-02-14".into()), "{dates:?}");
+    assert_eq!(kbn.submission_days, 28);
+    let records = site
+        .store
+        .changes(iopd::store::Subject::Committee, "kbn")
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 5, "{records:?}");
+
+    // The spreadsheet: the file input reached with Tab (the file itself is
+    // handed over as WebDriver does), the dry run and the import by key.
+    open_page(&c, &format!("{base}/arbetsyta/import")).await;
+    let csv = site.w.dir.path().join("register.csv");
+    std::fs::write(
+        &csv,
+        "id;organisation;committee;officer_name;officer_email;start_date\n\
+         KUB/2026:301;Tangentbordets förening;kbn;Olle Officer;olle@example.org;2026-03-01\n",
+    )
+    .unwrap();
+    tab_to(&c, "#f-fil").await;
+    c.find(fantoccini::Locator::Id("f-fil"))
+        .await
+        .expect("file input")
+        .send_keys(&csv.display().to_string())
+        .await
+        .expect("choose the file");
+    tab_to(&c, "form[enctype] button").await;
+    press_and_wait(&c, enter).await;
+    tab_to(&c, "form[action='/arbetsyta/importera'] button").await;
+    press_and_wait(&c, space).await;
+    assert!(c.source().await.unwrap().contains("Importen är genomförd"));
+    assert!(
+        site.store
+            .partnership(&PartnershipId::parse("KUB/2026:301").unwrap())
+            .await
+            .is_ok()
+    );
+    c.close().await.ok();
+}
+
 /// The overdue count in each row of a workspace list, and the ids, in order.
 fn list_rows(page: &str) -> Vec<(String, u32)> {
     let doc = scraper::Html::parse_document(page);
