@@ -65,6 +65,9 @@ pub struct StoredPlan {
 /// committee, submission days, since.
 type PlanRow = (String, i64, i64);
 
+/// committee, organisation, start, end.
+pub type Term = (String, String, NaiveDate, Option<NaiveDate>);
+
 /// One change to a committee's plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanChange {
@@ -201,18 +204,29 @@ impl Store {
         }))
     }
 
-    /// A committee's partnerships as (organisation, start, end): what its
-    /// next follow-up date is worked out from.
-    pub async fn committee_terms(
-        &self,
-        committee: &CommitteeKey,
-    ) -> Result<Vec<(String, NaiveDate, Option<NaiveDate>)>> {
+    /// The partnerships still running on `today` as (committee,
+    /// organisation, start, end): what each committee's next follow-up is
+    /// worked out from.
+    pub async fn running_terms(&self, today: NaiveDate) -> Result<Vec<Term>> {
         Ok(with_pool!(self, |pool, B| {
             sqlx::query_as(
-                "SELECT organisation, start_date, end_date FROM partnerships WHERE committee = $1",
+                "SELECT committee, organisation, start_date, end_date FROM partnerships \
+                 WHERE end_date IS NULL OR end_date >= $1",
             )
-            .bind(committee.as_str())
+            .bind(today)
             .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Changes whenever a partnership is added or any row or history
+    /// changes: (how many, the sum of their revisions).
+    pub async fn register_version(&self) -> Result<(i64, i64)> {
+        Ok(with_pool!(self, |pool, B| {
+            sqlx::query_as(
+                "SELECT COUNT(*), CAST(COALESCE(SUM(revision), 0) AS BIGINT) FROM partnerships",
+            )
+            .fetch_one(pool)
             .await?
         }))
     }

@@ -1004,7 +1004,8 @@ fn changed_columns(a: &Partnership, b: &Partnership) -> Vec<FieldChange> {
 
 mod changes;
 pub use changes::{
-    Actor, Change, NONE, PlanChange, StoredPlan, Subject, apply_plans, field_label, publish_plans,
+    Actor, Change, NONE, PlanChange, StoredPlan, Subject, Term, apply_plans, field_label,
+    publish_plans,
 };
 mod digest;
 mod evaluation;

@@ -59,6 +59,9 @@ pub struct WebState {
     pub store: Store,
     pub clock: Clock,
     pub limiter: limit::Limiter,
+    /// Each committee's next follow-up, worked out from the whole register
+    /// and kept until the register, the day or the rules change.
+    pub followups: crate::workspace::FollowupCache,
 }
 
 impl WebState {
@@ -69,6 +72,7 @@ impl WebState {
             store,
             clock,
             limiter: limit::Limiter::default(),
+            followups: crate::workspace::FollowupCache::default(),
         }
     }
 }

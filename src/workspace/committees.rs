@@ -7,6 +7,9 @@
 //! reads is published again at once; other processes read it at their next
 //! wake.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Multipart, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -25,27 +28,77 @@ use crate::web::WebState;
 use crate::web::form::Fields;
 use crate::web::pages::{message, render, server_error};
 
-/// The next committee follow-up of any of the committee's partnerships:
-/// the first anniversary of a start, every `years` years, on or after
-/// `today` and not after the agreement's end.
-fn next_followup(
-    terms: &[(String, NaiveDate, Option<NaiveDate>)],
+/// The next follow-up to the committee of one partnership: the first
+/// anniversary of its start, every `years` years, on or after `today` and
+/// not after the agreement's end.
+fn next_anniversary(
+    start: NaiveDate,
+    end: Option<NaiveDate>,
     years: u32,
     today: NaiveDate,
-) -> Option<(NaiveDate, &str)> {
+) -> Option<NaiveDate> {
+    use chrono::Datelike;
     let years = i32::try_from(years).ok().filter(|y| *y > 0)?;
-    terms
-        .iter()
-        .filter_map(|(org, start, end)| {
-            let mut k = 1;
-            let mut at = crate::calendar::anniversary(*start, years);
-            while at < today && k < 200 {
-                k += 1;
-                at = crate::calendar::anniversary(*start, k * years);
-            }
-            end.is_none_or(|e| at <= e).then_some((at, org.as_str()))
+    let mut k = ((today.year() - start.year()) / years).max(1);
+    let mut at = crate::calendar::anniversary(start, k * years);
+    while at < today {
+        k += 1;
+        at = crate::calendar::anniversary(start, k * years);
+    }
+    end.is_none_or(|e| at <= e).then_some(at)
+}
+
+type Followups = BTreeMap<String, (NaiveDate, String)>;
+type FollowupKey = (NaiveDate, (i64, i64), Vec<(String, u32)>);
+
+/// Each committee's next follow-up (date, organisation), worked out from
+/// every running partnership and kept for one day, one state of the
+/// register (`Store::register_version`) and one set of intervals.
+#[derive(Clone, Default)]
+pub struct FollowupCache(Arc<Mutex<Option<Cached>>>);
+
+type Cached = (FollowupKey, Arc<Followups>);
+
+async fn next_followups(
+    st: &WebState,
+    cfg: &Config,
+    today: NaiveDate,
+) -> Result<Arc<Followups>, StoreError> {
+    // Only the interval is read from the policy.
+    let years: Vec<(String, u32)> = cfg
+        .committees
+        .keys()
+        .map(|k| {
+            (
+                k.to_string(),
+                cfg.policy_for(k, today).committee_followup_years,
+            )
         })
-        .min()
+        .collect();
+    let key = (today, st.store.register_version().await?, years);
+    if let Some((k, v)) = &*st.followups.0.lock().unwrap_or_else(|p| p.into_inner())
+        && *k == key
+    {
+        return Ok(v.clone());
+    }
+    let mut next: Followups = BTreeMap::new();
+    for (committee, org, start, end) in st.store.running_terms(today).await? {
+        let Some((_, y)) = key.2.iter().find(|(c, _)| *c == committee) else {
+            continue;
+        };
+        let Some(at) = next_anniversary(start, end, *y, today) else {
+            continue;
+        };
+        if next
+            .get(&committee)
+            .is_none_or(|(d, o)| (at, &org) < (*d, o))
+        {
+            next.insert(committee, (at, org));
+        }
+    }
+    let next = Arc::new(next);
+    *st.followups.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, next.clone()));
+    Ok(next)
 }
 
 /// The plan as shown: meetings from `today` on with their submission days.
@@ -63,17 +116,10 @@ fn coming(c: &Committee, today: NaiveDate) -> Vec<Value> {
 }
 
 /// What a committee's plan should warn of, in Swedish.
-async fn warnings(
-    st: &WebState,
-    cfg: &Config,
-    c: &Committee,
-    today: NaiveDate,
-) -> Result<Vec<String>, StoreError> {
+fn warnings(c: &Committee, next: &Followups, today: NaiveDate) -> Vec<String> {
     let mut out = Vec::new();
-    let years = cfg.policy_for(&c.key, today).committee_followup_years;
-    let terms = st.store.committee_terms(&c.key).await?;
-    if let Some((due, org)) = next_followup(&terms, years, today)
-        && !c.meetings.iter().any(|m| *m >= today && *m <= due)
+    if let Some((due, org)) = next.get(c.key.as_str())
+        && !c.meetings.iter().any(|m| *m >= today && m <= due)
     {
         out.push(format!(
             "Nästa uppföljning till nämnden ska vara gjord senast {due} ({org}), men det finns inget sammanträde inlagt från i dag till dess. Lägg in nämndens kommande sammanträden."
@@ -89,7 +135,7 @@ async fn warnings(
             "{last}: det finns inga sammanträden inlagda till och med {horizon}. Uppsägningar och uppföljningar som ska till nämnden efter det får sista dag efter överenskommelsens datum i stället för efter ett sammanträde. Lägg in nästa sammanträdesplan."
         ));
     }
-    Ok(out)
+    out
 }
 
 fn source(cfg: &Config, c: &Committee) -> String {
@@ -115,12 +161,13 @@ pub async fn list(State(st): State<WebState>, headers: HeaderMap, uri: Uri) -> R
         Ok(v) => v,
         Err(r) => return *r,
     };
+    let next = match next_followups(&st, &cfg, today).await {
+        Ok(n) => n,
+        Err(e) => return server_error(&cfg, &e),
+    };
     let mut rows = Vec::new();
     for (k, c) in &cfg.committees {
-        let warn = match warnings(&st, &cfg, c, today).await {
-            Ok(w) => w,
-            Err(e) => return server_error(&cfg, &e),
-        };
+        let warn = warnings(c, &next, today);
         rows.push(json!({
             "key": k.as_str(),
             "href": format!("/arbetsyta/namnd?key={}", urlencode(k.as_str())),
@@ -180,8 +227,8 @@ async fn plan_page(
     today: NaiveDate,
     shown: Shown,
 ) -> Response {
-    let warn = match warnings(st, cfg, c, today).await {
-        Ok(w) => w,
+    let warn = match next_followups(st, cfg, today).await {
+        Ok(next) => warnings(c, &next, today),
         Err(e) => return server_error(cfg, &e),
     };
     let changes = match st.store.changes(Subject::Committee, c.key.as_str()).await {
@@ -420,16 +467,30 @@ mod tests {
 
     #[test]
     fn the_next_followup_is_the_first_anniversary_ahead_within_the_term() {
-        let terms = vec![
-            ("A".to_string(), d("2024-03-01"), None),
-            ("B".to_string(), d("2025-01-15"), Some(d("2026-12-31"))),
-            ("C".to_string(), d("2023-02-01"), None),
-        ];
-        // A: 2026-03-01, 2028-03-01; B: 2027-01-15 is after its end; C: 2025-02-01, 2027-02-01.
+        let today = d("2026-12-06");
+        // Every second year from 2024-03-01: 2026-03-01 is past, 2028-03-01 next.
         assert_eq!(
-            next_followup(&terms, 2, d("2026-12-06")),
-            Some((d("2027-02-01"), "C"))
+            next_anniversary(d("2024-03-01"), None, 2, today),
+            Some(d("2028-03-01"))
         );
-        assert_eq!(next_followup(&terms, 0, d("2026-12-06")), None);
+        assert_eq!(
+            next_anniversary(d("2023-02-01"), None, 2, today),
+            Some(d("2027-02-01"))
+        );
+        // Today counts; one ending before its next follow-up has none.
+        assert_eq!(
+            next_anniversary(d("2024-12-06"), None, 2, today),
+            Some(today)
+        );
+        assert_eq!(
+            next_anniversary(d("2025-01-15"), Some(d("2026-12-31")), 2, today),
+            None
+        );
+        // A long-running one, and no follow-ups at all.
+        assert_eq!(
+            next_anniversary(d("1990-06-30"), None, 3, today),
+            Some(d("2029-06-30"))
+        );
+        assert_eq!(next_anniversary(d("2023-02-01"), None, 0, today), None);
     }
 }

@@ -38,6 +38,7 @@ mod report;
 mod upload;
 
 pub use access::{LINK_MINUTES, Role, issue_signin_link};
+pub use committees::FollowupCache;
 
 /// The workspace's routes, mounted by `crate::web::router`.
 pub fn routes(state: WebState) -> Router<WebState> {
