@@ -4324,6 +4324,24 @@ async fn the_overview_puts_the_worst_first_on_every_page() {
         let checkins = list_rows(&r.body);
         assert!(checkins.len() <= late.len());
         assert!(checkins.iter().all(|(_, n)| *n > 0), "{checkins:?}");
+        // Each kind filter's total (from the tick's sums) is what it lists.
+        for filter in [
+            "typ=checkin&status=overdue",
+            "typ=checkin",
+            "typ=annual_report",
+        ] {
+            let mut listed = Vec::new();
+            let mut total = None;
+            for page in 1..=3 {
+                let r = get_as(&site, &karin, &format!("/arbetsyta?{filter}&sida={page}")).await;
+                total.get_or_insert_with(|| number_after(&r.body, "<p aria-live=\"polite\">"));
+                listed.extend(list_rows(&r.body));
+            }
+            listed.sort();
+            listed.dedup();
+            assert_eq!(total, Some(listed.len() as u32), "{filter}");
+            assert!(!listed.is_empty(), "{filter}");
+        }
         // An unknown kind or status is no filter at all.
         let r = get_as(&site, &karin, "/arbetsyta?typ=nonsense&status=nonsense").await;
         assert!(r.body.contains("130 partnerskap"), "{}", r.body);

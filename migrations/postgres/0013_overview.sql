@@ -15,7 +15,8 @@ ALTER TABLE evaluations ADD COLUMN committee TEXT NOT NULL DEFAULT '';
 CREATE INDEX evaluations_worst ON evaluations (overdue DESC, next_due, partnership_id);
 
 -- The overview's counts, per committee and status: checkpoints, and
--- partnerships with at least one such checkpoint. Summed from `evaluations`
+-- partnerships with at least one such checkpoint. `status` also holds
+-- "status/kind" and "any/kind" rows: the totals of the kind filters. Summed from `evaluations`
 -- at the end of each tick (in the pass that sums them for /metrics), so a
 -- page reads a few hundred rows instead of every partnership's counts.
 CREATE TABLE overview_counts (

@@ -311,14 +311,20 @@ impl Store {
     }
 
     /// The overview's counts as the last tick left them:
-    /// (committee, status) → (checkpoints, partnerships).
-    pub async fn overview_counts(&self) -> Result<BTreeMap<(String, String), (i64, i64)>> {
+    /// (committee, status) → (checkpoints, partnerships). With `by_kind`,
+    /// also the kind filters' totals ("status/kind" and "any/kind").
+    pub async fn overview_counts(
+        &self,
+        by_kind: bool,
+    ) -> Result<BTreeMap<(String, String), (i64, i64)>> {
+        let sql = if by_kind {
+            "SELECT committee, status, checkpoints, partnerships FROM overview_counts"
+        } else {
+            "SELECT committee, status, checkpoints, partnerships FROM overview_counts \
+             WHERE status NOT LIKE '%/%'"
+        };
         let rows: Vec<(String, String, i64, i64)> = with_pool!(self, |pool, B| {
-            sqlx::query_as(
-                "SELECT committee, status, checkpoints, partnerships FROM overview_counts",
-            )
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(sql).fetch_all(pool).await?
         });
         Ok(rows
             .into_iter()
@@ -332,7 +338,7 @@ impl Store {
         &self,
         counts: &BTreeMap<(String, String), (i64, i64)>,
     ) -> Result<()> {
-        if self.overview_counts().await? == *counts {
+        if self.overview_counts(true).await? == *counts {
             return Ok(());
         }
         with_pool!(self, |pool, B| {
@@ -375,6 +381,7 @@ fn add_counts(sums: &mut CountSums, joined: &str) -> Result<()> {
         let one: BTreeMap<&str, i64> =
             serde_json::from_str(counts).map_err(|e| bad(e.to_string()))?;
         let mut statuses: Vec<&str> = Vec::new();
+        let mut kinds: Vec<&str> = Vec::new();
         for (key, n) in one {
             match sums.by_key.get_mut(key) {
                 Some(total) => *total += n,
@@ -392,6 +399,27 @@ fn add_counts(sums: &mut CountSums, joined: &str) -> Result<()> {
             if n > 0 && !statuses.contains(&status) {
                 statuses.push(status);
                 entry.1 += 1;
+            }
+            // The totals of the overview's kind filters: per "status/kind",
+            // and per kind in any status ("any/kind").
+            if n > 0
+                && let Some((_, kind)) = key.split_once('/')
+            {
+                let e = sums
+                    .by_committee
+                    .entry((committee.to_string(), key.to_string()))
+                    .or_default();
+                e.0 += n;
+                e.1 += 1;
+                let e = sums
+                    .by_committee
+                    .entry((committee.to_string(), format!("any/{kind}")))
+                    .or_default();
+                e.0 += n;
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                    e.1 += 1;
+                }
             }
         }
     }

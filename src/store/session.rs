@@ -334,25 +334,20 @@ impl Store {
                 .bind(offset)
                 .fetch_all(pool)
                 .await?;
-                let total: i64 = match (f.status, f.kind) {
-                    (Some(status), None) => {
-                        sqlx::query_scalar(
-                            "SELECT CAST(COALESCE(SUM(partnerships), 0) AS BIGINT) FROM overview_counts \
-                             WHERE status = $1",
-                        )
-                        .bind(status)
-                        .fetch_one(pool)
-                        .await?
-                    }
-                    _ => {
-                        sqlx::query_scalar(
-                            "SELECT COUNT(*) FROM evaluations WHERE counts LIKE $1 ESCAPE '\\'",
-                        )
-                        .bind(&pattern)
-                        .fetch_one(pool)
-                        .await?
-                    }
+                // The tick's sums hold each status, "status/kind" and "any/kind".
+                let counted = match (f.status, f.kind) {
+                    (Some(s), Some(k)) => format!("{s}/{k}"),
+                    (Some(s), None) => s.to_string(),
+                    (None, Some(k)) => format!("any/{k}"),
+                    (None, None) => String::new(),
                 };
+                let total: i64 = sqlx::query_scalar(
+                    "SELECT CAST(COALESCE(SUM(partnerships), 0) AS BIGINT) FROM overview_counts \
+                     WHERE status = $1",
+                )
+                .bind(counted)
+                .fetch_one(pool)
+                .await?;
                 Ok((ids, total))
             });
         }

@@ -140,7 +140,7 @@ pub async fn overview(
     // The counts of the person's scope: everyone's as the tick summed
     // them, or an officer's few summed here.
     let counts = match &scope {
-        None => st.store.overview_counts().await,
+        None => st.store.overview_counts(false).await,
         Some(ids) => st
             .store
             .checkpoint_counts_of(ids)
