@@ -8,7 +8,7 @@
 //! wake.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Multipart, Query, State};
@@ -55,7 +55,7 @@ type FollowupKey = (NaiveDate, (i64, i64), Vec<(String, u32)>);
 /// every running partnership and kept for one day, one state of the
 /// register (`Store::register_version`) and one set of intervals.
 #[derive(Clone, Default)]
-pub struct FollowupCache(Arc<Mutex<Option<Cached>>>);
+pub struct FollowupCache(Arc<tokio::sync::Mutex<Option<Cached>>>);
 
 type Cached = (FollowupKey, Arc<Followups>);
 
@@ -76,7 +76,10 @@ async fn next_followups(
         })
         .collect();
     let key = (today, st.store.register_version().await?, years);
-    if let Some((k, v)) = &*st.followups.0.lock().unwrap_or_else(|p| p.into_inner())
+    // Held while the answer is worked out: requests arriving meanwhile
+    // wait for it instead of each reading the register again.
+    let mut kept = st.followups.0.lock().await;
+    if let Some((k, v)) = &*kept
         && *k == key
     {
         return Ok(v.clone());
@@ -97,7 +100,7 @@ async fn next_followups(
         }
     }
     let next = Arc::new(next);
-    *st.followups.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, next.clone()));
+    *kept = Some((key, next.clone()));
     Ok(next)
 }
 
