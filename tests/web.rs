@@ -1161,6 +1161,12 @@ async fn submit_with(c: &fantoccini::Client, css: &str) {
         .click()
         .await
         .expect("submit");
+    wait_for_new_page(c, "the answer page did not load").await;
+}
+
+/// Waits until the page marked by `window.iopdOldPage` has been replaced
+/// and the new one has loaded.
+async fn wait_for_new_page(c: &fantoccini::Client, what: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let loaded = c
@@ -1173,10 +1179,7 @@ async fn submit_with(c: &fantoccini::Client, css: &str) {
         if loaded == serde_json::Value::Bool(true) {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the answer page did not load"
-        );
+        assert!(std::time::Instant::now() < deadline, "{what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -3869,24 +3872,7 @@ async fn press_and_wait(c: &fantoccini::Client, key: char) {
         .await
         .expect("mark the page");
     press(c, key).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let loaded = c
-            .execute(
-                "return window.iopdOldPage === undefined && document.readyState === 'complete';",
-                vec![],
-            )
-            .await
-            .unwrap_or(serde_json::Value::Bool(false));
-        if loaded == serde_json::Value::Bool(true) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no new page after the key"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_new_page(c, "no new page after the key").await;
 }
 
 /// Issue 17: every workspace form used with the keyboard alone in a real
