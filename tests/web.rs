@@ -3866,6 +3866,20 @@ async fn tab_to(c: &fantoccini::Client, css: &str) {
     );
 }
 
+/// IOP-ansvarig signed in with a one-time link, its button pressed with Enter.
+async fn sign_in_by_keyboard(c: &fantoccini::Client, site: &Site) {
+    let enter: char = fantoccini::key::Key::Enter.into();
+    let link = link_path(
+        site,
+        "iop-ansvarig@example.org",
+        "coordinator",
+        "2026-05-22T09:00",
+    );
+    open_page(c, &format!("http://{}{link}", site.addr)).await;
+    tab_to(c, "main form button").await;
+    press_and_wait(c, enter).await;
+}
+
 /// Presses `key` on the focused button and waits for the answer's page.
 async fn press_and_wait(c: &fantoccini::Client, key: char) {
     c.execute("window.iopdOldPage = true;", vec![])
@@ -3892,15 +3906,7 @@ async fn every_workspace_form_works_from_the_keyboard() {
     c.set_window_size(1280, 900).await.expect("resize");
 
     // Sign-in: the one-time link's button.
-    let link = link_path(
-        &site,
-        "iop-ansvarig@example.org",
-        "coordinator",
-        "2026-05-22T09:00",
-    );
-    open_page(&c, &format!("{base}{link}")).await;
-    tab_to(&c, "main form button").await;
-    press_and_wait(&c, enter).await;
+    sign_in_by_keyboard(&c, &site).await;
     assert_eq!(h1(&c).await, "Översikt");
 
     // The overview's filters: what is overdue, chosen by typing in the select.
@@ -4036,15 +4042,7 @@ async fn the_registers_forms_work_from_the_keyboard() {
     let space = ' ';
     let c = browser(&driver).await;
     c.set_window_size(1280, 900).await.expect("resize");
-    let link = link_path(
-        &site,
-        "iop-ansvarig@example.org",
-        "coordinator",
-        "2026-05-22T09:00",
-    );
-    open_page(&c, &format!("{base}{link}")).await;
-    tab_to(&c, "main form button").await;
-    press_and_wait(&c, enter).await;
+    sign_in_by_keyboard(&c, &site).await;
 
     // A partnership's notes, saved with Enter on the button.
     open_page(&c, &format!("{base}/arbetsyta/andra?id=T1")).await;
