@@ -199,6 +199,9 @@ pub struct Roles {
     pub admin_support: Person,
 }
 
+/// The most days before a meeting a committee may ask memos to be in.
+pub const MAX_SUBMISSION_DAYS: u32 = 120;
+
 #[derive(Debug, Clone)]
 pub struct Committee {
     pub key: CommitteeKey,
@@ -1258,11 +1261,11 @@ impl Config {
                 }
             };
             let submission_days = match raw.submission_days {
-                Some(d) if d <= 120 => Some(d),
+                Some(d) if d <= MAX_SUBMISSION_DAYS => Some(d),
                 Some(d) => {
                     l.problem(
                         &format!("{base}.submission_days"),
-                        format!("{d} days is more than 120"),
+                        format!("{d} days is more than {MAX_SUBMISSION_DAYS}"),
                     );
                     None
                 }

@@ -363,6 +363,18 @@ pub fn committee_resolver(
     }
 }
 
+/// [`committee_resolver`] for the committees `cfg` configures.
+pub fn committees_of(
+    cfg: &crate::config::Config,
+) -> impl Fn(&str) -> Result<CommitteeKey, String> + use<> {
+    committee_resolver(
+        cfg.committees
+            .iter()
+            .map(|(k, c)| (k.clone(), c.name.clone()))
+            .collect(),
+    )
+}
+
 /// Parses the whole file. `Ok` only if there is not a single problem; the
 /// `Err` lists every problem found, in file order.
 pub fn parse(

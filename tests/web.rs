@@ -1164,6 +1164,15 @@ async fn submit_with(c: &fantoccini::Client, css: &str) {
     wait_for_new_page(c, "the answer page did not load").await;
 }
 
+/// Waits until the browser's address contains `part`.
+async fn wait_for_url(c: &fantoccini::Client, part: &str, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !c.current_url().await.expect("url").as_str().contains(part) {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits until the page marked by `window.iopdOldPage` has been replaced
 /// and the new one has loaded.
 async fn wait_for_new_page(c: &fantoccini::Client, what: &str) {
@@ -2277,20 +2286,7 @@ async fn the_workspace_reads_in_a_real_browser() {
     check_page(&c, &axe, "workspace-overview-counts").await;
     fill(&c, "f-sok", "fjärde").await;
     click(&c, "f-visa").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !c
-        .current_url()
-        .await
-        .expect("url")
-        .as_str()
-        .contains("sok=")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the filter did not load"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_url(&c, "sok=", "the filter did not load").await;
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(fantoccini::Locator::Css("main h1"))
@@ -2392,20 +2388,7 @@ async fn sign_in_through_the_bodys_openid_provider() {
         // Logout ends the session here and at the provider, then comes back.
         click_css(&c, ".signed button").await;
         // oidc-provider asks before it signs out.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !c
-            .current_url()
-            .await
-            .unwrap()
-            .as_str()
-            .contains("/session/end")
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "not at the provider's logout"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for_url(&c, "/session/end", "not at the provider's logout").await;
         c.wait()
             .at_most(Duration::from_secs(10))
             .for_element(fantoccini::Locator::Css("button[autofocus]"))

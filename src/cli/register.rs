@@ -44,12 +44,7 @@ pub async fn import(config: &Path, args: ImportArgs) -> Result<()> {
         Ok(b) => b,
         Err(e) => bail!("{name}: filen kan inte läsas: {e}"),
     };
-    let committee_of = import::committee_resolver(
-        cfg.committees
-            .iter()
-            .map(|(k, c)| (k.clone(), c.name.clone()))
-            .collect(),
-    );
+    let committee_of = import::committees_of(&cfg);
     let by = super::os_user();
     let prepared = match import::prepare(&bytes, &committee_of, now.today, &by, now.instant) {
         Ok(p) => p,

@@ -57,11 +57,16 @@ pub struct FieldError {
 pub struct Fields(pub Vec<(String, String)>);
 
 impl Fields {
-    pub fn get(&self, name: &str) -> &str {
+    /// The first value of `name` as sent, spacing and line breaks kept.
+    pub fn raw(&self, name: &str) -> &str {
         self.0
             .iter()
             .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.trim())
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    pub fn get(&self, name: &str) -> &str {
+        self.raw(name).trim()
     }
 }
 

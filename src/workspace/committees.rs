@@ -325,12 +325,13 @@ fn change_of(fields: &Fields, tz: chrono_tz::Tz) -> Result<PlanChange, Vec<Strin
             .get("dagar")
             .parse::<u32>()
             .ok()
-            .filter(|n| (1..=120).contains(n))
+            .filter(|n| *n <= crate::config::MAX_SUBMISSION_DAYS)
             .map(PlanChange::SubmissionDays)
             .ok_or_else(|| {
                 vec![format!(
-                    "Dagar före sammanträdet: \"{}\" är inget heltal från 1 till 120",
-                    fields.get("dagar")
+                    "Dagar före sammanträdet: \"{}\" är inget heltal från 0 till {}",
+                    fields.get("dagar"),
+                    crate::config::MAX_SUBMISSION_DAYS
                 )]
             }),
         _ => Err(vec!["Formuläret säger inte vad som ska ändras.".into()]),

@@ -16,7 +16,7 @@ use super::pages::{IdQuery, begin, urlencode, who};
 use super::record::begin_post;
 use crate::config::Config;
 use crate::domain::{Channel, Email, EventKind, Partnership, PartnershipId};
-use crate::import::{FORM_COLUMNS, committee_resolver, parse_fields};
+use crate::import::{FORM_COLUMNS, parse_fields};
 use crate::store::{Actor, NewEvent, StoreError};
 use crate::web::WebState;
 use crate::web::form::{FieldError, Fields};
@@ -111,14 +111,19 @@ fn values_of(p: &Partnership) -> Value {
     })
 }
 
+/// A column's value as sent; the notes keep their own spacing.
+fn sent<'a>(fields: &'a Fields, column: &str) -> &'a str {
+    if column == "notes" {
+        fields.raw(column)
+    } else {
+        fields.get(column)
+    }
+}
+
 fn values_from(fields: &Fields) -> Value {
     let mut m = serde_json::Map::new();
     for c in FORM_COLUMNS {
-        m.insert(c.into(), Value::String(fields.get(c).to_string()));
-    }
-    // The notes keep their own spacing.
-    if let Some((_, v)) = fields.0.iter().find(|(k, _)| k == "notes") {
-        m.insert("notes".into(), Value::String(v.clone()));
+        m.insert(c.into(), Value::String(sent(fields, c).to_string()));
     }
     Value::Object(m)
 }
@@ -185,21 +190,11 @@ fn parse(
     fields: &Fields,
     id: &str,
 ) -> Result<Partnership, (Vec<FieldError>, Option<String>)> {
-    let committee_of = committee_resolver(
-        cfg.committees
-            .iter()
-            .map(|(k, c)| (k.clone(), c.name.clone()))
-            .collect(),
-    );
-    let mut pairs: Vec<(&str, &str)> = FORM_COLUMNS.iter().map(|c| (*c, fields.get(c))).collect();
-    if let Some(p) = pairs.iter_mut().find(|(c, _)| *c == "id") {
-        p.1 = id;
-    }
-    if let Some((_, notes)) = fields.0.iter().find(|(k, _)| k == "notes")
-        && let Some(p) = pairs.iter_mut().find(|(c, _)| *c == "notes")
-    {
-        p.1 = notes.as_str();
-    }
+    let committee_of = crate::import::committees_of(cfg);
+    let pairs: Vec<(&str, &str)> = FORM_COLUMNS
+        .iter()
+        .map(|c| (*c, if *c == "id" { id } else { sent(fields, c) }))
+        .collect();
     parse_fields(&pairs, &committee_of).map_err(|problems| {
         let mut errors = Vec::new();
         let mut general = Vec::new();

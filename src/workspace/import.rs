@@ -19,7 +19,7 @@ use super::pages::{begin, who};
 use super::record::begin_post;
 use crate::config::Config;
 use crate::domain::Channel;
-use crate::import::{Prepared, committee_resolver, prepare};
+use crate::import::{Prepared, prepare};
 use crate::store::{Actor, ImportPlan, StoreError};
 use crate::web::WebState;
 use crate::web::pages::{render, server_error};
@@ -163,12 +163,7 @@ async fn dry_run(
     name: &str,
     bytes: &[u8],
 ) -> Result<(Prepared, ImportPlan), Result<Vec<String>, StoreError>> {
-    let committee_of = committee_resolver(
-        cfg.committees
-            .iter()
-            .map(|(k, c)| (k.clone(), c.name.clone()))
-            .collect(),
-    );
+    let committee_of = crate::import::committees_of(cfg);
     let now = st.clock.now();
     let prepared = prepare(
         bytes,
