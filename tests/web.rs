@@ -3084,7 +3084,7 @@ async fn the_coordinator_changes_the_register_and_the_meeting_plans() {
             r.body
         );
         assert!(
-            r.body.contains("sammanträde: 2026-06-11 → 2026-07-02"),
+            r.body.contains("sammanträde 2026-06-11 flyttat till 2026-07-02 <span class=\"muted\">av iop-ansvarig@example.org via arbetsytan"),
             "{}",
             r.body
         );
@@ -3313,7 +3313,7 @@ async fn the_coordinators_forms_read_in_a_real_browser() {
     fill(&c, "f-datum", "2030-02-14").await;
     submit_with(&c, "form:has(#f-datum) button[type=submit]").await;
     let src = c.source().await.unwrap();
-    assert!(src.contains("sammanträde: – → 2030-02-14"), "{src}");
+    assert!(src.contains("sammanträde 2030-02-14 tillagt"), "{src}");
     // A calendar file chosen in the file picker.
     let ics = site.w.dir.path().join("plan.ics");
     std::fs::write(
@@ -3329,7 +3329,7 @@ async fn the_coordinators_forms_read_in_a_real_browser() {
         .expect("choose the file");
     submit_with(&c, "form[enctype] button[type=submit]").await;
     let src = c.source().await.unwrap();
-    assert!(src.contains("sammanträde: – → 2030-03-14"), "{src}");
+    assert!(src.contains("sammanträde 2030-03-14 tillagt"), "{src}");
     check_page(&c, &axe, "workspace-plan-changed").await;
 
     // The spreadsheet: the dry run, then the import.
@@ -3529,7 +3529,7 @@ async fn the_workspace_records_only_for_whom_it_may() {
         assert_eq!(events[0].recorded_by, "olle@example.org");
         assert_eq!(events[0].target.as_deref(), Some("T1/checkin/y0-w1"));
         let r = get_as(&site, &olle, "/arbetsyta/partnerskap?id=T1").await;
-        assert!(r.body.contains("via workspace"), "{}", r.body);
+        assert!(r.body.contains("via arbetsytan"), "{}", r.body);
 
         // Undoing it: IOP-ansvarig only, with a reason; the window opens again.
         let id = events[0].id;

@@ -454,10 +454,8 @@ pub async fn show(config: &Path, args: ShowArgs) -> Result<()> {
             .unwrap_or_default();
         writeln!(
             out,
-            "  {at}  {}: {} → {}  (av {} via {})",
-            crate::store::field_label(&c.field),
-            c.old,
-            c.new,
+            "  {at}  {}  (av {} via {})",
+            c.describe(),
             c.by,
             c.channel
         )?;

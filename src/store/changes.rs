@@ -136,6 +136,34 @@ pub fn field_label(field: &str) -> &str {
     }
 }
 
+impl Change {
+    /// What changed, in Swedish: "sammanträde 2026-06-11 flyttat till
+    /// 2026-07-02", "organisation: A → B".
+    pub fn describe(&self) -> String {
+        match (self.field.as_str(), self.old.as_str(), self.new.as_str()) {
+            ("partnership", _, _) => "tillagt i registret".to_string(),
+            ("plan", _, _) => {
+                "sammanträdesplanen flyttad från konfigurationen till arbetsytan".to_string()
+            }
+            ("meeting", NONE, new) => format!("sammanträde {new} tillagt"),
+            ("meeting", old, NONE) => format!("sammanträde {old} borttaget"),
+            ("meeting", old, new) => format!("sammanträde {old} flyttat till {new}"),
+            (field, old, new) => format!("{}: {old} → {new}", field_label(field)),
+        }
+    }
+}
+
+/// A channel's name in Swedish, for pages.
+pub fn channel_label(channel: &str) -> &str {
+    match channel {
+        "workspace" => "arbetsytan",
+        "import" => "importen",
+        "cli" => "kommandoraden",
+        "web" => "länken i mejlet",
+        other => other,
+    }
+}
+
 /// A "no value" in a change record's old or new side.
 pub const NONE: &str = "–";
 

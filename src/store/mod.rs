@@ -1004,8 +1004,8 @@ fn changed_columns(a: &Partnership, b: &Partnership) -> Vec<FieldChange> {
 
 mod changes;
 pub use changes::{
-    Actor, Change, NONE, PlanChange, StoredPlan, Subject, Term, apply_plans, field_label,
-    publish_plans,
+    Actor, Change, NONE, PlanChange, StoredPlan, Subject, Term, apply_plans, channel_label,
+    field_label, publish_plans,
 };
 mod digest;
 mod evaluation;

@@ -238,21 +238,7 @@ async fn plan_page(
         Ok(v) => v,
         Err(e) => return server_error(cfg, &e),
     };
-    let tz = cfg.body.time_zone;
-    let history: Vec<Value> = changes
-        .iter()
-        .rev()
-        .map(|ch| {
-            json!({
-                "at": chrono::DateTime::from_timestamp(ch.at, 0).map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()),
-                "field": crate::store::field_label(&ch.field),
-                "old": ch.old,
-                "new": ch.new,
-                "by": ch.by,
-                "channel": ch.channel,
-            })
-        })
-        .collect();
+    let history = super::pages::changes_json(cfg, &changes);
     let failed = !shown.errors.is_empty();
     render(
         shown.status,

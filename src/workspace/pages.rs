@@ -443,7 +443,7 @@ pub async fn partnership(
                 "on": e.on.to_string(),
                 "what": crate::delivery::event_sv(&cfg.guideline, &e.kind),
                 "by": e.recorded_by,
-                "channel": e.channel.name(),
+                "channel": crate::store::channel_label(e.channel.name()),
                 "retracted": e.retracted,
                 "undo": (s.role == Role::Coordinator
                     && !e.retracted
@@ -468,25 +468,12 @@ pub async fn partnership(
             )
         })
         .collect();
-    let changes: Vec<Value> = match st
+    let changes = match st
         .store
         .changes(crate::store::Subject::Partnership, p.id.as_str())
         .await
     {
-        Ok(v) => v
-            .iter()
-            .rev()
-            .map(|c| {
-                json!({
-                    "at": chrono::DateTime::from_timestamp(c.at, 0).map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()),
-                    "field": crate::store::field_label(&c.field),
-                    "old": c.old,
-                    "new": c.new,
-                    "by": c.by,
-                    "channel": c.channel,
-                })
-            })
-            .collect(),
+        Ok(v) => changes_json(&cfg, &v),
         Err(e) => return server_error(&cfg, &e),
     };
     render(
@@ -753,6 +740,23 @@ pub(super) fn not_yours(cfg: &Config, what: &str) -> Response {
         what,
         &["Ingenting har ändrats.".into()],
     )
+}
+
+/// Change records as a page lists them, newest first.
+pub(super) fn changes_json(cfg: &Config, changes: &[crate::store::Change]) -> Vec<Value> {
+    let tz = cfg.body.time_zone;
+    changes
+        .iter()
+        .rev()
+        .map(|c| {
+            json!({
+                "at": chrono::DateTime::from_timestamp(c.at, 0).map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()),
+                "what": c.describe(),
+                "by": c.by,
+                "channel": crate::store::channel_label(&c.channel),
+            })
+        })
+        .collect()
 }
 
 pub(super) fn forged(cfg: &Config) -> Response {
