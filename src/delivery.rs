@@ -27,7 +27,7 @@ use crate::mail::{self, ReminderContext};
 use crate::recheck;
 use crate::store::{
     Bundling, CHUNK, Enqueue, Evaluation, ForTick, InviteState, NewBundle, NewInvite, NewMail,
-    Store,
+    Store, again,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +41,12 @@ pub enum DeliveryError {
     },
     #[error("cannot set up mail delivery: {0}")]
     Transport(String),
+}
+
+impl crate::store::Transient for DeliveryError {
+    fn is_transient(&self) -> bool {
+        matches!(self, DeliveryError::Store(e) if e.is_transient())
+    }
 }
 
 /// One mail a tick would enqueue (what `--dry-run` prints).
@@ -1376,11 +1382,14 @@ pub async fn tick(
 ) -> Result<TickOutcome, DeliveryError> {
     // Logged on the (possibly simulated) clock the tick ran on.
     let began = std::time::Instant::now();
-    let mut report = enqueue(cfg, store, now, false, pass).await?;
-    report.enqueued += crate::digest::heads_up(cfg, store, now, false)
-        .await?
-        .enqueued;
-    bundle(cfg, store, now).await?;
+    // Each stage is safe to repeat: a concurrent tick may win a deadlock.
+    let mut report = again("enqueuing", || enqueue(cfg, store, now, false, pass)).await?;
+    report.enqueued += again("enqueuing the heads-ups", || {
+        crate::digest::heads_up(cfg, store, now, false)
+    })
+    .await?
+    .enqueued;
+    again("making the mails of the day", || bundle(cfg, store, now)).await?;
     let (sent, retried, failed) = deliver(cfg, store, sender, now.instant, stop).await?;
     store
         .record_tick(
@@ -1447,9 +1456,10 @@ pub async fn deliver(
         if stop() {
             return Ok((Vec::new(), std::time::Instant::now()));
         }
-        let rows = store
-            .claim(now, lease, (sessions * CLAIM_PER_SESSION) as i64)
-            .await?;
+        let rows = again("claiming mails", || {
+            store.claim(now, lease, (sessions * CLAIM_PER_SESSION) as i64)
+        })
+        .await?;
         Ok::<_, DeliveryError>((rows, std::time::Instant::now()))
     };
     let batches = async {

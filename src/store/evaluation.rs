@@ -343,6 +343,9 @@ impl Store {
         }
         with_pool!(self, |pool, B| {
             let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
+            if let Some(turn) = <B as Backend>::OVERVIEW_TURN {
+                sqlx::query(turn).execute(&mut *tx).await?;
+            }
             sqlx::query("DELETE FROM overview_counts")
                 .execute(&mut *tx)
                 .await?;

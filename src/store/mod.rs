@@ -49,6 +49,62 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+impl StoreError {
+    /// A failure the same work may not meet again: PostgreSQL aborting one side
+    /// of a deadlock or a serialization conflict between concurrent ticks,
+    /// SQLite still busy after its timeout, or a connection lost.
+    pub fn is_transient(&self) -> bool {
+        let StoreError::Sql(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Database(d) => matches!(
+                d.code().as_deref(),
+                Some("40P01" | "40001" | "5" | "6" | "261" | "262" | "517")
+            ),
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+            _ => false,
+        }
+    }
+}
+
+/// Errors that can say whether trying again may help.
+pub trait Transient {
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for StoreError {
+    fn is_transient(&self) -> bool {
+        StoreError::is_transient(self)
+    }
+}
+
+/// How many times [`again`] runs a step in all.
+const TRANSIENT_TRIES: u32 = 6;
+
+/// Runs `step` again after a transient database failure (50 ms, then twice as
+/// long each time, about 1.5 s in all); only for steps whose transaction was
+/// rolled back whole or that are safe to repeat.
+pub async fn again<T, E, F, Fut>(what: &str, mut step: F) -> Result<T, E>
+where
+    E: Transient + std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut pause = Duration::from_millis(50);
+    for _ in 1..TRANSIENT_TRIES {
+        match step().await {
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "{what}: the database refused for a passing reason; trying again");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            done => return done,
+        }
+    }
+    step().await
+}
+
 macro_rules! partnership_columns {
     () => {
         "id, organisation, committee, officer_name, officer_email, deputy_email, partner_email, \
@@ -80,6 +136,9 @@ pub trait Backend: sqlx::Database {
     fn from_instant(v: Self::Instant) -> DateTime<Utc>;
     /// How a write transaction starts.
     const BEGIN_WRITE: &'static str;
+    /// What makes writers of `overview_counts` take turns inside their
+    /// transactions (SQLite's `BEGIN IMMEDIATE` already does).
+    const OVERVIEW_TURN: Option<&'static str>;
 }
 
 impl Backend for Sqlite {
@@ -87,6 +146,7 @@ impl Backend for Sqlite {
     // Take the write lock at BEGIN: a deferred transaction that upgrades later
     // fails at once with "database is locked" instead of waiting.
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    const OVERVIEW_TURN: Option<&'static str> = None;
     fn instant(t: DateTime<Utc>) -> i64 {
         t.timestamp()
     }
@@ -98,6 +158,10 @@ impl Backend for Sqlite {
 impl Backend for Postgres {
     type Instant = DateTime<Utc>;
     const BEGIN_WRITE: &'static str = "BEGIN";
+    // Without it, two ticks each delete the counts they see and then insert
+    // theirs over the other's (a duplicate key).
+    const OVERVIEW_TURN: Option<&'static str> =
+        Some("LOCK TABLE overview_counts IN SHARE ROW EXCLUSIVE MODE");
     fn instant(t: DateTime<Utc>) -> DateTime<Utc> {
         t
     }

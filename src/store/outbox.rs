@@ -7,6 +7,11 @@ use sqlx::{Postgres, Row, Sqlite};
 
 use super::{Backend, Evaluation, NO_DUE, Pool, Result, Store};
 
+/// How often, and how far apart, a claim that found only rows held by
+/// another transaction looks again (about two seconds in all).
+const HELD_LOOKS: u32 = 40;
+const HELD_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// One mail to enqueue (a rendered message for one recipient).
 #[derive(Debug, Clone)]
 pub struct NewMail {
@@ -472,15 +477,15 @@ impl Store {
             let mut inserted = 0;
             for nb in &b.bundles {
                 let m = &nb.mail;
-                // The same contents on the same day make the same key: a mail
-                // dissolved earlier today comes back rather than clash.
-                let id: Option<i64> = sqlx::query_scalar(
+                // A mail with this key already there is left alone without
+                // locking it (`DO NOTHING`): another process may be marking it
+                // sent, and waiting on it here while holding this round's
+                // rows would deadlock with that.
+                let mut id: Option<i64> = sqlx::query_scalar(
                     "INSERT INTO outbox (key, checkpoint_key, partnership_id, kind, stage, due_date, recipient, \
                      envelope_to, send_on, late, message_id, subject, status, attempts, next_attempt_at, \
                      created_at, item) VALUES ($1, '', '', 'reminders', 'bundle', $2, $3, $4, $2, $5, $6, $7, \
-                     'pending', 0, $8, $8, $9) ON CONFLICT (key) DO UPDATE SET status = 'pending', \
-                     last_error = NULL, claimed_until = NULL, attempts = 0, next_attempt_at = excluded.next_attempt_at \
-                     WHERE outbox.status = 'cancelled' RETURNING id",
+                     'pending', 0, $8, $8, $9) ON CONFLICT (key) DO NOTHING RETURNING id",
                 )
                 .bind(&m.key)
                 .bind(m.send_on)
@@ -493,6 +498,18 @@ impl Store {
                 .bind(false)
                 .fetch_optional(&mut *tx)
                 .await?;
+                if id.is_none() {
+                    // The same contents on the same day make the same key: a
+                    // mail dissolved earlier today comes back rather than clash.
+                    id = sqlx::query_scalar(
+                        "UPDATE outbox SET status = 'pending', last_error = NULL, claimed_until = NULL, \
+                         attempts = 0, next_attempt_at = $1 WHERE key = $2 AND status = 'cancelled' RETURNING id",
+                    )
+                    .bind(<B as Backend>::instant(now))
+                    .bind(&m.key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                }
                 let Some(id) = id else {
                     continue;
                 };
@@ -533,7 +550,10 @@ impl Store {
     /// rows another process holds (`FOR UPDATE SKIP LOCKED`); SQLite has one
     /// writer at a time. A row stays `sending` under a lease, so a process
     /// that dies mid-send leaves it to be taken again after the lease (the
-    /// one allowed repeat, with the same Message-ID).
+    /// one allowed repeat, with the same Message-ID). When nothing could be
+    /// taken but due rows are held by another transaction, it looks again for
+    /// a while: that transaction may let them go unsent (a round of bundling
+    /// undone), and a due mail should not wait for the next run.
     pub async fn claim(
         &self,
         now: DateTime<Utc>,
@@ -541,6 +561,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Claimed>> {
         let lease = now + lease;
+        let mut looked_again = 0;
         macro_rules! claim_with {
             ($pool:expr, $B:ty, $lock:literal) => {{
                 loop {
@@ -636,6 +657,20 @@ impl Store {
                     if out.is_empty() && (!superseded.is_empty() || !orphans.is_empty()) {
                         continue;
                     }
+                    if out.is_empty() && looked_again < HELD_LOOKS {
+                        let held: bool = sqlx::query_scalar(
+                            "SELECT EXISTS (SELECT 1 FROM outbox WHERE NOT item AND \
+                             ((status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND claimed_until < $1)))",
+                        )
+                        .bind(<$B as Backend>::instant(now))
+                        .fetch_one($pool)
+                        .await?;
+                        if held {
+                            looked_again += 1;
+                            tokio::time::sleep(HELD_PAUSE).await;
+                            continue;
+                        }
+                    }
                     break Ok(out);
                 }
             }};
@@ -647,33 +682,39 @@ impl Store {
     }
 
     /// Marks the rows whose mails the server accepted, and the reminder items
-    /// those mails carry, in one transaction.
+    /// those mails carry, in one transaction; tried again after a deadlock or
+    /// a lost connection, since a row left `sending` is sent again after its
+    /// lease.
     pub async fn mark_sent(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
         // One parameter a row; SQLite allows 32 766 in one statement.
         for chunk in ids.chunks(10_000) {
-            with_pool!(self, |pool, B| {
-                let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
-                for items in [false, true] {
-                    let mut q = sqlx::QueryBuilder::<B>::new(
-                        "UPDATE outbox SET status = 'sent', sent_at = ",
-                    );
-                    q.push_bind(<B as Backend>::instant(now));
-                    q.push(", claimed_until = NULL, last_error = NULL WHERE ");
-                    q.push(if items {
-                        "item AND status = 'pending' AND bundle IN (SELECT key FROM outbox WHERE id IN ("
-                    } else {
-                        "id IN ("
-                    });
-                    let mut sep = q.separated(", ");
-                    for id in chunk {
-                        sep.push_bind(*id);
-                    }
-                    q.push(if items { "))" } else { ")" });
-                    q.build().execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-            });
+            super::again("marking mails sent", || self.mark_sent_once(chunk, now)).await?;
         }
+        Ok(())
+    }
+
+    async fn mark_sent_once(&self, chunk: &[i64], now: DateTime<Utc>) -> Result<()> {
+        with_pool!(self, |pool, B| {
+            let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
+            for items in [false, true] {
+                let mut q =
+                    sqlx::QueryBuilder::<B>::new("UPDATE outbox SET status = 'sent', sent_at = ");
+                q.push_bind(<B as Backend>::instant(now));
+                q.push(", claimed_until = NULL, last_error = NULL WHERE ");
+                q.push(if items {
+                    "item AND status = 'pending' AND bundle IN (SELECT key FROM outbox WHERE id IN ("
+                } else {
+                    "id IN ("
+                });
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                q.push(if items { "))" } else { ")" });
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 
