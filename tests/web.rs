@@ -3683,7 +3683,8 @@ async fn start_provider_sign_in(addr: SocketAddr, issuer: &str) -> (String, Stri
 /// reads a Swedish refusal, the operator the reason in the log. A real
 /// provider issues none of these, so a hand-made one signs them
 /// (`support::oidc_mock`); a correct token from it signs in, so each refusal
-/// is the flaw's.
+/// is the flaw's. The provider's discovery document is asked for once across
+/// a sign-in's steps, and again when the provider has rolled its keys.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn id_tokens_a_provider_should_not_have_issued_are_refused() {
     use support::oidc_mock::{Flaw, MockProvider};
@@ -3738,6 +3739,24 @@ async fn id_tokens_a_provider_should_not_have_issued_are_refused() {
     .await;
     assert_eq!(r.status, 200);
     assert!(r.body.contains("<h1>Översikt</h1>"), "{}", r.body);
+    // The start and the answer asked the provider for its discovery once.
+    assert_eq!(idp.discoveries(), 1, "{}", d.log());
+
+    // The provider rolls its keys: the token signed with the new key is
+    // checked against the keys fetched again, once.
+    idp.roll_key();
+    let (state, nonce, login) = start_provider_sign_in(d.addr, &idp.issuer).await;
+    assert_eq!(idp.discoveries(), 1, "the start used the kept document");
+    idp.answer(
+        "code-rolled",
+        &nonce,
+        Flaw::None,
+        "iop-ansvarig@example.org",
+        &["iop-samordning"],
+    );
+    let r = answer("code-rolled", &state, &login).await;
+    assert_eq!(r.status, 303, "{}\n{}", r.body, d.log());
+    assert_eq!(idp.discoveries(), 2, "fetched again for the new key");
 
     for (flaw, code, reason) in [
         (

@@ -62,6 +62,8 @@ pub struct WebState {
     /// Each committee's next follow-up, worked out from the whole register
     /// and kept until the register, the day or the rules change.
     pub followups: crate::workspace::FollowupCache,
+    /// The sign-in provider's discovery document and keys.
+    pub discovery: crate::workspace::Discovery,
 }
 
 impl WebState {
@@ -73,6 +75,7 @@ impl WebState {
             clock,
             limiter: limit::Limiter::default(),
             followups: crate::workspace::FollowupCache::default(),
+            discovery: crate::workspace::Discovery::default(),
         }
     }
 }

@@ -39,6 +39,7 @@ mod upload;
 
 pub use access::{LINK_MINUTES, Role, issue_signin_link};
 pub use committees::FollowupCache;
+pub use oidc::Discovery;
 
 /// The workspace's routes, mounted by `crate::web::router`.
 pub fn routes(state: WebState) -> Router<WebState> {

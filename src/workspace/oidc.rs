@@ -168,23 +168,68 @@ struct Provider {
     http: reqwest::Client,
     client: OidcClient,
     logout: Option<String>,
+    /// Its discovery document and keys came from [`Discovery`], not the
+    /// provider just now.
+    kept: bool,
 }
 
-async fn provider(oidc: &Oidc) -> Result<Provider, Refused> {
+/// How long the provider's discovery document and keys are used before they
+/// are fetched again. An ID token signed with a key not among them fetches
+/// them at once (the provider rolled its keys).
+const DISCOVERY_KEPT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The provider's discovery document and keys, kept between the steps of the
+/// sign-ins (the start, the answer and the logout each need them), so the
+/// provider is asked once every [`DISCOVERY_KEPT`] rather than three times a
+/// sign-in. Concurrent sign-ins wait for one fetch.
+#[derive(Clone, Default)]
+pub struct Discovery {
+    kept: std::sync::Arc<tokio::sync::Mutex<Option<Kept>>>,
+}
+
+struct Kept {
+    /// The issuer and CA file it was fetched with (a reload may change them).
+    from: (String, Option<std::path::PathBuf>),
+    at: tokio::time::Instant,
+    meta: Metadata,
+}
+
+async fn provider(oidc: &Oidc, discovery: &Discovery, fresh: bool) -> Result<Provider, Refused> {
     let http = crate::mail::oauth2::https_client(
         oidc.ca_file.as_ref(),
         std::time::Duration::from_secs(10),
     )
     .map_err(|e| refused(PROVIDER_DOWN, format!("no HTTPS client: {e}")))?;
-    let issuer = IssuerUrl::new(oidc.issuer.clone())
-        .map_err(|e| refused(PROVIDER_DOWN, format!("auth.issuer: {e}")))?;
-    let h = client_fn(&http);
-    let meta = Metadata::discover_async(issuer, &h).await.map_err(|e| {
-        refused(
-            PROVIDER_DOWN,
-            format!("discovery at {} failed: {}", oidc.issuer, error_chain(&e)),
-        )
-    })?;
+    let from = (
+        oidc.issuer.clone(),
+        oidc.ca_file.as_ref().map(|c| c.path.clone()),
+    );
+    let mut kept = discovery.kept.lock().await;
+    let usable = kept
+        .as_ref()
+        .filter(|k| !fresh && k.from == from && k.at.elapsed() < DISCOVERY_KEPT)
+        .map(|k| k.meta.clone());
+    let (meta, was_kept) = match usable {
+        Some(meta) => (meta, true),
+        None => {
+            let issuer = IssuerUrl::new(oidc.issuer.clone())
+                .map_err(|e| refused(PROVIDER_DOWN, format!("auth.issuer: {e}")))?;
+            let h = client_fn(&http);
+            let meta = Metadata::discover_async(issuer, &h).await.map_err(|e| {
+                refused(
+                    PROVIDER_DOWN,
+                    format!("discovery at {} failed: {}", oidc.issuer, error_chain(&e)),
+                )
+            })?;
+            *kept = Some(Kept {
+                from,
+                at: tokio::time::Instant::now(),
+                meta: meta.clone(),
+            });
+            (meta, false)
+        }
+    };
+    drop(kept);
     let logout = meta.additional_metadata().end_session_endpoint.clone();
     let redirect = RedirectUrl::new(oidc.redirect_url.clone())
         .map_err(|e| refused(PROVIDER_DOWN, format!("auth.redirect_url: {e}")))?;
@@ -198,6 +243,7 @@ async fn provider(oidc: &Oidc) -> Result<Provider, Refused> {
         http,
         client,
         logout,
+        kept: was_kept,
     })
 }
 
@@ -233,11 +279,12 @@ pub fn safe_return(path: Option<&str>) -> String {
 /// value of the browser's sign-in cookie.
 pub async fn start(
     oidc: &Oidc,
+    discovery: &Discovery,
     store: &Store,
     now: i64,
     return_to: Option<&str>,
 ) -> Result<(String, String), Refused> {
-    let p = provider(oidc).await?;
+    let p = provider(oidc, discovery, false).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = p
         .client
@@ -277,6 +324,7 @@ pub struct Verified {
 /// Finishes a sign-in from the provider's answer in this browser.
 pub async fn finish(
     oidc: &Oidc,
+    discovery: &Discovery,
     store: &Store,
     now: i64,
     code: &str,
@@ -294,7 +342,7 @@ pub async fn finish(
             "the answer came to another browser than the one that started the sign-in",
         ));
     }
-    let p = provider(oidc).await?;
+    let p = provider(oidc, discovery, false).await?;
     let h = client_fn(&p.http);
     let tokens = p
         .client
@@ -308,9 +356,19 @@ pub async fn finish(
         .extra_fields()
         .id_token()
         .ok_or_else(|| refused(TRY_AGAIN, "the token response holds no ID token"))?;
-    let verifier = p.client.id_token_verifier();
+    let nonce = Nonce::new(attempt.nonce);
+    let mut client = p.client;
+    if p.kept
+        && id_token
+            .claims(&client.id_token_verifier(), &nonce)
+            .is_err()
+    {
+        // Checked against the keys as they were: the provider may have
+        // rolled them since.
+        client = provider(oidc, discovery, true).await?.client;
+    }
     let claims = id_token
-        .claims(&verifier, &Nonce::new(attempt.nonce))
+        .claims(&client.id_token_verifier(), &nonce)
         .map_err(|e| refused(TRY_AGAIN, format!("ID token refused: {}", error_chain(&e))))?;
     const NO_ADDRESS: &str = "Ditt konto hos organisationen har ingen bekräftad e-postadress, \
                               så arbetsytan vet inte vem du är. Kontakta systemförvaltaren.";
@@ -362,8 +420,8 @@ pub fn role_of(oidc: &Oidc, groups: &[String]) -> Option<Role> {
 }
 
 /// The provider's logout address, if it offers one, with the way back.
-pub async fn logout_url(oidc: &Oidc, back: &str) -> Option<String> {
-    let p = provider(oidc).await.ok()?;
+pub async fn logout_url(oidc: &Oidc, discovery: &Discovery, back: &str) -> Option<String> {
+    let p = provider(oidc, discovery, false).await.ok()?;
     let end = p.logout?;
     let mut url = reqwest::Url::parse(&end).ok()?;
     url.query_pairs_mut()

@@ -614,7 +614,7 @@ pub async fn signout(
     let provider_logout = match (&cfg.auth.oidc, s.via(), cfg.web.public_url.as_deref()) {
         (Some(oidc), "oidc", Some(base)) => {
             let back = format!("{}/arbetsyta/utloggad", base.trim_end_matches('/'));
-            super::oidc::logout_url(oidc, &back).await
+            super::oidc::logout_url(oidc, &st.discovery, &back).await
         }
         _ => None,
     };
@@ -655,7 +655,7 @@ pub async fn signin_start(State(st): State<WebState>, Form(f): Form<Back>) -> Re
         return Redirect::to("/arbetsyta/logga-in").into_response();
     };
     let now = st.clock.now().instant.timestamp();
-    match super::oidc::start(oidc, &st.store, now, f.tillbaka.as_deref()).await {
+    match super::oidc::start(oidc, &st.discovery, &st.store, now, f.tillbaka.as_deref()).await {
         Ok((url, browser)) => {
             let mut res = Redirect::to(&url).into_response();
             res.headers_mut()
@@ -714,7 +714,17 @@ pub async fn signin_done(
     };
     let now = st.clock.now().instant.timestamp();
     let browser = access::named_cookie(&headers, super::oidc::LOGIN_COOKIE);
-    let v = match super::oidc::finish(oidc, &st.store, now, code, state, browser.as_deref()).await {
+    let v = match super::oidc::finish(
+        oidc,
+        &st.discovery,
+        &st.store,
+        now,
+        code,
+        state,
+        browser.as_deref(),
+    )
+    .await
+    {
         Ok(v) => v,
         Err(r) => return sign_in_failed(&cfg, &r),
     };

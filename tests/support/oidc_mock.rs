@@ -5,8 +5,9 @@
 //!
 //! It serves discovery, its keys (JWKS) and a token endpoint over HTTPS with
 //! the test certificate of `smtp.rs`, and signs each ID token with the RSA
-//! key in `tests/fixtures/oidc-test-key.pem` through `openidconnect`. The
-//! test tells it beforehand what to answer for a code: [`MockProvider::answer`].
+//! key in `tests/fixtures/oidc-test-key.pem` through `openidconnect`, or
+//! after [`MockProvider::roll_key`] with `oidc-test-key-2.pem`. The test tells
+//! it beforehand what to answer for a code: [`MockProvider::answer`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -66,6 +67,8 @@ struct Inner {
     client_id: String,
     key: CoreRsaPrivateSigningKey,
     answers: HashMap<String, Answer>,
+    /// Discovery documents served.
+    discoveries: usize,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -82,10 +85,7 @@ impl MockProvider {
     /// A provider on a free port for the client `client_id`.
     pub fn start(client_id: &str) -> MockProvider {
         let cert = TestCert::localhost();
-        let pem = std::fs::read_to_string(super::repo().join("tests/fixtures/oidc-test-key.pem"))
-            .expect("the test signing key");
-        let key = CoreRsaPrivateSigningKey::from_pem(&pem, Some(JsonWebKeyId::new("test".into())))
-            .expect("an RSA key in PKCS#1 PEM");
+        let key = signing_key("oidc-test-key.pem", "test");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a test port");
         let port = listener.local_addr().expect("local address").port();
         listener.set_nonblocking(true).expect("non-blocking");
@@ -95,6 +95,7 @@ impl MockProvider {
             client_id: client_id.to_string(),
             key,
             answers: HashMap::new(),
+            discoveries: 0,
         }));
         let app = axum::Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -158,6 +159,30 @@ impl MockProvider {
     }
 }
 
+impl MockProvider {
+    /// The provider rolls its keys: tokens are signed with another key,
+    /// under another key id, and only that key is published.
+    pub fn roll_key(&self) {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner()).key =
+            signing_key("oidc-test-key-2.pem", "test-2");
+    }
+
+    /// How many discovery documents it has served.
+    pub fn discoveries(&self) -> usize {
+        self.shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .discoveries
+    }
+}
+
+fn signing_key(file: &str, id: &str) -> CoreRsaPrivateSigningKey {
+    let pem = std::fs::read_to_string(super::repo().join("tests/fixtures").join(file))
+        .expect("the test signing key");
+    CoreRsaPrivateSigningKey::from_pem(&pem, Some(JsonWebKeyId::new(id.into())))
+        .expect("an RSA key in PKCS#1 PEM")
+}
+
 impl Drop for MockProvider {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
@@ -170,7 +195,11 @@ impl Drop for MockProvider {
 }
 
 async fn discovery(State(s): State<Shared>) -> Response {
-    let issuer = s.lock().unwrap_or_else(|e| e.into_inner()).issuer.clone();
+    let issuer = {
+        let mut inner = s.lock().unwrap_or_else(|e| e.into_inner());
+        inner.discoveries += 1;
+        inner.issuer.clone()
+    };
     axum::Json(json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
