@@ -25,6 +25,7 @@ pub mod schedule;
 pub mod service;
 pub mod store;
 pub mod synth;
+pub mod tick;
 pub mod web;
 pub mod words;
 pub mod workspace;

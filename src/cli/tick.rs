@@ -115,7 +115,7 @@ pub async fn tick(config: &Path, args: TickArgs) -> Result<()> {
         store.close().await;
         return Ok(());
     }
-    let done = delivery::tick(&cfg, &store, &sender, &now, pass, &|| false).await?;
+    let done = crate::tick::tick(&cfg, &store, &sender, &now, pass, &|| false).await?;
     store.close().await;
     if let Some(why) = &done.report.closed_reason {
         writeln!(out, "inga påminnelser nu: {why}")?;

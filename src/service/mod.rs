@@ -692,7 +692,8 @@ async fn run_tick(
     let sender = shared.sender();
     let began = Instant::now();
     let stop = || shared.stopping();
-    let done = delivery::tick(cfg, store, &sender, now, delivery::Pass::Incremental, &stop).await?;
+    let done =
+        crate::tick::tick(cfg, store, &sender, now, delivery::Pass::Incremental, &stop).await?;
     let secs = began.elapsed().as_secs_f64();
     metrics::counter!("iopd_mails_sent_total").increment(done.sent);
     metrics::counter!("iopd_mails_failed_total").increment(done.failed);
