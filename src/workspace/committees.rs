@@ -10,17 +10,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Multipart, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::access::{Role, Signed};
-use super::pages::{begin, urlencode, who};
-use super::record::begin_post;
+use super::guard::{PlanEditor, Posted, Uploaded, Visit};
+use super::pages::{urlencode, who};
 use crate::config::{Committee, Config};
 use crate::domain::{Channel, CommitteeKey};
 use crate::store::{Actor, PlanChange, StoreError, Subject};
@@ -159,11 +158,7 @@ fn source(cfg: &Config, c: &Committee) -> String {
 }
 
 /// *Nämnder*: every committee with its coming meetings and warnings.
-pub async fn list(State(st): State<WebState>, headers: HeaderMap, uri: Uri) -> Response {
-    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
+pub async fn list(State(st): State<WebState>, Visit { cfg, s, today, .. }: Visit) -> Response {
     let next = match next_followups(&st, &cfg, today).await {
         Ok(n) => n,
         Err(e) => return server_error(&cfg, &e),
@@ -269,14 +264,9 @@ async fn plan_page(
 /// One committee's plan, with IOP-ansvarig's forms.
 pub async fn plan(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
     Query(q): Query<KeyQuery>,
+    Visit { cfg, s, today, .. }: Visit,
 ) -> Response {
-    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
     let c = match committee(&cfg, &q.key) {
         Ok(c) => c,
         Err(r) => return *r,
@@ -383,25 +373,18 @@ fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
-fn coordinator_only(cfg: &Config) -> Response {
-    super::pages::not_yours(cfg, "Bara IOP-ansvarig kan ändra sammanträdesplanen")
-}
-
 /// Add, move or remove meetings, or change the submission days.
 pub async fn change(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
     Query(q): Query<KeyQuery>,
-    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+    Posted {
+        cfg,
+        s,
+        today,
+        fields,
+        ..
+    }: Posted<PlanEditor>,
 ) -> Response {
-    let (cfg, s, today, fields) = match begin_post(&st, &headers, &uri, body).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    if s.role != Role::Coordinator {
-        return coordinator_only(&cfg);
-    }
     let c = match committee(&cfg, &q.key) {
         Ok(c) => c,
         Err(r) => return *r,
@@ -419,19 +402,15 @@ pub async fn change(
 /// A plan read in from a file: a list of dates or an iCalendar file.
 pub async fn upload(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
     Query(q): Query<KeyQuery>,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    Uploaded {
+        cfg,
+        s,
+        today,
+        file,
+        ..
+    }: Uploaded<PlanEditor>,
 ) -> Response {
-    let (cfg, s, today, _, file) = match super::upload::begin(&st, &headers, &uri, multipart).await
-    {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    if s.role != Role::Coordinator {
-        return coordinator_only(&cfg);
-    }
     let c = match committee(&cfg, &q.key) {
         Ok(c) => c,
         Err(r) => return *r,

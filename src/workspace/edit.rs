@@ -4,16 +4,15 @@
 //! person who had them). IOP-ansvarig only. Every change is stored with its
 //! change record (who, when, field, old, new, channel `workspace`).
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 
-use super::access::{Role, Signed};
-use super::pages::{IdQuery, begin, urlencode, who};
-use super::record::begin_post;
+use super::access::Signed;
+use super::guard::{Posted, RegisterEditor, Visit};
+use super::pages::{IdQuery, urlencode, who};
 use crate::config::Config;
 use crate::domain::{Channel, Email, EventKind, Partnership, PartnershipId};
 use crate::import::{FORM_COLUMNS, parse_fields};
@@ -76,10 +75,6 @@ fn label(column: &str) -> &'static str {
         .iter()
         .find(|(c, _, _)| *c == column)
         .map_or("Formuläret", |(_, l, _)| l)
-}
-
-fn coordinator_only(cfg: &Config) -> Response {
-    super::pages::not_yours(cfg, "Bara IOP-ansvarig kan ändra registret")
 }
 
 fn missing(cfg: &Config) -> Response {
@@ -241,17 +236,9 @@ fn to_partnership(id: &PartnershipId) -> Response {
 /// The form for a partnership's fields.
 pub async fn edit_page(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
     Query(q): Query<IdQuery>,
+    Visit { cfg, s, .. }: Visit<RegisterEditor>,
 ) -> Response {
-    let (cfg, s, _) = match begin(&st, &headers, &uri).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    if s.role != Role::Coordinator {
-        return coordinator_only(&cfg);
-    }
     let p = match existing(&st, &cfg, &q.id).await {
         Ok(p) => p,
         Err(r) => return *r,
@@ -272,17 +259,8 @@ pub async fn edit_page(
 /// The changed fields, stored with their change records.
 pub async fn edit_submit(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+    Posted { cfg, s, fields, .. }: Posted<RegisterEditor>,
 ) -> Response {
-    let (cfg, s, _, fields) = match begin_post(&st, &headers, &uri, body).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    if s.role != Role::Coordinator {
-        return coordinator_only(&cfg);
-    }
     let current = match existing(&st, &cfg, fields.get("id")).await {
         Ok(p) => p,
         Err(r) => return *r,
@@ -340,14 +318,10 @@ pub async fn edit_submit(
 }
 
 /// The form for a new partnership.
-pub async fn new_page(State(st): State<WebState>, headers: HeaderMap, uri: Uri) -> Response {
-    let (cfg, s, _) = match begin(&st, &headers, &uri).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    if s.role != Role::Coordinator {
-        return coordinator_only(&cfg);
-    }
+pub async fn new_page(
+    State(_st): State<WebState>,
+    Visit { cfg, s, .. }: Visit<RegisterEditor>,
+) -> Response {
     form_page(
         StatusCode::OK,
         Form2 {
@@ -364,17 +338,8 @@ pub async fn new_page(State(st): State<WebState>, headers: HeaderMap, uri: Uri) 
 /// A new partnership, added with its change record.
 pub async fn new_submit(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+    Posted { cfg, s, fields, .. }: Posted<RegisterEditor>,
 ) -> Response {
-    let (cfg, s, _, fields) = match begin_post(&st, &headers, &uri, body).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    if s.role != Role::Coordinator {
-        return coordinator_only(&cfg);
-    }
     let again = |errors: Vec<FieldError>, general: Option<String>| {
         form_page(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -458,17 +423,9 @@ fn officer_page(
 /// The form for a new officer from a date.
 pub async fn officer_form(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
     Query(q): Query<IdQuery>,
+    Visit { cfg, s, today, .. }: Visit<RegisterEditor>,
 ) -> Response {
-    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    if s.role != Role::Coordinator {
-        return coordinator_only(&cfg);
-    }
     let p = match existing(&st, &cfg, &q.id).await {
         Ok(p) => p,
         Err(r) => return *r,
@@ -492,17 +449,14 @@ pub async fn officer_form(
 /// stored as any event is.
 pub async fn officer_submit(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+    Posted {
+        cfg,
+        s,
+        today,
+        fields,
+        ..
+    }: Posted<RegisterEditor>,
 ) -> Response {
-    let (cfg, s, today, fields) = match begin_post(&st, &headers, &uri, body).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    if s.role != Role::Coordinator {
-        return coordinator_only(&cfg);
-    }
     let p = match existing(&st, &cfg, fields.get("id")).await {
         Ok(p) => p,
         Err(r) => return *r,

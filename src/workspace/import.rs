@@ -7,16 +7,15 @@
 //! on the server between the two steps; applying reads and checks it again,
 //! and if the register changed in between, shows the new dry run instead.
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Multipart, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::access::{Role, Signed};
-use super::pages::{begin, who};
-use super::record::begin_post;
+use super::access::Signed;
+use super::guard::{Importer, Posted, Uploaded, Visit};
+use super::pages::who;
 use crate::config::Config;
 use crate::domain::Channel;
 use crate::import::{Prepared, prepare};
@@ -26,10 +25,6 @@ use crate::web::pages::{render, server_error};
 
 /// Each list on the dry run's page shows this many entries at most.
 const SHOWN: usize = 200;
-
-fn coordinator_only(cfg: &Config) -> Response {
-    super::pages::not_yours(cfg, "Bara IOP-ansvarig kan importera")
-}
 
 /// A fingerprint of what an import would do: the apply step goes ahead only
 /// if it would still do exactly what the dry run showed.
@@ -134,14 +129,7 @@ fn page(status: StatusCode, p: Page<'_>) -> Response {
 }
 
 /// The upload form.
-pub async fn form(State(st): State<WebState>, headers: HeaderMap, uri: Uri) -> Response {
-    let (cfg, s, _) = match begin(&st, &headers, &uri).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    if s.role != Role::Coordinator {
-        return coordinator_only(&cfg);
-    }
+pub async fn form(State(_st): State<WebState>, Visit { cfg, s, .. }: Visit<Importer>) -> Response {
     let empty = Page {
         cfg: &cfg,
         s: &s,
@@ -184,17 +172,8 @@ async fn dry_run(
 /// The dry run of an uploaded file.
 pub async fn check(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    Uploaded { cfg, s, file, .. }: Uploaded<Importer>,
 ) -> Response {
-    let (cfg, s, _, _, file) = match super::upload::begin(&st, &headers, &uri, multipart).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    if s.role != Role::Coordinator {
-        return coordinator_only(&cfg);
-    }
     let Some((name, bytes)) = file else {
         let p = Page {
             cfg: &cfg,
@@ -263,17 +242,8 @@ async fn show_dry_run(
 /// Applies the file the dry run showed, if it still does the same.
 pub async fn apply(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+    Posted { cfg, s, fields, .. }: Posted<Importer>,
 ) -> Response {
-    let (cfg, s, _, fields) = match begin_post(&st, &headers, &uri, body).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    if s.role != Role::Coordinator {
-        return coordinator_only(&cfg);
-    }
     let name = match fields.get("namn") {
         "" => "filen",
         n => n,

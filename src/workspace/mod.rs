@@ -15,6 +15,9 @@
 //!   answered as one that does not exist.
 //! - Every form carries the session's anti-forgery token; GET never changes
 //!   state.
+//! - Who may come in is a type in each handler's signature (`guard.rs`:
+//!   `Visit<R>`, `Posted<R>`, `Uploaded<R>` with the role `R` needs), checked
+//!   before the handler runs.
 //!
 //! The mail-link pages (`crate::web`) and the workspace share the listener,
 //! the layout and the security headers; they share no state beyond the store.
@@ -30,6 +33,7 @@ use crate::web::WebState;
 mod access;
 mod committees;
 mod edit;
+mod guard;
 mod import;
 mod oidc;
 mod pages;

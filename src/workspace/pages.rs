@@ -4,16 +4,16 @@
 //! before it reads anything else.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::access::{self, Role, Signed};
+use super::guard::{Posted, Visit};
 use crate::config::Config;
 use crate::domain::{Event, Partnership, PartnershipId};
 use crate::engine::{Checkpoint, Kind, Status};
@@ -23,31 +23,6 @@ use crate::web::pages::{checkpoints_ahead, message, render, server_error, status
 
 /// Rows per page of the overview.
 pub const PAGE: i64 = 50;
-
-/// What a request starts with: the configuration and the signed-in person,
-/// or the answer for someone who is not signed in.
-pub(super) async fn begin(
-    st: &WebState,
-    headers: &HeaderMap,
-    uri: &Uri,
-) -> Result<(Arc<Config>, Signed, NaiveDate), Box<Response>> {
-    let cfg = st.config.borrow().clone();
-    let now = st.clock.now();
-    match access::signed_in(&cfg, &st.store, headers, now.instant).await {
-        Ok(Some(s)) => Ok((cfg, s, now.today)),
-        Ok(None) => {
-            // After sign-in, back to the page that was asked for.
-            let back = uri.path_and_query().map_or("/arbetsyta", |p| p.as_str());
-            let to = if back == "/arbetsyta" {
-                "/arbetsyta/logga-in".to_string()
-            } else {
-                format!("/arbetsyta/logga-in?tillbaka={}", urlencode(back))
-            };
-            Err(Box::new(Redirect::to(&to).into_response()))
-        }
-        Err(e) => Err(Box::new(server_error(&cfg, &e))),
-    }
-}
 
 /// What every workspace page shows of the person: name, role, logout form.
 pub(super) fn who(s: &Signed) -> Value {
@@ -103,14 +78,9 @@ const STATUS_ORDER: [Status; 8] = [
 /// committee.
 pub async fn overview(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
     Query(q): Query<ListQuery>,
+    Visit { cfg, s, today, .. }: Visit,
 ) -> Response {
-    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
     let page = q.sida.unwrap_or(1).clamp(1, 1_000_000);
     let committee = nonempty(&q.namnd).filter(|k| cfg.committees.keys().any(|c| c.as_str() == *k));
     let person = nonempty(&q.handlaggare);
@@ -355,14 +325,9 @@ pub struct IdQuery {
 /// and its history. One outside the person's scope does not exist for them.
 pub async fn partnership(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
     Query(q): Query<IdQuery>,
+    Visit { cfg, s, today, .. }: Visit,
 ) -> Response {
-    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
     let missing = || {
         message(
             StatusCode::NOT_FOUND,
@@ -586,26 +551,8 @@ pub async fn link_use(State(st): State<WebState>, Path(token): Path<String>) -> 
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct Csrf {
-    #[serde(default)]
-    skydd: String,
-}
-
 /// Logout: the session ends on the server and the cookie is removed.
-pub async fn signout(
-    State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
-    Form(f): Form<Csrf>,
-) -> Response {
-    let (cfg, s, _) = match begin(&st, &headers, &uri).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    if !s.form_ok(&f.skydd) {
-        return forged(&cfg);
-    }
+pub async fn signout(State(st): State<WebState>, Posted { cfg, s, .. }: Posted) -> Response {
     if let Err(e) = st.store.end_session(s.session_hash()).await {
         return server_error(&cfg, &e);
     }
@@ -741,17 +688,6 @@ pub async fn signin_done(
     res
 }
 
-/// A form without this session's anti-forgery token.
-/// A change this role may not make: `what` says whose it is.
-pub(super) fn not_yours(cfg: &Config, what: &str) -> Response {
-    message(
-        StatusCode::FORBIDDEN,
-        Some(cfg),
-        what,
-        &["Ingenting har ändrats.".into()],
-    )
-}
-
 /// Change records as a page lists them, newest first.
 pub(super) fn changes_json(cfg: &Config, changes: &[crate::store::Change]) -> Vec<Value> {
     let tz = cfg.body.time_zone;
@@ -785,11 +721,7 @@ pub(super) fn forged(cfg: &Config) -> Response {
 /// *Kommande utskick*: what the next send will bring, per person (a dry run
 /// of the tick at that instant, which writes nothing). An officer sees what
 /// reaches them.
-pub async fn coming(State(st): State<WebState>, headers: HeaderMap, uri: Uri) -> Response {
-    let (cfg, s, _) = match begin(&st, &headers, &uri).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
+pub async fn coming(State(st): State<WebState>, Visit { cfg, s, .. }: Visit) -> Response {
     let now = st.clock.now();
     let Some(at) = crate::outlook::next_send(&cfg, &now) else {
         return render(

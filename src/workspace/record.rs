@@ -5,16 +5,16 @@
 //! Who may: IOP-ansvarig for every partnership, an officer for their own
 //! (another's is answered as missing), a reader never.
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::access::{Role, Signed};
-use super::pages::{begin, forged, urlencode, who};
+use super::guard::{Changer, Posted, Undoer, Visit, Waiver};
+use super::pages::{urlencode, who};
 use crate::config::Config;
 use crate::domain::{Channel, EventKind};
 use crate::store::{NewEvent, StoreError};
@@ -24,22 +24,6 @@ use crate::web::pages::{
     Found, Recorder, checkpoint_json, done_offer, find, form_state, message, parse_evidence,
     render, server_error, split_key, submit_done,
 };
-
-/// A form POST's start: the signed-in person and the fields, the form
-/// carrying this session's own anti-forgery token.
-pub(super) async fn begin_post(
-    st: &WebState,
-    headers: &HeaderMap,
-    uri: &Uri,
-    body: Result<Form<Vec<(String, String)>>, FormRejection>,
-) -> Result<(std::sync::Arc<Config>, Signed, NaiveDate, Fields), Box<Response>> {
-    let (cfg, s, today) = begin(st, headers, uri).await?;
-    let fields = Fields(body.map(|Form(v)| v).unwrap_or_default());
-    if !s.form_ok(fields.get("skydd")) {
-        return Err(Box::new(forged(&cfg)));
-    }
-    Ok((cfg, s, today, fields))
-}
 
 #[derive(Debug, Default, Deserialize)]
 pub struct KeyQuery {
@@ -130,14 +114,9 @@ fn page(
 /// The form for one checkpoint.
 pub async fn record_page(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
     Query(q): Query<KeyQuery>,
+    Visit { cfg, s, today, .. }: Visit,
 ) -> Response {
-    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
     let f = match checkpoint(&st, &cfg, &s, today, &q.key).await {
         Ok(f) => f,
         Err(r) => return *r,
@@ -154,18 +133,15 @@ pub async fn record_page(
 /// The evidence, recorded by the signed-in person.
 pub async fn record_submit(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
     Query(q): Query<KeyQuery>,
-    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+    Posted {
+        cfg,
+        s,
+        today,
+        fields,
+        ..
+    }: Posted<Changer>,
 ) -> Response {
-    let (cfg, s, today, fields) = match begin_post(&st, &headers, &uri, body).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    if s.role == Role::Reader {
-        return read_only(&cfg);
-    }
     let f = match checkpoint(&st, &cfg, &s, today, &q.key).await {
         Ok(f) => f,
         Err(r) => return *r,
@@ -199,29 +175,17 @@ pub async fn record_submit(
     }
 }
 
-fn read_only(cfg: &Config) -> Response {
-    message(
-        StatusCode::FORBIDDEN,
-        Some(cfg),
-        "Du kan läsa men inte ändra",
-        &["Din behörighet i arbetsytan är att läsa. Ingenting har ändrats.".into()],
-    )
-}
-
 /// IOP-ansvarig writes a checkpoint off, with a reason (RULES 17).
 pub async fn waive(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+    Posted {
+        cfg,
+        s,
+        today,
+        fields,
+        ..
+    }: Posted<Waiver>,
 ) -> Response {
-    let (cfg, s, today, fields) = match begin_post(&st, &headers, &uri, body).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    if s.role != Role::Coordinator {
-        return super::pages::not_yours(&cfg, "Bara IOP-ansvarig kan skriva av");
-    }
     let f = match checkpoint(&st, &cfg, &s, today, fields.get("key")).await {
         Ok(f) => f,
         Err(r) => return *r,
@@ -298,16 +262,10 @@ pub struct RetractQuery {
 async fn retractable(
     st: &WebState,
     cfg: &Config,
-    s: &Signed,
+    _s: &Signed,
     id: &str,
     event: i64,
 ) -> Result<(crate::domain::Partnership, crate::domain::Event), Box<Response>> {
-    if s.role != Role::Coordinator {
-        return Err(Box::new(super::pages::not_yours(
-            cfg,
-            "Bara IOP-ansvarig kan ångra en registrering",
-        )));
-    }
     let missing = || {
         Box::new(message(
             StatusCode::NOT_FOUND,
@@ -369,14 +327,9 @@ fn retract_page(
 /// The confirmation page for undoing one event.
 pub async fn retract_page_get(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
     Query(q): Query<RetractQuery>,
+    Visit { cfg, s, .. }: Visit<Undoer>,
 ) -> Response {
-    let (cfg, s, _) = match begin(&st, &headers, &uri).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
     match retractable(&st, &cfg, &s, &q.id, q.event).await {
         Ok((p, e)) => retract_page(StatusCode::OK, &cfg, &s, &p, &e, None),
         Err(r) => *r,
@@ -386,14 +339,14 @@ pub async fn retract_page_get(
 /// IOP-ansvarig undoes an event with a reason; the history keeps both.
 pub async fn retract(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+    Posted {
+        cfg,
+        s,
+        today,
+        fields,
+        ..
+    }: Posted<Undoer>,
 ) -> Response {
-    let (cfg, s, today, fields) = match begin_post(&st, &headers, &uri, body).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
     let event: i64 = fields.get("event").parse().unwrap_or(0);
     let (p, e) = match retractable(&st, &cfg, &s, fields.get("id"), event).await {
         Ok(v) => v,
@@ -455,11 +408,10 @@ pub async fn retract(
 /// *Frånvaro*: an officer reports an absence for every partnership they are
 /// officer for (the page from the mail's form and checks); the deputy gets
 /// the reminders meanwhile.
-pub async fn absence_page(State(st): State<WebState>, headers: HeaderMap, uri: Uri) -> Response {
-    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
+pub async fn absence_page(
+    State(st): State<WebState>,
+    Visit { cfg, s, today, .. }: Visit,
+) -> Response {
     let none = Fields::default();
     absence_form(&st, &cfg, &s, today, StatusCode::OK, &none, &[]).await
 }
@@ -500,17 +452,14 @@ async fn absence_form(
 /// The absence, recorded by the signed-in officer for all their partnerships.
 pub async fn absence_submit(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+    Posted {
+        cfg,
+        s,
+        today,
+        fields,
+        ..
+    }: Posted<Changer>,
 ) -> Response {
-    let (cfg, s, today, fields) = match begin_post(&st, &headers, &uri, body).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    if s.role == Role::Reader {
-        return read_only(&cfg);
-    }
     let (from, to) = match crate::web::form::parse_absence(&fields, today) {
         Ok(v) => v,
         Err(e) => {

@@ -3,14 +3,15 @@
 //! IOP-ansvarig and readers: it covers every partnership.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::access::Role;
-use super::pages::{begin, who};
+use super::guard::Visit;
+use super::pages::who;
 use crate::calendar::add_months;
 use crate::domain::{CommitteeKey, parse_date};
 use crate::report::{Format, Scope};
@@ -31,14 +32,9 @@ pub struct ReportQuery {
 
 pub async fn report(
     State(st): State<WebState>,
-    headers: HeaderMap,
-    uri: Uri,
     Query(q): Query<ReportQuery>,
+    Visit { cfg, s, today, .. }: Visit,
 ) -> Response {
-    let (cfg, s, today) = match begin(&st, &headers, &uri).await {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
     if s.role == Role::Officer {
         return message(
             StatusCode::FORBIDDEN,

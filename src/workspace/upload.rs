@@ -1,54 +1,21 @@
 //! Forms that carry a file (`multipart/form-data`): the spreadsheet for the
-//! import and a committee's meeting plan.
-
-use std::sync::Arc;
+//! import and a committee's meeting plan, read for `guard::Uploaded`.
 
 use axum::extract::Multipart;
 use axum::extract::multipart::MultipartRejection;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::NaiveDate;
 
-use super::access::Signed;
 use crate::config::Config;
-use crate::web::WebState;
 use crate::web::form::Fields;
 use crate::web::pages::message;
-
-/// A form with a file: the signed-in person, the text fields and the
-/// file, the form carrying this session's own anti-forgery token.
-pub type Upload = (
-    Arc<Config>,
-    Signed,
-    NaiveDate,
-    Fields,
-    Option<(String, Vec<u8>)>,
-);
-
-/// A file form POST's start (`record::begin_post` for forms with a file).
-pub async fn begin(
-    st: &WebState,
-    headers: &HeaderMap,
-    uri: &Uri,
-    multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Upload, Box<Response>> {
-    let (cfg, s, today) = super::pages::begin(st, headers, uri).await?;
-    let (fields, file) = match read(multipart).await {
-        Ok(v) => v,
-        Err(msg) => return Err(Box::new(unreadable(&cfg, &msg))),
-    };
-    if !s.form_ok(fields.get("skydd")) {
-        return Err(Box::new(super::pages::forged(&cfg)));
-    }
-    Ok((cfg, s, today, fields, file))
-}
 
 /// The largest file the workspace takes (a spreadsheet of some 300 000
 /// partnerships).
 pub const MAX_BYTES: usize = 64 * 1024 * 1024;
 
 /// The form's text fields, and its file (name, bytes) if one was chosen.
-async fn read(
+pub(super) async fn read(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(Fields, Option<(String, Vec<u8>)>), String> {
     let mut multipart = multipart.map_err(|e| e.body_text())?;
