@@ -141,11 +141,8 @@ impl<R: Allowed> FromRequest<WebState> for Posted<R> {
                 .map(|Form(v)| v)
                 .unwrap_or_default(),
         );
-        if !s.form_ok(fields.get("skydd")) {
-            return Err(super::pages::forged(&cfg));
-        }
-        if !R::allows(s.role) {
-            return Err(R::refusal(&cfg));
+        if let Some(answer) = refused::<R>(&cfg, &s, &fields) {
+            return Err(answer);
         }
         Ok(Posted {
             cfg,
@@ -155,6 +152,18 @@ impl<R: Allowed> FromRequest<WebState> for Posted<R> {
             role: PhantomData,
         })
     }
+}
+
+/// A form's checks once it is read: this session's anti-forgery token, then
+/// the role; the answer when one fails.
+fn refused<R: Allowed>(cfg: &Config, s: &Signed, fields: &Fields) -> Option<Response> {
+    if !s.form_ok(fields.get("skydd")) {
+        return Some(super::pages::forged(cfg));
+    }
+    if !R::allows(s.role) {
+        return Some(R::refusal(cfg));
+    }
+    None
 }
 
 /// A form with a file (`multipart/form-data`), as [`Posted`]: the file
@@ -176,11 +185,8 @@ impl<R: Allowed> FromRequest<WebState> for Uploaded<R> {
         let (fields, file) = super::upload::read(multipart)
             .await
             .map_err(|msg| super::upload::unreadable(&cfg, &msg))?;
-        if !s.form_ok(fields.get("skydd")) {
-            return Err(super::pages::forged(&cfg));
-        }
-        if !R::allows(s.role) {
-            return Err(R::refusal(&cfg));
+        if let Some(answer) = refused::<R>(&cfg, &s, &fields) {
+            return Err(answer);
         }
         Ok(Uploaded {
             cfg,
