@@ -408,3 +408,86 @@ KUB/9;Nio;kbn;Erik Berg;erik.berg@example.org;;;2026-02-01;;100 000;4;;
         assert_eq!(none, "[]\n", "{backend:?}");
     }
 }
+
+/// Eight people move the same meeting at once, each to another date: one
+/// move is made and the others are refused because the meeting is no longer
+/// there. First on a committee whose plan is still the configuration's (it
+/// is seeded once), then on its plan in the database. (PostgreSQL would
+/// otherwise let each act on the plan it read before the others committed.)
+#[test]
+fn concurrent_plan_changes_take_turns() {
+    use iopd::domain::{Channel, CommitteeKey};
+    use iopd::store::{Actor, PlanChange, Store, StoreError, Subject};
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    for backend in BACKENDS {
+        let w = World::new(backend);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let db = iopd::config::Database {
+                url: iopd::config::Secret::new(w.db_url.clone()),
+                password: None,
+                max_connections: 8,
+            };
+            let store = Store::open(&db, day("2026-12-01")).await.unwrap();
+            let kbn = CommitteeKey::parse("kbn").unwrap();
+            let seed = [day("2027-02-11"), day("2027-03-11")];
+            let actor = Actor {
+                by: "iop-ansvarig@example.org".into(),
+                channel: Channel::Workspace,
+                at: chrono::Utc::now(),
+            };
+            let mut from = day("2027-02-11");
+            for (round, first) in [(1, "2027-02-12"), (2, "2027-02-20")] {
+                // Spawned all before any is awaited, so they run at once.
+                let moves: Vec<_> = (0..8u32)
+                    .map(|i| {
+                        let (store, kbn, actor) = (store.clone(), kbn.clone(), actor.clone());
+                        let to = day(first) + chrono::Duration::days(i64::from(i));
+                        let change = PlanChange::Move { from, to };
+                        tokio::spawn(async move {
+                            (
+                                to,
+                                store.change_plan(&kbn, (14, &seed), &change, &actor).await,
+                            )
+                        })
+                    })
+                    .collect();
+                let mut made = Vec::new();
+                for m in moves {
+                    let (to, r) = m.await.unwrap();
+                    match r {
+                        Ok(_) => made.push(to),
+                        Err(StoreError::Refused(msg)) => assert!(
+                            msg.contains(&format!("inget sammanträde {from}")),
+                            "{backend:?} round {round}: {msg}"
+                        ),
+                        Err(e) => panic!("{backend:?} round {round}: not a refusal: {e}"),
+                    }
+                }
+                assert_eq!(
+                    made.len(),
+                    1,
+                    "{backend:?} round {round}: moves made: {made:?}"
+                );
+                let plans = store.committee_plans().await.unwrap();
+                assert_eq!(plans.len(), 1, "{backend:?} round {round}");
+                assert_eq!(
+                    plans[0].meetings,
+                    [made[0], day("2027-03-11")],
+                    "{backend:?} round {round}"
+                );
+                let changes = store.changes(Subject::Committee, "kbn").await.unwrap();
+                assert_eq!(
+                    changes.len(),
+                    1 + round,
+                    "{backend:?} round {round}: the plan seeded and one move a round: {changes:#?}"
+                );
+                from = made[0];
+            }
+        });
+    }
+}

@@ -1012,3 +1012,83 @@ fn the_first_send_day_brings_each_person_one_mail() {
     let carried: usize = days.values().flatten().map(|m| m.items.len()).sum();
     assert_eq!(carried, reminders, "the dry run's count arrived");
 }
+
+/// Eight people write off the same checkpoint at once, through a check that
+/// lets only the first through (as the workspace's: not when it is already
+/// written off): one event is stored and the others are refused, because
+/// each check sees the history with the others' events in it. (PostgreSQL
+/// would otherwise let each check the history it read before the others
+/// committed.)
+#[test]
+fn concurrent_recordings_pass_a_check_only_once() {
+    use iopd::domain::{Channel, EventKind, PartnershipId};
+    use iopd::store::{NewEvent, Store, StoreError};
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    for backend in BACKENDS {
+        let w = World::new(backend);
+        w.import_example();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let db = iopd::config::Database {
+                url: iopd::config::Secret::new(w.db_url.clone()),
+                password: None,
+                max_connections: 8,
+            };
+            let store = Store::open(&db, day("2026-12-01")).await.unwrap();
+            let id = PartnershipId::parse("KUB/2021:101").unwrap();
+            let key = "KUB/2021:101/checkin/y4-w1";
+            // Spawned all before any is awaited, so they run at once.
+            let writes: Vec<_> = (0..8)
+                .map(|i| {
+                    let (store, id) = (store.clone(), id.clone());
+                    tokio::spawn(async move {
+                        let new = NewEvent {
+                            partnership: id,
+                            on: day("2026-12-01"),
+                            kind: EventKind::CheckpointWaived {
+                                reason: format!("skäl {i}"),
+                            },
+                            recorded_at: chrono::Utc::now(),
+                            recorded_by: format!("person{i}@example.org"),
+                            channel: Channel::Workspace,
+                            target: Some(key.to_string()),
+                        };
+                        store
+                            .record(new, |_, events| {
+                                if events.iter().any(|e| e.target.as_deref() == Some(key)) {
+                                    Err("redan avskriven".to_string())
+                                } else {
+                                    Ok(())
+                                }
+                            })
+                            .await
+                    })
+                })
+                .collect();
+            let mut stored = 0;
+            for w in writes {
+                match w.await.unwrap() {
+                    Ok(_) => stored += 1,
+                    Err(StoreError::Refused(msg)) => {
+                        assert_eq!(msg, "redan avskriven", "{backend:?}")
+                    }
+                    Err(e) => panic!("{backend:?}: not a refusal: {e}"),
+                }
+            }
+            assert_eq!(stored, 1, "{backend:?}: events stored");
+            let history = store.events(&id).await.unwrap();
+            assert_eq!(
+                history
+                    .iter()
+                    .filter(|e| e.target.as_deref() == Some(key))
+                    .count(),
+                1,
+                "{backend:?}: {history:#?}"
+            );
+        });
+    }
+}

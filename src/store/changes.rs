@@ -306,6 +306,12 @@ impl Store {
         let key = committee.as_str();
         with_pool!(self, |pool, B| {
             let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
+            // Two people changing plans at once: the second reads the plan
+            // after the first's change, so a meeting is not moved twice nor
+            // the plan seeded twice.
+            if let Some(turn) = <B as Backend>::turn(super::Turns::CommitteePlans) {
+                sqlx::query(turn).execute(&mut *tx).await?;
+            }
             let days: Option<i64> = sqlx::query_scalar(
                 "SELECT CAST(submission_days AS BIGINT) FROM committee_plans WHERE committee = $1",
             )

@@ -343,7 +343,9 @@ impl Store {
         }
         with_pool!(self, |pool, B| {
             let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
-            if let Some(turn) = <B as Backend>::OVERVIEW_TURN {
+            // Two ticks would each delete the counts they see and then insert
+            // theirs over the other's (a duplicate key).
+            if let Some(turn) = <B as Backend>::turn(super::Turns::OverviewCounts) {
                 sqlx::query(turn).execute(&mut *tx).await?;
             }
             sqlx::query("DELETE FROM overview_counts")

@@ -66,7 +66,8 @@ impl Store {
 
     /// Records one event after `check` accepts it against the partnership and
     /// its history as they are inside the same write transaction, so two
-    /// concurrent recordings cannot both pass a check that only one may.
+    /// concurrent recordings cannot both pass a check that only one may (on
+    /// PostgreSQL the partnership's row is held until the transaction ends).
     pub async fn record(
         &self,
         new: NewEvent,
@@ -96,6 +97,12 @@ impl Store {
             let mut tx = pool.begin_with(<B as Backend>::BEGIN_WRITE).await?;
             let mut out = Vec::new();
             for new in news {
+                if let Some(hold) = <B as Backend>::HOLD_PARTNERSHIP {
+                    sqlx::query(hold)
+                        .bind(new.partnership.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let partnership = load_partnership!(&mut *tx, &new.partnership)?;
                 let events = load_events!(&mut *tx, B, &new.partnership);
                 if !check(&new, &partnership, &events).map_err(StoreError::Refused)? {

@@ -132,9 +132,25 @@ pub trait Backend: sqlx::Database {
     fn from_instant(v: Self::Instant) -> DateTime<Utc>;
     /// How a write transaction starts.
     const BEGIN_WRITE: &'static str;
-    /// What makes writers of `overview_counts` take turns inside their
-    /// transactions (SQLite's `BEGIN IMMEDIATE` already does).
-    const OVERVIEW_TURN: Option<&'static str>;
+    /// The statement that makes writers of `table` take turns inside their
+    /// transactions, for changes that read and then write what the reading
+    /// decided: under PostgreSQL's READ COMMITTED two transactions would each
+    /// act on what they read before the other committed. Readers are not
+    /// held up. SQLite's `BEGIN IMMEDIATE` already makes writers take turns.
+    fn turn(table: Turns) -> Option<&'static str>;
+    /// The statement that holds one partnership's row (`$1`: its id) until
+    /// the transaction ends, so an event is checked against a history no
+    /// one else is adding to. SQLite's `BEGIN IMMEDIATE` already does.
+    const HOLD_PARTNERSHIP: Option<&'static str>;
+}
+
+/// Tables whose writers take turns ([`Backend::turn`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Turns {
+    /// The overview's counts, replaced whole by each tick.
+    OverviewCounts,
+    /// The committees' meeting plans, changed after checking what is planned.
+    CommitteePlans,
 }
 
 impl Backend for Sqlite {
@@ -142,7 +158,10 @@ impl Backend for Sqlite {
     // Take the write lock at BEGIN: a deferred transaction that upgrades later
     // fails at once with "database is locked" instead of waiting.
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
-    const OVERVIEW_TURN: Option<&'static str> = None;
+    fn turn(_: Turns) -> Option<&'static str> {
+        None
+    }
+    const HOLD_PARTNERSHIP: Option<&'static str> = None;
     fn instant(t: DateTime<Utc>) -> i64 {
         t.timestamp()
     }
@@ -154,10 +173,14 @@ impl Backend for Sqlite {
 impl Backend for Postgres {
     type Instant = DateTime<Utc>;
     const BEGIN_WRITE: &'static str = "BEGIN";
-    // Without it, two ticks each delete the counts they see and then insert
-    // theirs over the other's (a duplicate key).
-    const OVERVIEW_TURN: Option<&'static str> =
-        Some("LOCK TABLE overview_counts IN SHARE ROW EXCLUSIVE MODE");
+    fn turn(table: Turns) -> Option<&'static str> {
+        Some(match table {
+            Turns::OverviewCounts => "LOCK TABLE overview_counts IN SHARE ROW EXCLUSIVE MODE",
+            Turns::CommitteePlans => "LOCK TABLE committee_plans IN SHARE ROW EXCLUSIVE MODE",
+        })
+    }
+    const HOLD_PARTNERSHIP: Option<&'static str> =
+        Some("SELECT id FROM partnerships WHERE id = $1 FOR UPDATE");
     fn instant(t: DateTime<Utc>) -> DateTime<Utc> {
         t
     }
