@@ -433,12 +433,7 @@ fn concurrent_round(backend: Backend, round: usize) {
 #[test]
 fn a_deadlock_between_two_writers_is_tried_again() {
     let url = support::pg::fresh_database();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    support::runtime().block_on(async {
         let pool = sqlx::PgPool::connect(&url).await.unwrap();
         sqlx::query("CREATE TABLE pair (id INT PRIMARY KEY, n INT NOT NULL)")
             .execute(&pool)

@@ -417,22 +417,12 @@ KUB/9;Nio;kbn;Erik Berg;erik.berg@example.org;;;2026-02-01;;100 000;4;;
 #[test]
 fn concurrent_plan_changes_take_turns() {
     use iopd::domain::{Channel, CommitteeKey};
-    use iopd::store::{Actor, PlanChange, Store, StoreError, Subject};
+    use iopd::store::{Actor, PlanChange, StoreError, Subject};
     let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
     for backend in BACKENDS {
         let w = World::new(backend);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let db = iopd::config::Database {
-                url: iopd::config::Secret::new(w.db_url.clone()),
-                password: None,
-                max_connections: 8,
-            };
-            let store = Store::open(&db, day("2026-12-01")).await.unwrap();
+        support::runtime().block_on(async {
+            let store = w.store().await;
             let kbn = CommitteeKey::parse("kbn").unwrap();
             let seed = [day("2027-02-11"), day("2027-03-11")];
             let actor = Actor {

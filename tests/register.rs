@@ -1022,23 +1022,13 @@ fn the_first_send_day_brings_each_person_one_mail() {
 #[test]
 fn concurrent_recordings_pass_a_check_only_once() {
     use iopd::domain::{Channel, EventKind, PartnershipId};
-    use iopd::store::{NewEvent, Store, StoreError};
+    use iopd::store::{NewEvent, StoreError};
     let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
     for backend in BACKENDS {
         let w = World::new(backend);
         w.import_example();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let db = iopd::config::Database {
-                url: iopd::config::Secret::new(w.db_url.clone()),
-                password: None,
-                max_connections: 8,
-            };
-            let store = Store::open(&db, day("2026-12-01")).await.unwrap();
+        support::runtime().block_on(async {
+            let store = w.store().await;
             let id = PartnershipId::parse("KUB/2021:101").unwrap();
             let key = "KUB/2021:101/checkin/y4-w1";
             // Spawned all before any is awaited, so they run at once.

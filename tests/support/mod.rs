@@ -35,6 +35,16 @@ pub fn example_csv() -> PathBuf {
     repo().join("config/example-partnerships.csv")
 }
 
+/// A runtime for tests that call the library directly: two workers, so
+/// spawned tasks run at the same time.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a test runtime")
+}
+
 /// One test's world: a temporary directory with a configuration and a database.
 pub struct World {
     pub dir: tempfile::TempDir,
@@ -84,6 +94,20 @@ impl World {
         let w = World::new(backend);
         std::fs::write(&w.config, toml).expect("write config");
         w
+    }
+
+    /// The world's database opened through the library (migrated, as a
+    /// command opens it), with room for eight connections at once.
+    pub async fn store(&self) -> iopd::store::Store {
+        let db = iopd::config::Database {
+            url: iopd::config::Secret::new(self.db_url.clone()),
+            password: None,
+            max_connections: 8,
+        };
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).expect("a date");
+        iopd::store::Store::open(&db, today)
+            .await
+            .expect("open the store")
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
