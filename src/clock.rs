@@ -70,6 +70,18 @@ impl Clock {
     }
 }
 
+/// An instant as people read it on pages and in `iopd show`:
+/// `2027-03-01 08:05` in the body's zone.
+pub fn local_minute(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// [`local_minute`] of unix seconds as the database stores them; empty for
+/// a value no date can hold.
+pub fn local_minute_of(unix: i64, tz: Tz) -> String {
+    DateTime::from_timestamp(unix, 0).map_or_else(String::new, |t| local_minute(t, tz))
+}
+
 /// An RFC 3339 timestamp (`2027-03-01T08:05:00+01:00`), a local date-time
 /// without offset (`2027-03-01T08:05`), or a date (`2027-03-01`, taken as
 /// local midnight).

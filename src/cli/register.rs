@@ -423,13 +423,7 @@ pub async fn show(config: &Path, args: ShowArgs) -> Result<()> {
             Some(t) => format!("{details} for={t}"),
             None => details,
         };
-        let recorded = chrono::DateTime::from_timestamp(e.recorded_at, 0)
-            .map(|t| {
-                t.with_timezone(&cfg.body.time_zone)
-                    .format("%Y-%m-%d %H:%M")
-                    .to_string()
-            })
-            .unwrap_or_default();
+        let recorded = crate::clock::local_minute_of(e.recorded_at, cfg.body.time_zone);
         writeln!(
             out,
             "  #{:<5} {}  {:<41} {}{}  (registrerad {recorded} av {} via {})",
@@ -445,13 +439,7 @@ pub async fn show(config: &Path, args: ShowArgs) -> Result<()> {
     // The row's own history: import, workspace and commands alike.
     writeln!(out, "ändringar ({}):", changes.len())?;
     for c in &changes {
-        let at = chrono::DateTime::from_timestamp(c.at, 0)
-            .map(|t| {
-                t.with_timezone(&cfg.body.time_zone)
-                    .format("%Y-%m-%d %H:%M")
-                    .to_string()
-            })
-            .unwrap_or_default();
+        let at = crate::clock::local_minute_of(c.at, cfg.body.time_zone);
         writeln!(
             out,
             "  {at}  {}  (av {} via {})",

@@ -640,9 +640,7 @@ impl<'a> Builder<'a> {
             delivery_problems,
             data_problems: self.data_problems,
             health: HealthRow {
-                last_tick: health
-                    .last_tick
-                    .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()),
+                last_tick: health.last_tick.map(|t| crate::clock::local_minute(t, tz)),
                 sent_this_week: health.sent_since,
                 pending: health.pending,
             },

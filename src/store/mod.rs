@@ -45,11 +45,16 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-impl StoreError {
+/// Errors that can say whether trying again may help.
+pub trait Transient {
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for StoreError {
     /// A failure the same work may not meet again: PostgreSQL aborting one side
     /// of a deadlock or a serialization conflict between concurrent ticks,
     /// SQLite still busy after its timeout, or a connection lost.
-    pub fn is_transient(&self) -> bool {
+    fn is_transient(&self) -> bool {
         let StoreError::Sql(e) = self else {
             return false;
         };
@@ -61,17 +66,6 @@ impl StoreError {
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
             _ => false,
         }
-    }
-}
-
-/// Errors that can say whether trying again may help.
-pub trait Transient {
-    fn is_transient(&self) -> bool;
-}
-
-impl Transient for StoreError {
-    fn is_transient(&self) -> bool {
-        StoreError::is_transient(self)
     }
 }
 

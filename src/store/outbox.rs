@@ -657,7 +657,8 @@ impl Store {
                     if out.is_empty() && (!superseded.is_empty() || !orphans.is_empty()) {
                         continue;
                     }
-                    if out.is_empty() && looked_again < HELD_LOOKS {
+                    // Only PostgreSQL skips rows others hold; SQLite's claim saw every row.
+                    if out.is_empty() && !$lock.is_empty() && looked_again < HELD_LOOKS {
                         let held: bool = sqlx::query_scalar(
                             "SELECT EXISTS (SELECT 1 FROM outbox WHERE NOT item AND \
                              ((status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND claimed_until < $1)))",

@@ -318,10 +318,7 @@ pub async fn edit_submit(
 }
 
 /// The form for a new partnership.
-pub async fn new_page(
-    State(_st): State<WebState>,
-    Visit { cfg, s, .. }: Visit<RegisterEditor>,
-) -> Response {
+pub async fn new_page(Visit { cfg, s, .. }: Visit<RegisterEditor>) -> Response {
     form_page(
         StatusCode::OK,
         Form2 {

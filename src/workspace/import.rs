@@ -129,7 +129,7 @@ fn page(status: StatusCode, p: Page<'_>) -> Response {
 }
 
 /// The upload form.
-pub async fn form(State(_st): State<WebState>, Visit { cfg, s, .. }: Visit<Importer>) -> Response {
+pub async fn form(Visit { cfg, s, .. }: Visit<Importer>) -> Response {
     let empty = Page {
         cfg: &cfg,
         s: &s,

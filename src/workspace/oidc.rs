@@ -178,40 +178,43 @@ struct Provider {
 /// them at once (the provider rolled its keys).
 const DISCOVERY_KEPT: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// The provider's discovery document and keys, kept between the steps of the
-/// sign-ins (the start, the answer and the logout each need them), so the
-/// provider is asked once every [`DISCOVERY_KEPT`] rather than three times a
-/// sign-in. Concurrent sign-ins wait for one fetch.
+/// The provider's discovery document and keys, with the HTTPS client that
+/// fetched them, kept between the steps of the sign-ins (the start, the
+/// answer and the logout each need them), so the provider is asked once every
+/// [`DISCOVERY_KEPT`] rather than three times a sign-in. Concurrent sign-ins
+/// wait for one fetch.
 #[derive(Clone, Default)]
 pub struct Discovery {
     kept: std::sync::Arc<tokio::sync::Mutex<Option<Kept>>>,
 }
 
 struct Kept {
-    /// The issuer and CA file it was fetched with (a reload may change them).
-    from: (String, Option<std::path::PathBuf>),
+    /// The issuer and CA certificates it was fetched with (a reload may
+    /// change them).
+    from: (String, Option<Vec<Vec<u8>>>),
     at: tokio::time::Instant,
+    http: reqwest::Client,
     meta: Metadata,
 }
 
 async fn provider(oidc: &Oidc, discovery: &Discovery, fresh: bool) -> Result<Provider, Refused> {
-    let http = crate::mail::oauth2::https_client(
-        oidc.ca_file.as_ref(),
-        std::time::Duration::from_secs(10),
-    )
-    .map_err(|e| refused(PROVIDER_DOWN, format!("no HTTPS client: {e}")))?;
     let from = (
         oidc.issuer.clone(),
-        oidc.ca_file.as_ref().map(|c| c.path.clone()),
+        oidc.ca_file.as_ref().map(|c| c.certificates.clone()),
     );
     let mut kept = discovery.kept.lock().await;
     let usable = kept
         .as_ref()
         .filter(|k| !fresh && k.from == from && k.at.elapsed() < DISCOVERY_KEPT)
-        .map(|k| k.meta.clone());
-    let (meta, was_kept) = match usable {
-        Some(meta) => (meta, true),
+        .map(|k| (k.http.clone(), k.meta.clone()));
+    let (http, meta, was_kept) = match usable {
+        Some((http, meta)) => (http, meta, true),
         None => {
+            let http = crate::mail::oauth2::https_client(
+                oidc.ca_file.as_ref(),
+                std::time::Duration::from_secs(10),
+            )
+            .map_err(|e| refused(PROVIDER_DOWN, format!("no HTTPS client: {e}")))?;
             let issuer = IssuerUrl::new(oidc.issuer.clone())
                 .map_err(|e| refused(PROVIDER_DOWN, format!("auth.issuer: {e}")))?;
             let h = client_fn(&http);
@@ -224,9 +227,10 @@ async fn provider(oidc: &Oidc, discovery: &Discovery, fresh: bool) -> Result<Pro
             *kept = Some(Kept {
                 from,
                 at: tokio::time::Instant::now(),
+                http: http.clone(),
                 meta: meta.clone(),
             });
-            (meta, false)
+            (http, meta, false)
         }
     };
     drop(kept);

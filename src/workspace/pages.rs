@@ -122,11 +122,7 @@ pub async fn overview(
         Err(e) => return server_error(&cfg, &e),
     };
     let as_of = match st.store.last_tick_started().await {
-        Ok(t) => t.map(|t| {
-            t.with_timezone(&cfg.body.time_zone)
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-        }),
+        Ok(t) => t.map(|t| crate::clock::local_minute(t, cfg.body.time_zone)),
         Err(e) => return server_error(&cfg, &e),
     };
     let tracking = match st.store.created_on().await {
@@ -696,7 +692,7 @@ pub(super) fn changes_json(cfg: &Config, changes: &[crate::store::Change]) -> Ve
         .rev()
         .map(|c| {
             json!({
-                "at": chrono::DateTime::from_timestamp(c.at, 0).map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()),
+                "at": crate::clock::local_minute_of(c.at, tz),
                 "what": c.describe(),
                 "by": c.by,
                 "channel": crate::store::channel_label(&c.channel),
