@@ -18,6 +18,15 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
     plural(i64::try_from(n).unwrap_or(i64::MAX), one, many)
 }
 
+/// A list as a sentence says it: "a", "a och b", "a, b och c".
+pub fn list(items: &[String]) -> String {
+    match items.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} och {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => String::new(),
+    }
+}
+
 /// "1 dag", "2 dagar", "0 dagar".
 pub fn days(n: i64) -> String {
     plural(n, "dag", "dagar")
@@ -135,6 +144,18 @@ pub fn register(env: &mut minijinja::Environment<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_read_as_a_sentence() {
+        let l = |v: &[&str]| list(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(l(&[]), "");
+        assert_eq!(l(&["nämnd"]), "nämnd");
+        assert_eq!(l(&["nämnd", "startdatum"]), "nämnd och startdatum");
+        assert_eq!(
+            l(&["id", "nämnd", "startdatum"]),
+            "id, nämnd och startdatum"
+        );
+    }
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

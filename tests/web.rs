@@ -2951,7 +2951,7 @@ async fn the_coordinator_changes_the_register_and_the_meeting_plans() {
         // The meeting plan: from the configuration until the first change.
         let r = get_as(&site, &karin, "/arbetsyta/namnder").await;
         assert!(
-            r.body.contains("Från konfigurationen (committees.kbn)"),
+            r.body.contains("Från konfigurationsfilen (committees.kbn)"),
             "{}",
             r.body
         );
@@ -3396,7 +3396,7 @@ async fn a_plan_changed_elsewhere_reaches_the_running_service() {
             assert_eq!(r.status, 200, "{backend:?}: {}\n{}", r.body, d.log());
             r.body
         };
-        assert!(plan_there().await.contains("Från konfigurationen"));
+        assert!(plan_there().await.contains("Från konfigurationsfilen"));
         let r = post_as(
             &site,
             &karin,

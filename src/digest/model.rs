@@ -671,12 +671,13 @@ pub fn merge_alike(items: Vec<Item>) -> Vec<Item> {
             if let Some((last, rest)) = names.split_last()
                 && !rest.is_empty()
             {
-                let rest: Vec<String> = rest
+                let words: Vec<String> = rest
                     .iter()
+                    .chain(std::iter::once(last))
                     .enumerate()
                     .map(|(n, w)| if n == 0 { w.clone() } else { w.to_lowercase() })
                     .collect();
-                row.what = format!("{} och {}", rest.join(", "), last.to_lowercase());
+                row.what = crate::words::list(&words);
             }
             row
         })

@@ -147,11 +147,11 @@ fn source(cfg: &Config, c: &Committee) -> String {
                 .map(|t| crate::calendar::local_date(t, cfg.body.time_zone).to_string())
                 .unwrap_or_default();
             format!(
-                "I arbetsytan sedan {on}. Konfigurationens meetings och submission_days för nämnden används inte längre."
+                "I arbetsytan sedan {on}. Planen i konfigurationsfilen gäller inte längre för nämnden."
             )
         }
         None => format!(
-            "Från konfigurationen (committees.{}). Första ändringen här flyttar planen till arbetsytan.",
+            "Från konfigurationsfilen (committees.{}). Efter den första ändringen här gäller planen i arbetsytan.",
             c.key
         ),
     }

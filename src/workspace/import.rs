@@ -124,6 +124,14 @@ fn page(status: StatusCode, p: Page<'_>) -> Response {
             "general": p.general,
             "done": p.done,
             "max_mb": super::upload::MAX_BYTES / (1024 * 1024),
+            // The usual Swedish heading of each column a row must have.
+            "required": crate::words::list(
+                &crate::import::COLUMNS
+                    .iter()
+                    .filter(|(_, _, required)| *required)
+                    .map(|(canonical, names, _)| names.get(1).unwrap_or(canonical).to_string())
+                    .collect::<Vec<_>>()
+            ),
         }),
     )
 }
